@@ -1,0 +1,61 @@
+from django.contrib import admin, messages
+
+from accounts import services
+from accounts.models import Account, AccountEvent, ApiToken, Location, Membership
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Location)
+class LocationAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "timezone", "ghl_location_id", "created_at"]
+    search_fields = ["name", "slug", "ghl_location_id"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+class AccountEventInline(admin.TabularInline):
+    model = AccountEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "from_status", "to_status", "reason"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["name", "location", "kind", "backend", "phone_number", "status", "last_event_at", "archived_at"]
+    list_filter = ["kind", "backend", "status", "location"]
+    search_fields = ["name", "slug", "phone_number"]
+    readonly_fields = ["slug", "backend", "kind", "status", "last_event_at", "last_error", "last_webhook_at", "qr_expires_at", "created_at", "archived_at"]
+    exclude = ["credentials", "webhook_secret", "qr_payload"]  # secrets never rendered
+    inlines = [AccountEventInline]
+    actions = ["reconnect", "disconnect"]
+
+    def has_add_permission(self, request):
+        return False  # accounts are created through "Add Account" (it creates the tag and connects)
+
+    @admin.action(description="Reconnect selected accounts")
+    def reconnect(self, request, queryset):
+        for account in queryset:
+            services.account_connect(account=account)
+        messages.info(request, f"Reconnect requested for {queryset.count()} account(s).")
+
+    @admin.action(description="Disconnect selected accounts")
+    def disconnect(self, request, queryset):
+        for account in queryset:
+            services.account_disconnect(account=account, reason=f"disconnected by {request.user} in admin")
+        messages.info(request, f"{queryset.count()} account(s) disconnected.")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "location", "user", "created_at", "last_used_at"]
+    list_filter = ["location"]
+    readonly_fields = ["key", "created_at", "last_used_at"]

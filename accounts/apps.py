@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = "Locations and messaging accounts"
+
+    def ready(self):
+        from accounts import checks  # noqa: F401  (registers system checks)

@@ -1,0 +1,157 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone as dj_tz
+
+from whatsnap.crypto import EncryptedJSONField
+
+
+def _new_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Location(models.Model):
+    """The tenant: one business, one GHL sub-account."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    ghl_location_id = models.CharField("GHL location id", max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=dj_tz.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        AGENT = "agent", "Agent"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "location"], name="uniq_membership")]
+
+    def __str__(self):
+        return f"{self.user} @ {self.location} ({self.role})"
+
+
+class ApiToken(models.Model):
+    """A REST API key bound to one location; with a user it is scoped to that user's role."""
+
+    key = models.CharField(max_length=64, unique=True, default=_new_secret)
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    name = models.CharField(max_length=80, blank=True)
+    created_at = models.DateTimeField(default=dj_tz.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.name or 'token'} ({self.location})"
+
+    @property
+    def is_admin(self) -> bool:
+        if self.user_id is None:
+            return True
+        return Membership.objects.filter(
+            user_id=self.user_id, location_id=self.location_id, role=Membership.Role.ADMIN
+        ).exists()
+
+
+class Account(models.Model):
+    """One connected messaging number/identity of a location."""
+
+    class Kind(models.TextChoices):
+        WHATSAPP = "whatsapp", "WhatsApp"
+        IMESSAGE = "imessage", "iMessage (Mac)"
+        ANDROID_SMS = "android_sms", "SMS (Android phone)"
+        TWILIO = "twilio", "Twilio SMS"
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        CONNECTING = "connecting", "Connecting"
+        QR_PENDING = "qr_pending", "Waiting for QR scan"
+        CONNECTED = "connected", "Connected"
+        DISCONNECTED = "disconnected", "Disconnected"
+        LOGGED_OUT = "logged_out", "Logged out"
+        ERROR = "error", "Error"
+
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="accounts")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    backend = models.CharField(max_length=20)
+    name = models.CharField("display name", max_length=80)
+    slug = models.SlugField(max_length=60)
+    phone_number = models.CharField(max_length=20, blank=True, help_text="E.164, once known")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW, db_index=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_webhook_at = models.DateTimeField(null=True, blank=True)
+    # per-account settings
+    timezone = models.CharField(max_length=64, blank=True, help_text="blank = the location's")
+    business_hours = models.JSONField(default=dict, blank=True)
+    signature = models.CharField(max_length=200, blank=True)
+    default_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # provider state
+    credentials = EncryptedJSONField(blank=True, default=dict)
+    config = models.JSONField(default=dict, blank=True, help_text="non-secret backend settings")
+    webhook_secret = models.CharField(max_length=64, default=_new_secret, editable=False)
+    qr_payload = models.TextField(blank=True)
+    qr_expires_at = models.DateTimeField(null=True, blank=True)
+    pairing_code = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(default=dj_tz.now)
+    # Deleting an account archives it: its contacts, conversations and messages stay.
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    objects = models.Manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location", "slug"],
+                condition=models.Q(archived_at__isnull=True),
+                name="uniq_account_slug_per_location",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.backend == "sandbox"
+
+    @property
+    def webhook_kind(self) -> str:
+        """The path segment of this account's webhook URL."""
+        return "sandbox" if self.is_sandbox else self.kind
+
+    @property
+    def tag_name(self) -> str:
+        return f"whatsnap-account-{self.slug}"
+
+    @property
+    def platform(self) -> str:
+        return self.kind
+
+
+class AccountEvent(models.Model):
+    """History of an account's status changes."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=dj_tz.now)
+    from_status = models.CharField(max_length=20)
+    to_status = models.CharField(max_length=20)
+    reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]

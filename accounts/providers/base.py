@@ -1,0 +1,94 @@
+"""The provider contract: every messaging backend is one module implementing Provider.
+
+Webhook parsing returns normalised events; verification happens inside parse_webhook and a
+bad signature raises WebhookForbidden before anything is stored."""
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+# --- normalised events ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class QrUpdated:
+    qr: str  # the payload to encode in the QR image
+    pairing_code: str = ""
+    expires_in: int = 30
+
+
+@dataclass(frozen=True)
+class ConnectionChanged:
+    status: str  # one of Account.Status
+    phone: str = ""  # E.164 of the linked number, when the backend says it
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    provider_id: str
+    from_phone: str  # raw sender as the platform gives it
+    name: str
+    text: str
+    at: datetime
+    media: tuple[dict, ...] = ()
+    group_id: str = ""  # WhatsApp group jid; the sender is then the participant
+    group_name: str = ""
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    provider_id: str
+    status: str  # queued|sent|delivered|read|failed
+    error: str = ""
+
+
+# --- errors ----------------------------------------------------------------------------------
+class WebhookForbidden(Exception):
+    """Signature / shared secret missing or wrong: answer 403, store nothing."""
+
+
+class WebhookMalformed(Exception):
+    """Verified but unparseable payload: answer 400 with the reason, store nothing."""
+
+
+class ProviderError(Exception):
+    """A backend call failed. transient=True means retrying later may succeed."""
+
+    def __init__(self, message: str, *, transient: bool = True):
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_id: str
+    status: str = "sent"  # the furthest state the backend already reports (sandbox: delivered)
+
+
+@dataclass
+class Health:
+    ok: bool
+    detail: str
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)  # (name, ok, advice)
+
+
+class Provider:
+    key: str = ""
+    label: str = ""
+    kinds: tuple[str, ...] = ()  # Account.Kind values this backend can serve
+
+    def connect(self, account) -> list:
+        """Start or resume the session; returns the events it produced (QR, connection)."""
+        raise NotImplementedError
+
+    def disconnect(self, account) -> None:
+        raise NotImplementedError
+
+    def health(self, account) -> Health:
+        raise NotImplementedError
+
+    def send(self, account, *, to: str, text: str, media: list[dict] | None = None, idempotency_key: str) -> SendResult:
+        """Send once per idempotency_key; return the provider's message id and status.
+        Raise ProviderError on failure."""
+        raise NotImplementedError
+
+    def parse_webhook(self, account, request) -> list:
+        raise NotImplementedError

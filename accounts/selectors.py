@@ -1,0 +1,63 @@
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from accounts.models import Account
+
+
+def accounts_for_location(location):
+    return (
+        Account.objects.filter(location=location, archived_at__isnull=True)
+        .select_related("tag")
+        .annotate(contact_count=Count("contact_links", distinct=True))
+        .order_by("name")
+    )
+
+
+def account_stats(account: Account) -> dict:
+    from contacts.models import ContactAccount
+    from conversations.models import Message
+
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    counts = Message.objects.filter(account=account, created_at__gte=start).aggregate(
+        inbound=Count("id", filter=Q(direction="inbound")),
+        outbound=Count("id", filter=Q(direction="outbound")),
+    )
+    return {
+        "contacts": ContactAccount.objects.filter(account=account).count(),
+        "messages_in_today": counts["inbound"],
+        "messages_out_today": counts["outbound"],
+    }
+
+
+def account_diagnostics(account: Account, *, health=None) -> list[dict]:
+    """Each common failure as a check with what to do about it."""
+    from accounts.services import account_webhook_urls
+
+    now = timezone.now()
+    checks = []
+    urls = account_webhook_urls(account)
+    if account.is_sandbox:
+        checks.append({"name": "Backend", "ok": True, "detail": "Sandbox: simulated inside WhatSnap; no outside service is contacted."})
+    else:
+        checks.append({
+            "name": "Webhook URL",
+            "ok": account.last_webhook_at is not None,
+            "detail": (
+                f"Last delivery {timezone.localtime(account.last_webhook_at):%Y-%m-%d %H:%M}."
+                if account.last_webhook_at
+                else f"Nothing has arrived yet. Configure {urls['inbound']} as the incoming-message webhook."
+            ),
+        })
+    if health is not None:
+        checks.append({"name": "Backend reachable and credentials", "ok": health.ok, "detail": health.detail})
+    if account.status == Account.Status.QR_PENDING and account.qr_expires_at and account.qr_expires_at < now:
+        checks.append({"name": "QR code", "ok": False, "detail": "The QR code expired. Press Reconnect for a new one and scan it within a minute."})
+    if account.status == Account.Status.LOGGED_OUT:
+        checks.append({"name": "Session", "ok": False, "detail": "The phone unlinked this device (or was offline ~14 days). Press Reconnect and scan the QR again."})
+    if account.status == Account.Status.DISCONNECTED:
+        checks.append({"name": "Session", "ok": False, "detail": "Disconnected. Press Reconnect to start a new session."})
+    if account.status == Account.Status.ERROR:
+        checks.append({"name": "Last error", "ok": False, "detail": f"{account.last_error} — fix the cause (credentials, backend address) and press Reconnect."})
+    if account.status == Account.Status.CONNECTED:
+        checks.append({"name": "Session", "ok": True, "detail": f"Connected{' as ' + account.phone_number if account.phone_number else ''}."})
+    return checks

@@ -1,0 +1,186 @@
+"""Account lifecycle: create (with its tag), connect, status changes, disconnect, archive.
+
+Network calls to backends are never made inside a transaction."""
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.models import Account, AccountEvent, Location
+from accounts.providers import get_provider
+from accounts.providers.base import ConnectionChanged, ProviderError, QrUpdated
+from contacts.models import Tag
+from whatsnap.errors import ApplicationError
+from whatsnap.live import publish_on_commit
+
+logger = logging.getLogger(__name__)
+
+BACKENDS_FOR_KIND = {
+    Account.Kind.WHATSAPP: ("sandbox",),
+    Account.Kind.IMESSAGE: ("sandbox",),
+    Account.Kind.ANDROID_SMS: ("sandbox",),
+    Account.Kind.TWILIO: ("twilio", "sandbox"),
+}
+
+
+def account_slug_suggest(*, location: Location, slug: str) -> str:
+    for n in range(2, 100):
+        candidate = f"{slug}-{n}"
+        if not _slug_taken(location, candidate):
+            return candidate
+    return f"{slug}-{timezone.now():%Y%m%d%H%M%S}"
+
+
+def _slug_taken(location: Location, slug: str) -> bool:
+    if Account.objects.filter(location=location, slug=slug, archived_at__isnull=True).exists():
+        return True
+    return Tag.objects.filter(location=location, name=f"whatsnap-account-{slug}", account__archived_at__isnull=True).exclude(account=None).exists()
+
+
+def _clean_slug(name: str, slug: str | None) -> str:
+    value = slugify(slug or name)[:50]
+    if not value:
+        raise ApplicationError("Give the account a name with letters or digits, e.g. 'sales'.", field="name")
+    return value
+
+
+@transaction.atomic
+def account_create(
+    *,
+    location: Location,
+    kind: str,
+    backend: str,
+    name: str,
+    slug: str | None = None,
+    phone_number: str = "",
+    credentials: dict | None = None,
+    config: dict | None = None,
+) -> Account:
+    """Create the account and its unique tag `whatsnap-account-<slug>`. A slug already used
+    in the location is refused with a suggestion, never silently suffixed."""
+    if backend not in BACKENDS_FOR_KIND.get(kind, ()):
+        raise ApplicationError(f"The {backend} backend cannot serve {kind} accounts.", field="backend")
+    slug = _clean_slug(name, slug)
+    if _slug_taken(location, slug):
+        suggestion = account_slug_suggest(location=location, slug=slug)
+        raise ApplicationError(
+            f"The tag whatsnap-account-{slug} is already used by another account of {location.name}. "
+            f"Pick another name, for example '{suggestion}'.",
+            code="slug_taken",
+            field="slug",
+            extra={"suggestion": suggestion},
+        )
+    account = Account(
+        location=location,
+        kind=kind,
+        backend=backend,
+        name=name.strip(),
+        slug=slug,
+        phone_number=phone_number,
+        credentials=credentials or {},
+        config=config or {},
+    )
+    account.full_clean()
+    try:
+        with transaction.atomic():
+            account.save()
+    except IntegrityError:  # a concurrent create of the same slug won the race
+        raise ApplicationError(f"The tag whatsnap-account-{slug} was just taken.", code="slug_taken", field="slug") from None
+    tag, _ = Tag.objects.get_or_create(location=location, name=account.tag_name)
+    tag.account = account
+    tag.save(update_fields=["account"])
+    publish_on_commit(location_id=location.id, event="account.created", topics=["accounts"])
+    return account
+
+
+def account_connect(*, account: Account) -> Account:
+    """Start (or restart) the backend session and apply what it reports."""
+    account_set_status(account=account, status=Account.Status.CONNECTING, reason="connect requested")
+    try:
+        events = get_provider(account.backend).connect(account)
+    except ProviderError as exc:
+        account_set_status(account=account, status=Account.Status.ERROR, reason=str(exc))
+        return account
+    account_apply_events(account=account, events=events)
+    return account
+
+
+def account_apply_events(*, account: Account, events: list) -> None:
+    for event in events:
+        if isinstance(event, QrUpdated):
+            account_qr_update(account=account, qr=event.qr, pairing_code=event.pairing_code, expires_in=event.expires_in)
+        elif isinstance(event, ConnectionChanged):
+            account_set_status(account=account, status=event.status, reason=event.reason, phone=event.phone)
+
+
+@transaction.atomic
+def account_qr_update(*, account: Account, qr: str, pairing_code: str = "", expires_in: int = 30) -> None:
+    now = timezone.now()
+    Account.objects.filter(pk=account.pk).update(
+        qr_payload=qr,
+        pairing_code=pairing_code,
+        qr_expires_at=now + timezone.timedelta(seconds=expires_in),
+        last_event_at=now,
+    )
+    account.qr_payload, account.pairing_code = qr, pairing_code
+    account.qr_expires_at, account.last_event_at = now + timezone.timedelta(seconds=expires_in), now
+    if account.status != Account.Status.QR_PENDING:
+        account_set_status(account=account, status=Account.Status.QR_PENDING, reason="QR code issued")
+    publish_on_commit(location_id=account.location_id, event="account.qr", topics=[f"account:{account.pk}"])
+
+
+@transaction.atomic
+def account_set_status(*, account: Account, status: str, reason: str = "", phone: str = "") -> None:
+    """Record a status change (and its history row); no-op when nothing changes."""
+    current = Account.objects.select_for_update().get(pk=account.pk)
+    now = timezone.now()
+    fields = {"last_event_at": now}
+    if phone and phone != current.phone_number:
+        fields["phone_number"] = phone
+    if status == Account.Status.ERROR:
+        fields["last_error"] = reason
+    elif status == Account.Status.CONNECTED:
+        fields.update(last_error="", qr_payload="", pairing_code="", qr_expires_at=None)
+    changed = status != current.status
+    if changed:
+        fields["status"] = status
+        AccountEvent.objects.create(account=current, from_status=current.status, to_status=status, reason=reason[:300])
+    Account.objects.filter(pk=account.pk).update(**fields)
+    for key, value in fields.items():
+        setattr(account, key, value)
+    if changed or "phone_number" in fields:
+        logger.info("account %s status %s -> %s (%s)", account.pk, current.status, status, reason)
+        publish_on_commit(
+            location_id=account.location_id,
+            event="account.status",
+            topics=["accounts", f"account:{account.pk}"],
+            data={"account": account.pk, "status": status},
+        )
+
+
+def account_disconnect(*, account: Account, reason: str = "disconnected by a user") -> None:
+    try:
+        get_provider(account.backend).disconnect(account)
+    except ProviderError as exc:
+        logger.warning("backend disconnect of account %s failed: %s", account.pk, exc)
+    account_set_status(account=account, status=Account.Status.DISCONNECTED, reason=reason)
+
+
+def account_archive(*, account: Account) -> None:
+    """'Delete': disconnect, hide, free the name. Contacts, conversations, messages and the
+    tag (now a plain tag) stay."""
+    account_disconnect(account=account, reason="account deleted")
+    with transaction.atomic():
+        Account.objects.filter(pk=account.pk).update(archived_at=timezone.now())
+        Tag.objects.filter(account=account).update(account=None)
+        publish_on_commit(location_id=account.location_id, event="account.deleted", topics=["accounts", f"account:{account.pk}"])
+
+
+def account_webhook_urls(account: Account) -> dict[str, str]:
+    base = settings.PUBLIC_BASE_URL
+    inbound = base + reverse("webhook", kwargs={"kind": account.webhook_kind, "account_id": account.pk})
+    status = base + reverse("webhook-status", kwargs={"kind": account.webhook_kind, "account_id": account.pk})
+    return {"inbound": inbound, "status": status}

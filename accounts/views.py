@@ -1,0 +1,174 @@
+import segno
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts import selectors, services
+from accounts.forms import P2PAccountForm, TwilioAccountForm, WhatsAppAccountForm
+from accounts.models import Account
+from accounts.providers import get_provider
+from whatsnap.errors import ApplicationError
+from whatsnap.tenancy import admin_required, get_for_location, location_required
+
+CHOICES = [
+    {
+        "key": "whatsapp",
+        "title": "WhatsApp",
+        "subtitle": "Connect via QR code scan",
+        "form": WhatsAppAccountForm,
+    },
+    {
+        "key": "p2p",
+        "title": "SMS/iMessage (P2P)",
+        "subtitle": "Connect your personal phone or Mac",
+        "form": P2PAccountForm,
+    },
+    {
+        "key": "twilio",
+        "title": "Twilio SMS",
+        "subtitle": "Configure enterprise SMS with your Twilio number",
+        "form": TwilioAccountForm,
+    },
+]
+
+
+def _account(request, pk):
+    return get_for_location(Account.objects.select_related("tag", "location").filter(archived_at__isnull=True), request.location, pk=pk)
+
+
+@location_required
+def account_list(request):
+    accounts = selectors.accounts_for_location(request.location)
+    return render(request, "accounts/list.html", {"accounts": accounts})
+
+
+@location_required
+def account_rows(request):
+    accounts = selectors.accounts_for_location(request.location)
+    return render(request, "accounts/_rows.html", {"accounts": accounts})
+
+
+@admin_required
+def account_add(request, choice: str | None = None):
+    selected = next((c for c in CHOICES if c["key"] == choice), None)
+    if choice and selected is None:
+        return redirect("account-add")
+    form = None
+    if selected:
+        form = selected["form"](request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            account = _create_from_form(request, selected["key"], form)
+            if account is not None:
+                services.account_connect(account=account)
+                return redirect("account-detail", pk=account.pk)
+    template = "accounts/_add_form.html" if request.htmx and selected else "accounts/add.html"
+    return render(request, template, {"choices": CHOICES, "selected": selected, "form": form})
+
+
+def _create_from_form(request, key: str, form) -> Account | None:
+    data = form.cleaned_data
+    if key == "whatsapp":
+        kind, creds, config = Account.Kind.WHATSAPP, {}, {}
+    elif key == "p2p":
+        kind, creds, config = data["device"], {}, {}
+    else:
+        kind = Account.Kind.TWILIO
+        creds = {"account_sid": data["account_sid"], "auth_token": data["auth_token"]} if data["backend"] == "twilio" else {}
+        config = {"messaging_service_sid": data["messaging_service_sid"]} if data.get("messaging_service_sid") else {}
+    try:
+        return services.account_create(
+            location=request.location,
+            kind=kind,
+            backend=data["backend"],
+            name=data["name"],
+            phone_number=data.get("phone_number", ""),
+            credentials=creds,
+            config=config,
+        )
+    except ApplicationError as exc:
+        form.add_error("name" if exc.field in (None, "slug") else exc.field, exc.message)
+        return None
+
+
+@location_required
+def account_detail(request, pk):
+    account = _account(request, pk)
+    return render(request, "accounts/detail.html", _detail_context(account))
+
+
+def _detail_context(account, health=None):
+    return {
+        "account": account,
+        "stats": selectors.account_stats(account),
+        "checks": selectors.account_diagnostics(account, health=health),
+        "events": account.events.all()[:20],
+        "webhook_urls": services.account_webhook_urls(account),
+    }
+
+
+@location_required
+def account_status_fragment(request, pk):
+    """The live part of the account page: status, QR, connected number."""
+    account = _account(request, pk)
+    return render(request, "accounts/_connect.html", {"account": account, **_qr_context(account)})
+
+
+@location_required
+def account_history_fragment(request, pk):
+    account = _account(request, pk)
+    return render(request, "accounts/_history.html", _detail_context(account))
+
+
+def _qr_context(account):
+    if account.status != Account.Status.QR_PENDING or not account.qr_payload:
+        return {"qr_svg": None}
+    remaining = int((account.qr_expires_at - timezone.now()).total_seconds()) if account.qr_expires_at else 30
+    svg = segno.make(account.qr_payload, error="m").svg_inline(scale=5, border=2)
+    return {"qr_svg": svg, "qr_seconds_left": max(remaining, 0)}
+
+
+@location_required
+def account_diagnostics_fragment(request, pk):
+    account = _account(request, pk)
+    health = get_provider(account.backend).health(account)
+    return render(request, "accounts/_diagnostics.html", {"checks": selectors.account_diagnostics(account, health=health)})
+
+
+@require_POST
+@admin_required
+def account_qr_refresh(request, pk):
+    account = _account(request, pk)
+    if account.status == Account.Status.QR_PENDING:
+        services.account_connect(account=account)
+        account.refresh_from_db()
+    return render(request, "accounts/_connect.html", {"account": account, **_qr_context(account)})
+
+
+@require_POST
+@admin_required
+def account_action(request, pk, action: str):
+    account = _account(request, pk)
+    if action == "reconnect":
+        services.account_connect(account=account)
+        messages.info(request, f"Reconnecting {account.name}.")
+    elif action == "disconnect":
+        services.account_disconnect(account=account)
+        messages.info(request, f"{account.name} disconnected.")
+    elif action == "delete":
+        services.account_archive(account=account)
+        messages.success(request, f"{account.name} deleted. Its contacts and conversations stay.")
+        return redirect("account-list")
+    else:
+        return HttpResponse(status=404)
+    return redirect("account-detail", pk=account.pk)
+
+
+@location_required
+def account_delete_confirm(request, pk):
+    account = _account(request, pk)
+    stats = selectors.account_stats(account)
+    return render(request, "accounts/delete.html", {"account": account, "stats": stats,
+                                                    "conversation_count": account.conversations.count()})

@@ -1,0 +1,88 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Tag(models.Model):
+    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=100)
+    # An account's own tag: linked by key, so renaming the account never breaks routing.
+    account = models.OneToOneField(
+        "accounts.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="tag"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["location", "name"], name="uniq_tag_per_location")]
+
+    def __str__(self):
+        return self.name
+
+
+class Contact(models.Model):
+    class Kind(models.TextChoices):
+        PERSON = "person", "Person"
+        GROUP = "group", "Group chat"
+
+    class NameSource(models.TextChoices):
+        NONE = "", "None"
+        PLATFORM = "platform", "From the platform"
+        PERSON = "person", "Set by a person"
+
+    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="contacts")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERSON)
+    # E.164 when the sender is a phone number; otherwise the raw sender (short code,
+    # alphanumeric sender id, iMessage e-mail handle, WhatsApp group id).
+    phone = models.CharField(max_length=128)
+    phone_is_e164 = models.BooleanField(default=True)
+    name = models.CharField(max_length=120, blank=True)
+    name_source = models.CharField(max_length=10, choices=NameSource.choices, blank=True, default="")
+    tags = models.ManyToManyField(Tag, through="ContactTag", related_name="contacts", blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The account the contact last wrote to: replies typed in GHL go out through it.
+    active_account = models.ForeignKey(
+        "accounts.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    opted_out = models.BooleanField(default=False)
+    opted_out_at = models.DateTimeField(null=True, blank=True)
+    ghl_contact_id = models.CharField(max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["location", "phone"], name="uniq_contact_phone")]
+
+    def __str__(self):
+        return self.name or self.phone
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.phone
+
+
+class ContactTag(models.Model):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "tag"], name="uniq_contact_tag")]
+
+
+class ContactAccount(models.Model):
+    """Which accounts (and so platforms) a contact has written through."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="account_links")
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="contact_links")
+    platform = models.CharField(max_length=20)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "account"], name="uniq_contact_account")
+        ]

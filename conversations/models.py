@@ -1,0 +1,110 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Conversation(models.Model):
+    """One contact (or WhatsApp group) talking to one account."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PENDING = "pending", "Pending"
+        RESOLVED = "resolved", "Resolved"
+        SNOOZED = "snoozed", "Snoozed"
+
+    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="conversations")
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="conversations")
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="conversations")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    unread_count = models.PositiveIntegerField(default=0)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_message_preview = models.CharField(max_length=160, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_message_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "account"], name="uniq_conversation_contact_account")
+        ]
+        indexes = [models.Index(fields=["location", "-last_message_at"], name="conv_location_activity")]
+
+    def __str__(self):
+        return f"{self.contact} via {self.account}"
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        READ = "read", "Read"
+        FAILED = "failed", "Failed"
+
+    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="messages")
+    direction = models.CharField(max_length=10, choices=Direction.choices, db_index=True)
+    text = models.TextField(blank=True)
+    media = models.JSONField(default=list, blank=True)  # [{"url": ..., "content_type": ...}]
+    provider_message_id = models.CharField(max_length=128, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, db_index=True)
+    error = models.CharField(max_length=300, blank=True)
+    # For WhatsApp groups: the participant who wrote (the conversation's contact is the group).
+    sender_contact = models.ForeignKey(
+        "contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    sent_at = models.DateTimeField(default=timezone.now, help_text="platform time")
+    created_at = models.DateTimeField(default=timezone.now)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "provider_message_id"],
+                condition=~Q(provider_message_id=""),
+                name="uniq_message_provider_id",
+            )
+        ]
+        indexes = [models.Index(fields=["conversation", "sent_at"], name="msg_conversation_time")]
+
+
+class InboundEvent(models.Model):
+    """A verified webhook event, stored before the 200 goes out; processed by a task."""
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", "Inbound message"
+        STATUS = "status", "Delivery status"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="inbound_events")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    dedupe_key = models.CharField(max_length=160)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "dedupe_key"], name="uniq_inbound_event")
+        ]
+        indexes = [models.Index(fields=["status", "received_at"], name="inbound_pending")]

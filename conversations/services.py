@@ -1,0 +1,325 @@
+"""Receive and send: the product's hot path.
+
+Inbound: webhook_events_record() stores verified events (unique per account + provider id,
+so redeliveries are no-ops) and queues inbound_event_process(), which files everything in one
+transaction. Outbound: message_send() stores a queued message and queues message_deliver(),
+which claims it with a conditional update and calls the backend outside any transaction."""
+import logging
+from dataclasses import asdict
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from accounts.models import Account
+from accounts.providers import get_provider
+from accounts.providers.base import ConnectionChanged, DeliveryStatus, InboundMessage, ProviderError, QrUpdated
+from accounts.services import account_apply_events
+from contacts.models import Contact
+from contacts.phones import normalise_sender, region_of
+from contacts.services import (
+    contact_account_touch,
+    contact_opt_out_from_keyword,
+    contact_tag_add,
+    contact_upsert_from_inbound,
+)
+from conversations.models import Conversation, InboundEvent, Message
+from ghl.models import OutboxItem
+from ghl.services import outbox_enqueue
+from routing.services import conversation_route
+from whatsnap.errors import ApplicationError
+from whatsnap.live import publish_on_commit
+
+logger = logging.getLogger(__name__)
+
+MAX_PROCESS_ATTEMPTS = 8
+STATUS_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
+SMS_KINDS = {Account.Kind.TWILIO, Account.Kind.ANDROID_SMS}
+
+
+# --- inbound: the ack path -------------------------------------------------------------------
+def webhook_events_record(*, account: Account, events: list) -> int:
+    """Store verified events; returns how many were new. Connection/QR events apply at once."""
+    from conversations.tasks import enqueue_inbound_event
+
+    new_ids = []
+    session_events = [e for e in events if isinstance(e, (QrUpdated, ConnectionChanged))]
+    if session_events:
+        account_apply_events(account=account, events=session_events)
+    for event in events:
+        if isinstance(event, InboundMessage):
+            kind, key = InboundEvent.Kind.MESSAGE, f"msg:{event.provider_id}"
+            payload = asdict(event)
+            payload["at"] = event.at.isoformat()
+            payload["media"] = list(event.media)
+        elif isinstance(event, DeliveryStatus):
+            kind, key = InboundEvent.Kind.STATUS, f"st:{event.provider_id}:{event.status}"
+            payload = asdict(event)
+        else:
+            continue
+        try:
+            with transaction.atomic():
+                row = InboundEvent.objects.create(account=account, kind=kind, dedupe_key=key[:160], payload=payload)
+        except IntegrityError:
+            logger.info("duplicate webhook event %s for account %s ignored", key, account.pk)
+            continue
+        new_ids.append(row.pk)
+    Account.objects.filter(pk=account.pk).update(last_webhook_at=timezone.now())
+    for pk in new_ids:
+        enqueue_inbound_event(pk)
+    return len(new_ids)
+
+
+# --- inbound: processing ---------------------------------------------------------------------
+def inbound_event_process(*, event_id: int) -> str:
+    """File one stored event. All or nothing: a crash leaves the event pending for a retry."""
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.select_for_update().select_related("account__location").get(pk=event_id)
+            if event.status != InboundEvent.Status.PENDING:
+                return event.status
+            if event.kind == InboundEvent.Kind.MESSAGE:
+                _file_inbound_message(event)
+            else:
+                _apply_delivery_status(event)
+            event.status = InboundEvent.Status.DONE
+            event.processed_at = timezone.now()
+            event.attempts += 1
+            event.save(update_fields=["status", "processed_at", "attempts"])
+            return event.status
+    except Exception as exc:
+        _record_failure(event_id, exc)
+        raise
+
+
+def _record_failure(event_id: int, exc: Exception) -> None:
+    event = InboundEvent.objects.filter(pk=event_id).first()
+    if event is None:
+        return
+    event.attempts += 1
+    event.error = f"{type(exc).__name__}: {exc}"[:2000]
+    if event.attempts >= MAX_PROCESS_ATTEMPTS:
+        event.status = InboundEvent.Status.FAILED
+        logger.error("inbound event %s failed for good: %s", event_id, event.error)
+    event.save(update_fields=["attempts", "error", "status"])
+
+
+def _file_inbound_message(event: InboundEvent) -> Message | None:
+    account = event.account
+    location = account.location
+    data = event.payload
+    at = parse_datetime(data["at"]) or timezone.now()
+    region = region_of(account.phone_number) or "US"
+    sender = normalise_sender(data["from_phone"], default_region=region)
+    person, created, name_changed = contact_upsert_from_inbound(
+        location=location, sender=sender, platform_name=data.get("name", "")
+    )
+    if data.get("group_id"):
+        # Decision: a WhatsApp group is its own contact (kind=group, keyed by the group id) and
+        # conversation; each message records the participant who wrote it (sender_contact),
+        # who is also a contact of their own carrying the account's tag.
+        from contacts.phones import NormalisedSender
+
+        thread_contact, _c, _n = contact_upsert_from_inbound(
+            location=location,
+            sender=NormalisedSender(data["group_id"], False),
+            platform_name=data.get("group_name", ""),
+            kind=Contact.Kind.GROUP,
+        )
+    else:
+        thread_contact = person
+    tag = getattr(account, "tag", None)
+    tags_changed = False
+    for contact in {person, thread_contact}:
+        if tag is not None:
+            tags_changed |= contact_tag_add(contact=contact, tag=tag)
+        contact_account_touch(contact=contact, account=account, at=at)
+        Contact.objects.filter(pk=contact.pk).update(active_account=account)
+    if account.kind in SMS_KINDS:
+        contact_opt_out_from_keyword(contact=person, text=data.get("text", ""))
+
+    conversation, _new = Conversation.objects.get_or_create(
+        contact=thread_contact, account=account, defaults={"location": location}
+    )
+    message = Message.objects.create(
+        location=location,
+        conversation=conversation,
+        account=account,
+        direction=Message.Direction.INBOUND,
+        text=data.get("text", ""),
+        media=data.get("media") or [],
+        provider_message_id=data["provider_id"],
+        status=Message.Status.RECEIVED,
+        sender_contact=person if thread_contact is not person else None,
+        sent_at=at,
+    )
+    conversation.last_message_at = at
+    conversation.last_message_preview = _preview(message)
+    conversation.unread_count += 1
+    if conversation.status in (Conversation.Status.RESOLVED, Conversation.Status.SNOOZED):
+        conversation.status = Conversation.Status.OPEN
+        conversation.snoozed_until = None
+    conversation.save(update_fields=["last_message_at", "last_message_preview", "unread_count", "status", "snoozed_until"])
+    conversation_route(conversation=conversation)
+
+    if created or name_changed or tags_changed:
+        outbox_enqueue(location=location, operation=OutboxItem.Operation.CONTACT_UPSERT, contact=person, payload={})
+    outbox_enqueue(
+        location=location,
+        operation=OutboxItem.Operation.INBOUND_MESSAGE,
+        contact=thread_contact,
+        payload={"message_id": message.pk},
+    )
+    publish_on_commit(
+        location_id=location.id,
+        event="message.received",
+        topics=["inbox", f"conversation:{conversation.pk}", f"sandbox:{account.pk}", f"account:{account.pk}"],
+        data={"conversation": conversation.pk, "message": message.pk},
+    )
+    return message
+
+
+def _preview(message: Message) -> str:
+    if message.text:
+        return message.text[:160]
+    return f"[{len(message.media)} attachment(s)]" if message.media else ""
+
+
+def _apply_delivery_status(event: InboundEvent) -> None:
+    data = event.payload
+    message = (
+        Message.objects.select_for_update()
+        .filter(account=event.account, provider_message_id=data["provider_id"])
+        .first()
+    )
+    if message is None:
+        # The status can overtake the send's own bookkeeping: wait and retry.
+        raise LookupError(f"no message with provider id {data['provider_id']} yet")
+    message_status_advance(message=message, status=data["status"], error=data.get("error", ""))
+
+
+def message_status_advance(*, message: Message, status: str, error: str = "") -> bool:
+    """Move a message's delivery status forward only (queued < sending < sent < delivered <
+    read); failed is terminal. Out-of-order and repeated statuses are no-ops."""
+    current = message.status
+    if current == Message.Status.FAILED or current == status:
+        return False
+    if status == Message.Status.FAILED:
+        if STATUS_RANK.get(current, 0) >= STATUS_RANK["delivered"]:
+            return False
+    elif STATUS_RANK.get(status, -1) <= STATUS_RANK.get(current, -1):
+        return False
+    message.status = status
+    message.error = error[:300] if status == Message.Status.FAILED else ""
+    message.status_changed_at = timezone.now()
+    message.save(update_fields=["status", "error", "status_changed_at"])
+    publish_on_commit(
+        location_id=message.location_id,
+        event="message.status",
+        topics=[f"conversation:{message.conversation_id}", f"message:{message.pk}", f"sandbox:{message.account_id}"],
+        data={"message": message.pk, "status": status},
+    )
+    return True
+
+
+# --- outbound --------------------------------------------------------------------------------
+@transaction.atomic
+def message_send(*, conversation: Conversation, text: str, author=None, account: Account | None = None, media: list | None = None) -> Message:
+    """Queue an outbound message through the conversation's account (or another account the
+    contact has written through). The send happens in a task, after commit."""
+    from conversations.tasks import enqueue_message_delivery
+
+    account = account or conversation.account
+    contact = conversation.contact
+    text = (text or "").strip()
+    if not text and not media:
+        raise ApplicationError("Type a message first.", field="text")
+    if contact.opted_out:
+        raise ApplicationError(
+            f"{contact.display_name} replied STOP and has opted out; WhatSnap will not send until they send START.",
+            code="opted_out",
+        )
+    if account.status != Account.Status.CONNECTED or account.archived_at:
+        raise ApplicationError(f"The account {account.name} is not connected ({account.get_status_display()}).", code="account_unavailable")
+    if account.pk != conversation.account_id:
+        conversation, _ = Conversation.objects.get_or_create(contact=contact, account=account, defaults={"location": conversation.location})
+    if account.signature:
+        text = f"{text}\n{account.signature}"
+    now = timezone.now()
+    message = Message.objects.create(
+        location_id=conversation.location_id,
+        conversation=conversation,
+        account=account,
+        direction=Message.Direction.OUTBOUND,
+        text=text,
+        media=media or [],
+        status=Message.Status.QUEUED,
+        author=author,
+        sent_at=now,
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now, last_message_preview=_preview(message), unread_count=0)
+    publish_on_commit(
+        location_id=conversation.location_id,
+        event="message.queued",
+        topics=["inbox", f"conversation:{conversation.pk}"],
+        data={"conversation": conversation.pk, "message": message.pk},
+    )
+    transaction.on_commit(lambda: enqueue_message_delivery(message.pk))
+    return message
+
+
+def message_deliver(*, message_id: int) -> str:
+    """Hand a queued message to its backend exactly once. The claim (queued -> sending) is a
+    conditional update, so two workers never both send; the provider is given our message id
+    as idempotency key so a retry after a crash does not double-send where it supports it."""
+    claimed = Message.objects.filter(pk=message_id, status=Message.Status.QUEUED, provider_message_id="").update(
+        status=Message.Status.SENDING, status_changed_at=timezone.now()
+    )
+    if not claimed:
+        return "skipped"
+    message = Message.objects.select_related("account", "conversation__contact").get(pk=message_id)
+    provider = get_provider(message.account.backend)
+    try:
+        result = provider.send(
+            message.account,
+            to=message.conversation.contact.phone,
+            text=message.text,
+            media=message.media or None,
+            idempotency_key=f"wsm-{message.pk}",
+        )
+    except ProviderError as exc:
+        with transaction.atomic():
+            Message.objects.filter(pk=message.pk).update(
+                status=Message.Status.FAILED, error=str(exc)[:300], status_changed_at=timezone.now()
+            )
+            publish_on_commit(
+                location_id=message.location_id,
+                event="message.status",
+                topics=[f"conversation:{message.conversation_id}", f"message:{message.pk}"],
+                data={"message": message.pk, "status": "failed"},
+            )
+        logger.warning("send of message %s failed: %s", message.pk, exc)
+        return "failed"
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message.pk)
+        message.provider_message_id = result.provider_id
+        message.save(update_fields=["provider_message_id"])
+        message_status_advance(message=message, status=result.status if result.status != "queued" else "sent")
+    return message.status
+
+
+def message_retry(*, message: Message) -> Message:
+    """Retry a failed send: back to queued (same row, so it cannot be sent twice)."""
+    from conversations.tasks import enqueue_message_delivery
+
+    if message.direction != Message.Direction.OUTBOUND or message.status != Message.Status.FAILED:
+        raise ApplicationError("Only a failed outbound message can be retried.")
+    if message.provider_message_id:
+        raise ApplicationError("The backend accepted this message already; it will not be sent twice.")
+    Message.objects.filter(pk=message.pk, status=Message.Status.FAILED).update(
+        status=Message.Status.QUEUED, error="", status_changed_at=timezone.now()
+    )
+    transaction.on_commit(lambda: enqueue_message_delivery(message.pk))
+    message.refresh_from_db()
+    return message

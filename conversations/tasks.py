@@ -1,0 +1,62 @@
+"""django-q2 entry points: thin, they call services."""
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from conversations.models import InboundEvent
+
+logger = logging.getLogger(__name__)
+
+SWEEP_AFTER_SECONDS = 30
+
+
+def process_inbound_event(event_id: int) -> str:
+    from conversations.services import inbound_event_process
+
+    return inbound_event_process(event_id=event_id)
+
+
+def deliver_message(message_id: int) -> str:
+    from conversations.services import message_deliver
+
+    return message_deliver(message_id=message_id)
+
+
+def _enqueue(func, *args) -> None:
+    try:
+        async_task(func, *args, group=func.__name__)
+    except Exception:
+        # The row is stored; the sweeper queues it again once the broker is back.
+        logger.warning("task broker unavailable; %s%s left for the sweeper", func.__name__, args, exc_info=True)
+
+
+def enqueue_inbound_event(event_id: int) -> None:
+    transaction.on_commit(lambda: _enqueue(process_inbound_event, event_id))
+
+
+def enqueue_message_delivery(message_id: int) -> None:
+    _enqueue(deliver_message, message_id)
+
+
+def sweep_pending() -> int:
+    """Scheduled every minute: re-queue inbound events whose task never ran or failed (worker
+    or broker was down, a status overtook its message), and sends stuck in queued."""
+    from conversations.models import Message
+
+    cutoff = timezone.now() - timezone.timedelta(seconds=SWEEP_AFTER_SECONDS)
+    ids = list(
+        InboundEvent.objects.filter(status=InboundEvent.Status.PENDING, received_at__lt=cutoff)
+        .order_by("id")
+        .values_list("id", flat=True)[:5000]
+    )
+    for pk in ids:
+        _enqueue(process_inbound_event, pk)
+    queued = list(
+        Message.objects.filter(status=Message.Status.QUEUED, provider_message_id="", created_at__lt=cutoff)
+        .values_list("id", flat=True)[:1000]
+    )
+    for pk in queued:
+        _enqueue(deliver_message, pk)
+    return len(ids) + len(queued)

@@ -1,0 +1,43 @@
+from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions, permissions
+
+from accounts.models import ApiToken
+
+
+class LocationTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Token <key>`; the token is bound to one location (request.auth)."""
+
+    keyword = "Token"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode(errors="replace").split()
+        if not header or header[0] != self.keyword:
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Token <key>'.")
+        token = ApiToken.objects.select_related("location", "user").filter(key=header[1]).first()
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if token.last_used_at is None or (timezone.now() - token.last_used_at).total_seconds() > 60:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        return (token.user or AnonymousUser(), token)
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class HasLocationToken(permissions.BasePermission):
+    message = "Authentication with a location API token is required."
+
+    def has_permission(self, request, view):
+        return isinstance(request.auth, ApiToken)
+
+
+class LocationTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "whatsnap.api_auth.LocationTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization", "description": "Token <key>"}

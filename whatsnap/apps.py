@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+
+
+class AdminConfig(admin_apps.AdminConfig):
+    default = False
+    default_site = "whatsnap.admin_site.WhatSnapAdminSite"
+
+
+class WhatsnapConfig(AppConfig):
+    default = True
+    name = "whatsnap"
+    verbose_name = "WhatSnap core"

@@ -1,0 +1,31 @@
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.db import database_sync_to_async
+
+from whatsnap.live import ensure_relay_running, location_group
+from whatsnap.tenancy import SESSION_KEY, membership_for
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    """A thin pipe: joins the user's current location group and forwards live events."""
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        session = self.scope.get("session") or {}
+        membership = await database_sync_to_async(membership_for)(user, session.get(SESSION_KEY))
+        if membership is None:
+            await self.close(code=4403)
+            return
+        self.group = location_group(membership.location_id)
+        ensure_relay_running()
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def live_event(self, message):
+        await self.send_json(message["payload"])

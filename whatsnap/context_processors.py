@@ -1,0 +1,3 @@
+def tenancy(request):
+    location = getattr(request, "location", None)
+    return {"current_location": location}

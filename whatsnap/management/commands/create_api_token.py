@@ -1,0 +1,19 @@
+from django.core.management.base import BaseCommand
+from django.utils.text import slugify
+
+from accounts.models import ApiToken, Location
+
+
+class Command(BaseCommand):
+    help = "Create a REST API token for a location (created if missing); prints the key last."
+
+    def add_arguments(self, parser):
+        parser.add_argument("location", help="location name")
+        parser.add_argument("--name", default="cli", help="a label for the token")
+
+    def handle(self, *args, location, name, **options):
+        loc, created = Location.objects.get_or_create(name=location, defaults={"slug": slugify(location)[:60] or "location"})
+        if created:
+            self.stderr.write(f"created location {loc.name!r}")
+        token = ApiToken.objects.create(location=loc, name=name)
+        self.stdout.write(token.key)

@@ -1,0 +1,29 @@
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import Location, Membership
+
+
+class Command(BaseCommand):
+    help = "On an empty database: a demo location with an admin and an agent; prints the logins."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        User = get_user_model()
+        if User.objects.exists():
+            self.stdout.write("Database already has users; demo logins not created.")
+            return
+        location = Location.objects.create(name="Demo Business", slug="demo")
+        logins = []
+        for username, role, is_staff in (("admin", "admin", True), ("agent", "agent", False)):
+            password = secrets.token_urlsafe(9)
+            user = User.objects.create_user(username=username, password=password, is_staff=is_staff, is_superuser=is_staff,
+                                            first_name=username.capitalize())
+            Membership.objects.create(user=user, location=location, role=role)
+            logins.append((username, password, role))
+        self.stdout.write("Demo logins (shown once):")
+        for username, password, role in logins:
+            self.stdout.write(f"  {role:6} user: {username:6} password: {password}")

@@ -1,0 +1,77 @@
+"""Which location a request acts for, and the checks that keep tenants apart."""
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+SESSION_KEY = "location_id"
+
+
+def memberships_for_user(user):
+    from accounts.models import Membership
+
+    if not user.is_authenticated:
+        return Membership.objects.none()
+    return Membership.objects.filter(user=user).select_related("location").order_by("location__name")
+
+
+def membership_for(user, location_id: int | None):
+    qs = memberships_for_user(user)
+    if location_id is not None:
+        found = qs.filter(location_id=location_id).first()
+        if found:
+            return found
+    return qs.first()
+
+
+class CurrentLocationMiddleware:
+    """Sets request.location and request.membership from the session (or the first
+    membership). A user without any membership has request.location = None."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.location = None
+        request.membership = None
+        if request.user.is_authenticated:
+            membership = membership_for(request.user, request.session.get(SESSION_KEY))
+            if membership:
+                request.location = membership.location
+                request.membership = membership
+        return self.get_response(request)
+
+
+def location_required(view):
+    """Login + a membership; otherwise the login page or a clear 403."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        from django.contrib.auth.views import redirect_to_login
+
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if request.location is None:
+            raise PermissionDenied("Your user belongs to no location yet. Ask an admin to add you.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def admin_required(view):
+    @wraps(view)
+    @location_required
+    def wrapper(request, *args, **kwargs):
+        if request.membership.role != "admin":
+            raise PermissionDenied("Only location admins can do this.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def get_for_location(queryset, location, **lookup):
+    """Fetch one object of the current location; another location's object is a 404."""
+    try:
+        return queryset.get(location=location, **lookup)
+    except queryset.model.DoesNotExist:
+        raise Http404 from None

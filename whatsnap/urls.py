@@ -1,0 +1,48 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from accounts import sandbox_views
+from accounts import views as account_views
+from conversations import views as conversation_views
+from conversations.webhooks import webhook
+from whatsnap import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("location/switch/", views.location_switch, name="location-switch"),
+    path("admin/", admin.site.urls),
+    # accounts
+    path("accounts/", account_views.account_list, name="account-list"),
+    path("accounts/rows/", account_views.account_rows, name="account-rows"),
+    path("accounts/add/", account_views.account_add, name="account-add"),
+    path("accounts/add/<str:choice>/", account_views.account_add, name="account-add-choice"),
+    path("accounts/<int:pk>/", account_views.account_detail, name="account-detail"),
+    path("accounts/<int:pk>/connect/", account_views.account_status_fragment, name="account-connect"),
+    path("accounts/<int:pk>/history/", account_views.account_history_fragment, name="account-history"),
+    path("accounts/<int:pk>/diagnostics/", account_views.account_diagnostics_fragment, name="account-diagnostics"),
+    path("accounts/<int:pk>/qr/refresh/", account_views.account_qr_refresh, name="account-qr-refresh"),
+    path("accounts/<int:pk>/delete/", account_views.account_delete_confirm, name="account-delete"),
+    path("accounts/<int:pk>/<str:action>/", account_views.account_action, name="account-action"),
+    # the sandbox phone
+    path("sandbox/<int:pk>/phone/", sandbox_views.sandbox_phone, name="sandbox-phone"),
+    path("sandbox/<int:pk>/thread/", sandbox_views.sandbox_thread, name="sandbox-thread"),
+    path("sandbox/<int:pk>/link/", sandbox_views.sandbox_link, name="sandbox-link"),
+    path("sandbox/<int:pk>/send/", sandbox_views.sandbox_send, name="sandbox-send"),
+    # inbox
+    path("inbox/", conversation_views.inbox, name="inbox"),
+    path("inbox/list/", conversation_views.inbox_list, name="inbox-list"),
+    path("inbox/<int:pk>/", conversation_views.conversation_detail, name="conversation"),
+    path("inbox/<int:pk>/thread/", conversation_views.conversation_thread, name="conversation-thread"),
+    path("inbox/<int:pk>/reply/", conversation_views.conversation_reply, name="conversation-reply"),
+    path("inbox/<int:pk>/status/", conversation_views.conversation_set_status, name="conversation-status"),
+    path("inbox/messages/<int:pk>/retry/", conversation_views.message_retry_view, name="message-retry"),
+    # provider webhooks
+    path("webhooks/<str:kind>/<int:account_id>/", webhook, name="webhook"),
+    path("webhooks/<str:kind>/<int:account_id>/status/", webhook, name="webhook-status"),
+    # REST API
+    path("api/v1/", include("whatsnap.api_urls")),
+]

@@ -1,0 +1,70 @@
+import logging
+import time
+
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from whatsnap.tenancy import SESSION_KEY, location_required, memberships_for_user
+
+logger = logging.getLogger(__name__)
+
+
+@location_required
+def home(request):
+    return redirect("inbox")
+
+
+@require_POST
+@location_required
+def location_switch(request):
+    wanted = request.POST.get("location")
+    if memberships_for_user(request.user).filter(location_id=wanted).exists():
+        request.session[SESSION_KEY] = int(wanted)
+    return redirect("home")
+
+
+def _check_database() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True, "ok"
+    except Exception as exc:
+        return False, type(exc).__name__
+
+
+def _check_broker() -> tuple[bool, str]:
+    try:
+        from django_q.brokers import get_broker
+
+        broker = get_broker()
+        if not broker.ping():
+            return False, "no answer"
+        return True, type(broker).__name__
+    except Exception as exc:
+        return False, type(exc).__name__
+
+
+def _check_channel_layer() -> tuple[bool, str]:
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    try:
+        layer = get_channel_layer()
+        async_to_sync(layer.send)("healthz.probe", {"type": "healthz.probe", "at": time.time()})
+        async_to_sync(layer.receive)("healthz.probe")
+        return True, type(layer).__name__
+    except Exception as exc:
+        return False, type(exc).__name__
+
+
+@never_cache
+def healthz(request):
+    checks = {"database": _check_database(), "broker": _check_broker(), "channel_layer": _check_channel_layer()}
+    healthy = all(ok for ok, _ in checks.values())
+    body = {"status": "ok" if healthy else "degraded", **{k: {"ok": ok, "detail": d} for k, (ok, d) in checks.items()}}
+    if not healthy:
+        logger.warning("health check degraded: %s", body)
+    return JsonResponse(body, status=200 if healthy else 503)
