@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.checks import Warning, register
 
 
-@register()
+@register(deploy=True)
 def public_base_url_check(app_configs, **kwargs):
     errors = []
     if not settings.DEBUG and settings.PUBLIC_BASE_URL.startswith("http://127.0.0.1"):

@@ -1,22 +1,8 @@
-from rest_framework import pagination, throttling
+"""API conventions: one error shape. (Pagination and throttling live in api_policies.py,
+which must not import rest_framework.views: DRF settings import them while it loads.)"""
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from whatsnap.errors import ApplicationError
-
-
-class DefaultCursorPagination(pagination.CursorPagination):
-    ordering = "-id"
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
-class TokenRateThrottle(throttling.SimpleRateThrottle):
-    scope = "token"
-
-    def get_cache_key(self, request, view):
-        if request.auth is None:
-            return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-        return self.cache_format % {"scope": self.scope, "ident": f"token-{request.auth.pk}"}
 
 
 def exception_handler(exc, context):

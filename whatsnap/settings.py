@@ -126,7 +126,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = True
+WHITENOISE_USE_FINDERS = DEBUG  # otherwise `collectstatic` (bin/run does it)
 
 # --- Redis: channel layer + task broker when set; embedded alternatives otherwise ---------
 REDIS_URL = env_str("REDIS_URL")
@@ -164,10 +164,10 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["whatsnap.api_auth.LocationTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["whatsnap.api_auth.HasLocationToken"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "whatsnap.api_base.DefaultCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "whatsnap.api_policies.DefaultCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "whatsnap.api_base.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["whatsnap.api_base.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["whatsnap.api_policies.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env_str("API_RATE_LIMIT", "600/min")},
 }
 SPECTACULAR_SETTINGS = {

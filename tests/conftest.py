@@ -1,0 +1,100 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from accounts.models import ApiToken, Location, Membership
+from accounts.services import account_connect, account_create
+
+
+@pytest.fixture
+def location(db):
+    return Location.objects.create(name="Acme", slug="acme", timezone="America/New_York")
+
+
+@pytest.fixture
+def other_location(db):
+    return Location.objects.create(name="Globex", slug="globex")
+
+
+def _user(username, location, role):
+    user = get_user_model().objects.create_user(username=username, password="pw-" + username)
+    if location is not None:
+        Membership.objects.create(user=user, location=location, role=role)
+    return user
+
+
+@pytest.fixture
+def admin_user(location):
+    return _user("owner", location, Membership.Role.ADMIN)
+
+
+@pytest.fixture
+def agent_user(location):
+    return _user("teammate", location, Membership.Role.AGENT)
+
+
+@pytest.fixture
+def outsider(other_location):
+    return _user("outsider", other_location, Membership.Role.ADMIN)
+
+
+@pytest.fixture
+def admin_client(admin_user):
+    client = Client()
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def agent_client(agent_user):
+    client = Client()
+    client.force_login(agent_user)
+    return client
+
+
+@pytest.fixture
+def outsider_client(outsider):
+    client = Client()
+    client.force_login(outsider)
+    return client
+
+
+@pytest.fixture
+def api_token(location):
+    return ApiToken.objects.create(location=location, name="test")
+
+
+@pytest.fixture
+def api_client(api_token):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token.key}")
+    return client
+
+
+@pytest.fixture
+def sandbox_account(location):
+    """A connected sandbox SMS account (P2P kind links at once)."""
+    account = account_create(location=location, kind="android_sms", backend="sandbox", name="Sales", phone_number="+14155550111")
+    account_connect(account=account)
+    account.refresh_from_db()
+    return account
+
+
+@pytest.fixture
+def twilio_account(location):
+    """A Twilio account with credentials, marked connected without calling Twilio."""
+    from accounts.services import account_set_status
+
+    account = account_create(
+        location=location,
+        kind="twilio",
+        backend="twilio",
+        name="Support",
+        phone_number="+14155550199",
+        credentials={"account_sid": "AC" + "1" * 32, "auth_token": "secret-auth-token"},
+    )
+    account_set_status(account=account, status="connected", reason="test")
+    account.refresh_from_db()
+    return account
