@@ -60,6 +60,11 @@ def _check_channel_layer() -> tuple[bool, str]:
         return False, type(exc).__name__
 
 
+def livez(request):
+    """Liveness: the process answers. Touches nothing (also the framework floor in bench/)."""
+    return JsonResponse({"status": "ok"})
+
+
 @never_cache
 def healthz(request):
     checks = {"database": _check_database(), "broker": _check_broker(), "channel_layer": _check_channel_layer()}
