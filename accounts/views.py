@@ -106,6 +106,7 @@ def _detail_context(account, health=None):
         "checks": selectors.account_diagnostics(account, health=health),
         "events": account.events.all()[:20],
         "webhook_urls": services.account_webhook_urls(account),
+        **_qr_context(account),
     }
 
 
@@ -157,18 +158,18 @@ def account_action(request, pk, action: str):
     elif action == "disconnect":
         services.account_disconnect(account=account)
         messages.info(request, f"{account.name} disconnected.")
-    elif action == "delete":
-        services.account_archive(account=account)
-        messages.success(request, f"{account.name} deleted. Its contacts and conversations stay.")
-        return redirect("account-list")
     else:
         return HttpResponse(status=404)
     return redirect("account-detail", pk=account.pk)
 
 
-@location_required
+@admin_required
 def account_delete_confirm(request, pk):
     account = _account(request, pk)
+    if request.method == "POST":
+        services.account_archive(account=account)
+        messages.success(request, f"{account.name} deleted. Its contacts and conversations stay.")
+        return redirect("account-list")
     stats = selectors.account_stats(account)
     return render(request, "accounts/delete.html", {"account": account, "stats": stats,
                                                     "conversation_count": account.conversations.count()})

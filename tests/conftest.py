@@ -98,3 +98,12 @@ def twilio_account(location):
     account_set_status(account=account, status="connected", reason="test")
     account.refresh_from_db()
     return account
+
+
+def pytest_collection_modifyitems(items):
+    """Every database test commits for real: services queue tasks and live events with
+    transaction.on_commit, exactly as in production (no hidden test-only transaction)."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None or not marker.kwargs.get("transaction"):
+            item.add_marker(pytest.mark.django_db(transaction=True))
