@@ -3,6 +3,8 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -63,6 +65,8 @@ def account_add(request, choice: str | None = None):
             account = _create_from_form(request, selected["key"], form)
             if account is not None:
                 services.account_connect(account=account)
+                if request.htmx:
+                    return HttpResponseClientRedirect(reverse("account-detail", args=[account.pk]))
                 return redirect("account-detail", pk=account.pk)
     template = "accounts/_add_form.html" if request.htmx and selected else "accounts/add.html"
     return render(request, template, {"choices": CHOICES, "selected": selected, "form": form})

@@ -1,0 +1,74 @@
+"""Browser tests drive Debian's Chromium (Playwright's python package, no browser download)
+against the product started exactly as README's run command starts it: bin/run."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def running_product():
+    """bin/run on a fresh data directory: SQLite, in-process channel layer, worker."""
+    port = _free_port()
+    var_dir = tempfile.mkdtemp(prefix="whatsnap-run-")
+    test_only = ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "PUBLIC_BASE_URL", "SECRET_KEY", "ENCRYPTION_KEY", "ALLOWED_HOSTS")
+    env = {k: v for k, v in os.environ.items() if k not in test_only}
+    env.update(PORT=str(port), WHATSNAP_VAR_DIR=var_dir)
+    log = open(Path(var_dir) / "run.log", "w+")
+    proc = subprocess.Popen([str(ROOT / "bin" / "run")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/livez", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                break
+            time.sleep(0.3)
+        log.seek(0)
+        output = log.read()
+        if proc.poll() is not None or "password:" not in output:
+            pytest.fail(f"bin/run did not start:\n{output}")
+        logins = dict(re.findall(r"user: (\w+)\s+password: (\S+)", output))
+        yield {"base": base, "logins": logins, "var_dir": var_dir}
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
