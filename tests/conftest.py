@@ -104,7 +104,7 @@ def pytest_collection_modifyitems(items):
     """Every database test commits for real: services queue tasks and live events with
     transaction.on_commit, exactly as in production (no hidden test-only transaction)."""
     for item in items:
-        if item.get_closest_marker("browser"):
+        if item.get_closest_marker("browser") or item.get_closest_marker("servers"):
             continue  # talks to a separately started product over HTTP
         marker = item.get_closest_marker("django_db")
         if marker is None or not marker.kwargs.get("transaction"):
