@@ -11,12 +11,25 @@ def _new_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
+def validate_timezone(value: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from django.core.exceptions import ValidationError
+
+    if not value:
+        return
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{value!r} is not a time zone name (e.g. America/New_York).") from None
+
+
 class Location(models.Model):
     """The tenant: one business, one GHL sub-account."""
 
     name = models.CharField(max_length=120, unique=True)
     slug = models.SlugField(max_length=60, unique=True)
-    timezone = models.CharField(max_length=64, default="UTC")
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     ghl_location_id = models.CharField("GHL location id", max_length=64, blank=True, db_index=True)
     created_at = models.DateTimeField(default=dj_tz.now)
 
@@ -34,7 +47,15 @@ class Membership(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="memberships")
+    class Availability(models.TextChoices):
+        ONLINE = "online", "Online"
+        AWAY = "away", "Away"
+        OFFLINE = "offline", "Offline"
+
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
+    availability = models.CharField(max_length=10, choices=Availability.choices, default=Availability.ONLINE)
+    capacity = models.PositiveIntegerField(default=20, help_text="max open conversations assigned at once")
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone], help_text="blank = the location's")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "location"], name="uniq_membership")]
@@ -94,7 +115,7 @@ class Account(models.Model):
     last_error = models.TextField(blank=True)
     last_webhook_at = models.DateTimeField(null=True, blank=True)
     # per-account settings
-    timezone = models.CharField(max_length=64, blank=True, help_text="blank = the location's")
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone], help_text="blank = the location's")
     business_hours = models.JSONField(default=dict, blank=True)
     signature = models.CharField(max_length=200, blank=True)
     default_assignee = models.ForeignKey(

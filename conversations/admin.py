@@ -34,3 +34,38 @@ class InboundEventAdmin(admin.ModelAdmin):
         for event in queryset.exclude(status=InboundEvent.Status.DONE):
             InboundEvent.objects.filter(pk=event.pk).update(status=InboundEvent.Status.PENDING, attempts=0)
             enqueue_inbound_event(event.pk)
+
+
+from conversations.models import CannedResponse, ConversationEvent  # noqa: E402
+
+
+@admin.register(CannedResponse)
+class CannedResponseAdmin(admin.ModelAdmin):
+    list_display = ["shortcut", "location", "text"]
+    list_filter = ["location"]
+    search_fields = ["shortcut", "text"]
+
+
+class ConversationEventInline(admin.TabularInline):
+    model = ConversationEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "kind", "actor", "from_value", "to_value", "reason"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+ConversationAdmin.inlines = [ConversationEventInline]
+ConversationAdmin.actions = ["unassign"]
+
+
+def _unassign(modeladmin, request, queryset):
+    from conversations.inbox import conversation_assign
+
+    for conversation in queryset:
+        conversation_assign(conversation=conversation, assignee=None, actor=request.user, reason="admin")
+
+
+_unassign.short_description = "Unassign selected conversations"
+ConversationAdmin.unassign = _unassign

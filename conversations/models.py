@@ -55,6 +55,7 @@ class Message(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="messages")
     direction = models.CharField(max_length=10, choices=Direction.choices, db_index=True)
+    is_note = models.BooleanField(default=False, help_text="private note: shown to the team, never sent")
     text = models.TextField(blank=True)
     media = models.JSONField(default=list, blank=True)  # [{"url": ..., "content_type": ...}]
     provider_message_id = models.CharField(max_length=128, blank=True)
@@ -108,3 +109,36 @@ class InboundEvent(models.Model):
             models.UniqueConstraint(fields=["account", "dedupe_key"], name="uniq_inbound_event")
         ]
         indexes = [models.Index(fields=["status", "received_at"], name="inbound_pending")]
+
+
+class ConversationEvent(models.Model):
+    """History of a conversation: assignments and status changes, who and when."""
+
+    class Kind(models.TextChoices):
+        ASSIGNED = "assigned", "Assigned"
+        UNASSIGNED = "unassigned", "Unassigned"
+        STATUS = "status", "Status changed"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    from_value = models.CharField(max_length=150, blank=True)
+    to_value = models.CharField(max_length=150, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+
+class CannedResponse(models.Model):
+    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="canned_responses")
+    shortcut = models.SlugField(max_length=40)
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["shortcut"]
+        constraints = [models.UniqueConstraint(fields=["location", "shortcut"], name="uniq_canned_shortcut")]
+
+    def __str__(self):
+        return f"/{self.shortcut}"

@@ -42,7 +42,8 @@ def enqueue_message_delivery(message_id: int) -> None:
 
 def sweep_pending() -> int:
     """Scheduled every minute: re-queue inbound events whose task never ran or failed (worker
-    or broker was down, a status overtook its message), and sends stuck in queued."""
+    or broker was down, a status overtook its message) and sends stuck in queued; reopen
+    snoozed conversations that are due."""
     from conversations.models import Message
 
     cutoff = timezone.now() - timezone.timedelta(seconds=SWEEP_AFTER_SECONDS)
@@ -59,4 +60,6 @@ def sweep_pending() -> int:
     )
     for pk in queued:
         _enqueue(deliver_message, pk)
-    return len(ids) + len(queued)
+    from conversations.inbox import conversations_wake_snoozed
+
+    return len(ids) + len(queued) + conversations_wake_snoozed()

@@ -1,9 +1,14 @@
+from datetime import datetime
+
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Account
+from contacts.models import Tag
+from conversations import inbox as actions
 from conversations import selectors
 from conversations.models import Conversation, Message
 from conversations.services import message_retry, message_send
@@ -19,27 +24,39 @@ def _filters(request):
         "account_id": request.GET.get("account") or None,
         "status": request.GET.get("status", ""),
         "query": request.GET.get("q", "").strip(),
+        "tag_id": request.GET.get("tag") or None,
     }
 
 
-def _list_context(request):
+def _list_context(request, current=None):
     filters = _filters(request)
     qs = selectors.conversations_for(location=request.location, user=request.user, **filters)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    return {"page": page, "filters": filters, "querystring": request.GET.urlencode()}
+    return {"page": page, "filters": filters, "querystring": request.GET.urlencode(), "conversation": current}
 
 
-@location_required
-def inbox(request):
-    ctx = _list_context(request)
-    ctx["accounts"] = Account.objects.filter(location=request.location, archived_at__isnull=True)
-    ctx["statuses"] = Conversation.Status.choices
-    return render(request, "conversations/inbox.html", ctx)
+def _page_context(request, conversation=None):
+    ctx = _list_context(request, conversation)
+    ctx.update(
+        accounts=Account.objects.filter(location=request.location, archived_at__isnull=True),
+        tags=Tag.objects.filter(location=request.location),
+        statuses=Conversation.Status.choices,
+        views=selectors.VIEWS,
+    )
+    if conversation is not None:
+        ctx.update(_thread_context(request, conversation))
+    return ctx
 
 
-@location_required
-def inbox_list(request):
-    return render(request, "conversations/_list.html", _list_context(request))
+def _thread_context(request, conversation, **extra):
+    return {
+        "conversation": conversation,
+        "messages": selectors.messages_of(conversation),
+        "panel": selectors.contact_panel(conversation),
+        "canned": selectors.canned_responses_for(request.location),
+        "members": actions.assignable_users(request.location),
+        **extra,
+    }
 
 
 def _conversation(request, pk):
@@ -47,15 +64,20 @@ def _conversation(request, pk):
 
 
 @location_required
+def inbox(request):
+    return render(request, "conversations/inbox.html", _page_context(request))
+
+
+@location_required
+def inbox_list(request):
+    return render(request, "conversations/_list.html", _list_context(request))
+
+
+@location_required
 def conversation_detail(request, pk):
     conversation = _conversation(request, pk)
-    if conversation.unread_count:
-        Conversation.objects.filter(pk=pk).update(unread_count=0)
-    ctx = _list_context(request)
-    ctx.update(conversation=conversation, messages=selectors.messages_of(conversation))
-    ctx["accounts"] = Account.objects.filter(location=request.location, archived_at__isnull=True)
-    ctx["statuses"] = Conversation.Status.choices
-    return render(request, "conversations/inbox.html", ctx)
+    actions.conversation_mark_read(conversation=conversation)
+    return render(request, "conversations/inbox.html", _page_context(request, conversation))
 
 
 @location_required
@@ -64,17 +86,29 @@ def conversation_thread(request, pk):
     return render(request, "conversations/_thread.html", {"conversation": conversation, "messages": selectors.messages_of(conversation)})
 
 
+@location_required
+def conversation_panel(request, pk):
+    conversation = _conversation(request, pk)
+    return render(request, "conversations/_panel.html", _thread_context(request, conversation))
+
+
 @require_POST
 @location_required
 def conversation_reply(request, pk):
     conversation = _conversation(request, pk)
+    text = request.POST.get("text", "")
     error = None
     try:
-        message_send(conversation=conversation, text=request.POST.get("text", ""), author=request.user)
+        if request.POST.get("mode") == "note":
+            actions.note_add(conversation=conversation, text=text, author=request.user)
+        else:
+            account = None
+            if request.POST.get("account"):
+                account = get_for_location(Account.objects.all(), request.location, pk=request.POST["account"])
+            message_send(conversation=conversation, text=text, author=request.user, account=account)
     except ApplicationError as exc:
         error = exc.message
-    ctx = {"conversation": conversation, "messages": selectors.messages_of(conversation), "error": error,
-           "draft": request.POST.get("text", "") if error else ""}
+    ctx = _thread_context(request, conversation, error=error, draft=text if error else "")
     if request.htmx:
         return render(request, "conversations/_thread_and_composer.html", ctx)
     return redirect("conversation", pk=pk)
@@ -82,17 +116,37 @@ def conversation_reply(request, pk):
 
 @require_POST
 @location_required
-def conversation_set_status(request, pk):
+def conversation_action(request, pk):
+    """Assign / unassign / resolve / reopen / pending / snooze / mark unread."""
     conversation = _conversation(request, pk)
-    status = request.POST.get("status")
-    if status in (Conversation.Status.OPEN, Conversation.Status.RESOLVED, Conversation.Status.PENDING):
-        from whatsnap.live import publish_on_commit
+    action = request.POST.get("action", "")
+    try:
+        if action == "assign":
+            user = actions.assignable_users(request.location).filter(pk=request.POST.get("assignee") or 0).first()
+            actions.conversation_assign(conversation=conversation, assignee=user, actor=request.user, reason="manual")
+        elif action in ("open", "resolved", "pending"):
+            actions.conversation_set_status(conversation=conversation, status=action, actor=request.user)
+        elif action == "snooze":
+            until = _parse_local(request.POST.get("snooze_until", ""))
+            actions.conversation_set_status(conversation=conversation, status="snoozed", actor=request.user, snooze_until=until)
+        elif action == "unread":
+            actions.conversation_mark_unread(conversation=conversation)
+            return redirect("inbox")
+        else:
+            return HttpResponse("Unknown action.", status=400)
+    except ApplicationError as exc:
+        from django.contrib import messages
 
-        with transaction.atomic():
-            Conversation.objects.filter(pk=pk).update(status=status)
-            publish_on_commit(location_id=conversation.location_id, event="conversation.status",
-                              topics=["inbox", f"conversation:{pk}"], data={"conversation": pk, "status": status})
+        messages.error(request, exc.message)
     return redirect("conversation", pk=pk)
+
+
+def _parse_local(value: str):
+    try:
+        naive = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return timezone.make_aware(naive) if timezone.is_naive(naive) else naive
 
 
 @require_POST
@@ -101,6 +155,8 @@ def message_retry_view(request, pk):
     message = get_for_location(Message.objects.all(), request.location, pk=pk)
     try:
         message_retry(message=message)
-    except ApplicationError:
-        pass
+    except ApplicationError as exc:
+        from django.contrib import messages
+
+        messages.error(request, exc.message)
     return redirect("conversation", pk=message.conversation_id)

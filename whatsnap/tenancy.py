@@ -32,6 +32,8 @@ class CurrentLocationMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        from django.utils import timezone
+
         request.location = None
         request.membership = None
         if request.user.is_authenticated:
@@ -39,7 +41,12 @@ class CurrentLocationMiddleware:
             if membership:
                 request.location = membership.location
                 request.membership = membership
-        return self.get_response(request)
+                # times on pages are shown in the agent's zone (else the location's)
+                timezone.activate(membership.timezone or membership.location.timezone or "UTC")
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
 
 
 def location_required(view):

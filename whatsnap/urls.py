@@ -39,7 +39,8 @@ urlpatterns = [
     path("inbox/<int:pk>/", conversation_views.conversation_detail, name="conversation"),
     path("inbox/<int:pk>/thread/", conversation_views.conversation_thread, name="conversation-thread"),
     path("inbox/<int:pk>/reply/", conversation_views.conversation_reply, name="conversation-reply"),
-    path("inbox/<int:pk>/status/", conversation_views.conversation_set_status, name="conversation-status"),
+    path("inbox/<int:pk>/panel/", conversation_views.conversation_panel, name="conversation-panel"),
+    path("inbox/<int:pk>/action/", conversation_views.conversation_action, name="conversation-action"),
     path("inbox/messages/<int:pk>/retry/", conversation_views.message_retry_view, name="message-retry"),
     # provider webhooks
     path("webhooks/<str:kind>/<int:account_id>/", webhook, name="webhook"),

@@ -1,0 +1,113 @@
+"""Inbox actions on a conversation: assign, status (resolve/reopen/pending/snooze), unread,
+private notes. Every change is recorded as a ConversationEvent and published live."""
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Membership
+from conversations.models import Conversation, ConversationEvent, Message
+from whatsnap.errors import ApplicationError
+from whatsnap.live import publish_on_commit
+
+
+def _publish(conversation: Conversation, event: str, **data) -> None:
+    publish_on_commit(
+        location_id=conversation.location_id,
+        event=event,
+        topics=["inbox", f"conversation:{conversation.pk}", f"contact:{conversation.contact_id}"],
+        data={"conversation": conversation.pk, **data},
+    )
+
+
+def _label(user) -> str:
+    return user.get_username() if user else ""
+
+
+@transaction.atomic
+def conversation_assign(*, conversation: Conversation, assignee, actor=None, reason: str = "") -> bool:
+    """Assign (or with assignee=None unassign). The assignee must belong to the location."""
+    if assignee is not None and not Membership.objects.filter(user=assignee, location_id=conversation.location_id).exists():
+        raise ApplicationError(f"{_label(assignee)} is not a member of this location.", field="assignee")
+    current = Conversation.objects.select_for_update().select_related("assignee").get(pk=conversation.pk)
+    if current.assignee_id == (assignee.pk if assignee else None):
+        return False
+    ConversationEvent.objects.create(
+        conversation=current,
+        kind=ConversationEvent.Kind.ASSIGNED if assignee else ConversationEvent.Kind.UNASSIGNED,
+        actor=actor,
+        from_value=_label(current.assignee),
+        to_value=_label(assignee),
+        reason=reason[:200],
+    )
+    Conversation.objects.filter(pk=current.pk).update(assignee=assignee)
+    conversation.assignee = assignee
+    _publish(conversation, "conversation.assigned", assignee=assignee.pk if assignee else None)
+    return True
+
+
+@transaction.atomic
+def conversation_set_status(*, conversation: Conversation, status: str, actor=None, snooze_until=None) -> bool:
+    if status not in Conversation.Status.values:
+        raise ApplicationError(f"Unknown status {status!r}.", field="status")
+    if status == Conversation.Status.SNOOZED:
+        if snooze_until is None or snooze_until <= timezone.now():
+            raise ApplicationError("Pick a snooze time in the future.", field="snooze_until")
+    else:
+        snooze_until = None
+    current = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if current.status == status and current.snoozed_until == snooze_until:
+        return False
+    ConversationEvent.objects.create(
+        conversation=current, kind=ConversationEvent.Kind.STATUS, actor=actor,
+        from_value=current.status, to_value=status,
+        reason=f"until {snooze_until.isoformat()}" if snooze_until else "",
+    )
+    Conversation.objects.filter(pk=current.pk).update(status=status, snoozed_until=snooze_until)
+    conversation.status, conversation.snoozed_until = status, snooze_until
+    _publish(conversation, "conversation.status", status=status)
+    return True
+
+
+def conversation_mark_read(*, conversation: Conversation) -> None:
+    if Conversation.objects.filter(pk=conversation.pk, unread_count__gt=0).update(unread_count=0):
+        with transaction.atomic():
+            _publish(conversation, "conversation.read")
+
+
+def conversation_mark_unread(*, conversation: Conversation) -> None:
+    with transaction.atomic():
+        Conversation.objects.filter(pk=conversation.pk, unread_count=0).update(unread_count=1)
+        _publish(conversation, "conversation.unread")
+
+
+@transaction.atomic
+def note_add(*, conversation: Conversation, text: str, author) -> Message:
+    """A private note: kept in the thread for the team, never sent to the contact."""
+    text = (text or "").strip()
+    if not text:
+        raise ApplicationError("Type a note first.", field="text")
+    note = Message.objects.create(
+        location_id=conversation.location_id,
+        conversation=conversation,
+        account_id=conversation.account_id,
+        direction=Message.Direction.OUTBOUND,
+        is_note=True,
+        text=text,
+        status=Message.Status.SENT,
+        author=author,
+    )
+    _publish(conversation, "note.added", message=note.pk)
+    return note
+
+
+def conversations_wake_snoozed() -> int:
+    """Snoozed conversations whose time has come are open again."""
+    woken = 0
+    due = Conversation.objects.filter(status=Conversation.Status.SNOOZED, snoozed_until__lte=timezone.now())
+    for conversation in due.only("id", "location_id", "contact_id", "status", "snoozed_until"):
+        woken += conversation_set_status(conversation=conversation, status=Conversation.Status.OPEN)
+    return woken
+
+
+def assignable_users(location):
+    return get_user_model().objects.filter(memberships__location=location).order_by("username")

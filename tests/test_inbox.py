@@ -1,0 +1,169 @@
+from datetime import datetime, timezone as dt_tz
+
+import pytest
+from django.utils import timezone
+
+from accounts.providers.base import InboundMessage
+from accounts.services import account_connect, account_create
+from contacts.models import Contact
+from conversations.inbox import conversation_assign, conversation_set_status, conversations_wake_snoozed, note_add
+from conversations.models import Conversation, ConversationEvent, Message
+from conversations.services import message_send, webhook_events_record
+from whatsnap.errors import ApplicationError
+
+
+def write_in(account, pid, phone="+14155550123", name="Ada", text="hello"):
+    webhook_events_record(account=account, events=[
+        InboundMessage(provider_id=pid, from_phone=phone, name=name, text=text, at=datetime.now(dt_tz.utc))
+    ])
+    return Conversation.objects.get(account=account, contact__phone=phone)
+
+
+def test_inbox_list_filters(admin_client, admin_user, sandbox_account):
+    a = write_in(sandbox_account, "1", phone="+14155550123", name="Ada", text="order 66")
+    write_in(sandbox_account, "2", phone="+14155550124", name="Bob", text="hi")
+    conversation_assign(conversation=a, assignee=admin_user)
+    html = lambda **q: admin_client.get("/inbox/", q).content.decode()
+    assert "Ada" in html(view="mine") and "Bob" not in html(view="mine")
+    assert "Bob" in html(view="unassigned") and "Ada" not in html(view="unassigned")
+    assert "Ada" in html(q="order 66") and "Bob" not in html(q="order 66")
+    assert "Bob" in html(q="0124") and "Ada" not in html(q="0124")
+    tag = sandbox_account.tag
+    assert "Ada" in html(tag=tag.pk) and "Bob" in html(tag=tag.pk)
+    conversation_set_status(conversation=a, status="resolved")
+    assert "Ada" not in html(status="open") and "Ada" in html(status="resolved")
+
+
+def test_list_and_thread_run_constant_queries(admin_client, sandbox_account, django_assert_max_num_queries):
+    conversation = write_in(sandbox_account, "first")
+    with django_assert_max_num_queries(20) as small_list:
+        admin_client.get("/inbox/")
+    with django_assert_max_num_queries(25) as small_thread:
+        admin_client.get(f"/inbox/{conversation.pk}/")
+    for i in range(25):
+        write_in(sandbox_account, f"m{i}", phone=f"+1415555{1000 + i}", text=f"text {i}")
+        write_in(sandbox_account, f"n{i}")
+    with django_assert_max_num_queries(len(small_list.captured_queries)):
+        admin_client.get("/inbox/")
+    with django_assert_max_num_queries(len(small_thread.captured_queries)):
+        admin_client.get(f"/inbox/{conversation.pk}/")
+
+
+def test_opening_marks_read_and_mark_unread(admin_client, sandbox_account):
+    conversation = write_in(sandbox_account, "1")
+    assert Conversation.objects.get().unread_count == 1
+    admin_client.get(f"/inbox/{conversation.pk}/")
+    assert Conversation.objects.get().unread_count == 0
+    admin_client.post(f"/inbox/{conversation.pk}/action/", {"action": "unread"})
+    assert Conversation.objects.get().unread_count == 1
+
+
+def test_reply_from_inbox_goes_out_through_account(admin_client, sandbox_account):
+    conversation = write_in(sandbox_account, "1")
+    response = admin_client.post(f"/inbox/{conversation.pk}/reply/", {"text": "On its way", "mode": "reply"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    out = Message.objects.get(direction="outbound")
+    assert out.account == sandbox_account and out.status == "delivered" and out.text == "On its way"
+    assert "On its way" in response.content.decode()
+
+
+def test_signature_is_appended(sandbox_account):
+    sandbox_account.signature = "— Acme Sales"
+    sandbox_account.save()
+    conversation = write_in(sandbox_account, "1")
+    message = message_send(conversation=conversation, text="Hi")
+    assert message.text == "Hi\n— Acme Sales"
+
+
+def test_private_note_is_never_sent(admin_client, sandbox_account):
+    conversation = write_in(sandbox_account, "1")
+    admin_client.post(f"/inbox/{conversation.pk}/reply/", {"text": "VIP, be nice", "mode": "note"})
+    note = Message.objects.get(is_note=True)
+    assert note.provider_message_id == "" and note.text == "VIP, be nice"
+    from conversations.services import message_deliver
+
+    assert message_deliver(message_id=note.pk) == "skipped"
+
+
+def test_opted_out_contact_is_refused_with_reason(admin_client, sandbox_account):
+    conversation = write_in(sandbox_account, "1")
+    write_in(sandbox_account, "2", text="STOP")
+    assert Contact.objects.get().opted_out
+    response = admin_client.post(f"/inbox/{conversation.pk}/reply/", {"text": "hello?"}, HTTP_HX_REQUEST="true")
+    assert "opted out" in response.content.decode()
+    assert not Message.objects.filter(direction="outbound").exists()
+    write_in(sandbox_account, "3", text="START")
+    assert not Contact.objects.get().opted_out
+
+
+def test_agent_may_reply_through_another_account_of_the_contact(admin_client, location, sandbox_account):
+    other = account_create(location=location, kind="imessage", backend="sandbox", name="mac", phone_number="+14155550112")
+    account_connect(account=other)
+    conversation = write_in(sandbox_account, "1")
+    write_in(other, "2")
+    html = admin_client.get(f"/inbox/{conversation.pk}/").content.decode()
+    assert "via mac" in html
+    admin_client.post(f"/inbox/{conversation.pk}/reply/", {"text": "from the Mac", "account": other.pk})
+    out = Message.objects.get(direction="outbound")
+    assert out.account == other and out.conversation.account == other
+
+
+def test_reply_through_foreign_account_is_404(admin_client, sandbox_account, other_location):
+    theirs = account_create(location=other_location, kind="imessage", backend="sandbox", name="x", phone_number="+14155550112")
+    conversation = write_in(sandbox_account, "1")
+    response = admin_client.post(f"/inbox/{conversation.pk}/reply/", {"text": "x", "account": theirs.pk})
+    assert response.status_code == 404
+
+
+def test_assign_unassign_history(admin_client, admin_user, agent_user, outsider, sandbox_account):
+    conversation = write_in(sandbox_account, "1")
+    admin_client.post(f"/inbox/{conversation.pk}/action/", {"action": "assign", "assignee": agent_user.pk})
+    assert Conversation.objects.get().assignee == agent_user
+    with pytest.raises(ApplicationError):
+        conversation_assign(conversation=conversation, assignee=outsider)
+    admin_client.post(f"/inbox/{conversation.pk}/action/", {"action": "assign", "assignee": ""})
+    assert Conversation.objects.get().assignee is None
+    kinds = list(ConversationEvent.objects.order_by("at", "id").values_list("kind", "to_value", "actor__username"))
+    assert kinds == [("assigned", "teammate", "owner"), ("unassigned", "", "owner")]
+
+
+def test_snooze_needs_future_and_wakes_up(sandbox_account):
+    conversation = write_in(sandbox_account, "1")
+    with pytest.raises(ApplicationError):
+        conversation_set_status(conversation=conversation, status="snoozed", snooze_until=timezone.now())
+    conversation_set_status(conversation=conversation, status="snoozed", snooze_until=timezone.now() + timezone.timedelta(hours=1))
+    assert conversations_wake_snoozed() == 0
+    Conversation.objects.update(snoozed_until=timezone.now() - timezone.timedelta(seconds=1))
+    assert conversations_wake_snoozed() == 1
+    assert Conversation.objects.get().status == "open"
+
+
+def test_outsider_cannot_see_or_act(outsider_client, sandbox_account):
+    conversation = write_in(sandbox_account, "1")
+    assert outsider_client.get(f"/inbox/{conversation.pk}/").status_code == 404
+    assert outsider_client.post(f"/inbox/{conversation.pk}/action/", {"action": "resolved"}).status_code == 404
+    assert "Ada" not in outsider_client.get("/inbox/").content.decode()
+
+
+def test_failed_send_shows_reason_and_retry_sends_once(admin_client, sandbox_account, monkeypatch):
+    from accounts.providers.base import ProviderError
+    from accounts.providers.sandbox import SandboxProvider
+
+    conversation = write_in(sandbox_account, "1")
+    calls = []
+
+    def failing(self, account, **kw):
+        calls.append(kw["idempotency_key"])
+        raise ProviderError("phone offline")
+
+    monkeypatch.setattr(SandboxProvider, "send", failing)
+    message = message_send(conversation=conversation, text="hi")
+    message.refresh_from_db()
+    assert (message.status, message.error) == ("failed", "phone offline")
+    assert "phone offline" in admin_client.get(f"/inbox/{conversation.pk}/").content.decode()
+    monkeypatch.undo()
+    admin_client.post(f"/inbox/messages/{message.pk}/retry/")
+    message.refresh_from_db()
+    assert message.status == "delivered" and len(calls) == 1
+    admin_client.post(f"/inbox/messages/{message.pk}/retry/")  # not failed any more: refused
+    assert Message.objects.filter(direction="outbound").count() == 1
