@@ -64,3 +64,140 @@ def contact_opt_out_from_keyword(*, contact: Contact, text: str) -> bool:
         return False
     contact.save(update_fields=["opted_out", "opted_out_at", "updated_at"])
     return True
+
+
+# --- management by people (tags page, contacts page) -------------------------------------------
+def _publish_contact(contact: Contact) -> None:
+    from whatsnap.live import publish_on_commit
+
+    publish_on_commit(location_id=contact.location_id, event="contact.updated", topics=[f"contact:{contact.pk}", "inbox"])
+
+
+def _ghl_contact_changed(contact: Contact) -> None:
+    from ghl.models import OutboxItem
+    from ghl.services import outbox_enqueue
+
+    outbox_enqueue(location=contact.location, operation=OutboxItem.Operation.CONTACT_UPSERT, contact=contact, payload={})
+
+
+@transaction.atomic
+def tag_create(*, location, name: str) -> Tag:
+    from whatsnap.errors import ApplicationError
+
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("A tag needs a name.", field="name")
+    if name.startswith("whatsnap-account-"):
+        raise ApplicationError("Names starting with whatsnap-account- are reserved for account tags.", field="name")
+    tag, created = Tag.objects.get_or_create(location=location, name=name)
+    if not created:
+        raise ApplicationError(f"The tag {name} exists already.", field="name")
+    return tag
+
+
+@transaction.atomic
+def tag_rename(*, tag: Tag, name: str) -> Tag:
+    """Renaming keeps the tag's identity, so an account's tag stays linked to its account."""
+    from whatsnap.errors import ApplicationError
+
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("A tag needs a name.", field="name")
+    if Tag.objects.filter(location_id=tag.location_id, name=name).exclude(pk=tag.pk).exists():
+        raise ApplicationError(f"The tag {name} exists already; merge the two instead.", field="name")
+    tag.name = name
+    tag.save(update_fields=["name"])
+    for contact in Contact.objects.filter(contacttag__tag=tag):
+        _ghl_contact_changed(contact)
+    return tag
+
+
+@transaction.atomic
+def tag_merge(*, source: Tag, into: Tag) -> int:
+    """Every contact of `source` gets `into`; `source` is deleted. Account tags cannot be
+    merged away while their account exists."""
+    from whatsnap.errors import ApplicationError
+
+    if source.pk == into.pk or source.location_id != into.location_id:
+        raise ApplicationError("Pick two different tags of this location.")
+    if source.account_id and source.account.archived_at is None:
+        raise ApplicationError(f"{source.name} is the tag of the account {source.account.name}; it cannot be merged away.")
+    moved = 0
+    for link in ContactTag.objects.filter(tag=source).select_related("contact"):
+        moved += contact_tag_add(contact=link.contact, tag=into)
+        _ghl_contact_changed(link.contact)
+    source.delete()
+    return moved
+
+
+@transaction.atomic
+def tag_delete(*, tag: Tag) -> None:
+    from whatsnap.errors import ApplicationError
+
+    if tag.account_id and tag.account.archived_at is None:
+        raise ApplicationError(f"{tag.name} belongs to the account {tag.account.name}; delete the account first.")
+    contacts = list(Contact.objects.filter(contacttag__tag=tag))
+    tag.delete()
+    for contact in contacts:
+        _ghl_contact_changed(contact)
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, name: str, tag_ids: list[int]) -> Contact:
+    """A person edits the contact: the name becomes person-set (platforms never override it)."""
+    name = (name or "").strip()[:120]
+    if name != contact.name:
+        contact.name = name
+        contact.name_source = Contact.NameSource.PERSON if name else ""
+        contact.save(update_fields=["name", "name_source", "updated_at"])
+    wanted = set(Tag.objects.filter(location_id=contact.location_id, pk__in=tag_ids).values_list("pk", flat=True))
+    current = set(ContactTag.objects.filter(contact=contact).values_list("tag_id", flat=True))
+    ContactTag.objects.filter(contact=contact, tag_id__in=current - wanted).delete()
+    ContactTag.objects.bulk_create([ContactTag(contact=contact, tag_id=pk) for pk in wanted - current])
+    _ghl_contact_changed(contact)
+    _publish_contact(contact)
+    return contact
+
+
+@transaction.atomic
+def contact_merge(*, source: Contact, into: Contact) -> Contact:
+    """One person who wrote from two numbers: `source`'s tags, account links and
+    conversations move to `into` (a clash of conversations on one account is folded into
+    one thread); `source` is deleted."""
+    from conversations.models import Conversation, Message
+    from whatsnap.errors import ApplicationError
+
+    if source.pk == into.pk or source.location_id != into.location_id:
+        raise ApplicationError("Pick two different contacts of this location.")
+    for link in ContactTag.objects.filter(contact=source):
+        ContactTag.objects.get_or_create(contact=into, tag_id=link.tag_id)
+    for link in ContactAccount.objects.filter(contact=source):
+        existing = ContactAccount.objects.filter(contact=into, account_id=link.account_id).first()
+        if existing:
+            existing.first_seen_at = min(existing.first_seen_at, link.first_seen_at)
+            existing.last_seen_at = max(existing.last_seen_at, link.last_seen_at)
+            existing.save(update_fields=["first_seen_at", "last_seen_at"])
+        else:
+            ContactAccount.objects.create(contact=into, account_id=link.account_id, platform=link.platform,
+                                          first_seen_at=link.first_seen_at, last_seen_at=link.last_seen_at)
+    for conversation in Conversation.objects.filter(contact=source):
+        target = Conversation.objects.filter(contact=into, account_id=conversation.account_id).first()
+        if target is None:
+            Conversation.objects.filter(pk=conversation.pk).update(contact=into)
+            continue
+        Message.objects.filter(conversation=conversation).update(conversation=target)
+        if conversation.last_message_at and (not target.last_message_at or conversation.last_message_at > target.last_message_at):
+            target.last_message_at, target.last_message_preview = conversation.last_message_at, conversation.last_message_preview
+        target.unread_count += conversation.unread_count
+        target.save(update_fields=["last_message_at", "last_message_preview", "unread_count"])
+        conversation.delete()
+    Message.objects.filter(sender_contact=source).update(sender_contact=into)
+    if not into.name and source.name:
+        into.name, into.name_source = source.name, source.name_source
+    into.opted_out = into.opted_out or source.opted_out
+    into.assignee_id = into.assignee_id or source.assignee_id
+    into.save()
+    source.delete()
+    _ghl_contact_changed(into)
+    _publish_contact(into)
+    return into

@@ -28,7 +28,7 @@ def conversation_assign(*, conversation: Conversation, assignee, actor=None, rea
     """Assign (or with assignee=None unassign). The assignee must belong to the location."""
     if assignee is not None and not Membership.objects.filter(user=assignee, location_id=conversation.location_id).exists():
         raise ApplicationError(f"{_label(assignee)} is not a member of this location.", field="assignee")
-    current = Conversation.objects.select_for_update().select_related("assignee").get(pk=conversation.pk)
+    current = Conversation.objects.select_for_update(of=("self",)).select_related("assignee").get(pk=conversation.pk)
     if current.assignee_id == (assignee.pk if assignee else None):
         return False
     ConversationEvent.objects.create(

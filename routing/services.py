@@ -1,17 +1,146 @@
-"""Assignment of conversations. Today: the account's default assignee (a per-account
-setting), and a returning contact keeps the owner its conversation already has."""
+"""Routing: which rule matches a conversation, and who gets it.
+
+route_decide() is pure reading and explains itself (used by the dry-run page);
+conversation_route() applies the decision inside the inbound transaction. Capacity and
+round-robin hold under concurrency: the candidates' membership rows (and the team row) are
+locked in a fixed order before open conversations are counted, so two workers assigning at
+the same moment are serialised."""
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from accounts.models import Membership
 from conversations.models import Conversation
+from routing.hours import is_within_hours
+from routing.models import RoutingRule, Team
+
+OPEN_STATES = (Conversation.Status.OPEN, Conversation.Status.PENDING)
+
+
+@dataclass
+class Decision:
+    rule: RoutingRule | None = None
+    assignee_id: int | None = None
+    trace: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        self.trace.append(text)
+
+
+def rule_matches(rule: RoutingRule, *, account, tag_ids: set[int], at) -> tuple[bool, str]:
+    if rule.account_id and rule.account_id != account.pk:
+        return False, f"account is {account.name}, rule wants another account"
+    if rule.platform and rule.platform != account.kind:
+        return False, f"platform is {account.kind}, rule wants {rule.platform}"
+    wanted = {t.pk for t in rule.tags.all()}
+    if wanted:
+        hit = wanted & tag_ids
+        if rule.tag_mode == RoutingRule.TagMode.ALL and hit != wanted:
+            return False, "contact lacks some of the rule's tags"
+        if rule.tag_mode == RoutingRule.TagMode.ANY and not hit:
+            return False, "contact has none of the rule's tags"
+    if rule.hours != RoutingRule.Hours.ALWAYS:
+        within = is_within_hours(account, at)
+        if within != (rule.hours == RoutingRule.Hours.WITHIN):
+            return False, f"it is {'within' if within else 'outside'} business hours"
+    return True, "all conditions hold"
+
+
+def _open_counts(location_id: int, user_ids) -> dict[int, int]:
+    rows = (
+        Conversation.objects.filter(location_id=location_id, assignee_id__in=user_ids, status__in=OPEN_STATES)
+        .values("assignee_id")
+        .annotate(n=Count("id"))
+    )
+    return {r["assignee_id"]: r["n"] for r in rows}
+
+
+def _eligible(location_id: int, user_ids, *, lock: bool) -> list[Membership]:
+    """Members who are online and under capacity, in user id order (locked when applying)."""
+    qs = Membership.objects.filter(location_id=location_id, user_id__in=user_ids).order_by("user_id")
+    if lock:
+        qs = qs.select_for_update()
+    members = list(qs)
+    counts = _open_counts(location_id, [m.user_id for m in members])
+    return [m for m in members if m.availability == Membership.Availability.ONLINE and counts.get(m.user_id, 0) < m.capacity]
+
+
+def _pick_from_team(team: Team, *, contact, decision: Decision, lock: bool) -> int | None:
+    if lock:
+        team = Team.objects.select_for_update().get(pk=team.pk)
+    member_ids = list(team.members.values_list("id", flat=True))
+    eligible = _eligible(team.location_id, member_ids, lock=lock)
+    if not eligible:
+        decision.note(f"team {team.name}: nobody online with free capacity; left unassigned")
+        return None
+    ids = [m.user_id for m in eligible]
+    if team.sticky and contact.assignee_id in ids:
+        decision.note(f"team {team.name}: sticky, back to the contact's previous owner")
+        return contact.assignee_id
+    if team.strategy == Team.Strategy.LEAST_OPEN:
+        counts = _open_counts(team.location_id, ids)
+        chosen = min(ids, key=lambda uid: (counts.get(uid, 0), uid))
+        decision.note(f"team {team.name}: fewest open conversations ({counts.get(chosen, 0)})")
+    else:
+        after = [uid for uid in ids if team.last_assigned_id is not None and uid > team.last_assigned_id]
+        chosen = (after or ids)[0]
+        decision.note(f"team {team.name}: next in rotation")
+        if lock:
+            Team.objects.filter(pk=team.pk).update(last_assigned_id=chosen)
+    return chosen
+
+
+def _pick_user(location_id: int, user_id: int, *, decision: Decision, lock: bool) -> int | None:
+    if _eligible(location_id, [user_id], lock=lock):
+        return user_id
+    decision.note("that member is away, offline or at capacity; left unassigned")
+    return None
+
+
+def route_decide(*, account, contact, at=None, lock: bool = False, extra_tag_ids=()) -> Decision:
+    """extra_tag_ids: tags the contact is about to get (the dry run of a first message)."""
+    at = at or timezone.now()
+    decision = Decision()
+    tag_ids = set(contact.tags.values_list("id", flat=True)) if contact.pk else set()
+    tag_ids |= set(extra_tag_ids)
+    rules = RoutingRule.objects.filter(location_id=account.location_id, enabled=True).prefetch_related("tags")
+    for rule in rules.select_related("target_team", "target_user"):
+        matched, why = rule_matches(rule, account=account, tag_ids=tag_ids, at=at)
+        decision.note(f"rule “{rule.name}”: {'matches' if matched else 'skipped'} ({why})")
+        if not matched:
+            continue
+        decision.rule = rule
+        if rule.target == RoutingRule.Target.USER:
+            decision.assignee_id = _pick_user(account.location_id, rule.target_user_id, decision=decision, lock=lock)
+        elif rule.target == RoutingRule.Target.TEAM:
+            decision.assignee_id = _pick_from_team(rule.target_team, contact=contact, decision=decision, lock=lock)
+        else:
+            decision.note("rule leaves the conversation unassigned")
+        return decision
+    if account.default_assignee_id:
+        decision.note("no rule matched; the account's default assignee")
+        decision.assignee_id = _pick_user(account.location_id, account.default_assignee_id, decision=decision, lock=lock)
+    else:
+        decision.note("no rule matched and the account has no default assignee; left unassigned")
+    return decision
 
 
 def conversation_route(*, conversation: Conversation) -> bool:
-    """Assign an unassigned conversation; True when the assignee changed."""
+    """Assign an unassigned conversation by the rules. Must run inside a transaction."""
     if conversation.assignee_id:
         return False
-    owner_id = conversation.contact.assignee_id or conversation.account.default_assignee_id
-    if not owner_id:
+    decision = route_decide(account=conversation.account, contact=conversation.contact, lock=True)
+    if decision.assignee_id is None:
         return False
-    conversation.assignee_id = owner_id
-    conversation.save(update_fields=["assignee"])
-    if not conversation.contact.assignee_id:
-        type(conversation.contact).objects.filter(pk=conversation.contact_id).update(assignee_id=owner_id)
+    from django.contrib.auth import get_user_model
+
+    from conversations.inbox import conversation_assign
+
+    assignee = get_user_model().objects.get(pk=decision.assignee_id)
+    reason = f"rule {decision.rule.name}" if decision.rule else "account default"
+    conversation_assign(conversation=conversation, assignee=assignee, reason=reason)
+    if conversation.contact.assignee_id != assignee.pk:
+        type(conversation.contact).objects.filter(pk=conversation.contact_id).update(assignee_id=assignee.pk)
+        conversation.contact.assignee_id = assignee.pk
     return True

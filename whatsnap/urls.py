@@ -4,8 +4,10 @@ from django.urls import include, path
 
 from accounts import sandbox_views
 from accounts import views as account_views
+from contacts import views as contact_views
 from conversations import views as conversation_views
 from conversations.webhooks import webhook
+from routing import views as routing_views
 from whatsnap import views
 
 urlpatterns = [
@@ -42,6 +44,21 @@ urlpatterns = [
     path("inbox/<int:pk>/panel/", conversation_views.conversation_panel, name="conversation-panel"),
     path("inbox/<int:pk>/action/", conversation_views.conversation_action, name="conversation-action"),
     path("inbox/messages/<int:pk>/retry/", conversation_views.message_retry_view, name="message-retry"),
+    # contacts and tags
+    path("contacts/", contact_views.contact_list, name="contact-list"),
+    path("contacts/<int:pk>/", contact_views.contact_detail, name="contact-detail"),
+    path("tags/", contact_views.tag_list, name="tag-list"),
+    path("tags/create/", contact_views.tag_action, name="tag-create"),
+    path("tags/<int:pk>/", contact_views.tag_action, name="tag-action"),
+    # routing
+    path("routing/", routing_views.routing_home, name="routing"),
+    path("routing/dry-run/", routing_views.dry_run, name="routing-dry-run"),
+    path("routing/rules/add/", routing_views.rule_edit, name="rule-add"),
+    path("routing/rules/<int:pk>/", routing_views.rule_edit, name="rule-edit"),
+    path("routing/rules/<int:pk>/delete/", routing_views.rule_delete, name="rule-delete"),
+    path("routing/teams/add/", routing_views.team_edit, name="team-add"),
+    path("routing/teams/<int:pk>/", routing_views.team_edit, name="team-edit"),
+    path("me/availability/", routing_views.availability_set, name="availability"),
     # provider webhooks
     path("webhooks/<str:kind>/<int:account_id>/", webhook, name="webhook"),
     path("webhooks/<str:kind>/<int:account_id>/status/", webhook, name="webhook-status"),

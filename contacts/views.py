@@ -1,0 +1,83 @@
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from contacts import selectors, services
+from contacts.models import Contact, Tag
+from whatsnap.errors import ApplicationError
+from whatsnap.tenancy import admin_required, get_for_location, location_required
+
+
+@location_required
+def tag_list(request):
+    return render(request, "contacts/tags.html", {"tags": selectors.tags_with_counts(request.location)})
+
+
+@require_POST
+@admin_required
+def tag_action(request, pk=None):
+    action = request.POST.get("action")
+    try:
+        if action == "create":
+            tag = services.tag_create(location=request.location, name=request.POST.get("name", ""))
+            messages.success(request, f"Tag {tag.name} created.")
+        else:
+            tag = get_for_location(Tag.objects.select_related("account"), request.location, pk=pk)
+            if action == "rename":
+                services.tag_rename(tag=tag, name=request.POST.get("name", ""))
+                messages.success(request, f"Renamed to {tag.name}.")
+            elif action == "merge":
+                into = get_for_location(Tag.objects.all(), request.location, pk=request.POST.get("into") or 0)
+                moved = services.tag_merge(source=tag, into=into)
+                messages.success(request, f"Merged into {into.name} ({moved} contact(s) gained it).")
+            elif action == "delete":
+                services.tag_delete(tag=tag)
+                messages.success(request, f"Tag {tag.name} deleted.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("tag-list")
+
+
+@location_required
+def contact_list(request):
+    query = request.GET.get("q", "").strip()
+    tag_id = request.GET.get("tag") or None
+    page = Paginator(selectors.contacts_search(location=request.location, query=query, tag_id=tag_id), 50).get_page(request.GET.get("page"))
+    return render(request, "contacts/list.html", {"page": page, "query": query, "tag_id": tag_id,
+                                                  "tags": Tag.objects.filter(location=request.location)})
+
+
+@location_required
+def contact_detail(request, pk):
+    contact = get_for_location(selectors.contacts_search(location=request.location), request.location, pk=pk)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "merge":
+                source = _contact_by_phone_or_id(request, request.POST.get("source", ""))
+                services.contact_merge(source=source, into=contact)
+                messages.success(request, f"{source.display_name} merged into this contact.")
+            else:
+                services.contact_update(contact=contact, name=request.POST.get("name", ""),
+                                        tag_ids=[int(t) for t in request.POST.getlist("tags") if t.isdigit()])
+                messages.success(request, "Contact saved.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("contact-detail", pk=pk)
+    conversations = contact.conversations.select_related("account", "assignee").order_by("-last_message_at")
+    return render(request, "contacts/detail.html", {
+        "contact": contact, "conversations": conversations,
+        "all_tags": Tag.objects.filter(location=request.location),
+        "tag_ids": {t.pk for t in contact.tags.all()},
+    })
+
+
+def _contact_by_phone_or_id(request, value: str) -> Contact:
+    from contacts.phones import normalise_sender
+
+    value = value.strip()
+    if value.isdigit() and len(value) < 7:
+        return get_for_location(Contact.objects.all(), request.location, pk=int(value))
+    phone = normalise_sender(value, default_region="US").value
+    return get_for_location(Contact.objects.all(), request.location, phone=phone)

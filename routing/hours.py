@@ -1,0 +1,34 @@
+"""Business hours: {"mon": [["09:00", "17:00"]], ...} in the account's time zone (else the
+location's). No hours configured means always open."""
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_hours(raw: dict) -> dict[str, list[tuple[time, time]]]:
+    """Validate and parse; raises ValueError with a readable reason."""
+    parsed = {}
+    for day, spans in (raw or {}).items():
+        if day not in DAYS:
+            raise ValueError(f"unknown day {day!r}; use {', '.join(DAYS)}")
+        parsed[day] = []
+        for span in spans:
+            start, end = (time.fromisoformat(v) for v in span)
+            if end <= start:
+                raise ValueError(f"{day}: {span[0]}-{span[1]} ends before it starts")
+            parsed[day].append((start, end))
+    return parsed
+
+
+def account_zone(account) -> ZoneInfo:
+    return ZoneInfo(account.timezone or account.location.timezone or "UTC")
+
+
+def is_within_hours(account, at: datetime) -> bool:
+    hours = parse_hours(account.business_hours)
+    if not hours:
+        return True
+    local = at.astimezone(account_zone(account))
+    spans = hours.get(DAYS[local.weekday()], [])
+    return any(start <= local.time() < end for start, end in spans)
