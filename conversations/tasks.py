@@ -9,7 +9,6 @@ from conversations.models import InboundEvent
 
 logger = logging.getLogger(__name__)
 
-SWEEP_AFTER_SECONDS = 30
 
 
 def process_inbound_event(event_id: int) -> str:
@@ -46,7 +45,9 @@ def sweep_pending() -> int:
     snoozed conversations that are due."""
     from conversations.models import Message
 
-    cutoff = timezone.now() - timezone.timedelta(seconds=SWEEP_AFTER_SECONDS)
+    from django.conf import settings
+
+    cutoff = timezone.now() - timezone.timedelta(seconds=settings.RETRY_PENDING_AFTER_SECONDS)
     ids = list(
         InboundEvent.objects.filter(status=InboundEvent.Status.PENDING, received_at__lt=cutoff)
         .order_by("id")
