@@ -1,8 +1,8 @@
 """Reads for the inbox. Each returns a queryset with everything its page shows joined or
 prefetched, so a page runs a fixed number of queries whatever the data size."""
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db.models import Q
 
-from contacts.models import ContactAccount, Tag
+from contacts.models import Contact, ContactAccount, Tag
 from conversations.models import CannedResponse, Conversation, ConversationEvent, Message
 
 VIEWS = (("mine", "Mine"), ("unassigned", "Unassigned"), ("all", "All"))
@@ -21,10 +21,13 @@ def conversations_for(*, location, user, view: str = "all", account_id=None, sta
     if tag_id:
         qs = qs.filter(contact__contacttag__tag_id=tag_id)
     if query:
-        text_match = Message.objects.filter(conversation=OuterRef("pk"), text__icontains=query, is_note=False)
-        qs = qs.filter(
-            Q(contact__name__icontains=query) | Q(contact__phone__icontains=query) | Q(Exists(text_match))
-        )
+        # A set of matching conversation ids (trigram index on PostgreSQL) rather than a
+        # correlated EXISTS per conversation row: rare matches stay fast on millions of messages.
+        text_match = Message.objects.filter(location=location, text__icontains=query, is_note=False).values("conversation_id")
+        contact_match = Contact.objects.filter(location=location).filter(
+            Q(name__icontains=query) | Q(phone__icontains=query)
+        ).values("id")
+        qs = qs.filter(Q(contact_id__in=contact_match) | Q(pk__in=text_match))
     return qs.order_by("-last_message_at", "-id")
 
 
@@ -53,3 +56,31 @@ def contact_panel(conversation: Conversation) -> dict:
 
 def canned_responses_for(location):
     return CannedResponse.objects.filter(location=location)
+
+
+class Page:
+    """Page-number pagination without COUNT(*): fetch one row more than shown to know
+    whether an older page exists (a count over a large inbox costs more than the page)."""
+
+    def __init__(self, queryset, number, size: int):
+        try:
+            self.number = max(1, int(number or 1))
+        except (TypeError, ValueError):
+            self.number = 1
+        start = (self.number - 1) * size
+        rows = list(queryset[start:start + size + 1])
+        self.object_list = rows[:size]
+        self.has_next = len(rows) > size
+        self.has_previous = self.number > 1
+        self.next_page_number = self.number + 1
+        self.previous_page_number = self.number - 1
+
+    def __iter__(self):
+        return iter(self.object_list)
+
+    def __len__(self):
+        return len(self.object_list)
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_next or self.has_previous

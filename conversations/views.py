@@ -1,6 +1,5 @@
 from datetime import datetime
 
-from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -31,7 +30,7 @@ def _filters(request):
 def _list_context(request, current=None):
     filters = _filters(request)
     qs = selectors.conversations_for(location=request.location, user=request.user, **filters)
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = selectors.Page(qs, request.GET.get("page"), PAGE_SIZE)
     return {"page": page, "filters": filters, "querystring": request.GET.urlencode(), "conversation": current}
 
 
