@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 
 from accounts.models import Account
 from contacts.phones import normalise_e164
@@ -22,9 +23,23 @@ class _AccountForm(forms.Form):
 
 class WhatsAppAccountForm(_AccountForm):
     backend = forms.ChoiceField(
-        choices=[("sandbox", "Sandbox — simulated phone, no outside service")],
+        choices=[
+            ("evolution", "WhatsApp Web gateway (Evolution API)"),
+            ("sandbox", "Sandbox — simulated phone, no outside service"),
+        ],
         help_text="Where the WhatsApp Web session runs.",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The real gateway is the default once one is configured.
+        self.fields["backend"].initial = "evolution" if settings.EVOLUTION_API_BASE_URL else "sandbox"
+
+    def clean_backend(self):
+        backend = self.cleaned_data["backend"]
+        if backend == "evolution" and not settings.EVOLUTION_API_BASE_URL:
+            raise forms.ValidationError("No WhatsApp gateway is configured (EVOLUTION_API_BASE_URL); ask your administrator.")
+        return backend
 
 
 class P2PAccountForm(_AccountForm):
@@ -35,7 +50,71 @@ class P2PAccountForm(_AccountForm):
         ]
     )
     phone_number = forms.CharField(max_length=30, help_text="The phone's own number, e.g. +14155550123.")
-    backend = forms.ChoiceField(choices=[("sandbox", "Sandbox — simulated device, no outside service")])
+    backend = forms.ChoiceField(
+        choices=[
+            ("device", "My device — BlueBubbles Server on the Mac / SMS Gateway app on the Android phone"),
+            ("sandbox", "Sandbox — simulated device, no outside service"),
+        ],
+        initial="device",
+    )
+    # Mac (iMessage): BlueBubbles Server
+    bluebubbles_url = forms.URLField(
+        required=False, label="BlueBubbles server URL", help_text="As shown in BlueBubbles Server, e.g. https://mac.example.com:1234"
+    )
+    bluebubbles_password = forms.CharField(required=False, label="BlueBubbles server password", widget=forms.PasswordInput)
+    # Android phone: SMS Gateway for Android
+    gateway_mode = forms.ChoiceField(
+        required=False,
+        label="SMS Gateway mode",
+        choices=[("local", "Local server (the phone's own address)"), ("cloud", "Cloud server (api.sms-gate.app)")],
+        initial="local",
+    )
+    gateway_address = forms.CharField(
+        required=False, max_length=200, label="Phone address (local mode)", help_text="e.g. http://192.168.1.20:8080"
+    )
+    gateway_username = forms.CharField(required=False, max_length=100, label="SMS Gateway username")
+    gateway_password = forms.CharField(required=False, label="SMS Gateway password", widget=forms.PasswordInput)
+    gateway_signing_key = forms.CharField(
+        required=False,
+        label="Webhook signing key",
+        widget=forms.PasswordInput,
+        help_text="In the app: Settings → Webhooks → Signing Key.",
+    )
+
+    _DEVICE_BACKEND = {Account.Kind.IMESSAGE: "bluebubbles", Account.Kind.ANDROID_SMS: "android_sms"}
+    _REQUIRED = {
+        "bluebubbles": ("bluebubbles_url", "bluebubbles_password"),
+        "android_sms": ("gateway_username", "gateway_password", "gateway_signing_key"),
+    }
+
+    def clean(self):
+        data = super().clean()
+        if data.get("backend") != "device" or not data.get("device"):
+            return data
+        data["backend"] = backend = self._DEVICE_BACKEND[data["device"]]
+        required = self._REQUIRED[backend]
+        if backend == "android_sms" and data.get("gateway_mode", "local") != "cloud":
+            required += ("gateway_address",)
+        for field in required:
+            if not data.get(field):
+                self.add_error(field, "Required to connect to your device.")
+        return data
+
+    def backend_settings(self) -> tuple[dict, dict]:
+        """(credentials, config) of the chosen backend; secrets go to credentials."""
+        data = self.cleaned_data
+        if data["backend"] == "bluebubbles":
+            return {"server_url": data["bluebubbles_url"], "password": data["bluebubbles_password"]}, {}
+        if data["backend"] == "android_sms":
+            mode = data.get("gateway_mode") or "local"
+            config = {"mode": mode, **({"device_url": data["gateway_address"]} if mode == "local" else {})}
+            credentials = {
+                "username": data["gateway_username"],
+                "password": data["gateway_password"],
+                "signing_key": data["gateway_signing_key"],
+            }
+            return credentials, config
+        return {}, {}
 
 
 class TwilioAccountForm(_AccountForm):

@@ -19,9 +19,9 @@ from whatsnap.live import publish_on_commit
 logger = logging.getLogger(__name__)
 
 BACKENDS_FOR_KIND = {
-    Account.Kind.WHATSAPP: ("sandbox",),
-    Account.Kind.IMESSAGE: ("sandbox",),
-    Account.Kind.ANDROID_SMS: ("sandbox",),
+    Account.Kind.WHATSAPP: ("evolution", "sandbox"),
+    Account.Kind.IMESSAGE: ("bluebubbles", "sandbox"),
+    Account.Kind.ANDROID_SMS: ("android_sms", "sandbox"),
     Account.Kind.TWILIO: ("twilio", "sandbox"),
 }
 

@@ -77,7 +77,8 @@ def _create_from_form(request, key: str, form) -> Account | None:
     if key == "whatsapp":
         kind, creds, config = Account.Kind.WHATSAPP, {}, {}
     elif key == "p2p":
-        kind, creds, config = data["device"], {}, {}
+        kind = data["device"]
+        creds, config = form.backend_settings()
     else:
         kind = Account.Kind.TWILIO
         creds = {"account_sid": data["account_sid"], "auth_token": data["auth_token"]} if data["backend"] == "twilio" else {}

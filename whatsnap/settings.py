@@ -222,3 +222,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Messaging gateways (base URLs are settings so loopback stand-ins can be used) --------
+# Evolution API v2 (WhatsApp Web): one self-hosted gateway, its global API key (header apikey).
+EVOLUTION_API_BASE_URL = env_str("EVOLUTION_API_BASE_URL").rstrip("/")
+EVOLUTION_API_KEY = env_str("EVOLUTION_API_KEY")
+# SMS Gateway for Android in cloud mode (local mode uses the device address of each account).
+SMS_GATEWAY_CLOUD_BASE_URL = env_str("SMS_GATEWAY_CLOUD_BASE_URL", "https://api.sms-gate.app/3rdparty/v1").rstrip("/")

@@ -1,0 +1,189 @@
+"""SMS through an Android phone running SMS Gateway for Android (capcom6).
+
+Two modes, same API: `local` talks to the phone itself (config device_url, e.g.
+http://192.168.1.20:8080); `cloud` talks to SMS_GATEWAY_CLOUD_BASE_URL, which relays to the
+phone. Both use Basic auth with the username/password shown in the app. Connect registers our
+webhook for the four SMS events (fixed ids, so reconnecting replaces rather than adds).
+
+Webhooks come straight from the phone, signed: X-Signature = hex HMAC-SHA256(signing key,
+raw body + X-Timestamp); older than 5 minutes is refused. The phone retries (up to ~2 days),
+so inbound messages are keyed by their payload messageId (see _inbound)."""
+import hashlib
+import hmac
+import json
+import logging
+import time
+from datetime import datetime
+
+import httpx
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from accounts.providers.base import (
+    ConnectionChanged,
+    DeliveryStatus,
+    Health,
+    InboundMessage,
+    Provider,
+    ProviderError,
+    SendResult,
+    WebhookForbidden,
+    WebhookMalformed,
+)
+
+logger = logging.getLogger(__name__)
+
+TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+EVENTS = ("sms:received", "sms:sent", "sms:delivered", "sms:failed")
+MAX_SKEW_SECONDS = 5 * 60
+STATE_STATUS = {"Pending": "queued", "Processed": "queued", "Sent": "sent", "Delivered": "delivered", "Failed": "failed"}
+
+
+def sign(key: str, body: bytes, timestamp: str) -> str:
+    return hmac.new(key.encode(), body + timestamp.encode(), hashlib.sha256).hexdigest()
+
+
+def webhook_id(account, event: str) -> str:
+    return f"whatsnap-{account.pk}-{event.replace(':', '-')}"
+
+
+def base_url(account) -> str:
+    if account.config.get("mode", "local") == "cloud":
+        return settings.SMS_GATEWAY_CLOUD_BASE_URL
+    address = (account.config.get("device_url") or "").strip().rstrip("/")
+    if not address:
+        raise ProviderError("The phone's address (local mode) is not set.", transient=False)
+    return address if "://" in address else f"http://{address}"
+
+
+def _call(account, method: str, path: str, *, json_body: dict | None = None, ok_statuses=()) -> httpx.Response:
+    base = base_url(account)
+    auth = (account.credentials.get("username", ""), account.credentials.get("password", ""))
+    try:
+        response = httpx.request(method, base + path, json=json_body, auth=auth, timeout=TIMEOUT)
+    except httpx.HTTPError as exc:
+        where = "the SMS gateway cloud" if account.config.get("mode") == "cloud" else "the phone"
+        raise ProviderError(f"Cannot reach {where} at {base}: {exc}") from None
+    if response.is_success or response.status_code in ok_statuses:
+        return response
+    if response.status_code in (401, 403):
+        raise ProviderError(f"SMS gateway refused the username/password ({response.status_code}).", transient=False)
+    raise ProviderError(
+        f"SMS gateway answered {response.status_code} to {method} {path}: {_reason(response)}",
+        transient=response.status_code >= 500 or response.status_code == 429,
+    )
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        return str(body.get("message") or body)[:200] if isinstance(body, dict) else str(body)[:200]
+    except ValueError:
+        return response.text[:200]
+
+
+class AndroidSmsProvider(Provider):
+    key = "android_sms"
+    label = "SMS (SMS Gateway for Android)"
+    kinds = ("android_sms",)
+
+    def connect(self, account) -> list:
+        from accounts.services import account_webhook_urls
+
+        url = account_webhook_urls(account)["inbound"]
+        for event in EVENTS:
+            _call(account, "POST", "/webhooks", json_body={"id": webhook_id(account, event), "url": url, "event": event})
+        return [ConnectionChanged(status="connected", phone=account.phone_number, reason="webhooks registered on the SMS gateway")]
+
+    def disconnect(self, account) -> None:
+        for event in EVENTS:
+            _call(account, "DELETE", f"/webhooks/{webhook_id(account, event)}", ok_statuses=(404,))
+
+    def health(self, account) -> Health:
+        try:
+            listed = _call(account, "GET", "/webhooks").json()
+        except (ProviderError, ValueError) as exc:
+            return Health(ok=False, detail=str(exc), checks=[("SMS gateway reachable", False, str(exc))])
+        registered = {w.get("event") for w in listed if isinstance(w, dict) and w.get("id", "").startswith(f"whatsnap-{account.pk}-")}
+        missing = [e for e in EVENTS if e not in registered]
+        advice = f"Reconnect the account to register: {', '.join(missing)}" if missing else ""
+        return Health(
+            ok=not missing,
+            detail="SMS gateway reachable" + (f"; webhooks missing: {', '.join(missing)}" if missing else ", webhooks registered."),
+            checks=[("SMS gateway reachable", True, ""), ("webhooks registered", not missing, advice)],
+        )
+
+    def send(self, account, *, to: str, text: str, media=None, idempotency_key: str) -> SendResult:
+        if media:  # SMS carries text only: send the links
+            text = "\n".join([text, *(m["url"] for m in media if m.get("url"))]).strip()
+        body = {"textMessage": {"text": text}, "phoneNumbers": [to], "id": idempotency_key}
+        response = _call(account, "POST", "/message", json_body=body, ok_statuses=(409,))
+        if response.status_code == 409:
+            # The gateway already holds a message with this id: an earlier attempt got
+            # through. Count it as sent; never send a second copy.
+            logger.info("SMS gateway already has message %s; not sending it again", idempotency_key)
+            return SendResult(provider_id=idempotency_key, status="sent")
+        try:
+            state = response.json().get("state", "Pending")
+        except (ValueError, AttributeError):
+            state = "Pending"
+        if state == "Failed":
+            raise ProviderError("The phone reported the SMS as failed.", transient=False)
+        return SendResult(provider_id=idempotency_key, status=STATE_STATUS.get(state, "queued"))
+
+    def parse_webhook(self, account, request) -> list:
+        _verify(account, request)
+        try:
+            envelope = json.loads(request.body)
+            event, payload = envelope["event"], envelope.get("payload") or {}
+            if event == "sms:received":
+                return [_inbound(payload)]
+            status = {"sms:sent": "sent", "sms:delivered": "delivered", "sms:failed": "failed"}.get(event)
+            if status is None:
+                return []  # system:ping, data SMS, MMS: nothing to file
+            error = str(payload.get("reason") or "") if status == "failed" else ""
+            return [DeliveryStatus(provider_id=str(payload["messageId"]), status=status, error=error)]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise WebhookMalformed(f"SMS gateway payload not understood: {exc!r}") from None
+
+
+def _verify(account, request) -> None:
+    key = account.credentials.get("signing_key", "")
+    signature = request.META.get("HTTP_X_SIGNATURE", "")
+    timestamp = request.META.get("HTTP_X_TIMESTAMP", "")
+    if not key:
+        raise WebhookForbidden("no signing key configured for this account")
+    if not signature or not timestamp:
+        raise WebhookForbidden("X-Signature or X-Timestamp missing")
+    if not hmac.compare_digest(signature.lower().encode(), sign(key, request.body, timestamp).encode()):
+        raise WebhookForbidden("X-Signature does not match")
+    try:
+        skew = abs(time.time() - int(timestamp))
+    except ValueError:
+        raise WebhookForbidden("X-Timestamp is not a Unix time") from None
+    if skew > MAX_SKEW_SECONDS:
+        raise WebhookForbidden(f"X-Timestamp is {int(skew)} s away from now (replay?)")
+
+
+def _inbound(payload: dict) -> InboundMessage:
+    received_at = str(payload.get("receivedAt") or "")
+    # The app derives messageId from a 32-bit hash of the message: stable across the phone's
+    # retries, but two messages can share it. Qualified by the receive time it stays the
+    # same for a redelivery and tells different messages apart.
+    provider_id = f"{payload['messageId']}@{received_at}" if received_at else str(payload["messageId"])
+    sender = payload.get("sender") or payload["phoneNumber"]  # older app versions name it phoneNumber
+    return InboundMessage(
+        provider_id=provider_id[:128],
+        from_phone=str(sender),
+        name="",
+        text=str(payload.get("message") or ""),
+        at=_parse_time(received_at),
+    )
+
+
+def _parse_time(value: str) -> datetime:
+    parsed = parse_datetime(value) if value else None
+    if parsed is None:
+        return timezone.now()
+    return parsed if parsed.tzinfo else timezone.make_aware(parsed)

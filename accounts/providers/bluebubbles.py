@@ -1,0 +1,170 @@
+"""iMessage through a Mac running BlueBubbles Server (its REST API and webhooks).
+
+The account's credentials hold the server URL and password; every call authenticates with
+`?password=`. BlueBubbles webhooks are configured on the server itself and sent unsigned,
+once, without retry: we accept them only with the account's secret in our URL (`?secret=`),
+which is the URL to paste into the server's webhook settings (see `webhook_url`)."""
+import hmac
+import json
+import logging
+from datetime import datetime, timezone as dt_timezone
+
+import httpx
+from django.utils import timezone
+
+from accounts.providers.base import (
+    ConnectionChanged,
+    DeliveryStatus,
+    Health,
+    InboundMessage,
+    Provider,
+    ProviderError,
+    SendResult,
+    WebhookForbidden,
+    WebhookMalformed,
+)
+
+logger = logging.getLogger(__name__)
+
+# AppleScript sends wait for the message to appear in Messages' database before answering.
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+
+def webhook_url(account) -> str:
+    """The URL to register in BlueBubbles Server -> API & Webhooks."""
+    from accounts.services import account_webhook_urls
+
+    return f"{account_webhook_urls(account)['inbound']}?secret={account.webhook_secret}"
+
+
+def chat_guid(account, phone: str) -> str:
+    service = account.config.get("service", "iMessage")  # "SMS" for green-bubble-only numbers
+    return f"{service};-;{phone}"
+
+
+def _call(account, method: str, path: str, *, json_body: dict | None = None) -> dict:
+    server = (account.credentials.get("server_url") or "").rstrip("/")
+    password = account.credentials.get("password") or ""
+    if not server or not password:
+        raise ProviderError("BlueBubbles server URL and password are required.", transient=False)
+    try:
+        response = httpx.request(method, server + path, params={"password": password}, json=json_body, timeout=TIMEOUT)
+    except httpx.HTTPError as exc:
+        raise ProviderError(f"BlueBubbles server unreachable at {server}: {exc}") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code == 401:
+        raise ProviderError("BlueBubbles refused the server password (401).", transient=False)
+    if not response.is_success:
+        detail = (body.get("error") or {}).get("message") or body.get("message") or response.text[:200]
+        raise ProviderError(
+            f"BlueBubbles answered {response.status_code} to {method} {path}: {detail}",
+            transient=response.status_code >= 500 or response.status_code == 429,
+        )
+    return body if isinstance(body, dict) else {}
+
+
+class BlueBubblesProvider(Provider):
+    key = "bluebubbles"
+    label = "iMessage (BlueBubbles on a Mac)"
+    kinds = ("imessage",)
+
+    def connect(self, account) -> list:
+        # Nothing to register remotely: the server's webhooks are set in its own settings.
+        _call(account, "GET", "/api/v1/ping")
+        return [ConnectionChanged(status="connected", phone=account.phone_number, reason="BlueBubbles server answered ping")]
+
+    def disconnect(self, account) -> None:
+        return None
+
+    def health(self, account) -> Health:
+        try:
+            _call(account, "GET", "/api/v1/ping")
+        except ProviderError as exc:
+            return Health(ok=False, detail=str(exc), checks=[("BlueBubbles server reachable", False, str(exc))])
+        advice = f"Add this webhook in BlueBubbles Server (API & Webhooks): {webhook_url(account)}"
+        return Health(ok=True, detail="BlueBubbles server answered ping.", checks=[("BlueBubbles server reachable", True, advice)])
+
+    def send(self, account, *, to: str, text: str, media=None, idempotency_key: str) -> SendResult:
+        if media:  # attachments need a multipart upload of the file; send the links instead
+            text = "\n".join([text, *(m["url"] for m in media if m.get("url"))]).strip()
+        body = {
+            "chatGuid": chat_guid(account, to),
+            "message": text,
+            "tempGuid": idempotency_key,  # BlueBubbles refuses a reused tempGuid while it is queued
+            "method": account.config.get("send_method", "apple-script"),
+        }
+        data = _call(account, "POST", "/api/v1/message/text", json_body=body).get("data") or {}
+        return SendResult(provider_id=str(data.get("guid") or idempotency_key), status="sent")
+
+    def parse_webhook(self, account, request) -> list:
+        secret = request.GET.get("secret", "")
+        if not secret or not hmac.compare_digest(secret.encode(), account.webhook_secret.encode()):
+            raise WebhookForbidden("missing or wrong ?secret= in the webhook URL")
+        try:
+            envelope = json.loads(request.body)
+            kind, data = envelope.get("type"), envelope.get("data") or {}
+            if kind == "new-message":
+                return _inbound(data)
+            if kind == "updated-message":
+                return _receipt(data)
+            if kind == "message-send-error":
+                return _send_error(data)
+            return []
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise WebhookMalformed(f"BlueBubbles payload not understood: {exc!r}") from None
+
+
+def _inbound(data: dict) -> list:
+    if data.get("isFromMe"):
+        return []  # echoes of what we (or the Mac's owner) sent
+    handle = data.get("handle") or {}
+    if not handle.get("address"):
+        logger.info("BlueBubbles message %s without a sender handle skipped", data.get("guid"))
+        return []
+    chat = (data.get("chats") or [{}])[0]
+    is_group = ";+;" in (chat.get("guid") or "")
+    media = tuple(
+        {"url": "", "content_type": a.get("mimeType") or "", "filename": a.get("transferName") or "", "attachment_guid": a.get("guid", "")}
+        for a in data.get("attachments") or ()
+    )
+    return [
+        InboundMessage(
+            provider_id=str(data["guid"]),
+            from_phone=str(handle["address"]),
+            name="",
+            text=str(data.get("text") or ""),
+            media=media,
+            at=_epoch_ms(data.get("dateCreated")),
+            group_id=chat["guid"] if is_group else "",
+            group_name=(chat.get("displayName") or "") if is_group else "",
+        )
+    ]
+
+
+def _receipt(data: dict) -> list:
+    if not data.get("isFromMe"):
+        return []
+    if data.get("error"):
+        return [DeliveryStatus(provider_id=str(data["guid"]), status="failed", error=f"iMessage error {data['error']}")]
+    if data.get("dateRead"):
+        return [DeliveryStatus(provider_id=str(data["guid"]), status="read")]
+    if data.get("dateDelivered"):
+        return [DeliveryStatus(provider_id=str(data["guid"]), status="delivered")]
+    return []
+
+
+def _send_error(data: dict) -> list:
+    guid = data.get("guid") or data.get("tempGuid")
+    if not guid:
+        return []
+    return [DeliveryStatus(provider_id=str(guid), status="failed", error=f"iMessage error {data.get('error', 'unknown')}")]
+
+
+def _epoch_ms(value) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, tz=dt_timezone.utc)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return timezone.now()

@@ -1,0 +1,340 @@
+"""WhatsApp through a self-hosted Evolution API v2 gateway (WhatsApp Web, QR pairing).
+
+One gateway (EVOLUTION_API_BASE_URL) serves every account; each account is one gateway
+instance named `whatsnap-<account id>`, created on first connect with its webhook pointing
+back at us. Calls carry the global key in the `apikey` header.
+
+Webhooks are not signed. They are accepted only with the account's secret in our URL
+(`?secret=`), and when the envelope carries an `apikey` it must be the global key or the
+instance's own token. Events arrive as `messages.upsert` (current) or `MESSAGES_UPSERT`."""
+import hmac
+import json
+import logging
+from datetime import datetime, timezone as dt_timezone
+
+import httpx
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.providers.base import (
+    ConnectionChanged,
+    DeliveryStatus,
+    Health,
+    InboundMessage,
+    Provider,
+    ProviderError,
+    QrUpdated,
+    SendResult,
+    WebhookForbidden,
+    WebhookMalformed,
+)
+
+logger = logging.getLogger(__name__)
+
+TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+WEBHOOK_EVENTS = ["QRCODE_UPDATED", "CONNECTION_UPDATE", "MESSAGES_UPSERT", "MESSAGES_UPDATE", "LOGOUT_INSTANCE"]
+QR_LIFETIME_SECONDS = 30
+# Baileys receipt states as Evolution names them -> our delivery statuses.
+ACK_STATUS = {"SERVER_ACK": "sent", "DELIVERY_ACK": "delivered", "READ": "read", "PLAYED": "read", "ERROR": "failed"}
+PHONE_JID_SUFFIXES = ("@s.whatsapp.net", "@c.us")
+MEDIA_KINDS = {
+    "imageMessage": "image",
+    "videoMessage": "video",
+    "audioMessage": "audio",
+    "documentMessage": "document",
+    "stickerMessage": "sticker",
+}
+
+
+# --- small helpers -------------------------------------------------------------------------
+def instance_name(account) -> str:
+    return account.config.get("instance") or f"whatsnap-{account.pk}"
+
+
+def webhook_url(account) -> str:
+    from accounts.services import account_webhook_urls
+
+    return f"{account_webhook_urls(account)['inbound']}?secret={account.webhook_secret}"
+
+
+def phone_from_jid(jid: str) -> str:
+    """'14155550123:7@s.whatsapp.net' -> '+14155550123'; '' for LIDs, groups and the rest."""
+    if not jid or not jid.endswith(PHONE_JID_SUFFIXES):
+        return ""
+    digits = jid.split("@", 1)[0].split(":", 1)[0]
+    return f"+{digits}" if digits.isdigit() else ""
+
+
+def _call(method: str, path: str, *, json_body: dict | None = None, ok_statuses=()) -> httpx.Response:
+    base = settings.EVOLUTION_API_BASE_URL
+    if not base:
+        raise ProviderError("EVOLUTION_API_BASE_URL is not set: no WhatsApp gateway configured.", transient=False)
+    try:
+        response = httpx.request(
+            method, base + path, json=json_body, headers={"apikey": settings.EVOLUTION_API_KEY}, timeout=TIMEOUT
+        )
+    except httpx.HTTPError as exc:
+        raise ProviderError(f"WhatsApp gateway unreachable at {base}: {exc}") from None
+    if response.is_success or response.status_code in ok_statuses:
+        return response
+    if response.status_code == 401:
+        raise ProviderError("The WhatsApp gateway refused EVOLUTION_API_KEY (401).", transient=False)
+    raise ProviderError(
+        f"WhatsApp gateway answered {response.status_code} to {method} {path}: {_reason(response)}",
+        transient=response.status_code >= 500 or response.status_code == 429,
+    )
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    message = (body.get("response") or {}).get("message") if isinstance(body, dict) else None
+    if isinstance(message, list):
+        message = "; ".join(str(m) for m in message)
+    return str(message or body)[:200]
+
+
+def _json(response: httpx.Response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        raise ProviderError(f"WhatsApp gateway answered non-JSON: {response.text[:120]!r}") from None
+    return body if isinstance(body, dict) else {}
+
+
+def _qr_events(qrcode: dict | None) -> list:
+    code = (qrcode or {}).get("code")
+    if not code:
+        return []
+    return [QrUpdated(qr=code, pairing_code=qrcode.get("pairingCode") or "", expires_in=QR_LIFETIME_SECONDS)]
+
+
+class EvolutionProvider(Provider):
+    key = "evolution"
+    label = "WhatsApp Web (Evolution API gateway)"
+    kinds = ("whatsapp",)
+
+    # --- session -----------------------------------------------------------------------------
+    def connect(self, account) -> list:
+        name = instance_name(account)
+        webhook = {"url": webhook_url(account), "byEvents": False, "base64": True, "events": WEBHOOK_EVENTS}
+        body = {"instanceName": name, "integration": "WHATSAPP-BAILEYS", "qrcode": True, "webhook": webhook}
+        if account.phone_number:
+            body["number"] = account.phone_number.lstrip("+")  # lets the gateway offer a pairing code
+        created = _call("POST", "/instance/create", json_body=body, ok_statuses=(403, 409))
+        if created.is_success:
+            data = _json(created)
+            self._remember(account, name=name, token=data.get("hash"))
+            return _qr_events(data.get("qrcode")) or [ConnectionChanged(status="connecting", reason="gateway instance created")]
+        # The instance exists already (a reconnect): point its webhook at us again, resume.
+        _call("POST", f"/webhook/set/{name}", json_body={"webhook": {"enabled": True, **webhook}})
+        self._remember(account, name=name, token=None)
+        suffix = f"?number={body['number']}" if "number" in body else ""
+        data = _json(_call("GET", f"/instance/connect/{name}{suffix}"))
+        state = (data.get("instance") or {}).get("state")
+        if state == "open":
+            return [ConnectionChanged(status="connected", reason="WhatsApp session already linked")]
+        return _qr_events(data) or [ConnectionChanged(status="connecting", reason="gateway is starting the session")]
+
+    def _remember(self, account, *, name: str, token) -> None:
+        """Keep the instance name (config) and the instance token (credentials): webhook
+        envelopes carry that token as their `apikey`."""
+        if isinstance(token, dict):  # older gateways: {"apikey": ...}
+            token = token.get("apikey")
+        account.config = {**account.config, "instance": name}
+        fields = {"config": account.config}
+        if token:
+            account.credentials = {**account.credentials, "instance_token": str(token)}
+            fields["credentials"] = account.credentials
+        type(account).objects.filter(pk=account.pk).update(**fields)
+
+    def disconnect(self, account) -> None:
+        _call("DELETE", f"/instance/logout/{instance_name(account)}", ok_statuses=(400, 404))
+
+    def health(self, account) -> Health:
+        try:
+            data = _json(_call("GET", f"/instance/connectionState/{instance_name(account)}"))
+        except ProviderError as exc:
+            return Health(ok=False, detail=str(exc), checks=[("gateway reachable", False, str(exc))])
+        state = (data.get("instance") or {}).get("state", "unknown")
+        advice = "" if state == "open" else "Reconnect the account and scan the QR code with WhatsApp."
+        return Health(
+            ok=state == "open",
+            detail=f"Gateway instance {instance_name(account)} is {state}.",
+            checks=[("gateway reachable", True, ""), ("WhatsApp session linked", state == "open", advice)],
+        )
+
+    # --- send --------------------------------------------------------------------------------
+    def send(self, account, *, to: str, text: str, media=None, idempotency_key: str) -> SendResult:
+        # Evolution has no idempotency key; message_deliver's claim makes this call happen once.
+        name, number = instance_name(account), to.lstrip("+")
+        if media:
+            item = media[0]
+            content_type = item.get("content_type", "")
+            body = {
+                "number": number,
+                "mediatype": _media_type(content_type),
+                "mimetype": content_type,
+                "caption": text,
+                "media": item["url"],
+                "fileName": item.get("filename") or item["url"].rsplit("/", 1)[-1][:80],
+            }
+            response = _call("POST", f"/message/sendMedia/{name}", json_body=body)
+        else:
+            response = _call("POST", f"/message/sendText/{name}", json_body={"number": number, "text": text})
+        provider_id = (_json(response).get("key") or {}).get("id")
+        if not provider_id:
+            raise ProviderError(f"WhatsApp gateway accepted the message but returned no key.id: {response.text[:120]!r}")
+        return SendResult(provider_id=provider_id, status="sent")
+
+    # --- webhooks ----------------------------------------------------------------------------
+    def parse_webhook(self, account, request) -> list:
+        secret = request.GET.get("secret", "")
+        if not secret or not hmac.compare_digest(secret.encode(), account.webhook_secret.encode()):
+            raise WebhookForbidden("missing or wrong ?secret= in the webhook URL")
+        try:
+            envelope = json.loads(request.body)
+        except ValueError:
+            raise WebhookMalformed("body is not JSON") from None
+        if not isinstance(envelope, dict):
+            raise WebhookMalformed("body is not a JSON object")
+        apikey = envelope.get("apikey")
+        if apikey and not _known_key(account, str(apikey)):
+            raise WebhookForbidden("envelope apikey is neither the gateway key nor the instance token")
+        sent_by = envelope.get("instance")
+        if sent_by and sent_by != instance_name(account):
+            raise WebhookForbidden(f"event of gateway instance {sent_by!r} sent to the webhook of {instance_name(account)!r}")
+        event = str(envelope.get("event", "")).upper().replace(".", "_").replace("-", "_")
+        handler = _HANDLERS.get(event)
+        if handler is None:
+            return []
+        data = envelope.get("data")
+        items = data if isinstance(data, list) else [data or {}]
+        try:
+            return [e for item in items for e in handler(item)]
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise WebhookMalformed(f"{event} payload not understood: {exc!r}") from None
+
+
+def _known_key(account, supplied: str) -> bool:
+    candidates = [settings.EVOLUTION_API_KEY, account.credentials.get("instance_token", "")]
+    return any(c and hmac.compare_digest(supplied.encode(), c.encode()) for c in candidates)
+
+
+def _media_type(content_type: str) -> str:
+    major = content_type.split("/", 1)[0]
+    return major if major in ("image", "video", "audio") else "document"
+
+
+# --- event mapping -------------------------------------------------------------------------
+def _on_qrcode(data: dict) -> list:
+    return _qr_events(data.get("qrcode"))
+
+
+def _on_connection(data: dict) -> list:
+    state, reason_code = data.get("state"), data.get("statusReason")
+    if state == "open":
+        name = data.get("profileName") or ""
+        return [ConnectionChanged(status="connected", phone=phone_from_jid(data.get("wuid") or ""), reason=f"WhatsApp linked {name}".strip())]
+    if state == "connecting":
+        return [ConnectionChanged(status="connecting", reason="gateway is connecting to WhatsApp")]
+    if state == "refused":
+        return [ConnectionChanged(status="error", reason="QR code limit reached without a scan; connect again for a new code")]
+    if state == "close":
+        if str(reason_code) == "401":
+            return [ConnectionChanged(status="logged_out", reason="WhatsApp logged this device out (401); scan a new QR code")]
+        return [ConnectionChanged(status="disconnected", reason=f"WhatsApp session closed ({reason_code or 'no reason given'})")]
+    return []
+
+
+def _on_logout(data: dict) -> list:
+    return [ConnectionChanged(status="logged_out", reason="the gateway instance was logged out")]
+
+
+def _on_update(data: dict) -> list:
+    status = ACK_STATUS.get(str(data.get("status", "")).upper())
+    # v2 sends {keyId, remoteJid, fromMe, status}; older gateways spread the key {id, ...}.
+    provider_id = data.get("keyId") or data.get("id") or (data.get("key") or {}).get("id")
+    from_me = data.get("fromMe", (data.get("key") or {}).get("fromMe", True))
+    if not status or not provider_id or not from_me:
+        return []  # read receipts of messages we received are not delivery statuses
+    return [DeliveryStatus(provider_id=str(provider_id), status=status)]
+
+
+def _on_upsert(data: dict) -> list:
+    key = data["key"]
+    if key.get("fromMe"):
+        return []  # our own sends (and messages typed on the phone) echo back
+    remote = key.get("remoteJid") or ""
+    if remote == "status@broadcast" or remote.endswith("@newsletter"):
+        return []
+    group_id = remote if remote.endswith("@g.us") else ""
+    if group_id:
+        sender = _phone_of(key.get("participant"), key.get("participantAlt"), key.get("participantPn"))
+    else:
+        sender = _phone_of(remote, key.get("remoteJidAlt"), key.get("senderPn"))
+    if not sender:
+        # Never a contact from a LID: it is not a phone number. Keep the log line; the number
+        # arrives with a later message once the gateway can resolve it.
+        logger.warning("WhatsApp message %s from %s skipped: no phone number for this sender (LID only)", key.get("id"), remote)
+        return []
+    message = data.get("message") or {}
+    text, media = _content(message)
+    return [
+        InboundMessage(
+            provider_id=str(key["id"]),
+            from_phone=sender,
+            name=str(data.get("pushName") or ""),
+            text=text,
+            media=media,
+            at=_timestamp(data.get("messageTimestamp")),
+            group_id=group_id,
+        )
+    ]
+
+
+def _phone_of(*jids) -> str:
+    for jid in jids:
+        phone = phone_from_jid(jid or "")
+        if phone:
+            return phone
+    return ""
+
+
+def _content(message: dict) -> tuple[str, tuple]:
+    for wrapper in ("ephemeralMessage", "viewOnceMessage", "viewOnceMessageV2", "documentWithCaptionMessage"):
+        if isinstance(message.get(wrapper), dict) and message[wrapper].get("message"):
+            message = {**message, **message[wrapper]["message"]}
+    text = message.get("conversation") or (message.get("extendedTextMessage") or {}).get("text") or ""
+    media = []
+    for field, kind in MEDIA_KINDS.items():
+        part = message.get(field)
+        if not isinstance(part, dict):
+            continue
+        text = text or part.get("caption") or ""
+        content_type = (part.get("mimetype") or "").split(";", 1)[0]
+        url = message.get("mediaUrl") or ""
+        if not url and message.get("base64"):  # webhook base64 mode: the file itself
+            url = f"data:{content_type or 'application/octet-stream'};base64,{message['base64']}"
+        media.append({"url": url, "content_type": content_type, "kind": kind, "filename": part.get("fileName") or ""})
+    return str(text), tuple(media)
+
+
+def _timestamp(value) -> datetime:
+    if isinstance(value, dict):  # protobuf Long serialised as {low, high}
+        value = (value.get("high", 0) << 32) + (value.get("low", 0) & 0xFFFFFFFF)
+    try:
+        return datetime.fromtimestamp(int(value), tz=dt_timezone.utc)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return timezone.now()
+
+
+_HANDLERS = {
+    "QRCODE_UPDATED": _on_qrcode,
+    "CONNECTION_UPDATE": _on_connection,
+    "MESSAGES_UPSERT": _on_upsert,
+    "MESSAGES_UPDATE": _on_update,
+    "LOGOUT_INSTANCE": _on_logout,
+}

@@ -1,0 +1,280 @@
+"""WhatsApp via Evolution API v2, against a loopback gateway speaking its wire format."""
+import json
+import logging
+
+import pytest
+from django.test import Client
+
+from accounts.models import Account
+from accounts.providers import get_provider
+from accounts.services import account_connect, account_create, account_disconnect
+from contacts.models import Contact
+from conversations.models import Conversation, InboundEvent, Message
+from conversations.services import message_send
+from tests.standins.evolution_standin import EvolutionStandIn
+
+CUSTOMER = "14155550123@s.whatsapp.net"
+
+
+@pytest.fixture
+def gateway(settings):
+    with EvolutionStandIn(api_key="global-test-key") as standin:
+        settings.EVOLUTION_API_BASE_URL = standin.url
+        settings.EVOLUTION_API_KEY = standin.api_key
+        yield standin
+
+
+@pytest.fixture
+def account(location, gateway):
+    return account_create(location=location, kind="whatsapp", backend="evolution", name="Sales")
+
+
+@pytest.fixture
+def linked(account, gateway):
+    account_connect(account=account)
+    assert post(gateway, account, gateway.link(instance(account), "+14155550100")).status_code == 200
+    account.refresh_from_db()
+    assert account.status == "connected"
+    return account
+
+
+def instance(account) -> str:
+    return f"whatsnap-{account.pk}"
+
+
+def post(gateway, account, envelope, *, path=None):
+    return Client().post(path or gateway.webhook_path(instance(account)), data=json.dumps(envelope), content_type="application/json")
+
+
+def rows():
+    return InboundEvent.objects.count(), Contact.objects.count(), Message.objects.count()
+
+
+# --- connect ---------------------------------------------------------------------------------
+def test_connect_creates_instance_with_our_webhook_and_shows_qr(account, gateway):
+    account_connect(account=account)
+    account.refresh_from_db()
+    assert account.status == "qr_pending"
+    assert account.qr_payload == gateway.qr_code(instance(account))
+    create = gateway.received("POST", "/instance/create")[0]
+    assert create.headers["apikey"] == "global-test-key"
+    body = create.json
+    assert body["instanceName"] == instance(account)
+    assert (body["integration"], body["qrcode"]) == ("WHATSAPP-BAILEYS", True)
+    webhook = body["webhook"]
+    assert webhook["url"] == f"http://testserver/webhooks/whatsapp/{account.pk}/?secret={account.webhook_secret}"
+    assert (webhook["byEvents"], webhook["base64"]) == (False, True)
+    assert set(webhook["events"]) == {"QRCODE_UPDATED", "CONNECTION_UPDATE", "MESSAGES_UPSERT", "MESSAGES_UPDATE", "LOGOUT_INSTANCE"}
+    assert account.config["instance"] == instance(account)
+    assert account.credentials["instance_token"] == gateway.instances[instance(account)].token
+
+
+def test_reconnect_of_existing_instance_resets_webhook_and_fetches_a_new_qr(account, gateway):
+    account_connect(account=account)
+    account_connect(account=account)
+    account.refresh_from_db()
+    assert len(gateway.instances) == 1
+    assert gateway.received("POST", f"/webhook/set/{instance(account)}")[0].json["webhook"]["url"].endswith(account.webhook_secret)
+    assert gateway.received("GET", f"/instance/connect/{instance(account)}")
+    assert account.status == "qr_pending" and account.qr_payload == gateway.qr_code(instance(account))
+
+
+def test_reconnect_of_linked_instance_is_connected_without_qr(linked, gateway):
+    account_connect(account=linked)
+    linked.refresh_from_db()
+    assert linked.status == "connected" and linked.qr_payload == ""
+
+
+def test_session_webhooks_qr_refresh_link_close_and_logout(account, gateway):
+    account_connect(account=account)
+    name = instance(account)
+    assert post(gateway, account, gateway.qrcode_updated(name)).status_code == 200
+    account.refresh_from_db()
+    assert account.qr_payload == gateway.qr_code(name) and account.status == "qr_pending"
+
+    post(gateway, account, gateway.link(name, "+14155550100"))
+    account.refresh_from_db()
+    assert (account.status, account.phone_number, account.qr_payload) == ("connected", "+14155550100", "")
+
+    post(gateway, account, gateway.connection_update(name, "close", status_reason=428))
+    account.refresh_from_db()
+    assert account.status == "disconnected"
+
+    post(gateway, account, gateway.connection_update(name, "connecting"))
+    account.refresh_from_db()
+    assert account.status == "connecting"
+
+    post(gateway, account, gateway.connection_update(name, "close", status_reason=401))
+    account.refresh_from_db()
+    assert account.status == "logged_out"
+
+    post(gateway, account, gateway.link(name, "+14155550100"))
+    post(gateway, account, gateway.logout_instance(name))
+    account.refresh_from_db()
+    assert account.status == "logged_out"
+
+
+# --- inbound ---------------------------------------------------------------------------------
+def test_inbound_message_makes_one_tagged_contact_and_message_and_redelivery_is_noop(linked, gateway):
+    envelope = gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER, text="Do you ship?", push_name="Ada", message_id="ABC1")
+    for _ in range(2):
+        response = post(gateway, linked, envelope)
+        assert response.status_code == 200
+    assert rows() == (1, 1, 1)
+    contact = Contact.objects.get()
+    assert (contact.phone, contact.name) == ("+14155550123", "Ada")
+    assert [t.name for t in contact.tags.all()] == ["whatsnap-account-sales"]
+    message = Message.objects.get()
+    assert (message.text, message.direction, message.provider_message_id) == ("Do you ship?", "inbound", "ABC1")
+
+
+def test_extended_text_and_media_caption_are_the_text(linked, gateway):
+    name = instance(linked)
+    post(gateway, linked, gateway.messages_upsert(name, remote_jid=CUSTOMER, message={"extendedTextMessage": {"text": "see https://x.y"}}))
+    image = {"imageMessage": {"caption": "the label", "mimetype": "image/jpeg"}, "base64": "AAAA"}
+    post(gateway, linked, gateway.messages_upsert(name, remote_jid=CUSTOMER, message=image))
+    texts = list(Message.objects.order_by("id").values_list("text", flat=True))
+    assert texts == ["see https://x.y", "the label"]
+    media = Message.objects.order_by("id").last().media
+    assert media[0]["content_type"] == "image/jpeg" and media[0]["url"] == "data:image/jpeg;base64,AAAA"
+
+
+def test_from_me_echo_is_skipped(linked, gateway):
+    response = post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER, from_me=True))
+    assert response.status_code == 200 and response.json()["accepted"] == 0
+    assert rows() == (0, 0, 0)
+
+
+def test_group_message_files_group_thread_with_participant_contact(linked, gateway):
+    envelope = gateway.messages_upsert(
+        instance(linked), remote_jid="120363041967849074@g.us", participant="4915112345678@s.whatsapp.net", push_name="Bea", text="hi all"
+    )
+    assert post(gateway, linked, envelope).status_code == 200
+    person = Contact.objects.get(phone="+4915112345678")
+    group = Contact.objects.exclude(pk=person.pk).get()
+    assert group.kind == Contact.Kind.GROUP and person.name == "Bea"
+    assert {t.name for t in person.tags.all()} == {"whatsnap-account-sales"}
+    message = Message.objects.get()
+    assert message.conversation.contact == group and message.sender_contact == person
+
+
+def test_lid_without_phone_is_skipped_with_a_log_line(linked, gateway, caplog):
+    with caplog.at_level(logging.WARNING, logger="accounts.providers.evolution"):
+        response = post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid="123456789012345@lid", message_id="LID1"))
+    assert response.status_code == 200
+    assert rows() == (0, 0, 0)
+    assert "LID1" in caplog.text and "LID" in caplog.text
+
+
+def test_lid_with_phone_alternative_uses_the_phone(linked, gateway):
+    name = instance(linked)
+    post(gateway, linked, gateway.messages_upsert(name, remote_jid="123456789012345@lid", remote_jid_alt=CUSTOMER))
+    post(gateway, linked, gateway.messages_upsert(name, remote_jid="99999@lid", sender_pn="14155550124@s.whatsapp.net"))
+    assert sorted(Contact.objects.values_list("phone", flat=True)) == ["+14155550123", "+14155550124"]
+
+
+# --- outbound --------------------------------------------------------------------------------
+def test_reply_is_sent_through_the_gateway_and_receipts_apply(linked, gateway):
+    post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER, text="hi"))
+    message = message_send(conversation=Conversation.objects.get(), text="Yes, we ship!")
+    message.refresh_from_db()
+    sent = gateway.received("POST", f"/message/sendText/{instance(linked)}")
+    assert [r.json for r in sent] == [{"number": "14155550123", "text": "Yes, we ship!"}]
+    assert sent[0].headers["apikey"] == "global-test-key"
+    key_id = gateway.instances[instance(linked)].sent[0]["key"]["id"]
+    assert (message.status, message.provider_message_id) == ("sent", key_id)
+
+    post(gateway, linked, gateway.messages_update(instance(linked), key_id=key_id, status="DELIVERY_ACK", remote_jid=CUSTOMER))
+    message.refresh_from_db()
+    assert message.status == "delivered"
+    post(gateway, linked, gateway.messages_update(instance(linked), key_id=key_id, status="READ", remote_jid=CUSTOMER))
+    message.refresh_from_db()
+    assert message.status == "read"
+
+
+def test_media_reply_uses_send_media(linked, gateway):
+    post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER))
+    media = [{"url": "https://files.example/cat.png", "content_type": "image/png"}]
+    message = message_send(conversation=Conversation.objects.get(), text="a cat", media=media)
+    message.refresh_from_db()
+    body = gateway.received("POST", f"/message/sendMedia/{instance(linked)}")[0].json
+    assert (body["mediatype"], body["media"], body["caption"], body["number"]) == ("image", media[0]["url"], "a cat", "14155550123")
+    assert message.status == "sent" and message.provider_message_id.startswith("3EB0")
+
+
+# --- refusals and failures -------------------------------------------------------------------
+@pytest.mark.parametrize("tamper", ["no_secret", "wrong_secret", "wrong_apikey", "other_instance"])
+def test_forged_webhook_is_refused_and_nothing_stored(linked, gateway, tamper):
+    envelope = gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER)
+    path = gateway.webhook_path(instance(linked))
+    if tamper == "no_secret":
+        path = path.split("?")[0]
+    elif tamper == "wrong_secret":
+        path = path.split("?")[0] + "?secret=guessed"
+    elif tamper == "wrong_apikey":
+        envelope["apikey"] = "not-the-key"
+    else:
+        envelope["instance"] = "whatsnap-someone-else"
+    response = post(gateway, linked, envelope, path=path)
+    assert response.status_code == 403
+    assert rows() == (0, 0, 0)
+
+
+def test_envelope_with_global_key_or_without_key_is_accepted(linked, gateway):
+    name = instance(linked)
+    assert post(gateway, linked, gateway.messages_upsert(name, remote_jid=CUSTOMER, message_id="G1") | {"apikey": "global-test-key"}).status_code == 200
+    envelope = gateway.messages_upsert(name, remote_jid=CUSTOMER, message_id="G2")
+    del envelope["apikey"]
+    assert post(gateway, linked, envelope).status_code == 200
+    assert Message.objects.count() == 2
+
+
+def test_gateway_down_connect_marks_account_error_with_reason(account, gateway):
+    gateway.down()
+    account_connect(account=account)
+    account.refresh_from_db()
+    assert account.status == "error"
+    assert "unreachable" in account.last_error
+    assert account.events.first().to_status == "error"
+
+
+def test_wrong_api_key_is_an_error_with_reason(account, gateway, settings):
+    settings.EVOLUTION_API_KEY = "wrong"
+    account_connect(account=account)
+    account.refresh_from_db()
+    assert account.status == "error" and "401" in account.last_error
+
+
+def test_gateway_down_send_fails_the_message_with_reason(linked, gateway):
+    post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER))
+    gateway.down()
+    message = message_send(conversation=Conversation.objects.get(), text="anyone there?")
+    message.refresh_from_db()
+    assert message.status == "failed" and "unreachable" in message.error and message.provider_message_id == ""
+
+
+def test_gateway_error_answer_fails_the_message_with_reason(linked, gateway):
+    post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER))
+    gateway.fail_with(500, {"status": 500, "error": "Internal Server Error", "response": {"message": ["boom"]}})
+    message = message_send(conversation=Conversation.objects.get(), text="x")
+    message.refresh_from_db()
+    assert message.status == "failed" and "500" in message.error and "boom" in message.error
+
+
+def test_health_and_disconnect(linked, gateway):
+    provider = get_provider("evolution")
+    assert provider.health(linked).ok
+    account_disconnect(account=linked)
+    assert gateway.received("DELETE", f"/instance/logout/{instance(linked)}")
+    linked.refresh_from_db()
+    assert linked.status == Account.Status.DISCONNECTED
+    health = provider.health(linked)
+    assert not health.ok and "close" in health.detail
+
+
+def test_add_whatsapp_account_page_with_gateway(admin_client, gateway):
+    response = admin_client.post("/accounts/add/whatsapp/", {"name": "Support", "backend": "evolution"})
+    assert response.status_code == 302
+    account = Account.objects.get(name="Support")
+    assert (account.backend, account.status) == ("evolution", "qr_pending")
+    assert gateway.received("POST", "/instance/create")
