@@ -140,3 +140,61 @@ class TwilioAccountForm(_AccountForm):
                 if not data.get(field):
                     self.add_error(field, "Required to connect to Twilio.")
         return data
+
+
+class AccountSettingsForm(forms.ModelForm):
+    """Per-account settings. Business hours are typed one day per line: `mon 09:00-17:00`
+    (several spans: `mon 09:00-12:00 13:00-17:00`); an empty box means always open."""
+
+    hours_text = forms.CharField(
+        label="Business hours", required=False, widget=forms.Textarea(attrs={"rows": 7}),
+        help_text="One day per line, e.g. 'mon 09:00-17:00'. Empty = always open. In the account's time zone.",
+    )
+
+    class Meta:
+        model = Account
+        fields = ["name", "timezone", "signature", "default_assignee", "default_team", "auto_reply_text",
+                  "send_per_minute", "send_jitter_seconds", "typing_delay_seconds"]
+        labels = {"name": "Display name"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from django.contrib.auth import get_user_model
+
+        from routing.models import Team
+
+        location = self.instance.location
+        self.fields["default_assignee"].queryset = get_user_model().objects.filter(memberships__location=location)
+        self.fields["default_team"].queryset = Team.objects.filter(location=location)
+        hours = self.instance.business_hours or {}
+        self.fields["hours_text"].initial = "\n".join(
+            f"{day} " + " ".join(f"{a}-{b}" for a, b in spans) for day, spans in hours.items()
+        )
+        if self.instance.kind != Account.Kind.WHATSAPP:
+            del self.fields["typing_delay_seconds"]
+
+    def clean_send_per_minute(self):
+        value = self.cleaned_data["send_per_minute"]
+        if not 1 <= value <= 600:
+            raise forms.ValidationError("Between 1 and 600 messages a minute.")
+        return value
+
+    def clean_hours_text(self):
+        from routing.hours import parse_hours
+
+        hours = {}
+        for line in (self.cleaned_data.get("hours_text") or "").splitlines():
+            parts = line.split()
+            if not parts:
+                continue
+            day, spans = parts[0].lower()[:3], []
+            for span in parts[1:]:
+                if "-" not in span:
+                    raise forms.ValidationError(f"'{span}' is not a span like 09:00-17:00.")
+                spans.append(span.split("-", 1))
+            hours.setdefault(day, []).extend(spans)
+        try:
+            parse_hours(hours)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return hours

@@ -121,6 +121,14 @@ class Account(models.Model):
     default_assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    default_team = models.ForeignKey("routing.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    auto_reply_text = models.TextField(blank=True, help_text="sent once per conversation when a message arrives outside business hours")
+    # send pacing: carriers and WhatsApp punish bursts
+    send_per_minute = models.PositiveIntegerField(default=30, help_text="at most this many messages a minute leave through this account")
+    send_jitter_seconds = models.PositiveIntegerField(default=2, help_text="random extra wait between two sends, up to this many seconds")
+    typing_delay_seconds = models.PositiveIntegerField(default=0, help_text="WhatsApp: show 'typing…' this long before each message")
+    next_send_at = models.DateTimeField(null=True, blank=True, editable=False)
+    drain_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     # provider state
     credentials = EncryptedJSONField(blank=True, default=dict)
     config = models.JSONField(default=dict, blank=True, help_text="non-secret backend settings")
@@ -173,6 +181,18 @@ class AccountEvent(models.Model):
     from_status = models.CharField(max_length=20)
     to_status = models.CharField(max_length=20)
     reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+
+class AccountSettingsChange(models.Model):
+    """Audit of settings changes: who, when, what (old -> new per field)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="settings_changes")
+    at = models.DateTimeField(default=dj_tz.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    changes = models.JSONField()
 
     class Meta:
         ordering = ["-at", "-id"]

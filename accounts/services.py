@@ -184,3 +184,32 @@ def account_webhook_urls(account: Account) -> dict[str, str]:
     inbound = base + reverse("webhook", kwargs={"kind": account.webhook_kind, "account_id": account.pk})
     status = base + reverse("webhook-status", kwargs={"kind": account.webhook_kind, "account_id": account.pk})
     return {"inbound": inbound, "status": status}
+
+
+SETTINGS_FIELDS = ("name", "timezone", "business_hours", "signature", "default_assignee_id", "default_team_id",
+                   "auto_reply_text", "send_per_minute", "send_jitter_seconds", "typing_delay_seconds")
+
+
+@transaction.atomic
+def account_settings_update(*, account: Account, actor=None, **values) -> dict:
+    """Validate and save per-account settings; record who changed what. Returns the changes."""
+    from accounts.models import AccountSettingsChange
+
+    current = Account.objects.select_for_update().get(pk=account.pk)
+    changes = {}
+    for field, value in values.items():
+        if field not in SETTINGS_FIELDS:
+            raise ApplicationError(f"{field} is not an account setting.", field=field)
+        old = getattr(current, field)
+        if old != value:
+            changes[field] = [old, value]
+            setattr(current, field, value)
+    if not changes:
+        return {}
+    current.full_clean()
+    current.save(update_fields=[f.removesuffix("_id") for f in changes])
+    AccountSettingsChange.objects.create(account=current, actor=actor, changes=changes)
+    publish_on_commit(location_id=current.location_id, event="account.settings", topics=["accounts", f"account:{current.pk}"])
+    for field in changes:
+        setattr(account, field, getattr(current, field))
+    return changes

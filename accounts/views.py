@@ -12,6 +12,7 @@ from accounts import selectors, services
 from accounts.forms import P2PAccountForm, TwilioAccountForm, WhatsAppAccountForm
 from accounts.models import Account
 from accounts.providers import get_provider
+from conversations.pacing import queue_eta
 from whatsnap.errors import ApplicationError
 from whatsnap.tenancy import admin_required, get_for_location, location_required
 
@@ -111,6 +112,7 @@ def _detail_context(account, health=None):
         "checks": selectors.account_diagnostics(account, health=health),
         "events": account.events.all()[:20],
         "webhook_urls": services.account_webhook_urls(account),
+        "queue": queue_eta(account),
         **_qr_context(account),
     }
 
@@ -178,3 +180,29 @@ def account_delete_confirm(request, pk):
     stats = selectors.account_stats(account)
     return render(request, "accounts/delete.html", {"account": account, "stats": stats,
                                                     "conversation_count": account.conversations.count()})
+
+
+@admin_required
+def account_settings(request, pk):
+    from accounts.forms import AccountSettingsForm
+
+    account = _account(request, pk)
+    form = AccountSettingsForm(request.POST or None, instance=Account.objects.get(pk=account.pk))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        values = {f: data[f] for f in ("name", "timezone", "signature", "auto_reply_text", "send_per_minute",
+                                      "send_jitter_seconds") if f in data}
+        values["business_hours"] = data["hours_text"]
+        values["default_assignee_id"] = data["default_assignee"].pk if data.get("default_assignee") else None
+        values["default_team_id"] = data["default_team"].pk if data.get("default_team") else None
+        if "typing_delay_seconds" in data:
+            values["typing_delay_seconds"] = data["typing_delay_seconds"]
+        try:
+            changes = services.account_settings_update(account=account, actor=request.user, **values)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Saved ({', '.join(changes) or 'no changes'}).")
+            return redirect("account-settings", pk=account.pk)
+    changes = account.settings_changes.select_related("actor")[:20]
+    return render(request, "accounts/settings.html", {"account": account, "form": form, "changes": changes})

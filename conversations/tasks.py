@@ -17,12 +17,6 @@ def process_inbound_event(event_id: int) -> str:
     return inbound_event_process(event_id=event_id)
 
 
-def deliver_message(message_id: int) -> str:
-    from conversations.services import message_deliver
-
-    return message_deliver(message_id=message_id)
-
-
 def _enqueue(func, *args) -> None:
     try:
         async_task(func, *args, group=func.__name__)
@@ -36,7 +30,33 @@ def enqueue_inbound_event(event_id: int) -> None:
 
 
 def enqueue_message_delivery(message_id: int) -> None:
-    _enqueue(deliver_message, message_id)
+    """Outbound messages leave through their account's paced queue (conversations/pacing.py)."""
+    from conversations.models import Message
+
+    account_id = Message.objects.filter(pk=message_id).values_list("account_id", flat=True).first()
+    if account_id is not None:
+        enqueue_account_drain(account_id)
+
+
+def drain_account(account_id: int) -> int:
+    from conversations.pacing import account_drain
+
+    return account_drain(account_id=account_id)
+
+
+def enqueue_account_drain(account_id: int, at=None) -> None:
+    """Drain now, or at `at` (a one-off schedule, kept in the database: survives restarts)."""
+    if at is None:
+        _enqueue(drain_account, account_id)
+        return
+    from django_q.models import Schedule
+
+    name = f"drain-account-{account_id}"
+    Schedule.objects.update_or_create(
+        name=name,
+        defaults={"func": "conversations.tasks.drain_account", "args": repr((account_id,)),
+                  "schedule_type": Schedule.ONCE, "next_run": at, "repeats": 1},
+    )
 
 
 def sweep_pending() -> int:
@@ -57,10 +77,10 @@ def sweep_pending() -> int:
         _enqueue(process_inbound_event, pk)
     queued = list(
         Message.objects.filter(status=Message.Status.QUEUED, provider_message_id="", created_at__lt=cutoff)
-        .values_list("id", flat=True)[:1000]
+        .order_by().values_list("account_id", flat=True).distinct()[:1000]
     )
-    for pk in queued:
-        _enqueue(deliver_message, pk)
+    for account_id in queued:
+        _enqueue(drain_account, account_id)
     from conversations.inbox import conversations_wake_snoozed
 
     return len(ids) + len(queued) + conversations_wake_snoozed()

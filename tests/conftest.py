@@ -100,6 +100,37 @@ def twilio_account(location):
     return account
 
 
+class FakeClock:
+    """Send pacing's clock: sleeping advances it instantly, so tests control time."""
+
+    def __init__(self):
+        from django.utils import timezone
+
+        self.offset = timezone.timedelta(0)
+        self.slept = []
+
+    def now(self):
+        from django.utils import timezone
+
+        return timezone.now() + self.offset
+
+    def sleep(self, seconds):
+        from django.utils import timezone
+
+        self.slept.append(seconds)
+        self.offset += timezone.timedelta(seconds=seconds)
+
+
+@pytest.fixture(autouse=True)
+def pacing_clock(monkeypatch):
+    from conversations import pacing
+
+    clock = FakeClock()
+    monkeypatch.setattr(pacing, "clock", clock.now)
+    monkeypatch.setattr(pacing, "sleep", clock.sleep)
+    return clock
+
+
 def pytest_collection_modifyitems(items):
     """Every database test commits for real: services queue tasks and live events with
     transaction.on_commit, exactly as in production (no hidden test-only transaction)."""

@@ -5,6 +5,7 @@ from django.urls import include, path
 from accounts import sandbox_views
 from accounts import views as account_views
 from contacts import views as contact_views
+from conversations import report_views
 from conversations import views as conversation_views
 from conversations.webhooks import webhook
 from routing import views as routing_views
@@ -29,6 +30,9 @@ urlpatterns = [
     path("accounts/<int:pk>/diagnostics/", account_views.account_diagnostics_fragment, name="account-diagnostics"),
     path("accounts/<int:pk>/qr/refresh/", account_views.account_qr_refresh, name="account-qr-refresh"),
     path("accounts/<int:pk>/delete/", account_views.account_delete_confirm, name="account-delete"),
+    path("accounts/<int:pk>/settings/", account_views.account_settings, name="account-settings"),
+    path("accounts/<int:pk>/report/", report_views.account_report, name="account-report"),
+    path("reports/", report_views.location_report, name="location-report"),
     path("accounts/<int:pk>/<str:action>/", account_views.account_action, name="account-action"),
     # the sandbox phone
     path("sandbox/<int:pk>/phone/", sandbox_views.sandbox_phone, name="sandbox-phone"),

@@ -1,0 +1,97 @@
+"""Send pacing: messages leave one account in order, at most `send_per_minute` a minute with
+random jitter (and an optional WhatsApp typing delay), however many agents reply at once.
+
+One drainer per account at a time holds a lease (a conditional update on the account row);
+it sends the oldest queued message when the account's next slot has come, books the next
+slot, and goes on. The queue is the messages table itself (status queued, in id order), so it
+is visible and survives restarts; a lost drainer's lease expires and the sweeper restarts it."""
+import logging
+import random
+import time
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Account
+from conversations.models import Message
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = 55  # below the task timeout, so a killed drainer's lease frees itself
+MAX_INLINE_WAIT = 5.0  # longer waits hand over to a scheduled drain instead of sleeping
+
+clock = timezone.now  # tests replace these two
+sleep = time.sleep
+
+
+def interval_seconds(account: Account) -> float:
+    base = 60.0 / max(account.send_per_minute, 1)
+    jitter = random.uniform(0, account.send_jitter_seconds) if account.send_jitter_seconds else 0.0
+    return base + jitter
+
+
+def queue_of(account: Account):
+    return Message.objects.filter(account=account, status=Message.Status.QUEUED, is_note=False).order_by("id")
+
+
+def _take_lease(account_id: int) -> bool:
+    now = clock()
+    return bool(
+        Account.objects.filter(pk=account_id)
+        .filter(Q(drain_lease_until__isnull=True) | Q(drain_lease_until__lt=now))
+        .update(drain_lease_until=now + timezone.timedelta(seconds=LEASE_SECONDS))
+    )
+
+
+def _release_lease(account_id: int) -> None:
+    Account.objects.filter(pk=account_id).update(drain_lease_until=None)
+
+
+def account_drain(*, account_id: int, budget_seconds: float = 45.0) -> int:
+    """Send what is due for one account; returns how many were sent. Re-queues itself when
+    work remains (now or at the next slot)."""
+    from conversations.services import message_deliver
+    from conversations.tasks import enqueue_account_drain
+
+    if not _take_lease(account_id):
+        return 0
+    started, sent, next_at = time.monotonic(), 0, None
+    try:
+        while time.monotonic() - started < budget_seconds:
+            account = Account.objects.get(pk=account_id)
+            message = queue_of(account).first()
+            if message is None:
+                break
+            wait = (account.next_send_at - clock()).total_seconds() if account.next_send_at else 0.0
+            if wait > MAX_INLINE_WAIT:
+                next_at = account.next_send_at
+                break
+            if wait > 0:
+                sleep(wait)
+            if account.kind == Account.Kind.WHATSAPP and account.typing_delay_seconds:
+                sleep(account.typing_delay_seconds)
+            with transaction.atomic():
+                Account.objects.filter(pk=account_id).update(
+                    next_send_at=clock() + timezone.timedelta(seconds=interval_seconds(account))
+                )
+            message_deliver(message_id=message.pk)
+            sent += 1
+    finally:
+        _release_lease(account_id)
+    if next_at is not None:
+        enqueue_account_drain(account_id, at=next_at)
+    elif queue_of(Account(pk=account_id)).exists():
+        enqueue_account_drain(account_id)
+    return sent
+
+
+def queue_eta(account: Account, limit: int = 50) -> list[tuple[Message, object]]:
+    """The queued messages of an account with the earliest time each can leave."""
+    at = max(account.next_send_at or clock(), clock())
+    step = timezone.timedelta(seconds=60.0 / max(account.send_per_minute, 1))
+    rows = []
+    for message in queue_of(account).select_related("conversation__contact")[:limit]:
+        rows.append((message, at))
+        at += step
+    return rows

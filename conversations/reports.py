@@ -1,0 +1,130 @@
+"""Reports per location or account for a period, in the location's time zone.
+
+Counting and the per-conversation durations run in SQL; only the percentiles of those
+durations (one number per conversation, never per message) are taken in Python on SQLite —
+on PostgreSQL percentile_cont does it in the database."""
+import statistics
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, OuterRef, Q, Subquery
+from django.db.models.functions import TruncDate
+
+from contacts.models import Contact, ContactAccount
+from conversations.models import Conversation, ConversationEvent, Message
+
+
+@dataclass
+class Report:
+    start: date
+    end: date  # inclusive
+    messages_in: int = 0
+    messages_out: int = 0
+    new_contacts: int = 0
+    conversations_opened: int = 0
+    conversations_resolved: int = 0
+    first_response: dict = field(default_factory=dict)  # {"median": seconds|None, "p90": ...}
+    resolution: dict = field(default_factory=dict)
+    daily: list = field(default_factory=list)  # [(date, in, out)]
+    agents: list = field(default_factory=list)  # [{"agent", "messages_out", "resolved", "first_response_median"}]
+
+
+def _bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    return datetime.combine(start, time.min, tz), datetime.combine(end + timedelta(days=1), time.min, tz)
+
+
+def _percentiles(durations_qs) -> dict:
+    """durations_qs: a values_list of one DurationField per conversation."""
+    if connection.vendor == "postgresql":
+        sql, params = durations_qs.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM d)),"
+                " percentile_cont(0.9) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM d)), count(d)"
+                f" FROM ({sql}) AS t(d) WHERE d IS NOT NULL",
+                params,
+            )
+            median, p90, n = cursor.fetchone()
+        return {"median": median, "p90": p90, "n": n}
+    values = sorted(d.total_seconds() for d in durations_qs if d is not None)
+    if not values:
+        return {"median": None, "p90": None, "n": 0}
+    return {"median": statistics.median(values), "p90": _interpolate(values, 0.9), "n": len(values)}
+
+
+def _interpolate(values: list[float], q: float) -> float:
+    """The same definition as PostgreSQL's percentile_cont."""
+    pos = q * (len(values) - 1)
+    low = int(pos)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (pos - low)
+
+
+def report_build(*, location, start: date, end: date, account=None) -> Report:
+    tz = ZoneInfo(location.timezone or "UTC")
+    since, until = _bounds(start, end, tz)
+    messages = Message.objects.filter(location=location, is_note=False, sent_at__gte=since, sent_at__lt=until)
+    conversations = Conversation.objects.filter(location=location)
+    if account is not None:
+        messages = messages.filter(account=account)
+        conversations = conversations.filter(account=account)
+    report = Report(start=start, end=end)
+    counts = messages.aggregate(i=Count("id", filter=Q(direction="inbound")), o=Count("id", filter=Q(direction="outbound")))
+    report.messages_in, report.messages_out = counts["i"], counts["o"]
+    if account is None:
+        report.new_contacts = Contact.objects.filter(location=location, kind="person", created_at__gte=since, created_at__lt=until).count()
+    else:
+        report.new_contacts = ContactAccount.objects.filter(account=account, first_seen_at__gte=since, first_seen_at__lt=until).count()
+    opened = conversations.filter(created_at__gte=since, created_at__lt=until)
+    report.conversations_opened = opened.count()
+    resolved_events = ConversationEvent.objects.filter(conversation__in=conversations, kind="status", to_value="resolved",
+                                                      at__gte=since, at__lt=until)
+    report.conversations_resolved = resolved_events.values("conversation_id").distinct().count()
+
+    first_in = Message.objects.filter(conversation=OuterRef("pk"), direction="inbound").order_by("sent_at").values("sent_at")[:1]
+    first_out = (Message.objects.filter(conversation=OuterRef("pk"), direction="outbound", is_note=False, sent_at__gte=OuterRef("first_in"))
+                 .order_by("sent_at").values("sent_at")[:1])
+    with_response = opened.annotate(first_in=Subquery(first_in)).annotate(first_out=Subquery(first_out)).annotate(
+        wait=ExpressionWrapper(F("first_out") - F("first_in"), output_field=DurationField()))
+    report.first_response = _percentiles(with_response.values_list("wait", flat=True))
+    first_resolved = ConversationEvent.objects.filter(conversation=OuterRef("pk"), kind="status", to_value="resolved").order_by("at").values("at")[:1]
+    with_resolution = opened.annotate(done=Subquery(first_resolved)).annotate(
+        took=ExpressionWrapper(F("done") - F("created_at"), output_field=DurationField()))
+    report.resolution = _percentiles(with_resolution.values_list("took", flat=True))
+
+    per_day = {row["day"]: row for row in messages.annotate(day=TruncDate("sent_at", tzinfo=tz)).values("day").annotate(
+        i=Count("id", filter=Q(direction="inbound")), o=Count("id", filter=Q(direction="outbound")))}
+    day = start
+    while day <= end:
+        row = per_day.get(day, {"i": 0, "o": 0})
+        report.daily.append((day, row["i"], row["o"]))
+        day += timedelta(days=1)
+
+    out_by_agent = dict(messages.filter(direction="outbound", author__isnull=False).values_list("author__username").annotate(n=Count("id")))
+    resolved_by = dict(resolved_events.filter(actor__isnull=False).values_list("actor__username").annotate(n=Count("conversation", distinct=True)))
+    for agent in sorted(set(out_by_agent) | set(resolved_by)):
+        agent_waits = with_response.filter(assignee__username=agent).values_list("wait", flat=True)
+        report.agents.append({"agent": agent, "messages_out": out_by_agent.get(agent, 0), "resolved": resolved_by.get(agent, 0),
+                              "first_response_median": _percentiles(agent_waits)["median"]})
+    return report
+
+
+def daily_svg(report: Report, width: int = 640, height: int = 180) -> str:
+    """A small grouped bar chart (in = dark, out = light), rendered on the server."""
+    days = report.daily
+    top = max([max(i, o) for _d, i, o in days] + [1])
+    pad, bar_area = 24, height - 40
+    slot = (width - 2 * pad) / max(len(days), 1)
+    bars = []
+    for n, (day, i, o) in enumerate(days):
+        x = pad + n * slot
+        for k, (value, colour) in enumerate(((i, "#0b7a5a"), (o, "#8fd3b8"))):
+            h = bar_area * value / top
+            bars.append(f'<rect x="{x + k * slot / 2.4:.1f}" y="{height - 20 - h:.1f}" width="{slot / 2.6:.1f}" height="{h:.1f}" '
+                        f'fill="{colour}"><title>{day:%b %d}: {value} {"in" if k == 0 else "out"}</title></rect>')
+        if len(days) <= 31 and (n % max(1, len(days) // 8) == 0):
+            bars.append(f'<text x="{x:.1f}" y="{height - 5}" font-size="10" fill="#677086">{day:%b %d}</text>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
+            f'aria-label="Messages per day"><text x="{pad}" y="12" font-size="11" fill="#677086">max {top}/day</text>{"".join(bars)}</svg>')
