@@ -24,6 +24,7 @@ class Conversation(models.Model):
     unread_count = models.PositiveIntegerField(default=0)
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_message_preview = models.CharField(max_length=160, blank=True)
+    auto_replied_at = models.DateTimeField(null=True, blank=True, help_text="last out-of-hours auto-reply")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -162,6 +162,7 @@ def _file_inbound_message(event: InboundEvent) -> Message | None:
         conversation.snoozed_until = None
     conversation.save(update_fields=["last_message_at", "last_message_preview", "unread_count", "status", "snoozed_until"])
     conversation_route(conversation=conversation)
+    _auto_reply_if_closed(conversation, at)
 
     if created or name_changed or tags_changed:
         outbox_enqueue(location=location, operation=OutboxItem.Operation.CONTACT_UPSERT, contact=person, payload={})
@@ -178,6 +179,27 @@ def _file_inbound_message(event: InboundEvent) -> Message | None:
         data={"conversation": conversation.pk, "message": message.pk},
     )
     return message
+
+
+AUTO_REPLY_EVERY = timezone.timedelta(hours=12)
+
+
+def _auto_reply_if_closed(conversation: Conversation, at) -> None:
+    """Outside the account's business hours, answer with its auto-reply (at most every 12 h
+    per conversation)."""
+    from routing.hours import is_within_hours
+
+    account = conversation.account
+    if not account.auto_reply_text or is_within_hours(account, at):
+        return
+    if conversation.auto_replied_at and conversation.auto_replied_at > at - AUTO_REPLY_EVERY:
+        return
+    try:
+        message_send(conversation=conversation, text=account.auto_reply_text)
+    except ApplicationError as exc:
+        logger.info("auto-reply for conversation %s skipped: %s", conversation.pk, exc.message)
+        return
+    Conversation.objects.filter(pk=conversation.pk).update(auto_replied_at=at)
 
 
 def _preview(message: Message) -> str:

@@ -140,3 +140,17 @@ def test_only_one_drainer_at_a_time(sandbox_account, pacing_clock):
     assert not _take_lease(sandbox_account.pk)
     pacing_clock.sleep(60)  # a crashed drainer's lease expires
     assert _take_lease(sandbox_account.pk)
+
+
+def test_auto_reply_outside_business_hours_once(sandbox_account):
+    from accounts.providers.base import InboundMessage
+    from conversations.services import webhook_events_record
+
+    account_settings_update(account=sandbox_account, timezone=NY, business_hours={"mon": [["09:00", "17:00"]]},
+                            auto_reply_text="We are closed; back at 9.")
+    night = datetime(2026, 11, 3, 3, 0, tzinfo=dt_tz.utc)  # Monday 22:00 New York
+    for pid, at in (("n1", night), ("n2", night + timedelta(minutes=5)), ("d1", T0)):
+        webhook_events_record(account=sandbox_account, events=[
+            InboundMessage(provider_id=pid, from_phone="+14155550123", name="", text="hi", at=at)])
+    replies = list(Message.objects.filter(direction="outbound").values_list("text", flat=True))
+    assert replies == ["We are closed; back at 9."]
