@@ -23,6 +23,7 @@ def test_connect_whatsapp_sandbox_and_reply_live(running_product, browser):
     page.goto(base + "/accounts/add/")
     page.click("[data-choice=whatsapp]")
     page.fill("#id_name", "sales")
+    page.select_option("#id_backend", "sandbox")
     page.click("#connect-account")
     expect(page.locator("#qr svg")).to_be_visible(timeout=10_000)
     expect(page.locator("#account-tag")).to_have_text("whatsnap-account-sales")
