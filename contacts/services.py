@@ -3,6 +3,7 @@ from django.utils import timezone
 
 from contacts.models import Contact, ContactAccount, ContactTag, Tag
 from contacts.phones import NormalisedSender
+from hooks.services import hook_event_emit
 
 OPT_OUT_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT"}
 OPT_IN_WORDS = {"START", "UNSTOP", "YES", "OPTIN"}
@@ -27,6 +28,7 @@ def contact_upsert_from_inbound(
                     name=platform_name,
                     name_source=Contact.NameSource.PLATFORM if platform_name else "",
                 )
+                hook_event_emit(location_id=location.id, event="contact.created", data={"contact": contact.pk, "phone": contact.phone, "name": contact.name, "kind": contact.kind})
             return contact, True, False
         except IntegrityError:  # created concurrently by another worker
             contact = Contact.objects.get(location=location, phone=sender.value)

@@ -1,42 +1,209 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, viewsets
+"""/api/v1/conversations/ and /api/v1/messages/. Agent-scoped tokens see (and act on) only
+the conversations assigned to their user, and those conversations' messages."""
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, extend_schema_view
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
 
-from conversations.models import Message
+from accounts.models import Account
+from contacts.models import Contact
+from conversations.inbox import conversation_assign, conversation_set_status
+from conversations.models import Conversation, Message
+from conversations.services import message_retry, message_send
+from whatsnap.api_base import MAX_ID, IDEMPOTENCY_KEY_PARAMETER, LocationObjectField, LocationViewSet, id_filter, idempotent
+
+AGENT_SCOPE = "Agent-scoped tokens can only act on conversations assigned to their user."
 
 
+class ConversationContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = ["id", "phone", "name"]
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    contact = ConversationContactSerializer(read_only=True)
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "contact", "account", "status", "assignee", "snoozed_until", "unread_count", "last_message_at",
+                  "last_message_preview", "created_at"]
+
+
+class ConversationFilters(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
+    assignee = id_filter(help_text="User id")
+    unassigned = serializers.BooleanField(required=False, allow_null=True, default=None, help_text="true: only unassigned")
+    account = id_filter()
+    contact = id_filter()
+
+
+class ConversationAssignSerializer(serializers.Serializer):
+    assignee = serializers.IntegerField(min_value=1, max_value=MAX_ID, allow_null=True,
+                                        help_text="User id of a member of the location; null unassigns")
+
+
+# Documented as "ConversationRequest": the writable part of a Conversation (one `status` enum).
+@extend_schema_serializer(component_name="Conversation")
+class ConversationStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Conversation.Status.choices)
+    snooze_until = serializers.DateTimeField(required=False, allow_null=True, help_text="Required for snoozed")
+
+
+@extend_schema_view(list=extend_schema(parameters=[ConversationFilters], summary="Conversations, filtered"))
+class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LocationViewSet):
+    serializer_class = ConversationSerializer
+    filter_serializer_class = ConversationFilters
+    ordering_fields = ("id", "created_at")
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no token
+            return Conversation.objects.none()
+        qs = Conversation.objects.filter(location=self.location).select_related("contact")
+        if self.agent_user_id is not None:
+            qs = qs.filter(assignee_id=self.agent_user_id)
+        return qs
+
+    def apply_filters(self, queryset, params):
+        if "unassigned" in params:
+            queryset = queryset.filter(assignee__isnull=params.pop("unassigned"))
+        for name in ("status", "assignee", "account", "contact"):
+            if name in params:
+                queryset = queryset.filter(**{name: params[name]})
+        return queryset
+
+    @extend_schema(request=ConversationAssignSerializer, responses=ConversationSerializer,
+                   summary="Assign to a member (or unassign with null)")
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        conversation = self.get_object()
+        serializer = ConversationAssignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        assignee_id = serializer.validated_data["assignee"]
+        assignee = None
+        if assignee_id is not None:
+            assignee = get_user_model().objects.filter(pk=assignee_id).first()
+            if assignee is None:
+                raise serializers.ValidationError({"assignee": ["No such user."]})
+        conversation_assign(conversation=conversation, assignee=assignee, actor=self._actor(), reason="through the API")
+        return Response(self._present(conversation))
+
+    @extend_schema(request=ConversationStatusSerializer, responses=ConversationSerializer,
+                   summary="Open, mark pending, resolve or snooze")
+    @action(detail=True, methods=["post"], url_path="status")
+    def set_status(self, request, pk=None):
+        conversation = self.get_object()
+        serializer = ConversationStatusSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        conversation_set_status(conversation=conversation, status=data["status"], actor=self._actor(),
+                                snooze_until=data.get("snooze_until"))
+        return Response(self._present(conversation))
+
+    def _actor(self):
+        return self.request.user if self.request.user.is_authenticated else None
+
+    def _present(self, conversation) -> dict:
+        # Unscoped on purpose: an agent who just handed the conversation on still gets the answer.
+        return ConversationSerializer(Conversation.objects.select_related("contact").get(pk=conversation.pk)).data
+
+
+# --- messages ----------------------------------------------------------------------------------
 class MessageSerializer(serializers.ModelSerializer):
     contact = serializers.IntegerField(source="conversation.contact_id", read_only=True)
+    media = serializers.ListField(child=serializers.DictField(), read_only=True,
+                                  help_text="Attachments: [{url, content_type}]")
 
     class Meta:
         model = Message
-        fields = ["id", "conversation", "contact", "account", "direction", "text", "media", "status", "error",
-                  "provider_message_id", "sent_at", "created_at"]
+        fields = ["id", "conversation", "contact", "account", "direction", "is_note", "text", "media", "status", "error",
+                  "provider_message_id", "author", "sent_at", "status_changed_at", "created_at"]
+
+
+class MediaSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=2000)
+    content_type = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    conversation = LocationObjectField(queryset=Conversation.objects.select_related("contact", "account"), required=False,
+                                       help_text="Reply in this conversation (through its account unless `account` is given)")
+    contact = LocationObjectField(queryset=Contact.objects.all(), required=False,
+                                  help_text="With `account`: write to this contact through that account")
+    account = LocationObjectField(queryset=Account.objects.filter(archived_at__isnull=True), required=False)
+    text = serializers.CharField(max_length=4000, required=False, allow_blank=True)
+    media = MediaSerializer(many=True, required=False, max_length=10)
+
+    def validate(self, data):
+        if not data.get("conversation") and not (data.get("contact") and data.get("account")):
+            raise serializers.ValidationError({"conversation": ["Give a conversation, or a contact and an account."]})
+        if data.get("conversation") and data.get("contact") and data["contact"].pk != data["conversation"].contact_id:
+            raise serializers.ValidationError({"contact": ["This is not the conversation's contact."]})
+        if not (data.get("text") or "").strip() and not data.get("media"):
+            raise serializers.ValidationError({"text": ["Give a text or media."]})
+        return data
+
+
+class MessageFilters(serializers.Serializer):
+    conversation = id_filter()
+    direction = serializers.ChoiceField(choices=Message.Direction.choices, required=False)
+    status = serializers.ChoiceField(choices=Message.Status.choices, required=False)
+    account = id_filter()
 
 
 @extend_schema_view(
-    list=extend_schema(
-        parameters=[
-            OpenApiParameter("direction", str, enum=["inbound", "outbound"]),
-            OpenApiParameter("conversation", int),
-            OpenApiParameter("status", str),
-        ]
-    )
+    list=extend_schema(parameters=[MessageFilters], summary="Messages, filtered"),
+    create=extend_schema(
+        request=MessageCreateSerializer, responses={201: MessageSerializer}, parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        summary="Send a message",
+        description="Queues the message for sending (status `queued`) and answers at once; its status then moves "
+        "to sent, delivered, read or failed. Send an `Idempotency-Key` header to make retries safe.",
+    ),
 )
-class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LocationViewSet):
     serializer_class = MessageSerializer
+    filter_serializer_class = MessageFilters
+    ordering_fields = ("id", "created_at")
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no token
             return Message.objects.none()
-        qs = Message.objects.filter(location=self.request.auth.location).select_related("conversation")
-        params = self.request.query_params
-        if params.get("direction"):
-            qs = qs.filter(direction=params["direction"])
-        if params.get("conversation"):
-            qs = qs.filter(conversation_id=params["conversation"])
-        if params.get("status"):
-            qs = qs.filter(status=params["status"])
-        token = self.request.auth
-        if token.user_id and not token.is_admin:
-            qs = qs.filter(conversation__assignee_id=token.user_id)
-        return qs.order_by("-id")
+        qs = Message.objects.filter(location=self.location).select_related("conversation")
+        if self.agent_user_id is not None:
+            qs = qs.filter(conversation__assignee_id=self.agent_user_id)
+        return qs
+
+    def apply_filters(self, queryset, params):
+        if "conversation" in params:
+            queryset = queryset.filter(conversation_id=params["conversation"])
+        for name in ("direction", "status", "account"):
+            if name in params:
+                queryset = queryset.filter(**{name: params[name]})
+        return queryset
+
+    def create(self, request):
+        serializer = MessageCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        return idempotent(request, lambda: self._send(serializer.validated_data))
+
+    def _send(self, data) -> tuple[int, dict]:
+        conversation, account = data.get("conversation"), data.get("account")
+        if conversation is None:
+            conversation = Conversation.objects.filter(contact=data["contact"], account=account).first()
+            if conversation is None:
+                # message_send opens the (contact, account) conversation when handed one on another account.
+                conversation = Conversation(location=self.location, contact=data["contact"])
+        if self.agent_user_id is not None and conversation.assignee_id != self.agent_user_id:
+            raise PermissionDenied(AGENT_SCOPE)
+        author = self.request.user if self.request.user.is_authenticated else None
+        message = message_send(conversation=conversation, text=data.get("text", ""), author=author, account=account,
+                               media=[dict(m) for m in data.get("media", [])] or None)
+        return status.HTTP_201_CREATED, MessageSerializer(message).data
+
+    @extend_schema(request=None, responses=MessageSerializer, summary="Retry a failed outbound message")
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        message = message_retry(message=self.get_object())
+        return Response(MessageSerializer(message).data)

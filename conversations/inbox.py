@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from conversations.models import Conversation, ConversationEvent, Message
+from hooks.services import hook_event_emit
 from whatsnap.errors import ApplicationError
 from whatsnap.live import publish_on_commit
 
@@ -42,6 +43,7 @@ def conversation_assign(*, conversation: Conversation, assignee, actor=None, rea
     Conversation.objects.filter(pk=current.pk).update(assignee=assignee)
     conversation.assignee = assignee
     _publish(conversation, "conversation.assigned", assignee=assignee.pk if assignee else None)
+    hook_event_emit(location_id=conversation.location_id, event="conversation.assigned", data={"conversation": conversation.pk, "contact": conversation.contact_id, "account": conversation.account_id, "assignee": assignee.pk if assignee else None, "previous_assignee": current.assignee_id, "reason": reason})
     return True
 
 

@@ -27,6 +27,7 @@ from contacts.services import (
 from conversations.models import Conversation, InboundEvent, Message
 from ghl.models import OutboxItem
 from ghl.services import outbox_enqueue
+from hooks.services import hook_event_emit
 from routing.services import conversation_route
 from whatsnap.errors import ApplicationError
 from whatsnap.live import publish_on_commit
@@ -178,6 +179,7 @@ def _file_inbound_message(event: InboundEvent) -> Message | None:
         topics=["inbox", f"conversation:{conversation.pk}", f"sandbox:{account.pk}", f"account:{account.pk}"],
         data={"conversation": conversation.pk, "message": message.pk},
     )
+    hook_event_emit(location_id=location.id, event="message.received", data={"message": message.pk, "conversation": conversation.pk, "contact": thread_contact.pk, "sender": person.pk, "account": account.pk, "from": person.phone, "name": person.name, "text": message.text, "media": message.media, "sent_at": at})
     return message
 
 
@@ -242,6 +244,7 @@ def message_status_advance(*, message: Message, status: str, error: str = "") ->
         topics=[f"conversation:{message.conversation_id}", f"message:{message.pk}", f"sandbox:{message.account_id}"],
         data={"message": message.pk, "status": status},
     )
+    hook_event_emit(location_id=message.location_id, event="message.status", data={"message": message.pk, "conversation": message.conversation_id, "account": message.account_id, "status": status, "error": message.error})
     return True
 
 
@@ -321,6 +324,7 @@ def message_deliver(*, message_id: int) -> str:
                 topics=[f"conversation:{message.conversation_id}", f"message:{message.pk}"],
                 data={"message": message.pk, "status": "failed"},
             )
+            hook_event_emit(location_id=message.location_id, event="message.status", data={"message": message.pk, "conversation": message.conversation_id, "account": message.account_id, "status": "failed", "error": str(exc)[:300]})
         logger.warning("send of message %s failed: %s", message.pk, exc)
         return "failed"
     with transaction.atomic():

@@ -1,15 +1,24 @@
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from accounts.api import AccountViewSet
-from contacts.api import ContactViewSet
-from conversations.api import MessageViewSet
+from accounts.api import AccountViewSet, MemberViewSet
+from contacts.api import ContactViewSet, TagViewSet
+from conversations.api import ConversationViewSet, MessageViewSet
+from hooks.api import WebhookDeliveryViewSet, WebhookSubscriptionViewSet
+from routing.api import RoutingRuleViewSet, TeamViewSet
 
 router = SimpleRouter()
 router.register("accounts", AccountViewSet, basename="api-account")
 router.register("contacts", ContactViewSet, basename="api-contact")
+router.register("tags", TagViewSet, basename="api-tag")
+router.register("conversations", ConversationViewSet, basename="api-conversation")
 router.register("messages", MessageViewSet, basename="api-message")
+router.register("routing-rules", RoutingRuleViewSet, basename="api-routing-rule")
+router.register("teams", TeamViewSet, basename="api-team")
+router.register("users", MemberViewSet, basename="api-user")
+router.register("webhooks", WebhookSubscriptionViewSet, basename="api-webhook")
+router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="api-webhook-delivery")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="api-schema"),

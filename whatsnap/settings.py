@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "routing",
     "conversations",
     "ghl",
+    "hooks",
 ]
 
 MIDDLEWARE = [

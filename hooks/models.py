@@ -1,0 +1,110 @@
+"""Outgoing webhooks (a location's subscriptions, their deliveries and every attempt) and the
+REST API's idempotency keys: the plumbing WhatSnap offers external systems."""
+import secrets
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from whatsnap.crypto import decrypt, encrypt
+
+
+class Event(models.TextChoices):
+    MESSAGE_RECEIVED = "message.received", "Message received"
+    MESSAGE_STATUS = "message.status", "Message status changed"
+    CONTACT_CREATED = "contact.created", "Contact created"
+    CONVERSATION_ASSIGNED = "conversation.assigned", "Conversation assigned"
+
+
+def new_signing_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class WebhookSubscription(models.Model):
+    """A URL of an external system that wants some of a location's events, signed with a
+    secret of its own (stored encrypted)."""
+
+    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="webhook_subscriptions")
+    url = models.URLField(max_length=500)
+    events = models.JSONField(default=list, help_text="event names, e.g. [\"message.received\"]")
+    description = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(default=True)
+    secret_encrypted = models.TextField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.url} ({', '.join(self.events)})"
+
+    @property
+    def secret(self) -> str:
+        return decrypt(self.secret_encrypted)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = encrypt(value)
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription: written in the transaction of the change it reports,
+    posted by a task after commit, retried with exponential backoff."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed (gave up)"
+
+    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="+")
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40, choices=Event.choices)
+    event_id = models.UUIDField(default=uuid.uuid4, db_index=True, help_text="the same for every subscription and replay")
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays")
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="hook_delivery_due")]
+
+    def __str__(self):
+        return f"{self.event} #{self.pk} → {self.subscription.url}"
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery: what the receiver answered (or why it could not)."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    response_excerpt = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class IdempotencyKey(models.Model):
+    """A POST made with an `Idempotency-Key` header, remembered per API token so that a
+    retry of the same request answers the first response instead of acting twice. The row
+    is written in the transaction of the action itself."""
+
+    token = models.ForeignKey("accounts.ApiToken", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body")
+    response_status = models.PositiveIntegerField(default=0)
+    response_body = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["token", "key"], name="uniq_idempotency_key_per_token")]
