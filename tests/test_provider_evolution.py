@@ -158,6 +158,28 @@ def test_group_message_files_group_thread_with_participant_contact(linked, gatew
     assert message.conversation.contact == group and message.sender_contact == person
 
 
+def test_reply_in_a_group_goes_to_the_group_jid(linked, gateway):
+    group = "120363041967849074@g.us"
+    post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=group, participant=CUSTOMER))
+    message = message_send(conversation=Conversation.objects.get(), text="hello group")
+    message.refresh_from_db()
+    assert gateway.received("POST", f"/message/sendText/{instance(linked)}")[0].json["number"] == group
+    assert message.status == "sent"
+
+
+def test_reactions_and_protocol_messages_are_not_messages_but_other_kinds_are_described(linked, gateway):
+    name = instance(linked)
+    reaction = {"reactionMessage": {"key": {"id": "X"}, "text": "👍"}, "messageContextInfo": {}}
+    post(gateway, linked, gateway.messages_upsert(name, remote_jid=CUSTOMER, message=reaction))
+    post(gateway, linked, gateway.messages_upsert(name, remote_jid=CUSTOMER, message={"protocolMessage": {"type": 0}}))
+    assert rows() == (0, 0, 0)
+    location = {"locationMessage": {"degreesLatitude": 52.52, "degreesLongitude": 13.40, "name": "Shop"}}
+    post(gateway, linked, gateway.messages_upsert(name, remote_jid=CUSTOMER, message=location))
+    post(gateway, linked, gateway.messages_upsert(name, remote_jid=CUSTOMER, message={"pollCreationMessage": {"name": "?"}}))
+    texts = list(Message.objects.order_by("id").values_list("text", flat=True))
+    assert texts[0] == "Location: 52.52, 13.4 Shop" and "pollCreationMessage" in texts[1]
+
+
 def test_lid_without_phone_is_skipped_with_a_log_line(linked, gateway, caplog):
     with caplog.at_level(logging.WARNING, logger="accounts.providers.evolution"):
         response = post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid="123456789012345@lid", message_id="LID1"))

@@ -37,9 +37,11 @@ def webhook_url(account) -> str:
     return f"{account_webhook_urls(account)['inbound']}?secret={account.webhook_secret}"
 
 
-def chat_guid(account, phone: str) -> str:
+def chat_guid(account, to: str) -> str:
+    if ";" in to:  # a group thread's contact is the chat itself: iMessage;+;chat123
+        return to
     service = account.config.get("service", "iMessage")  # "SMS" for green-bubble-only numbers
-    return f"{service};-;{phone}"
+    return f"{service};-;{to}"
 
 
 def _call(account, method: str, path: str, *, json_body: dict | None = None) -> dict:
@@ -84,7 +86,7 @@ class BlueBubblesProvider(Provider):
             _call(account, "GET", "/api/v1/ping")
         except ProviderError as exc:
             return Health(ok=False, detail=str(exc), checks=[("BlueBubbles server reachable", False, str(exc))])
-        advice = f"Add this webhook in BlueBubbles Server (API & Webhooks): {webhook_url(account)}"
+        advice = "BlueBubbles Server -> API & Webhooks must hold the account's webhook URL, with its ?secret=."
         return Health(ok=True, detail="BlueBubbles server answered ping.", checks=[("BlueBubbles server reachable", True, advice)])
 
     def send(self, account, *, to: str, text: str, media=None, idempotency_key: str) -> SendResult:

@@ -37,6 +37,7 @@ QR_LIFETIME_SECONDS = 30
 # Baileys receipt states as Evolution names them -> our delivery statuses.
 ACK_STATUS = {"SERVER_ACK": "sent", "DELIVERY_ACK": "delivered", "READ": "read", "PLAYED": "read", "ERROR": "failed"}
 PHONE_JID_SUFFIXES = ("@s.whatsapp.net", "@c.us")
+NOT_CONTENT = {"protocolMessage", "reactionMessage", "senderKeyDistributionMessage", "messageContextInfo", "pollUpdateMessage", "base64"}
 MEDIA_KINDS = {
     "imageMessage": "image",
     "videoMessage": "video",
@@ -281,6 +282,8 @@ def _on_upsert(data: dict) -> list:
         logger.warning("WhatsApp message %s from %s skipped: no phone number for this sender (LID only)", key.get("id"), remote)
         return []
     message = data.get("message") or {}
+    if not message or set(message) <= NOT_CONTENT:
+        return []  # reactions, edits/deletes, key distribution: nothing to file as a message
     text, media = _content(message)
     return [
         InboundMessage(
@@ -319,7 +322,20 @@ def _content(message: dict) -> tuple[str, tuple]:
         if not url and message.get("base64"):  # webhook base64 mode: the file itself
             url = f"data:{content_type or 'application/octet-stream'};base64,{message['base64']}"
         media.append({"url": url, "content_type": content_type, "kind": kind, "filename": part.get("fileName") or ""})
+    if not text and not media:
+        text = _fallback_text(message)
     return str(text), tuple(media)
+
+
+def _fallback_text(message: dict) -> str:
+    """Kinds WhatSnap does not render still reach the inbox, described, rather than vanish."""
+    if isinstance(message.get("locationMessage"), dict):
+        loc = message["locationMessage"]
+        return f"Location: {loc.get('degreesLatitude')}, {loc.get('degreesLongitude')} {loc.get('name') or ''}".strip()
+    if isinstance(message.get("contactMessage"), dict):
+        return f"Contact card: {message['contactMessage'].get('displayName', '')}".strip()
+    kinds = sorted(k for k in message if k not in NOT_CONTENT)
+    return f"[WhatsApp {kinds[0] if kinds else 'message'} not shown here; see the phone]"
 
 
 def _timestamp(value) -> datetime:

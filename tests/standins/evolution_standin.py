@@ -205,10 +205,10 @@ class EvolutionStandIn(LoopbackStandIn):
         if instance.state != "open":
             return _error(400, "Connection Closed")
         number = body["number"]
-        if not str(number).isdigit():
+        if not (str(number).isdigit() or str(number).endswith("@g.us")):
             return _error(400, f"{number} is not a WhatsApp number")
         message = {
-            "key": {"remoteJid": f"{number}@s.whatsapp.net", "fromMe": True, "id": "3EB0" + secrets.token_hex(8).upper()},
+            "key": {"remoteJid": number if "@" in str(number) else f"{number}@s.whatsapp.net", "fromMe": True, "id": "3EB0" + secrets.token_hex(8).upper()},
             "pushName": "",
             "status": "PENDING",
             "message": content,

@@ -1,0 +1,189 @@
+"""iMessage via BlueBubbles Server, against a loopback server speaking its wire format."""
+import json
+from datetime import datetime, timezone
+
+import pytest
+from django.test import Client
+
+from accounts.models import Account
+from accounts.providers import get_provider
+from accounts.providers.bluebubbles import webhook_url
+from accounts.services import account_connect, account_create
+from contacts.models import Contact
+from conversations.models import Conversation, InboundEvent, Message
+from conversations.services import message_send
+from tests.standins.bluebubbles_standin import BlueBubblesStandIn
+
+
+@pytest.fixture
+def mac():
+    with BlueBubblesStandIn(password="mac-password") as standin:
+        yield standin
+
+
+@pytest.fixture
+def account(location, mac):
+    return account_create(
+        location=location,
+        kind="imessage",
+        backend="bluebubbles",
+        name="Mac",
+        phone_number="+14155550111",
+        credentials={"server_url": mac.url, "password": "mac-password"},
+    )
+
+
+@pytest.fixture
+def connected(account):
+    account_connect(account=account)
+    account.refresh_from_db()
+    assert account.status == "connected"
+    return account
+
+
+def post(account, payload, *, secret=None):
+    secret = account.webhook_secret if secret is None else secret
+    query = f"?secret={secret}" if secret else ""
+    return Client().post(f"/webhooks/imessage/{account.pk}/{query}", data=json.dumps(payload), content_type="application/json")
+
+
+def rows():
+    return InboundEvent.objects.count(), Contact.objects.count(), Message.objects.count()
+
+
+def test_connect_pings_the_server_and_reports_connected(account, mac):
+    account_connect(account=account)
+    account.refresh_from_db()
+    assert (account.status, account.phone_number) == ("connected", "+14155550111")
+    ping = mac.received("GET", "/api/v1/ping")[0]
+    assert ping.query == {"password": "mac-password"}
+    assert webhook_url(account) == f"http://testserver/webhooks/imessage/{account.pk}/?secret={account.webhook_secret}"
+
+
+def test_wrong_password_is_an_error_with_reason(account, mac):
+    account.credentials = {**account.credentials, "password": "nope"}
+    account.save()
+    account_connect(account=account)
+    account.refresh_from_db()
+    assert account.status == "error" and "password" in account.last_error
+
+
+def test_inbound_message_makes_one_tagged_contact_and_message_and_redelivery_is_noop(connected, mac):
+    sent_at = datetime(2025, 3, 1, 12, 30, tzinfo=timezone.utc)
+    payload = mac.new_message(guid="p:0/ABC", text="Is it in stock?", address="+14155550123", date_created=int(sent_at.timestamp() * 1000))
+    for _ in range(2):
+        assert post(connected, payload).status_code == 200
+    assert rows() == (1, 1, 1)
+    contact = Contact.objects.get()
+    assert contact.phone == "+14155550123"
+    assert [t.name for t in contact.tags.all()] == ["whatsnap-account-mac"]
+    message = Message.objects.get()
+    assert (message.text, message.provider_message_id, message.sent_at) == ("Is it in stock?", "p:0/ABC", sent_at)
+
+
+def test_from_me_echo_is_skipped(connected, mac):
+    response = post(connected, mac.new_message(is_from_me=True))
+    assert response.status_code == 200 and response.json()["accepted"] == 0
+    assert rows() == (0, 0, 0)
+
+
+def test_group_chat_is_a_group_thread(connected, mac):
+    payload = mac.new_message(address="+14155550124", chat="iMessage;+;chat123456", chat_name="Book club", text="hi all")
+    post(connected, payload)
+    message = Message.objects.get()
+    assert message.conversation.contact.kind == Contact.Kind.GROUP
+    assert message.sender_contact.phone == "+14155550124"
+
+
+def test_reply_in_a_group_chat_goes_to_the_chat(connected, mac):
+    post(connected, mac.new_message(address="+14155550124", chat="iMessage;+;chat123456", chat_name="Book club"))
+    message = message_send(conversation=Conversation.objects.get(), text="hello club")
+    message.refresh_from_db()
+    assert mac.received("POST", "/api/v1/message/text")[0].json["chatGuid"] == "iMessage;+;chat123456"
+    assert message.status == "sent"
+
+
+def test_reply_is_sent_once_and_receipts_apply(connected, mac):
+    post(connected, mac.new_message(address="+14155550123"))
+    message = message_send(conversation=Conversation.objects.get(), text="Yes, 3 left")
+    message.refresh_from_db()
+    body = mac.received("POST", "/api/v1/message/text")[0].json
+    assert body == {"chatGuid": "iMessage;-;+14155550123", "message": "Yes, 3 left", "tempGuid": f"wsm-{message.pk}", "method": "apple-script"}
+    guid = mac.sent[0]["guid"]
+    assert (message.status, message.provider_message_id) == ("sent", guid)
+
+    assert post(connected, mac.updated_message(guid, delivered=True)).status_code == 200
+    message.refresh_from_db()
+    assert message.status == "delivered"
+    post(connected, mac.updated_message(guid, read=True))
+    message.refresh_from_db()
+    assert message.status == "read"
+
+
+def test_updates_of_received_messages_are_not_statuses(connected, mac):
+    post(connected, {"type": "updated-message", "data": mac.message(guid="theirs", is_from_me=False) | {"dateRead": 1}})
+    assert InboundEvent.objects.count() == 0
+
+
+def test_send_error_webhook_fails_the_message(connected, mac):
+    post(connected, mac.new_message())
+    message = message_send(conversation=Conversation.objects.get(), text="x")
+    message.refresh_from_db()
+    post(connected, mac.send_error(message.provider_message_id, error=22))
+    message.refresh_from_db()
+    assert message.status == "failed" and "22" in message.error
+
+
+@pytest.mark.parametrize("secret", ["", "guessed"])
+def test_webhook_without_our_secret_is_refused_and_nothing_stored(connected, mac, secret):
+    assert post(connected, mac.new_message(), secret=secret).status_code == 403
+    assert rows() == (0, 0, 0)
+
+
+def test_malformed_webhook_is_400(connected):
+    response = Client().post(f"/webhooks/imessage/{connected.pk}/?secret={connected.webhook_secret}", data=b"{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert rows() == (0, 0, 0)
+
+
+def test_server_down_connect_marks_account_error_with_reason(account, mac):
+    mac.down()
+    account_connect(account=account)
+    account.refresh_from_db()
+    assert account.status == "error" and "unreachable" in account.last_error
+    assert not get_provider("bluebubbles").health(account).ok
+
+
+def test_server_down_send_fails_the_message_with_reason(connected, mac):
+    post(connected, mac.new_message())
+    mac.down()
+    message = message_send(conversation=Conversation.objects.get(), text="hello?")
+    message.refresh_from_db()
+    assert message.status == "failed" and "unreachable" in message.error
+
+
+def test_server_error_answer_fails_the_message_with_reason(connected, mac):
+    post(connected, mac.new_message())
+    mac.fail_with(500, {"status": 500, "message": "Server Error", "error": {"type": "Server Error", "message": "Messages.app is not running"}})
+    message = message_send(conversation=Conversation.objects.get(), text="hello?")
+    message.refresh_from_db()
+    assert message.status == "failed" and "Messages.app is not running" in message.error
+
+
+def test_add_mac_account_page_stores_credentials_and_connects(admin_client, mac):
+    response = admin_client.post(
+        "/accounts/add/p2p/",
+        {"name": "Front desk", "device": "imessage", "backend": "device", "phone_number": "+14155550112",
+         "bluebubbles_url": mac.url, "bluebubbles_password": "mac-password", "gateway_mode": "local"},
+    )
+    assert response.status_code == 302, response.content
+    account = Account.objects.get(name="Front desk")
+    assert account.backend == "bluebubbles" and account.status == "connected"
+    assert account.credentials == {"server_url": mac.url, "password": "mac-password"}
+
+
+def test_add_mac_account_page_requires_the_server_fields(admin_client):
+    response = admin_client.post("/accounts/add/p2p/", {"name": "Mac", "device": "imessage", "backend": "device", "phone_number": "+14155550112"})
+    assert response.status_code == 200
+    assert not Account.objects.exists()
+    assert b"Required to connect to your device." in response.content
