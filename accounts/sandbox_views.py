@@ -38,7 +38,7 @@ def sandbox_phone(request, pk):
         "link_nonce": request.GET.get("link", ""),
         "phone": phone,
         "name": request.GET.get("name", ""),
-        "messages": _thread(account, phone),
+        "thread_messages": _thread(account, phone),
         "suggested_number": "+1415555" + f"{secrets.randbelow(10000):04d}",
     }
     return render(request, "sandbox/phone.html", ctx)
@@ -48,7 +48,7 @@ def sandbox_phone(request, pk):
 def sandbox_thread(request, pk):
     account = _sandbox_account(request, pk)
     phone = request.GET.get("phone") or DEFAULT_SENDER
-    return render(request, "sandbox/_thread.html", {"account": account, "messages": _thread(account, phone), "phone": phone})
+    return render(request, "sandbox/_thread.html", {"account": account, "thread_messages": _thread(account, phone), "phone": phone})
 
 
 @require_POST
@@ -83,5 +83,5 @@ def sandbox_send(request, pk):
     return render(
         request,
         "sandbox/_thread.html",
-        {"account": account, "messages": _thread(account, phone), "phone": phone, "error": error},
+        {"account": account, "thread_messages": _thread(account, phone), "phone": phone, "error": error},
     )

@@ -50,7 +50,7 @@ def _page_context(request, conversation=None):
 def _thread_context(request, conversation, **extra):
     return {
         "conversation": conversation,
-        "messages": selectors.messages_of(conversation),
+        "thread_messages": selectors.messages_of(conversation),
         "panel": selectors.contact_panel(conversation),
         "canned": selectors.canned_responses_for(request.location),
         "members": actions.assignable_users(request.location),
@@ -82,7 +82,7 @@ def conversation_detail(request, pk):
 @location_required
 def conversation_thread(request, pk):
     conversation = _conversation(request, pk)
-    return render(request, "conversations/_thread.html", {"conversation": conversation, "messages": selectors.messages_of(conversation)})
+    return render(request, "conversations/_thread.html", {"conversation": conversation, "thread_messages": selectors.messages_of(conversation)})
 
 
 @location_required

@@ -64,8 +64,10 @@ def running_product():
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Module-scoped: sync Playwright runs an event loop in this thread until it stops, and
+    Django refuses database calls from a thread with a running loop."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
