@@ -102,7 +102,12 @@ def _create_from_form(request, key: str, form) -> Account | None:
 @location_required
 def account_detail(request, pk):
     account = _account(request, pk)
-    return render(request, "accounts/detail.html", _detail_context(account))
+    context = _detail_context(account)
+    if request.membership.role == "admin":
+        # Backends whose webhooks are configured by hand (BlueBubbles) need the URL with its
+        # shared secret; only admins see it.
+        context["setup_webhook_url"] = get_provider(account.backend).setup_webhook_url(account)
+    return render(request, "accounts/detail.html", context)
 
 
 def _detail_context(account, health=None):

@@ -20,9 +20,10 @@ TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 @require_POST
 def webhook(request, kind: str, account_id: int):
     length = int(request.META.get("CONTENT_LENGTH") or 0)
-    if length > settings.WEBHOOK_MAX_BYTES:
+    limit = settings.WHATSAPP_WEBHOOK_MAX_BYTES if kind == "whatsapp" else settings.WEBHOOK_MAX_BYTES
+    if length > limit:
         logger.warning("webhook for account %s refused: %s bytes", account_id, length)
-        return JsonResponse({"detail": f"Body larger than {settings.WEBHOOK_MAX_BYTES} bytes.", "code": "too_large"}, status=413)
+        return JsonResponse({"detail": f"Body larger than {limit} bytes.", "code": "too_large"}, status=413)
     account = Account.objects.select_related("location", "tag").filter(pk=account_id, archived_at__isnull=True).first()
     if account is None or account.webhook_kind != kind:
         return JsonResponse({"detail": "No such account.", "code": "not_found"}, status=404)

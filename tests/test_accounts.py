@@ -185,3 +185,10 @@ def test_admin_pages_load(db):
                 "/admin/contacts/contact/", "/admin/conversations/inboundevent/", "/admin/ghl/outboxitem/"):
         assert client.get(url).status_code == 200, url
     assert "WhatSnap administration" in client.get("/admin/").content.decode()
+
+
+def test_setup_webhook_url_with_secret_only_for_admins(admin_client, agent_client, location):
+    account = account_create(location=location, kind="imessage", backend="bluebubbles", name="mac",
+                             phone_number="+14155550112", credentials={"server_url": "http://127.0.0.1:9", "password": "pw"})
+    assert account.webhook_secret in admin_client.get(f"/accounts/{account.pk}/").content.decode()
+    assert account.webhook_secret not in agent_client.get(f"/accounts/{account.pk}/").content.decode()

@@ -186,7 +186,9 @@ RETRY_PENDING_AFTER_SECONDS = env_int("RETRY_PENDING_AFTER_SECONDS", 30)
 
 # Webhook bodies above this size are refused with 413 before parsing.
 WEBHOOK_MAX_BYTES = env_int("WEBHOOK_MAX_BYTES", 256 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BYTES * 2, 2_621_440)
+# WhatsApp gateways post media inline as base64: a photo or voice note is megabytes.
+WHATSAPP_WEBHOOK_MAX_BYTES = env_int("WHATSAPP_WEBHOOK_MAX_BYTES", 24 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BYTES, WHATSAPP_WEBHOOK_MAX_BYTES) + 65_536
 
 # --- Outside services (base URLs are settings so loopback stand-ins can be used) ----------
 TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")  # empty = Twilio itself

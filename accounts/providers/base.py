@@ -92,3 +92,8 @@ class Provider:
 
     def parse_webhook(self, account, request) -> list:
         raise NotImplementedError
+
+    def setup_webhook_url(self, account) -> str | None:
+        """The URL a person must enter on the device, for backends whose webhooks are not
+        registered by connect() (it may carry the account's shared secret)."""
+        return None

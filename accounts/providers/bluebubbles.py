@@ -73,6 +73,9 @@ class BlueBubblesProvider(Provider):
     label = "iMessage (BlueBubbles on a Mac)"
     kinds = ("imessage",)
 
+    def setup_webhook_url(self, account) -> str:
+        return webhook_url(account)
+
     def connect(self, account) -> list:
         # Nothing to register remotely: the server's webhooks are set in its own settings.
         _call(account, "GET", "/api/v1/ping")
