@@ -86,6 +86,9 @@ class AccountCreateSerializer(serializers.Serializer):
     def validate(self, data):
         kind = data["kind"]
         backend = data.setdefault("backend", BACKENDS_FOR_KIND.get(kind, ("sandbox",))[0])
+        if backend not in BACKENDS_FOR_KIND.get(kind, ()):
+            allowed = ", ".join(BACKENDS_FOR_KIND.get(kind, ()))
+            raise serializers.ValidationError({"backend": [f"The {backend} backend cannot serve {kind} accounts (use {allowed})."]})
         credentials = data.setdefault("credentials", {})
         missing = [name for name in REQUIRED_CREDENTIALS.get(backend, ()) if not credentials.get(name)]
         if missing:
