@@ -90,9 +90,9 @@ class Product:
     def __init__(self, *, database_url: str, redis_url: str = "", **extra):
         self.var = tempfile.mkdtemp(prefix="whatsnap-var-")
         self.env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "REDIS_URL", "DATABASE_URL")}
-        self.env.update(DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="whatsnap.settings", SECRET_KEY="k" * 50,
-                        ENCRYPTION_KEY="e" * 40, WHATSNAP_VAR_DIR=self.var, PUBLIC_BASE_URL="http://127.0.0.1:8000",
-                        ALLOWED_HOSTS="127.0.0.1,localhost", Q_WORKERS="1", **extra)
+        self.env.update({"DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "whatsnap.settings", "SECRET_KEY": "k" * 50,
+                         "ENCRYPTION_KEY": "e" * 40, "WHATSNAP_VAR_DIR": self.var, "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+                         "ALLOWED_HOSTS": "127.0.0.1,localhost", "Q_WORKERS": "1", **extra})
         if redis_url:
             self.env["REDIS_URL"] = redis_url
         self.procs: dict[str, subprocess.Popen] = {}
