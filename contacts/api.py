@@ -114,6 +114,8 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LocationV
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         tag_ids = _tag_ids(self.location, data.get("tags", []))
+        # The inbound upsert is the one place contacts are created (it also emits contact.created);
+        # contact_update then makes the name person-set and attaches the tags, in one transaction.
         with transaction.atomic():
             contact, created, _ = contact_upsert_from_inbound(
                 location=self.location, sender=NormalisedSender(data["phone"], True), platform_name=""

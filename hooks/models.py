@@ -38,6 +38,14 @@ class WebhookSubscription(models.Model):
     def __str__(self):
         return f"{self.url} ({', '.join(self.events)})"
 
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if not isinstance(self.events, list) or not self.events or any(e not in Event.values for e in self.events):
+            raise ValidationError({"events": f"A list of event names from: {', '.join(Event.values)}."})
+        if not self.url.startswith(("https://", "http://")):
+            raise ValidationError({"url": "The URL must start with https:// (or http://)."})
+
     @property
     def secret(self) -> str:
         return decrypt(self.secret_encrypted)
