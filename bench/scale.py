@@ -50,9 +50,10 @@ async def post_all(bases, account_id, secret, n, concurrency):
 
 
 def run_layout(webs: int, workers: int, n: int, concurrency: int) -> dict:
-    pg, redis = Postgres(), Redis()
-    product = Product(database_url=pg.url, redis_url=redis.url, Q_WORKERS="2", DB_CONN_MAX_AGE="60", LOG_LEVEL="WARNING")
+    pg = redis = product = None
     try:
+        pg, redis = Postgres(), Redis()
+        product = Product(database_url=pg.url, redis_url=redis.url, Q_WORKERS="2", DB_CONN_MAX_AGE="60", LOG_LEVEL="WARNING")
         product.manage("migrate", "--no-input", "-v0")
         _, account_id, secret = next(l for l in product.shell(SETUP).splitlines() if l.startswith("ACCOUNT")).split()
         bases = [product.start_web(f"web-{i}") for i in range(webs)]
@@ -74,9 +75,12 @@ def run_layout(webs: int, workers: int, n: int, concurrency: int) -> dict:
         return {"acked_per_s": n / acked, "processed_per_s": done / elapsed, "done": done,
                 "ack_p99_ms": latencies[int(0.99 * (len(latencies) - 1))] * 1000}
     finally:
-        product.stop_all()
-        redis.stop()
-        pg.destroy()
+        if product:
+            product.stop_all()
+        if redis:
+            redis.stop()
+        if pg:
+            pg.destroy()
 
 
 def main():

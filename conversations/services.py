@@ -66,10 +66,19 @@ def webhook_events_record(*, account: Account, events: list) -> int:
             logger.info("duplicate webhook event %s for account %s ignored", key, account.pk)
             continue
         new_ids.append(row.pk)
-    Account.objects.filter(pk=account.pk).update(last_webhook_at=timezone.now())
+    _touch_last_webhook(account)
     for pk in new_ids:
         enqueue_inbound_event(pk)
     return len(new_ids)
+
+
+def _touch_last_webhook(account: Account) -> None:
+    """Diagnostics only need "recently": write at most every 10 s, not on every webhook of a
+    busy account (a hot row every request would contend)."""
+    now = timezone.now()
+    if account.last_webhook_at and now - account.last_webhook_at < timezone.timedelta(seconds=10):
+        return
+    Account.objects.filter(pk=account.pk).update(last_webhook_at=now)
 
 
 # --- inbound: processing ---------------------------------------------------------------------
@@ -77,7 +86,9 @@ def inbound_event_process(*, event_id: int) -> str:
     """File one stored event. All or nothing: a crash leaves the event pending for a retry."""
     try:
         with transaction.atomic():
-            event = InboundEvent.objects.select_for_update().select_related("account__location").get(pk=event_id)
+            # of=self: lock the event row only; a join would also lock the account row and
+            # serialise every webhook and worker of that account behind this transaction.
+            event = InboundEvent.objects.select_for_update(of=("self",)).select_related("account__location").get(pk=event_id)
             if event.status != InboundEvent.Status.PENDING:
                 return event.status
             if event.kind == InboundEvent.Kind.MESSAGE:

@@ -17,10 +17,26 @@ def process_inbound_event(event_id: int) -> str:
     return inbound_event_process(event_id=event_id)
 
 
+_broker = None
+
+
+def _shared_broker():
+    """One broker (and so one Redis connection pool) per process: a new one per task costs
+    a TCP connect on the webhook's ack path."""
+    global _broker
+    if _broker is None:
+        from django_q.brokers import get_broker
+
+        _broker = get_broker()
+    return _broker
+
+
 def _enqueue(func, *args) -> None:
+    global _broker
     try:
-        async_task(func, *args, group=func.__name__)
+        async_task(func, *args, group=func.__name__, broker=_shared_broker())
     except Exception:
+        _broker = None
         # The row is stored; the sweeper queues it again once the broker is back.
         logger.warning("task broker unavailable; %s%s left for the sweeper", func.__name__, args, exc_info=True)
 

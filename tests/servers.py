@@ -109,10 +109,11 @@ class Product:
 
     def start_web(self, name: str) -> str:
         port = free_port()
+        log = open(Path(self.var) / f"{name}.log", "w")
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "whatsnap.asgi:application", "--host", "127.0.0.1", "--port", str(port),
              "--lifespan", "off", "--log-level", "warning"],
-            cwd=ROOT, env=self.env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=ROOT, env=self.env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         for _ in range(150):
             try:
@@ -123,8 +124,9 @@ class Product:
         raise RuntimeError(f"web {name} did not start")
 
     def start_worker(self, name: str) -> None:
+        log = open(Path(self.var) / f"{name}.log", "w")
         self.procs[name] = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=self.env,
-                                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                            start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
 
     def kill(self, name: str, sig=signal.SIGKILL) -> None:
         proc = self.procs.pop(name)
@@ -137,10 +139,14 @@ class Product:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
 
-    def stop_all(self) -> None:
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in Path(self.var).glob("*.log"))
+
+    def stop_all(self, keep_logs: bool = False) -> None:
         for name in list(self.procs):
             self.kill(name, signal.SIGTERM)
-        shutil.rmtree(self.var, ignore_errors=True)
+        if not keep_logs:
+            shutil.rmtree(self.var, ignore_errors=True)
 
 
 def login_cookie(base: str, username: str, password: str) -> str:
