@@ -1,7 +1,9 @@
 """/api/v1/conversations/ and /api/v1/messages/ (sending, idempotency, agent scope)."""
+import threading
 import uuid
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import ApiToken
@@ -220,3 +222,30 @@ def test_other_locations_conversations_and_messages_are_404(other_api, conversat
     assert_error(other_api.get(f"/api/v1/messages/{message.pk}/"), 404)
     assert_error(other_api.post("/api/v1/messages/", {"conversation": conversation.pk, "text": "x"}, format="json"),
                  400, "invalid", "conversation")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent transactions need PostgreSQL")
+def test_concurrent_retries_with_one_key_send_once(api_token, conversation):
+    barrier = threading.Barrier(6)
+    answers, errors = [], []
+
+    def retry():
+        try:
+            client = token_client(api_token)
+            barrier.wait()
+            response = client.post("/api/v1/messages/", {"conversation": conversation.pk, "text": "once"}, format="json",
+                                   HTTP_IDEMPOTENCY_KEY="same-key")
+            answers.append((response.status_code, response.json()["id"]))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=retry) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(answers) == 6 and {status for status, _ in answers} == {201} and len({pk for _, pk in answers}) == 1
+    assert Message.objects.filter(direction="outbound").count() == 1
