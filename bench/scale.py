@@ -53,7 +53,7 @@ def run_layout(webs: int, workers: int, n: int, concurrency: int) -> dict:
     pg = redis = product = None
     try:
         pg, redis = Postgres(), Redis()
-        product = Product(database_url=pg.url, redis_url=redis.url, Q_WORKERS="2", DB_CONN_MAX_AGE="60", LOG_LEVEL="WARNING")
+        product = Product(database_url=pg.url, redis_url=redis.url, Q_WORKERS="2", LOG_LEVEL="WARNING")
         product.manage("migrate", "--no-input", "-v0")
         _, account_id, secret = next(l for l in product.shell(SETUP).splitlines() if l.startswith("ACCOUNT")).split()
         bases = [product.start_web(f"web-{i}") for i in range(webs)]

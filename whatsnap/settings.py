@@ -99,6 +99,18 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_int("DB_POOL_MAX_SIZE", 10) > 0:
+    # A psycopg connection pool per process. Under ASGI every request runs in a fresh
+    # thread, so persistent per-thread connections (CONN_MAX_AGE) would pile up instead.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {
+            "min_size": 1,
+            "max_size": env_int("DB_POOL_MAX_SIZE", 10),
+            "timeout": 20,
+            "max_idle": 300,
+        },  # Django adds check=ConnectionPool.check_connection: restarts are survived
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the web and worker processes share the file.
     DATABASES["default"]["OPTIONS"] = {
