@@ -1,6 +1,7 @@
 """WhatSnap settings. Everything that differs between machines comes from the environment
 (see README "Configuration"); the defaults run the embedded mode: SQLite, in-process channel
 layer relayed through the database, django-q2 on the ORM broker."""
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -99,8 +100,14 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_int("DB_POOL_MAX_SIZE", 10) > 0:
-    # A psycopg connection pool per process. Under ASGI every request runs in a fresh
+# qcluster forks its worker processes: a pool's sockets must never cross a fork, and a
+# worker process is one thread anyway, so workers keep one plain persistent connection.
+_FORKING_WORKER = sys.argv[1:2] == ["qcluster"]
+if _FORKING_WORKER:
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
+if (DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_int("DB_POOL_MAX_SIZE", 10) > 0
+        and not _FORKING_WORKER):
+    # A psycopg connection pool per web process. Under ASGI every request runs in a fresh
     # thread, so persistent per-thread connections (CONN_MAX_AGE) would pile up instead.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {

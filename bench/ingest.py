@@ -1,0 +1,150 @@
+"""Inbound ingest on PostgreSQL with the worker running (prints figures; no pass/fail).
+
+N Twilio webhooks signed with the real algorithm are posted over HTTP by C concurrent
+clients to the ASGI server; it prints the ack latency (p50/p99), the processed throughput
+(messages/s with contact + tag + conversation + message [+ outbox] all written), the
+throughput of a trivial view (/livez) on the same server in the same run (the framework's
+floor) and the ratio, and the worker's memory (RSS of the qcluster process tree) at start and
+end. Targets: ack p99 < 50 ms at 50 concurrent clients; processed >= 40% of the floor; worker
+memory flat (+< 10%) over 100k messages.
+
+    .venv/bin/python -m bench.ingest [--messages 5000] [--concurrency 50] [--redis]
+"""
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+from twilio.request_validator import RequestValidator
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import Postgres, Product, Redis  # noqa: E402
+
+TOKEN = "bench-auth-token"
+SID = "AC" + "b" * 32
+SETUP = f"""
+from accounts.models import Location
+from accounts.services import account_create, account_set_status
+loc = Location.objects.create(name="Bench", slug="bench")
+a = account_create(location=loc, kind="twilio", backend="twilio", name="bench", phone_number="+14155550199",
+                   credentials={{"account_sid": "{SID}", "auth_token": "{TOKEN}"}})
+account_set_status(account=a, status="connected", reason="bench")
+print("ACCOUNT", a.pk)
+"""
+
+
+def tree_rss_kb(root_pid: int) -> int:
+    """RSS of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] * 1000
+
+
+async def hammer(make_request, n: int, concurrency: int) -> tuple[list[float], float]:
+    latencies, sem = [], asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency)) as client:
+        async def one(i):
+            async with sem:
+                t = time.perf_counter()
+                response = await make_request(client, i)
+                latencies.append(time.perf_counter() - t)
+                if response.status_code != 200:
+                    raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        return latencies, time.perf_counter() - started
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--redis", action="store_true", help="Redis as broker and channel layer")
+    args = parser.parse_args()
+    pg = redis = product = None
+    try:
+        pg = Postgres()
+        redis = Redis() if args.redis else None
+        product = Product(database_url=pg.url, redis_url=redis.url if redis else "", Q_WORKERS="2", LOG_LEVEL="WARNING")
+        product.manage("migrate", "--no-input", "-v0")
+        account_id = next(l for l in product.shell(SETUP).splitlines() if l.startswith("ACCOUNT")).split()[1]
+        base = product.start_web("web")
+        product.env["PUBLIC_BASE_URL"] = base  # not needed by the server; signatures use its URL below
+        product.start_worker("worker")
+        time.sleep(3)
+        worker_pid = product.procs["worker"].pid
+        path = f"/webhooks/twilio/{account_id}/"
+        url = "http://127.0.0.1:8000" + path  # PUBLIC_BASE_URL the server validates against
+        validator = RequestValidator(TOKEN)
+
+        async def livez(client, i):
+            return await client.get(base + "/livez")
+
+        async def webhook(client, i):
+            params = {"MessageSid": f"SM{i:032x}", "AccountSid": SID, "From": f"+1415555{i % (args.messages // 5 + 1):04d}"[:12],
+                      "To": "+14155550199", "Body": f"message {i}", "NumMedia": "0", "ProfileName": f"Person {i % 1000}"}
+            return await client.post(base + path, data=params, headers={"X-Twilio-Signature": validator.compute_signature(url, params)})
+
+        asyncio.run(hammer(livez, 300, args.concurrency))  # warm-up
+        floor_lat, floor_time = asyncio.run(hammer(livez, 3000, args.concurrency))
+        floor = 3000 / floor_time
+        rss_start = tree_rss_kb(worker_pid)
+        started = time.perf_counter()
+        ack_lat, ack_time = asyncio.run(hammer(webhook, args.messages, args.concurrency))
+        with psycopg.connect(pg.url, autocommit=True) as conn:
+            deadline = time.monotonic() + 3600
+            while time.monotonic() < deadline:
+                done = conn.execute("SELECT count(*) FROM conversations_inboundevent WHERE status = 'done'").fetchone()[0]
+                if done >= args.messages:
+                    break
+                time.sleep(0.2)
+            processed_time = time.perf_counter() - started
+            messages, distinct, contacts, tagged = conn.execute(
+                "SELECT (SELECT count(*) FROM conversations_message),"
+                " (SELECT count(DISTINCT provider_message_id) FROM conversations_message),"
+                " (SELECT count(*) FROM contacts_contact),"
+                " (SELECT count(*) FROM contacts_contacttag)").fetchone()
+        rss_end = tree_rss_kb(worker_pid)
+        processed = done / processed_time
+        print(f"messages {args.messages}, concurrency {args.concurrency}, broker {'Redis' if redis else 'PostgreSQL (ORM)'}")
+        print(f"framework floor (/livez):   {floor:8.0f} req/s   p99 {pct(floor_lat, 99):6.1f} ms")
+        print(f"webhook ack:                {args.messages / ack_time:8.0f} req/s   p50 {pct(ack_lat, 50):6.1f} ms   p99 {pct(ack_lat, 99):6.1f} ms   (target p99 < 50 ms)")
+        print(f"processed (end to end):     {processed:8.0f} msg/s   = {processed / floor:.0%} of the floor (target >= 40%)")
+        print(f"worker RSS:                 {rss_start / 1024:8.1f} MB -> {rss_end / 1024:.1f} MB ({(rss_end - rss_start) / max(rss_start, 1):+.1%}; target < +10%)")
+        print(f"filed: {messages} messages ({distinct} distinct provider ids), {contacts} contacts, {tagged} contact tags")
+    finally:
+        if product:
+            product.stop_all()
+        if redis:
+            redis.stop()
+        if pg:
+            pg.destroy()
+
+
+if __name__ == "__main__":
+    main()
