@@ -26,6 +26,7 @@ from contacts.services import (
 )
 from conversations.models import Conversation, InboundEvent, Message
 from ghl.models import OutboxItem
+from ghl import services as ghl_services
 from ghl.services import outbox_enqueue
 from hooks.services import hook_event_emit
 from routing.services import conversation_route
@@ -182,6 +183,7 @@ def _file_inbound_message(event: InboundEvent) -> Message | None:
         location=location,
         operation=OutboxItem.Operation.INBOUND_MESSAGE,
         contact=thread_contact,
+        account=account,
         payload={"message_id": message.pk},
     )
     publish_on_commit(
@@ -256,12 +258,13 @@ def message_status_advance(*, message: Message, status: str, error: str = "") ->
         data={"message": message.pk, "status": status},
     )
     hook_event_emit(location_id=message.location_id, event="message.status", data={"message": message.pk, "conversation": message.conversation_id, "account": message.account_id, "status": status, "error": message.error})
+    ghl_services.message_status_changed(message)
     return True
 
 
 # --- outbound --------------------------------------------------------------------------------
 @transaction.atomic
-def message_send(*, conversation: Conversation, text: str, author=None, account: Account | None = None, media: list | None = None) -> Message:
+def message_send(*, conversation: Conversation, text: str, author=None, account: Account | None = None, media: list | None = None, from_ghl: bool = False) -> Message:
     """Queue an outbound message through the conversation's account (or another account the
     contact has written through). The send happens in a task, after commit."""
     from conversations.tasks import enqueue_message_delivery
@@ -301,6 +304,8 @@ def message_send(*, conversation: Conversation, text: str, author=None, account:
         topics=["inbox", f"conversation:{conversation.pk}"],
         data={"conversation": conversation.pk, "message": message.pk},
     )
+    if not from_ghl:  # a reply typed in GHL is in GHL already
+        ghl_services.outbound_message_logged(message)
     transaction.on_commit(lambda: enqueue_message_delivery(message.pk))
     return message
 
@@ -336,6 +341,8 @@ def message_deliver(*, message_id: int) -> str:
                 data={"message": message.pk, "status": "failed"},
             )
             hook_event_emit(location_id=message.location_id, event="message.status", data={"message": message.pk, "conversation": message.conversation_id, "account": message.account_id, "status": "failed", "error": str(exc)[:300]})
+            message.status, message.error = Message.Status.FAILED, str(exc)[:300]
+            ghl_services.message_status_changed(message)
         logger.warning("send of message %s failed: %s", message.pk, exc)
         return "failed"
     with transaction.atomic():

@@ -99,4 +99,6 @@ def sweep_pending() -> int:
         _enqueue(drain_account, account_id)
     from conversations.inbox import conversations_wake_snoozed
 
-    return len(ids) + len(queued) + conversations_wake_snoozed()
+    from ghl.tasks import sweep as ghl_sweep
+
+    return len(ids) + len(queued) + conversations_wake_snoozed() + ghl_sweep()

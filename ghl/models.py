@@ -1,32 +1,148 @@
+import secrets
+
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from whatsnap.crypto import EncryptedJSONField
+
+
+class GhlConnection(models.Model):
+    """A location's installation of the WhatSnap GHL app: tokens (encrypted), the sync
+    drainer's lease and the rate-limit state shared by every worker."""
+
+    class Status(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        REAUTHORIZE = "reauthorize", "Needs re-authorisation"
+        UNINSTALLED = "uninstalled", "Uninstalled"
+
+    class Mode(models.TextChoices):
+        SMS = "sms", "Default SMS provider (replaces LC Phone)"
+        CUSTOM = "custom", "Custom conversation provider"
+
+    location = models.OneToOneField("accounts.Location", on_delete=models.CASCADE, related_name="ghl")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.CONNECTED)
+    provider_mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.SMS)
+    company_id = models.CharField(max_length=64, blank=True)
+    scope = models.TextField(blank=True)
+    # access_token, refresh_token, webhook_secret
+    secrets = EncryptedJSONField(blank=True, default=dict)
+    token_expires_at = models.DateTimeField(null=True, blank=True)
+    installed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    installed_at = models.DateTimeField(default=timezone.now)
+    uninstalled_at = models.DateTimeField(null=True, blank=True)
+    # drain bookkeeping
+    drain_lease_until = models.DateTimeField(null=True, blank=True)
+    paused_until = models.DateTimeField(null=True, blank=True, help_text="GHL rate-limited us or is down: wait")
+    pause_reason = models.CharField(max_length=200, blank=True)
+    rate_log = models.JSONField(default=list, blank=True, help_text="epoch seconds of recent requests")
+    daily_date = models.DateField(null=True, blank=True)
+    daily_count = models.PositiveIntegerField(default=0)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"GHL for {self.location}"
+
+    @property
+    def active(self) -> bool:
+        return self.status == self.Status.CONNECTED
+
+    def webhook_secret(self) -> str:
+        if not self.secrets.get("webhook_secret"):
+            self.secrets = {**self.secrets, "webhook_secret": secrets.token_urlsafe(24)}
+            self.save(update_fields=["secrets"])
+        return self.secrets["webhook_secret"]
 
 
 class OutboxItem(models.Model):
     """One operation to replay against GoHighLevel, written in the same transaction as the
-    local change it mirrors, so a GHL outage delays work but never loses it."""
+    local change it mirrors, so a GHL outage delays work but never loses it. Drained in id
+    order per contact (ghl/sync.py)."""
 
     class Operation(models.TextChoices):
-        CONTACT_UPSERT = "contact_upsert", "Contact upsert (with tags)"
+        CONTACT_UPSERT = "contact_upsert", "Contact upsert (name, tags, assignee)"
         INBOUND_MESSAGE = "inbound_message", "Inbound message"
         OUTBOUND_MESSAGE = "outbound_message", "Outbound message log"
         MESSAGE_STATUS = "message_status", "Message status"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
     location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="ghl_outbox")
     contact = models.ForeignKey("contacts.Contact", null=True, blank=True, on_delete=models.CASCADE)
+    account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     operation = models.CharField(max_length=30, choices=Operation.choices)
     payload = models.JSONField(default=dict)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
     last_error = models.TextField(blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    request = models.JSONField(default=dict, blank=True, help_text="last request (method, path, body)")
+    response = models.JSONField(default=dict, blank=True, help_text="last response (status, body)")
+    result = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
     done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
+        indexes = [models.Index(fields=["location", "status", "id"], name="ghl_outbox_drain")]
+
+    def __str__(self):
+        return f"{self.get_operation_display()} #{self.pk} ({self.status})"
+
+
+class ContactSync(models.Model):
+    """What GHL was last told about a contact, so unchanged contacts cost no API call and
+    tag changes are sent as additions/removals (GHL's upsert would replace all tags)."""
+
+    contact = models.OneToOneField("contacts.Contact", on_delete=models.CASCADE, related_name="ghl_sync")
+    fingerprint = models.CharField(max_length=64, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    fields = models.JSONField(default=dict, blank=True, help_text="name and assignedTo as last sent")
+    synced_at = models.DateTimeField(default=timezone.now)
+
+
+class GhlMessageLink(models.Model):
+    """Our message <-> GHL's message id, both directions: inbound messages we posted, and
+    replies typed in GHL (the unique key makes a redelivered webhook a no-op)."""
+
+    class Origin(models.TextChoices):
+        WHATSNAP = "whatsnap", "Posted by WhatSnap"
+        GHL = "ghl", "Typed in GHL"
+
+    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="+")
+    message = models.OneToOneField("conversations.Message", null=True, blank=True, on_delete=models.CASCADE, related_name="ghl_link")
+    ghl_message_id = models.CharField(max_length=64)
+    ghl_conversation_id = models.CharField(max_length=64, blank=True)
+    origin = models.CharField(max_length=10, choices=Origin.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["location", "ghl_message_id"], name="uniq_ghl_message")]
+
+
+class GhlUser(models.Model):
+    """A GHL user of the location, matched to our user by e-mail (for assignedTo, and for
+    the author of replies typed in GHL)."""
+
+    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="ghl_users")
+    ghl_user_id = models.CharField(max_length=64)
+    email = models.EmailField(blank=True)
+    name = models.CharField(max_length=150, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="ghl_users")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["location", "ghl_user_id"], name="uniq_ghl_user")]
+
+
+class WebhookReceipt(models.Model):
+    """GHL webhook ids seen recently: a replayed webhook is refused."""
+
+    webhook_id = models.CharField(max_length=100, unique=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from whatsnap.env import env_bool, env_int, env_list, env_str
+from whatsnap.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("WHATSNAP_VAR_DIR", str(BASE_DIR / "var")))
@@ -211,6 +211,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BYTES, WHATSAPP_WEBHOOK_MAX_BYTES)
 
 # --- Outside services (base URLs are settings so loopback stand-ins can be used) ----------
 TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")  # empty = Twilio itself
+TWILIO_MESSAGING_BASE_URL = env_str("TWILIO_MESSAGING_BASE_URL")  # empty = Twilio itself (messaging.twilio.com)
 
 # --- HTTPS and headers (production: PUBLIC_BASE_URL is https) ---------------------------
 _HTTPS = _public.scheme == "https"
@@ -251,3 +252,24 @@ EVOLUTION_API_BASE_URL = env_str("EVOLUTION_API_BASE_URL").rstrip("/")
 EVOLUTION_API_KEY = env_str("EVOLUTION_API_KEY")
 # SMS Gateway for Android in cloud mode (local mode uses the device address of each account).
 SMS_GATEWAY_CLOUD_BASE_URL = env_str("SMS_GATEWAY_CLOUD_BASE_URL", "https://api.sms-gate.app/3rdparty/v1").rstrip("/")
+
+# --- GoHighLevel (marketplace app + conversation provider) ----------------------------------
+GHL_CLIENT_ID = env_str("GHL_CLIENT_ID")
+GHL_CLIENT_SECRET = env_str("GHL_CLIENT_SECRET")
+GHL_SCOPES = env_str(
+    "GHL_SCOPES",
+    "conversations/message.write conversations/message.readonly conversations.readonly conversations.write "
+    "contacts.readonly contacts.write users.readonly locations/tags.write",
+)
+GHL_API_BASE_URL = env_str("GHL_API_BASE_URL", "https://services.leadconnectorhq.com").rstrip("/")
+GHL_AUTHORIZE_URL = env_str("GHL_AUTHORIZE_URL", "https://marketplace.gohighlevel.com/oauth/chooselocation")
+# The conversation provider created in the marketplace app (type SMS, or Custom).
+GHL_CONVERSATION_PROVIDER_ID = env_str("GHL_CONVERSATION_PROVIDER_ID")
+# Ed25519 public key (PEM) that signs X-GHL-Signature; legacy RSA key for X-WH-Signature.
+GHL_WEBHOOK_PUBLIC_KEY = env_str("GHL_WEBHOOK_PUBLIC_KEY").replace("\\n", "\n")
+GHL_WEBHOOK_LEGACY_PUBLIC_KEY = env_str("GHL_WEBHOOK_LEGACY_PUBLIC_KEY").replace("\\n", "\n")
+# GHL's documented limits per app per location: 100 requests / 10 s burst, 200,000 a day.
+GHL_RATE_LIMIT_REQUESTS = env_int("GHL_RATE_LIMIT_REQUESTS", 100)
+GHL_RATE_LIMIT_WINDOW_SECONDS = env_float("GHL_RATE_LIMIT_WINDOW_SECONDS", 10.0)
+GHL_DAILY_LIMIT = env_int("GHL_DAILY_LIMIT", 200_000)
+GHL_TIMEOUT_SECONDS = env_float("GHL_TIMEOUT_SECONDS", 15.0)

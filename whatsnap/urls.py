@@ -8,6 +8,8 @@ from contacts import views as contact_views
 from conversations import report_views
 from conversations import views as conversation_views
 from conversations.webhooks import webhook
+from ghl import views as ghl_views
+from ghl import webhooks as ghl_webhooks
 from routing import views as routing_views
 from whatsnap import views
 
@@ -66,6 +68,14 @@ urlpatterns = [
     # provider webhooks
     path("webhooks/<str:kind>/<int:account_id>/", webhook, name="webhook"),
     path("webhooks/<str:kind>/<int:account_id>/status/", webhook, name="webhook-status"),
+    # GoHighLevel
+    path("ghl/", ghl_views.ghl_home, name="ghl-home"),
+    path("ghl/oauth/start", ghl_views.oauth_start, name="ghl-oauth-start"),
+    path("ghl/oauth/callback", ghl_views.oauth_callback, name="ghl-oauth-callback"),
+    path("ghl/actions/<str:action>/", ghl_views.ghl_action, name="ghl-action"),
+    path("ghl/webhooks/provider/", ghl_webhooks.provider_webhook, name="ghl-provider-webhook"),
+    path("ghl/webhooks/provider/<int:location_id>/<str:secret>/", ghl_webhooks.provider_webhook_with_secret, name="ghl-provider-webhook-secret"),
+    path("ghl/webhooks/app/", ghl_webhooks.app_webhook, name="ghl-app-webhook"),
     # REST API
     path("api/v1/", include("whatsnap.api_urls")),
 ]

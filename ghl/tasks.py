@@ -1,0 +1,56 @@
+"""django-q2 entry points for the GHL sync: thin, they call ghl/sync.py."""
+import logging
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+def drain_location(location_id: int) -> int:
+    from ghl.sync import location_drain
+
+    return location_drain(location_id=location_id)
+
+
+def enqueue_location_drain(location_id: int, at=None) -> None:
+    """Drain now, or at `at` (a one-off schedule kept in the database: survives restarts)."""
+    from conversations.tasks import _enqueue
+
+    if at is None:
+        _enqueue(drain_location, location_id)
+        return
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=f"ghl-drain-{location_id}",
+        defaults={"func": "ghl.tasks.drain_location", "args": repr((location_id,)),
+                  "schedule_type": Schedule.ONCE, "next_run": at, "repeats": 1},
+    )
+
+
+def kick(location_id: int) -> None:
+    """After a commit that wrote outbox rows: start a drain. While one runs, the extra task
+    finds the lease taken and ends at once; the running drainer sees the new rows, and checks
+    again after letting go of the lease, so no row waits for the sweeper."""
+    enqueue_location_drain(location_id)
+
+
+def sweep() -> int:
+    """Every minute: restart drains that should be running (a lost worker, a lost task) and
+    forget webhook ids older than a day."""
+    from django.db.models import Q
+
+    from ghl.models import GhlConnection, OutboxItem, WebhookReceipt
+
+    now = timezone.now()
+    WebhookReceipt.objects.filter(received_at__lt=now - timezone.timedelta(days=1)).delete()
+    locations = (
+        GhlConnection.objects.filter(status=GhlConnection.Status.CONNECTED)
+        .filter(Q(drain_lease_until__isnull=True) | Q(drain_lease_until__lt=now))
+        .filter(Q(paused_until__isnull=True) | Q(paused_until__lte=now))
+        .values_list("location_id", flat=True)
+    )
+    started = 0
+    for location_id in locations:
+        if OutboxItem.objects.filter(location_id=location_id, status=OutboxItem.Status.PENDING, next_attempt_at__lte=now).exists():
+            enqueue_location_drain(location_id)
+            started += 1
+    return started

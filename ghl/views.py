@@ -1,0 +1,132 @@
+"""The GoHighLevel page: install, connection, sync health, the sync log and its retries."""
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from ghl import services, sync
+from ghl.client import GhlError, GhlRejected
+from ghl.models import GhlConnection, GhlUser, OutboxItem
+from whatsnap.errors import ApplicationError
+from whatsnap.tenancy import admin_required, get_for_location, location_required
+
+logger = logging.getLogger(__name__)
+PAGE = 50
+
+
+@location_required
+def ghl_home(request):
+    location = request.location
+    health = services.sync_health(location)
+    items = OutboxItem.objects.filter(location=location).select_related("contact").order_by("-id")
+    status = request.GET.get("status", "")
+    if status in OutboxItem.Status.values:
+        items = items.filter(status=status)
+    operation = request.GET.get("operation", "")
+    if operation in OutboxItem.Operation.values:
+        items = items.filter(operation=operation)
+    before = request.GET.get("before", "")
+    if before.isdigit():
+        items = items.filter(id__lt=int(before))
+    rows = list(items[: PAGE + 1])
+    context = {
+        **health,
+        "items": rows[:PAGE],
+        "older": rows[PAGE - 1].pk if len(rows) > PAGE else None,
+        "status": status,
+        "operation": operation,
+        "statuses": OutboxItem.Status.choices,
+        "operations": OutboxItem.Operation.choices,
+        "modes": GhlConnection.Mode.choices,
+        "ghl_users": GhlUser.objects.filter(location=location).select_related("user").order_by("name"),
+        "webhook_urls": _webhook_urls(request, health["connection"]),
+    }
+    return render(request, "ghl/home.html", context)
+
+
+def _webhook_urls(request, connection):
+    from django.conf import settings
+    from django.urls import reverse
+
+    urls = {"provider": settings.PUBLIC_BASE_URL + reverse("ghl-provider-webhook"), "app": settings.PUBLIC_BASE_URL + reverse("ghl-app-webhook")}
+    if connection and connection.active and request.membership.role == "admin":
+        urls["provider_with_secret"] = settings.PUBLIC_BASE_URL + reverse(
+            "ghl-provider-webhook-secret", args=[connection.location_id, connection.webhook_secret()]
+        )
+    return urls
+
+
+@admin_required
+def oauth_start(request):
+    try:
+        return redirect(services.install_url(location=request.location, user=request.user))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("ghl-home")
+
+
+@login_required
+def oauth_callback(request):
+    if request.GET.get("error"):
+        messages.error(request, f"GHL did not authorise the app: {request.GET.get('error_description') or request.GET['error']}")
+        return redirect("ghl-home")
+    try:
+        connection = services.install_complete(code=request.GET.get("code", ""), state=request.GET.get("state", ""), user=request.user)
+    except ApplicationError as exc:
+        if exc.code == "forbidden":
+            return render(request, "ghl/oauth_error.html", {"error": exc.message}, status=403)
+        return render(request, "ghl/oauth_error.html", {"error": exc.message}, status=400)
+    except GhlRejected as exc:
+        return render(request, "ghl/oauth_error.html", {"error": str(exc)}, status=400)
+    except GhlError as exc:
+        return render(request, "ghl/oauth_error.html", {"error": f"{exc} — try again in a moment."}, status=502)
+    request.session["location_id"] = connection.location_id
+    messages.success(request, "GoHighLevel is connected: new contacts and messages sync from now on.")
+    return redirect("ghl-home")
+
+
+@admin_required
+@require_POST
+def ghl_action(request, action: str):
+    location = request.location
+    try:
+        with transaction.atomic():
+            if action == "retry":
+                item = get_for_location(OutboxItem.objects.all(), location, pk=request.POST.get("item"))
+                services.outbox_retry(item=item)
+                messages.success(request, f"Sync operation #{item.pk} queued again.")
+            elif action == "retry-failed":
+                n = services.outbox_retry_failed(location=location)
+                messages.success(request, f"{n} failed operation(s) queued again, in their original order.")
+            elif action == "resume":
+                services.resume_now(location=location)
+                messages.success(request, "Trying GHL again now.")
+            elif action == "backfill":
+                n = services.contacts_backfill(location=location)
+                messages.success(request, f"{n} contact(s) queued for GHL; unchanged ones cost no API call.")
+            elif action == "mode":
+                mode = request.POST.get("mode")
+                if mode not in GhlConnection.Mode.values:
+                    raise ApplicationError("Pick a provider mode.")
+                GhlConnection.objects.filter(location=location).update(provider_mode=mode)
+                messages.success(request, "Provider mode saved.")
+            elif action == "disconnect":
+                services.disconnect(location=location, actor=request.user)
+                messages.success(request, "GHL disconnected. Pending sync operations are kept for a reconnect.")
+            elif action == "users":
+                connection = GhlConnection.objects.select_related("location").filter(location=location, status=GhlConnection.Status.CONNECTED).first()
+                if connection is None:
+                    raise ApplicationError("Connect GHL first.")
+                n = sync.users_sync(connection)
+                messages.success(request, f"{n} GHL user(s) fetched and matched to members by e-mail.")
+            else:
+                return HttpResponseBadRequest("Unknown action.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    except GhlError as exc:
+        messages.error(request, f"GHL: {exc}")
+    return redirect("ghl-home")

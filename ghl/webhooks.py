@@ -1,0 +1,184 @@
+"""Webhooks from GHL: replies typed in GHL (the conversation provider's Delivery URL) and the
+app's lifecycle events. The signature is checked on the raw body before anything is stored:
+`X-GHL-Signature` (Ed25519, current) or `X-WH-Signature` (RSA-SHA256, legacy), with GHL's
+public keys from settings. Provider webhooks that arrive unsigned are accepted only on the
+per-location URL that carries the location's secret. Stale timestamps (> 5 min) and repeated
+webhook ids are refused."""
+import base64
+import binascii
+import hmac
+import json
+import logging
+from functools import lru_cache
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import JsonResponse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from ghl.models import ContactSync, GhlConnection, WebhookReceipt
+from whatsnap.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 256 * 1024
+MAX_AGE = timezone.timedelta(minutes=5)
+
+
+@lru_cache(maxsize=4)
+def _public_key(pem: str):
+    return serialization.load_pem_public_key(pem.encode()) if pem else None
+
+
+def signature_valid(raw: bytes, headers) -> bool:
+    ghl_sig = headers.get("X-GHL-Signature")
+    if ghl_sig:
+        key = _public_key(settings.GHL_WEBHOOK_PUBLIC_KEY)
+        if not isinstance(key, ed25519.Ed25519PublicKey):
+            logger.error("GHL webhook refused: GHL_WEBHOOK_PUBLIC_KEY is not an Ed25519 public key")
+            return False
+        try:
+            key.verify(base64.b64decode(ghl_sig, validate=True), raw)
+            return True
+        except (InvalidSignature, binascii.Error, ValueError):
+            return False
+    legacy = headers.get("X-WH-Signature")
+    if legacy:
+        key = _public_key(settings.GHL_WEBHOOK_LEGACY_PUBLIC_KEY)
+        if not isinstance(key, rsa.RSAPublicKey):
+            logger.error("GHL webhook refused: GHL_WEBHOOK_LEGACY_PUBLIC_KEY is not an RSA public key")
+            return False
+        try:
+            key.verify(base64.b64decode(legacy, validate=True), raw, padding.PKCS1v15(), hashes.SHA256())
+            return True
+        except (InvalidSignature, binascii.Error, ValueError):
+            return False
+    return False
+
+
+def _error(status: int, detail: str, code: str) -> JsonResponse:
+    return JsonResponse({"detail": detail, "code": code}, status=status)
+
+
+def _read(request, *, secret_ok: bool = False):
+    """(payload, None) for a verified, fresh, first-seen webhook; else (None, response)."""
+    raw = request.body
+    if len(raw) > MAX_BODY:
+        return None, _error(413, "Webhook body too large.", "too_large")
+    if not secret_ok and not signature_valid(raw, request.headers):
+        logger.warning("GHL webhook refused: missing or invalid signature (from %s)", request.META.get("REMOTE_ADDR"))
+        return None, _error(403, "Missing or invalid GHL signature.", "forbidden")
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        return None, _error(400, "The body is not JSON.", "malformed")
+    if not isinstance(payload, dict):
+        return None, _error(400, "The body must be a JSON object.", "malformed")
+    stamp = payload.get("timestamp")
+    if stamp:
+        at = parse_datetime(str(stamp)) if isinstance(stamp, str) else None
+        if at is None or abs(timezone.now() - at) > MAX_AGE:
+            return None, _error(403, "Stale or unreadable webhook timestamp.", "stale")
+    webhook_id = payload.get("webhookId")
+    if webhook_id:
+        try:
+            with transaction.atomic():
+                WebhookReceipt.objects.create(webhook_id=str(webhook_id)[:100])
+        except IntegrityError:
+            return None, JsonResponse({"ok": True, "outcome": "duplicate"})
+    return payload, None
+
+
+def _provider(request, *, secret_ok: bool):
+    payload, refusal = _read(request, secret_ok=secret_ok)
+    if refusal:
+        return refusal
+    from ghl.services import provider_outbound
+
+    try:
+        outcome, detail = provider_outbound(payload=payload)
+    except ApplicationError as exc:
+        return _error(404 if exc.code == "unknown_location" else 400, exc.message, exc.code or "invalid")
+    body = {"ok": True, "outcome": outcome}
+    if outcome == "queued":
+        body["message"] = detail.pk
+    elif outcome == "refused":
+        body["reason"] = detail
+    return JsonResponse(body)
+
+
+@csrf_exempt
+@require_POST
+def provider_webhook(request):
+    return _provider(request, secret_ok=False)
+
+
+@csrf_exempt
+@require_POST
+def provider_webhook_with_secret(request, location_id: int, secret: str):
+    connection = GhlConnection.objects.filter(location_id=location_id, status=GhlConnection.Status.CONNECTED).first()
+    expected = connection.secrets.get("webhook_secret", "") if connection else ""
+    signed = signature_valid(request.body, request.headers)
+    if not signed and not (expected and hmac.compare_digest(expected, secret)):
+        logger.warning("GHL provider webhook refused for location %s: bad secret and no valid signature", location_id)
+        return _error(403, "Unknown webhook address.", "forbidden")
+    return _provider(request, secret_ok=True)
+
+
+@csrf_exempt
+@require_POST
+def app_webhook(request):
+    """INSTALL / UNINSTALL and contact tag updates (so moving a contact to another account's
+    tag in GHL moves its replies to that account)."""
+    payload, refusal = _read(request)
+    if refusal:
+        return refusal
+    kind = payload.get("type")
+    from ghl.services import uninstall
+
+    if kind == "UNINSTALL":
+        done = uninstall(ghl_location_id=str(payload.get("locationId") or ""))
+        return JsonResponse({"ok": True, "outcome": "uninstalled" if done else "unknown location"})
+    if kind == "ContactTagUpdate":
+        changed = _account_tags_from_ghl(payload)
+        return JsonResponse({"ok": True, "outcome": f"{changed} account tag change(s)"})
+    return JsonResponse({"ok": True, "outcome": "ignored"})
+
+
+def _account_tags_from_ghl(payload: dict) -> int:
+    """Mirror whatsnap-account-* tags set or removed in GHL onto our contact. Other tags are
+    GHL's own business. GHL's view is recorded as synced, so nothing echoes back."""
+    from accounts.models import Location
+    from contacts.models import Contact, ContactTag, Tag
+
+    location = Location.objects.filter(ghl_location_id=str(payload.get("locationId") or "")).first()
+    if location is None:
+        return 0
+    contact = Contact.objects.filter(location=location, ghl_contact_id=str(payload.get("id") or payload.get("contactId") or "")).first()
+    if contact is None:
+        return 0
+    ghl_tags = {str(t) for t in payload.get("tags") or []}
+    changed = 0
+    with transaction.atomic():
+        account_tags = {t.name: t for t in Tag.objects.filter(location=location, account__isnull=False)}
+        ours = set(ContactTag.objects.filter(contact=contact, tag__in=account_tags.values()).values_list("tag__name", flat=True))
+        for name in (ghl_tags & set(account_tags)) - ours:
+            ContactTag.objects.get_or_create(contact=contact, tag=account_tags[name])
+            changed += 1
+        removed = ours - ghl_tags
+        if removed:
+            changed += ContactTag.objects.filter(contact=contact, tag__name__in=removed, tag__location=location).delete()[0]
+        sync = ContactSync.objects.filter(contact=contact).first()
+        if sync and changed:
+            sync.tags = sorted(set(contact.tags.values_list("name", flat=True)))
+            from ghl.sync import _fingerprint, desired_contact
+
+            sync.fingerprint = _fingerprint(desired_contact(contact))
+            sync.save(update_fields=["tags", "fingerprint"])
+    return changed

@@ -1,0 +1,294 @@
+"""A loopback stand-in for GoHighLevel's API v2 (services.leadconnectorhq.com), speaking the
+documented wire format of the endpoints WhatSnap uses:
+
+- POST /oauth/token (form: client_id, client_secret, grant_type authorization_code |
+  refresh_token, code / refresh_token, user_type, redirect_uri); refresh tokens are
+  single-use and rotate, access tokens expire;
+- GET /contacts/search/duplicate, POST /contacts/upsert (its `tags` replace all tags),
+  PUT /contacts/{id}, POST and DELETE /contacts/{id}/tags, GET /contacts/{id};
+- POST /conversations/messages/inbound, PUT /conversations/messages/{id}/status;
+- GET /users/search.
+
+It checks the bearer token and the `Version` header each family needs, enforces the
+per-location burst limit (answering 429 with the X-RateLimit-* headers), and can be told to
+fail (any status), to hang, or to go down. It also signs webhooks with its own Ed25519 key,
+as GHL signs X-GHL-Signature."""
+import base64
+import json
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+CONVERSATIONS_VERSION = "2021-04-15"
+DEFAULT_VERSION = "2021-07-28"
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict
+    headers: dict
+    body: bytes
+    at: float
+    status: int = 0
+
+    @property
+    def json(self):
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+    @property
+    def form(self):
+        return dict(parse_qsl(self.body.decode()))
+
+
+class GhlStandIn:
+    def __init__(self, *, client_id="ghl-client", client_secret="ghl-secret", rate_limit=100, window=10.0, token_ttl=86399):
+        self.client_id, self.client_secret = client_id, client_secret
+        self.rate_limit, self.window, self.token_ttl = rate_limit, window, token_ttl
+        self.calls: list[Call] = []
+        self.lock = threading.RLock()
+        self.codes: dict[str, dict] = {}  # code -> {locationId, companyId}
+        self.access: dict[str, dict] = {}  # token -> {locationId, expires}
+        self.refresh: dict[str, dict] = {}
+        self.contacts: dict[str, dict] = {}
+        self.messages: dict[str, dict] = {}
+        self.users: list[dict] = []
+        self.windows: dict[str, deque] = {}
+        self.throttled = 0
+        self.failures: deque = deque()  # statuses to answer to the next API calls
+        self.failure_all: int | None = None
+        self.hang_seconds = 0.0
+        self.status_403_left = 0
+        self.drop_custom_without_provider = True
+        self._key = ed25519.Ed25519PrivateKey.generate()
+        self.public_pem = self._key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                parts = urlsplit(self.path)
+                call = Call(self.command, parts.path, dict(parse_qsl(parts.query)), {k.lower(): v for k, v in self.headers.items()}, body, time.time())
+                status, payload, headers = standin.dispatch(call)
+                data = b"" if payload is None else json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for k, v in headers.items():
+                        self.send_header(k, str(v))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    # --- test controls ----------------------------------------------------------------------
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def issue_code(self, location_id="ghl-loc-1", company_id="ghl-company-1") -> str:
+        code = "code-" + secrets.token_hex(6)
+        self.codes[code] = {"locationId": location_id, "companyId": company_id}
+        return code
+
+    def expire_access_tokens(self):
+        with self.lock:
+            for info in self.access.values():
+                info["expires"] = 0
+
+    def fail_next(self, *statuses: int):
+        self.failures.extend(statuses)
+
+    def go_down(self, status=500):
+        self.failure_all = status
+
+    def recover(self):
+        self.failure_all = None
+        self.hang_seconds = 0.0
+
+    def api_calls(self, method=None, path_prefix=""):
+        return [c for c in self.calls if c.path != "/oauth/token" and (method is None or c.method == method) and c.path.startswith(path_prefix)]
+
+    def sign(self, payload: dict) -> tuple[bytes, dict]:
+        raw = json.dumps(payload).encode()
+        return raw, {"HTTP_X_GHL_SIGNATURE": base64.b64encode(self._key.sign(raw)).decode()}
+
+    def provider_outbound(self, *, location_id, contact_id, text, message_id=None, phone="", user_id="", webhook_id=None, timestamp=True):
+        payload = {
+            "type": "SMS", "locationId": location_id, "contactId": contact_id, "messageId": message_id or "ghl-msg-" + secrets.token_hex(5),
+            "phone": phone, "message": text, "attachments": [], "userId": user_id,
+        }
+        if webhook_id:
+            payload["webhookId"] = webhook_id
+        if timestamp:
+            payload["timestamp"] = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        return payload
+
+    # --- dispatch ---------------------------------------------------------------------------
+    def dispatch(self, call: Call):
+        with self.lock:
+            self.calls.append(call)
+        if self.hang_seconds:
+            time.sleep(self.hang_seconds)
+        status, payload, headers = self._dispatch(call)
+        call.status = status
+        return status, payload, headers
+
+    def _dispatch(self, call: Call):
+        if call.path == "/oauth/token" and call.method == "POST":
+            return (*self._token(call.form), {})
+        with self.lock:
+            token = (call.headers.get("authorization") or "").removeprefix("Bearer ").strip()
+            info = self.access.get(token)
+            if info is None or info["expires"] < time.time():
+                return 401, {"statusCode": 401, "message": "Invalid JWT"}, {}
+            want = CONVERSATIONS_VERSION if call.path.startswith("/conversations") else DEFAULT_VERSION
+            if call.headers.get("version") != want:
+                return 400, {"statusCode": 400, "message": f"Version header must be {want}"}, {}
+            location = info["locationId"]
+            window = self.windows.setdefault(location, deque())
+            now = time.time()
+            while window and window[0] <= now - self.window:
+                window.popleft()
+            if len(window) >= self.rate_limit:
+                self.throttled += 1
+                return 429, {"statusCode": 429, "message": "Too many requests"}, self._rl_headers(window)
+            window.append(now)
+            if self.failure_all:
+                return self.failure_all, {"statusCode": self.failure_all, "message": "stand-in outage"}, {}
+            if self.failures:
+                status = self.failures.popleft()
+                return status, {"statusCode": status, "message": "stand-in failure"}, {}
+            status, payload = self._api(call, location)
+            return status, payload, self._rl_headers(window)
+
+    def _rl_headers(self, window):
+        return {
+            "X-RateLimit-Max": self.rate_limit,
+            "X-RateLimit-Remaining": max(self.rate_limit - len(window), 0),
+            "X-RateLimit-Interval-Milliseconds": int(self.window * 1000),
+        }
+
+    def _token(self, form):
+        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            return 401, {"error": "invalid_client", "error_description": "client credentials are wrong"}
+        if form.get("grant_type") == "authorization_code":
+            grant = self.codes.pop(form.get("code", ""), None)
+        elif form.get("grant_type") == "refresh_token":
+            grant = self.refresh.pop(form.get("refresh_token", ""), None)  # single use
+        else:
+            return 400, {"error": "unsupported_grant_type"}
+        if grant is None:
+            return 400, {"error": "invalid_grant", "error_description": "code or refresh token is invalid"}
+        access, refresh = "at-" + secrets.token_hex(8), "rt-" + secrets.token_hex(8)
+        self.access[access] = {"locationId": grant["locationId"], "expires": time.time() + self.token_ttl}
+        self.refresh[refresh] = dict(grant)
+        return 200, {
+            "access_token": access, "token_type": "Bearer", "expires_in": self.token_ttl, "refresh_token": refresh,
+            "scope": "conversations/message.write contacts.write", "userType": "Location",
+            "locationId": grant["locationId"], "companyId": grant["companyId"], "userId": "ghl-user-installer",
+        }
+
+    def _api(self, call: Call, location: str):
+        path, body = call.path, call.json or {}
+        if path == "/contacts/search/duplicate" and call.method == "GET":
+            if call.query.get("locationId") != location:
+                return 403, {"message": "The token does not have access to this location"}
+            match = next((c for c in self.contacts.values() if c["locationId"] == location and c["phone"] == call.query.get("number")), None)
+            return 200, {"contact": match}
+        if path == "/contacts/upsert" and call.method == "POST":
+            if body.get("locationId") != location or not body.get("phone"):
+                return 422, {"message": ["locationId and phone are required"]}
+            match = next((c for c in self.contacts.values() if c["locationId"] == location and c["phone"] == body["phone"]), None)
+            new = match is None
+            if new:
+                match = {"id": "c-" + secrets.token_hex(6), "locationId": location, "phone": body["phone"], "name": "", "tags": [], "assignedTo": None, "source": ""}
+                self.contacts[match["id"]] = match
+            for key in ("name", "assignedTo", "source"):
+                if key in body:
+                    match[key] = body[key]
+            if "tags" in body:
+                match["tags"] = list(body["tags"])  # replaces, as documented
+            return 200, {"new": new, "contact": dict(match)}
+        m = re.fullmatch(r"/contacts/([^/]+)(/tags)?", path)
+        if m:
+            contact = self.contacts.get(m.group(1))
+            if contact is None or contact["locationId"] != location:
+                return 404, {"message": "Contact not found"}
+            if m.group(2) and call.method == "POST":
+                contact["tags"] = contact["tags"] + [t for t in body.get("tags", []) if t not in contact["tags"]]
+                return 201, {"tags": contact["tags"]}
+            if m.group(2) and call.method == "DELETE":
+                contact["tags"] = [t for t in contact["tags"] if t not in body.get("tags", [])]
+                return 200, {"tags": contact["tags"]}
+            if not m.group(2) and call.method == "PUT":
+                if "tags" in body:
+                    contact["tags"] = list(body["tags"])
+                for key in ("name", "assignedTo"):
+                    if key in body:
+                        contact[key] = body[key] or None
+                return 200, {"succeded": True, "contact": dict(contact)}
+            if not m.group(2) and call.method == "GET":
+                return 200, {"contact": dict(contact)}
+        if path == "/conversations/messages/inbound" and call.method == "POST":
+            contact = self.contacts.get(body.get("contactId", ""))
+            if contact is None or contact["locationId"] != location:
+                return 400, {"message": "Contact not found"}
+            if body.get("type") not in ("SMS", "Custom", "WhatsApp", "Email", "GMB", "IG", "FB", "WebChat", "Live_Chat", "Call"):
+                return 422, {"message": ["type must be a valid enum value"]}
+            if body.get("type") == "Custom" and not body.get("conversationProviderId") and self.drop_custom_without_provider:
+                return 201, None  # documented: silently dropped
+            mid = "m-" + secrets.token_hex(6)
+            self.messages[mid] = {**body, "id": mid, "locationId": location, "conversationId": "conv-" + contact["id"], "status": "delivered" if body.get("direction") != "outbound" else "pending"}
+            return 200, {"success": True, "conversationId": "conv-" + contact["id"], "messageId": mid, "message": "Message added"}
+        m = re.fullmatch(r"/conversations/messages/([^/]+)/status", path)
+        if m and call.method == "PUT":
+            if self.status_403_left > 0:
+                self.status_403_left -= 1
+                return 403, {"message": "The token is not authorized for this message yet"}
+            message = self.messages.get(m.group(1))
+            if message is None:
+                return 404, {"message": "Message not found"}
+            if body.get("status") not in ("delivered", "failed", "pending", "read"):
+                return 422, {"message": ["status must be delivered, failed, pending or read"]}
+            message["status"] = body["status"]
+            message["error"] = body.get("error")
+            return 200, {"success": True}
+        if path == "/users/search" and call.method == "GET":
+            return 200, {"users": [u for u in self.users], "count": len(self.users)}
+        return 404, {"message": f"Cannot {call.method} {path}"}
+
+    def add_provider_message(self, location_id: str, contact_id: str, text: str) -> str:
+        """A reply typed in GHL: GHL stores it, then calls the provider's Delivery URL."""
+        mid = "m-" + secrets.token_hex(6)
+        with self.lock:
+            self.messages[mid] = {"id": mid, "locationId": location_id, "contactId": contact_id, "message": text, "direction": "outbound", "status": "pending"}
+        return mid
