@@ -75,6 +75,7 @@ def location_drain(*, location_id: int, budget_seconds: float = 45.0, sleep=time
         return 0
     client = GhlClient(connection, sleep=sleep)
     started, completed, resume_at = time.monotonic(), 0, None
+    renewed = started
     try:
         while time.monotonic() - started < budget_seconds:
             batch = list(due_items(location_id)[:BATCH])
@@ -94,7 +95,9 @@ def location_drain(*, location_id: int, budget_seconds: float = 45.0, sleep=time
                 else:  # pause: the whole location waits
                     resume_at = outcome
                     break
-                GhlConnection.objects.filter(pk=connection.pk).update(drain_lease_until=clock() + timezone.timedelta(seconds=LEASE_SECONDS))
+                if time.monotonic() - renewed > LEASE_SECONDS / 4:
+                    renewed = time.monotonic()
+                    GhlConnection.objects.filter(pk=connection.pk).update(drain_lease_until=clock() + timezone.timedelta(seconds=LEASE_SECONDS))
             if resume_at is not None:
                 break
     except GhlReauthorize:
@@ -148,7 +151,10 @@ def _run(client: GhlClient, item: OutboxItem):
         _save(item, record, error=str(exc), attempts=item.attempts + 1, status=OutboxItem.Status.FAILED)
         return "failed"
     _save(item, record, error="", status=OutboxItem.Status.DONE, attempts=item.attempts + 1, result=result, status_code=(record.get("response") or {}).get("status"))
-    GhlConnection.objects.filter(pk=client.connection.pk).update(last_success_at=clock())
+    now = time.monotonic()
+    if now - getattr(client, "success_noted", -60.0) > 1.0:  # at most a write a second
+        client.success_noted = now
+        GhlConnection.objects.filter(pk=client.connection.pk).update(last_success_at=clock())
     return "done"
 
 

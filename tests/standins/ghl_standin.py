@@ -81,6 +81,7 @@ class GhlStandIn:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body leave as separate writes
 
             def _serve(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
