@@ -282,10 +282,16 @@ def _op_contact_upsert(client, item, record) -> str:
 
 
 def message_type(account) -> tuple[str, str]:
-    """GHL message type and conversation provider id for a message through this account."""
+    """GHL message type and conversation provider id for a message through this account.
+
+    Default-SMS mode: SMS, iMessage and Twilio messages are "SMS" of our SMS provider; WhatsApp
+    messages are "Custom" of the WhatsApp provider when one is configured (so GHL shows them
+    apart), else "SMS". Custom mode: everything is "Custom" of our provider."""
     connection = account.location.ghl
     if connection.provider_mode == GhlConnection.Mode.CUSTOM:
         return "Custom", settings.GHL_CONVERSATION_PROVIDER_ID
+    if account.kind == "whatsapp" and settings.GHL_WHATSAPP_PROVIDER_ID:
+        return "Custom", settings.GHL_WHATSAPP_PROVIDER_ID
     return "SMS", settings.GHL_CONVERSATION_PROVIDER_ID
 
 

@@ -40,7 +40,17 @@ def sweep() -> int:
 
     from ghl.models import GhlConnection, OutboxItem, WebhookReceipt
 
+    from ghl.client import GhlError, refresh_tokens
+
     now = timezone.now()
+    expiring = GhlConnection.objects.filter(
+        status=GhlConnection.Status.CONNECTED, token_expires_at__lt=now + timezone.timedelta(hours=1)
+    ).values_list("pk", "secrets")
+    for pk, secrets in expiring:
+        try:
+            refresh_tokens(pk, stale_token=secrets.get("access_token"))
+        except GhlError as exc:
+            logger.warning("GHL token refresh for connection %s failed: %s", pk, exc)
     WebhookReceipt.objects.filter(received_at__lt=now - timezone.timedelta(days=1)).delete()
     locations = (
         GhlConnection.objects.filter(status=GhlConnection.Status.CONNECTED)

@@ -154,6 +154,26 @@ def test_one_person_three_accounts_is_one_ghl_contact_with_three_tags(installed,
     assert len([c for c in ghl.api_calls("POST") if c.path.endswith("/tags")]) == 2
 
 
+def test_message_type_per_platform(installed, ghl, location, settings):
+    settings.GHL_WHATSAPP_PROVIDER_ID = "prov-wa"
+    whatsapp = account_create(location=location, kind="whatsapp", backend="sandbox", name="WA", phone_number="+14155550140")
+    sms = account_create(location=location, kind="android_sms", backend="sandbox", name="Txt", phone_number="+14155550141")
+    for account in (whatsapp, sms):
+        account_connect(account=account)
+        from accounts.services import account_set_status
+
+        account_set_status(account=account, status="connected", reason="test")
+    inbound(whatsapp, "w1", text="via whatsapp")
+    inbound(sms, "s1", text="via sms")
+    posted = {c.json["message"]: c.json for c in ghl.api_calls("POST", "/conversations/messages/inbound")}
+    assert (posted["via whatsapp"]["type"], posted["via whatsapp"]["conversationProviderId"]) == ("Custom", "prov-wa")
+    assert (posted["via sms"]["type"], posted["via sms"]["conversationProviderId"]) == ("SMS", "prov-123")
+    GhlConnection.objects.update(provider_mode="custom")
+    inbound(sms, "s2", text="custom mode")
+    body = ghl.api_calls("POST", "/conversations/messages/inbound")[-1].json
+    assert (body["type"], body["conversationProviderId"]) == ("Custom", "prov-123")
+
+
 def test_existing_ghl_contact_is_found_and_keeps_its_own_tags(installed, ghl, sales):
     ghl.contacts["c-existing"] = {"id": "c-existing", "locationId": "ghl-loc-1", "phone": "+14155550123", "name": "Ada L.", "tags": ["vip-from-ghl"], "assignedTo": None}
     inbound(sales, "p1")
@@ -239,6 +259,15 @@ def test_429_pauses_for_the_announced_interval_and_then_succeeds(installed, ghl,
     assert len(ghl.contacts) == 1 and len(ghl.messages) == 1
 
 
+def test_429_with_retry_after_waits_exactly_that_long(installed, ghl, sales, location):
+    ghl.retry_after = 2
+    ghl.fail_next(429)
+    inbound(sales, "p1")
+    wait = (GhlConnection.objects.get().paused_until - timezone.now()).total_seconds()
+    assert 1 < wait <= 2.1
+    assert drain(location) == 2 and len(ghl.messages) == 1
+
+
 def test_rate_limiter_never_exceeds_the_burst_limit(installed, ghl, settings):
     settings.GHL_RATE_LIMIT_REQUESTS = 5
     settings.GHL_RATE_LIMIT_WINDOW_SECONDS = 60
@@ -285,6 +314,16 @@ def test_token_near_expiry_is_refreshed_before_the_call(installed, ghl, sales, l
     statuses = [c.status for c in ghl.api_calls()]
     assert 401 not in statuses
     assert [c.form["grant_type"] for c in ghl.calls if c.path == "/oauth/token"] == ["authorization_code", "refresh_token"]
+
+
+def test_sweeper_refreshes_tokens_before_they_expire(installed, ghl):
+    from ghl.tasks import sweep
+
+    GhlConnection.objects.update(token_expires_at=timezone.now() + timezone.timedelta(minutes=30))
+    old = GhlConnection.objects.get().secrets["access_token"]
+    sweep()
+    connection = GhlConnection.objects.get()
+    assert connection.secrets["access_token"] != old and connection.token_expires_at > timezone.now() + timezone.timedelta(hours=20)
 
 
 def test_refused_refresh_token_asks_for_reinstall_and_keeps_the_work(installed, ghl, sales, location, admin_client):

@@ -266,6 +266,8 @@ GHL_API_BASE_URL = env_str("GHL_API_BASE_URL", "https://services.leadconnectorhq
 GHL_AUTHORIZE_URL = env_str("GHL_AUTHORIZE_URL", "https://marketplace.gohighlevel.com/oauth/chooselocation")
 # The conversation provider created in the marketplace app (type SMS, or Custom).
 GHL_CONVERSATION_PROVIDER_ID = env_str("GHL_CONVERSATION_PROVIDER_ID")
+# Optional second provider (type Custom) for WhatsApp messages, so GHL shows them apart.
+GHL_WHATSAPP_PROVIDER_ID = env_str("GHL_WHATSAPP_PROVIDER_ID")
 # Ed25519 public key (PEM) that signs X-GHL-Signature; legacy RSA key for X-WH-Signature.
 GHL_WEBHOOK_PUBLIC_KEY = env_str("GHL_WEBHOOK_PUBLIC_KEY").replace("\\n", "\n")
 GHL_WEBHOOK_LEGACY_PUBLIC_KEY = env_str("GHL_WEBHOOK_LEGACY_PUBLIC_KEY").replace("\\n", "\n")

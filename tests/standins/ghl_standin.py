@@ -72,6 +72,7 @@ class GhlStandIn:
         self.failure_all: int | None = None
         self.hang_seconds = 0.0
         self.status_403_left = 0
+        self.retry_after = None  # seconds, sent with the 429s of fail_next()
         self.drop_custom_without_provider = True
         self._key = ed25519.Ed25519PrivateKey.generate()
         self.public_pem = self._key.public_key().public_bytes(
@@ -187,7 +188,8 @@ class GhlStandIn:
                 return self.failure_all, {"statusCode": self.failure_all, "message": "stand-in outage"}, {}
             if self.failures:
                 status = self.failures.popleft()
-                return status, {"statusCode": status, "message": "stand-in failure"}, {}
+                headers = {"Retry-After": self.retry_after} if status == 429 and self.retry_after else {}
+                return status, {"statusCode": status, "message": "stand-in failure"}, headers
             status, payload = self._api(call, location)
             return status, payload, self._rl_headers(window)
 
