@@ -199,6 +199,10 @@ def contact_merge(*, source: Contact, into: Contact) -> Contact:
     into.opted_out = into.opted_out or source.opted_out
     into.assignee_id = into.assignee_id or source.assignee_id
     into.save()
+    from ghl.models import OutboxItem
+
+    # GHL work still waiting for the merged-away contact carries on under the kept one.
+    OutboxItem.objects.filter(contact=source, status=OutboxItem.Status.PENDING).update(contact=into)
     source.delete()
     _ghl_contact_changed(into)
     _publish_contact(into)

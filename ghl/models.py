@@ -73,7 +73,8 @@ class OutboxItem(models.Model):
         FAILED = "failed", "Failed"
 
     location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="ghl_outbox")
-    contact = models.ForeignKey("contacts.Contact", null=True, blank=True, on_delete=models.CASCADE)
+    # SET_NULL: a deleted contact's message rows still have their message to post
+    contact = models.ForeignKey("contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL)
     account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     operation = models.CharField(max_length=30, choices=Operation.choices)
     payload = models.JSONField(default=dict)

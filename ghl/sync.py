@@ -216,6 +216,10 @@ def contact_push(client: GhlClient, contact, record: dict) -> str:
     nothing changed; one lookup + one upsert the first time (the lookup finds a contact a lost
     response already created, so a retry never makes a second one); afterwards only the tag
     additions/removals and field changes."""
+    from contacts.models import Contact
+
+    if contact.kind == Contact.Kind.GROUP:
+        return "a group chat is not a GHL contact: its messages go to each sender's conversation"
     location = contact.location
     desired = desired_contact(contact)
     fingerprint = _fingerprint(desired)
@@ -278,6 +282,8 @@ def _contact_update(client, contact, sync, desired, fingerprint, record) -> str:
 
 
 def _op_contact_upsert(client, item, record) -> str:
+    if item.contact is None:
+        return "contact deleted or merged: nothing to send"
     return contact_push(client, item.contact, record)
 
 
@@ -305,6 +311,14 @@ def _post_message(client, item, record, *, direction: str) -> str:
     if existing:
         return f"already in GHL as {existing.ghl_message_id}"
     contact = message.conversation.contact
+    text = message.text
+    if contact.kind == contact.Kind.GROUP:
+        # GHL has no group chats: the message goes to the sender's own GHL conversation.
+        sender = message.sender_contact
+        if sender is None:
+            return "group message without a sender: nothing to post"
+        text = f"[in {contact.display_name}] {text}"
+        contact = sender
     if not contact.ghl_contact_id:
         contact_push(client, contact, record)
         if not contact.ghl_contact_id:
@@ -312,9 +326,6 @@ def _post_message(client, item, record, *, direction: str) -> str:
     kind, provider_id = message_type(message.account)
     if kind == "Custom" and not provider_id:
         raise GhlRejected("custom provider mode needs GHL_CONVERSATION_PROVIDER_ID (GHL drops the message without it)")
-    text = message.text
-    if message.sender_contact_id:  # a group chat: say who wrote
-        text = f"{message.sender_contact}: {text}"
     body = {
         "type": kind,
         "contactId": contact.ghl_contact_id,

@@ -468,3 +468,31 @@ def test_sync_page_health_and_tenancy(installed, ghl, sales, location, admin_cli
     admin_client.post("/ghl/actions/retry-failed/")
     admin_client.post("/ghl/actions/resume/")
     assert not OutboxItem.objects.exclude(status="done").exists()
+
+
+def test_group_message_goes_to_the_senders_ghl_conversation(installed, ghl, location):
+    whatsapp = account_create(location=location, kind="whatsapp", backend="sandbox", name="WA", phone_number="+14155550140")
+    from accounts.services import account_set_status
+
+    account_set_status(account=whatsapp, status="connected", reason="test")
+    webhook_events_record(account=whatsapp, events=[InboundMessage(
+        provider_id="g1", from_phone="+14155550123", name="Ada", text="hi all", at=datetime.now(dt_tz.utc),
+        group_id="120363000000000000@g.us", group_name="Book club")])
+    assert len(ghl.contacts) == 1 and next(iter(ghl.contacts.values()))["phone"] == "+14155550123"
+    body = ghl.api_calls("POST", "/conversations/messages/inbound")[0].json
+    assert body["message"] == "[in Book club] hi all"
+    assert not OutboxItem.objects.exclude(status="done").exists()
+
+
+def test_merging_contacts_keeps_their_waiting_ghl_work(installed, ghl, sales, location):
+    from contacts.services import contact_merge
+
+    ghl.go_down(503)
+    inbound(sales, "a1", phone="+14155550123", text="from a")
+    inbound(sales, "b1", phone="+14155550124", name="Ada (work)", text="from b")
+    a, b = Contact.objects.get(phone="+14155550123"), Contact.objects.get(phone="+14155550124")
+    contact_merge(source=b, into=a)
+    ghl.recover()
+    drain(location)
+    assert not OutboxItem.objects.exclude(status="done").exists()
+    assert sorted(m["message"] for m in ghl.messages.values()) == ["from a", "from b"]
