@@ -67,7 +67,8 @@ class AccountCreateSerializer(serializers.Serializer):
     )
     credentials = serializers.DictField(
         child=serializers.CharField(allow_blank=True, max_length=500), required=False, write_only=True,
-        help_text="Backend secrets, stored encrypted. twilio: account_sid, auth_token; bluebubbles: server_url, "
+        help_text="Backend secrets, stored encrypted. twilio: account_sid, auth_token (optional api_key_sid, "
+        "api_key_secret for the REST calls; phone_number may be left out when the Twilio account has one number); bluebubbles: server_url, "
         "password; android_sms: username, password, signing_key.",
     )
     config = serializers.DictField(
@@ -95,8 +96,10 @@ class AccountCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError({"credentials": [f"The {backend} backend needs {', '.join(missing)}."]})
         if backend == "twilio" and not TWILIO_SID.match(credentials["account_sid"]):
             raise serializers.ValidationError({"credentials": ["An Account SID starts with AC followed by 32 hex characters."]})
-        if kind == Account.Kind.TWILIO and not data.get("phone_number"):
-            raise serializers.ValidationError({"phone_number": ["Your Twilio number is required."]})
+        if backend == "twilio" and bool(credentials.get("api_key_sid")) != bool(credentials.get("api_key_secret")):
+            raise serializers.ValidationError({"credentials": ["Give both api_key_sid and api_key_secret (or neither)."]})
+        if kind == Account.Kind.TWILIO and backend == "sandbox" and not data.get("phone_number"):
+            raise serializers.ValidationError({"phone_number": ["The simulated Twilio number is required."]})
         return data
 
 

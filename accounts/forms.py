@@ -118,7 +118,11 @@ class P2PAccountForm(_AccountForm):
 
 
 class TwilioAccountForm(_AccountForm):
-    phone_number = forms.CharField(max_length=30, help_text="Your Twilio number, e.g. +14155550123.")
+    phone_number = forms.CharField(
+        max_length=30, required=False,
+        help_text="Your Twilio number, e.g. +14155550123. Empty: the account's only number (with a Messaging Service: "
+                  "its first pool number).",
+    )
     backend = forms.ChoiceField(
         choices=[("twilio", "Twilio"), ("sandbox", "Sandbox — simulated Twilio, no outside service")],
         initial="twilio",
@@ -127,19 +131,55 @@ class TwilioAccountForm(_AccountForm):
         regex=r"^AC[0-9a-fA-F]{32}$", required=False, label="Account SID",
         error_messages={"invalid": "An Account SID starts with AC followed by 32 hex characters."},
     )
-    auth_token = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+    auth_token = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False),
+        help_text="Twilio signs its webhooks with it, so it is needed even with an API key.",
+    )
+    api_key_sid = forms.RegexField(
+        regex=r"^SK[0-9a-fA-F]{32}$", required=False, label="API Key SID (optional)",
+        help_text="Use an API key instead of the Auth Token for Twilio's REST API.",
+        error_messages={"invalid": "An API Key SID starts with SK followed by 32 hex characters."},
+    )
+    api_key_secret = forms.CharField(required=False, label="API Key secret", widget=forms.PasswordInput(render_value=False))
     messaging_service_sid = forms.RegexField(
         regex=r"^MG[0-9a-fA-F]{32}$", required=False, label="Messaging Service SID (optional)",
         error_messages={"invalid": "A Messaging Service SID starts with MG followed by 32 hex characters."},
     )
 
     def clean(self):
+        from accounts.providers import get_provider
+        from accounts.providers.base import ProviderError
+
         data = super().clean()
-        if data.get("backend") == "twilio":
-            for field in ("account_sid", "auth_token"):
-                if not data.get(field):
-                    self.add_error(field, "Required to connect to Twilio.")
+        if data.get("backend") != "twilio":
+            if not data.get("phone_number") and not self.has_error("phone_number"):
+                self.add_error("phone_number", "Required for a simulated Twilio number.")
+            return data
+        for field in ("account_sid", "auth_token"):
+            if not data.get(field):
+                self.add_error(field, "Required to connect to Twilio.")
+        if bool(data.get("api_key_sid")) != bool(data.get("api_key_secret")):
+            self.add_error("api_key_secret" if data.get("api_key_sid") else "api_key_sid", "Give both the API Key SID and its secret.")
+        if self.errors:
+            return data
+        credentials, config = self.backend_settings()
+        try:  # checked against Twilio before anything is saved
+            setup = get_provider("twilio").verify(credentials=credentials, config=config, phone=data.get("phone_number", ""))
+        except ProviderError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        data["phone_number"] = setup.phone
         return data
+
+    def backend_settings(self) -> tuple[dict, dict]:
+        """(credentials, config); secrets go to credentials."""
+        data = self.cleaned_data
+        if data.get("backend") != "twilio":
+            return {}, {}
+        credentials = {"account_sid": data["account_sid"], "auth_token": data["auth_token"]}
+        if data.get("api_key_sid"):
+            credentials.update(api_key_sid=data["api_key_sid"], api_key_secret=data["api_key_secret"])
+        config = {"messaging_service_sid": data["messaging_service_sid"]} if data.get("messaging_service_sid") else {}
+        return credentials, config
 
 
 class AccountSettingsForm(forms.ModelForm):

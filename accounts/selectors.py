@@ -50,6 +50,7 @@ def account_diagnostics(account: Account, *, health=None) -> list[dict]:
         })
     if health is not None:
         checks.append({"name": "Backend reachable and credentials", "ok": health.ok, "detail": health.detail})
+        checks.extend({"name": name, "ok": ok, "detail": advice} for name, ok, advice in health.checks if advice or not ok)
     if account.status == Account.Status.QR_PENDING and account.qr_expires_at and account.qr_expires_at < now:
         checks.append({"name": "QR code", "ok": False, "detail": "The QR code expired. Press Reconnect for a new one and scan it within a minute."})
     if account.status == Account.Status.LOGGED_OUT:
@@ -61,3 +62,23 @@ def account_diagnostics(account: Account, *, health=None) -> list[dict]:
     if account.status == Account.Status.CONNECTED:
         checks.append({"name": "Session", "ok": True, "detail": f"Connected{' as ' + account.phone_number if account.phone_number else ''}."})
     return checks
+
+
+def account_twilio_numbers(account: Account) -> dict | None:
+    """The Twilio number(s) of an account and, with a Messaging Service, its sender pool and
+    US A2P 10DLC state, as recorded at the last connect."""
+    if account.backend != "twilio":
+        return None
+    from accounts.providers.twilio import A2P_VERIFIED, a2p_label
+
+    config = account.config
+    service = config.get("messaging_service_sid", "")
+    a2p = config.get("a2p_status", "")
+    return {
+        "service_sid": service,
+        "numbers": config.get("pool_numbers") or ([account.phone_number] if account.phone_number else []),
+        "a2p_status": (a2p or "unknown") if service else "",
+        "a2p_ok": a2p == A2P_VERIFIED,
+        "a2p_label": a2p_label(a2p) if service else "",
+        "checked_at": config.get("checked_at", ""),
+    }

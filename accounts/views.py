@@ -82,8 +82,7 @@ def _create_from_form(request, key: str, form) -> Account | None:
         creds, config = form.backend_settings()
     else:
         kind = Account.Kind.TWILIO
-        creds = {"account_sid": data["account_sid"], "auth_token": data["auth_token"]} if data["backend"] == "twilio" else {}
-        config = {"messaging_service_sid": data["messaging_service_sid"]} if data.get("messaging_service_sid") else {}
+        creds, config = form.backend_settings()
     try:
         return services.account_create(
             location=request.location,
@@ -118,6 +117,7 @@ def _detail_context(account, health=None):
         "events": account.events.all()[:20],
         "webhook_urls": services.account_webhook_urls(account),
         "queue": queue_eta(account),
+        "twilio": selectors.account_twilio_numbers(account),
         **_qr_context(account),
     }
 

@@ -43,10 +43,11 @@ def twilio_signature(auth_token: str, url: str, params: dict) -> str:
 
 
 # --- an optional stand-in for Twilio's REST API -----------------------------------------------
-def serve_twilio_standin(address: str, account_sid: str, auth_token: str) -> ThreadingHTTPServer:
+def serve_twilio_standin(address: str, account_sid: str, auth_token: str, number: str) -> ThreadingHTTPServer:
     host, port = address.rsplit(":", 1)
     expected = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
     base = f"/2010-04-01/Accounts/{account_sid}"
+    incoming = {"sid": "PN" + secrets.token_hex(16), "phone_number": number, "capabilities": {"sms": True}, "sms_url": ""}
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self, status: int, body: dict):
@@ -62,14 +63,19 @@ def serve_twilio_standin(address: str, account_sid: str, auth_token: str) -> Thr
                 return self._answer(401, {"code": 20003, "message": "Authenticate", "status": 401})
             if self.path == base + ".json":
                 return self._answer(200, {"sid": account_sid, "status": "active", "friendly_name": "stand-in"})
+            if urlsplit(self.path).path == base + "/IncomingPhoneNumbers.json":  # the account's numbers (connect)
+                return self._answer(200, {"incoming_phone_numbers": [incoming], "next_page_uri": None, "page": 0})
             self._answer(404, {"code": 20404, "message": "Not found", "status": 404})
 
         def do_POST(self):
             if self.headers.get("Authorization") != expected:
                 return self._answer(401, {"code": 20003, "message": "Authenticate", "status": 401})
+            form = {k: v[0] for k, v in parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode()).items()}
+            if self.path == f"{base}/IncomingPhoneNumbers/{incoming['sid']}.json":  # connect points it at our webhooks
+                incoming["sms_url"] = form.get("SmsUrl", "")
+                return self._answer(200, incoming)
             if self.path != base + "/Messages.json":
                 return self._answer(404, {"code": 20404, "message": "Not found", "status": 404})
-            form = {k: v[0] for k, v in parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode()).items()}
             sid = "SM" + secrets.token_hex(16)
             self._answer(201, {"sid": sid, "status": "queued", "to": form.get("To"), "from": form.get("From"),
                                "body": form.get("Body"), "account_sid": account_sid})
@@ -176,7 +182,7 @@ def main(argv=None) -> int:
     if args.twilio_standin:
         args.account_sid = args.account_sid or "AC" + secrets.token_hex(16)
         args.auth_token = args.auth_token or secrets.token_hex(16)
-        standin = serve_twilio_standin(args.twilio_standin, args.account_sid, args.auth_token)
+        standin = serve_twilio_standin(args.twilio_standin, args.account_sid, args.auth_token, args.twilio_number)
     elif not (args.account_sid and args.auth_token):
         parser.error("give --account-sid and --auth-token (or --twilio-standin HOST:PORT)")
     try:

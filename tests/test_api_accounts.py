@@ -34,7 +34,11 @@ def test_create_twilio_account_connects_and_answers_201(api_client, twilio_stand
     with connection.cursor() as cursor:
         cursor.execute("SELECT credentials FROM accounts_account WHERE id = %s", [account.pk])
         assert twilio_standin.auth_token not in cursor.fetchone()[0]
-    assert [r["method"] for r in twilio_standin.requests] == ["GET"]  # the credentials were checked
+    # the credentials were checked, the number found and pointed at our webhooks
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in twilio_standin.requests] == [
+        ("GET", f"{twilio_standin.account_sid}.json"), ("GET", "IncomingPhoneNumbers.json"),
+        ("POST", f"{twilio_standin.number('+14155550199')['sid']}.json")]
+    assert twilio_standin.number("+14155550199")["sms_url"] == body["webhook_urls"]["inbound"]
 
 
 def test_create_twilio_with_refused_credentials_is_created_in_error(api_client, twilio_standin):

@@ -1,6 +1,6 @@
 """Shared by the REST API and webhook tests (imported with `from tests.test_api_support import *`):
 token personas, a signed sandbox inbound, the error-shape check, and loopback HTTP servers (a
-webhook receiver and a Twilio REST stand-in)."""
+webhook receiver; the Twilio REST stand-in lives in tests/standins/twilio_standin.py)."""
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from accounts.providers.sandbox import sign
+from tests.standins.twilio_standin import TwilioStandIn
 
 __all__ = [
     "token_client", "agent_api", "admin_member_api", "other_api", "receive", "assert_error",
@@ -126,36 +127,10 @@ def receiver():
     server.stop()
 
 
-class TwilioStandIn(LoopbackServer):
-    """Twilio's REST API as the SDK uses it: fetch the account, create a message."""
-
-    def __init__(self, account_sid: str, auth_token: str):
-        super().__init__()
-        self.account_sid, self.auth_token = account_sid, auth_token
-        self.sent: list[dict] = []
-
-    def handle(self, record):
-        import base64
-        from urllib.parse import parse_qs
-
-        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        if record["headers"].get("authorization") != expected:
-            return 401, {"code": 20003, "message": "Authenticate", "status": 401}
-        base = f"/2010-04-01/Accounts/{self.account_sid}"
-        if record["method"] == "GET" and record["path"] == base + ".json":
-            return 200, {"sid": self.account_sid, "status": "active", "friendly_name": "stand-in"}
-        if record["method"] == "POST" and record["path"] == base + "/Messages.json":
-            form = {k: v[0] for k, v in parse_qs(record["body"].decode()).items()}
-            sid = f"SM{len(self.sent) + 1:032x}"
-            self.sent.append({"sid": sid, **form})
-            return 201, {"sid": sid, "status": "queued", "to": form.get("To"), "from": form.get("From"),
-                         "body": form.get("Body"), "account_sid": self.account_sid}
-        return 404, {"code": 20404, "message": "Not found", "status": 404}
-
-
 @pytest.fixture
 def twilio_standin(settings):
-    server = TwilioStandIn("AC" + "a" * 32, "api-test-auth-token")
-    settings.TWILIO_API_BASE_URL = server.url
-    yield server
-    server.stop()
+    """Twilio's REST API on loopback (tests/standins/twilio_standin.py) with the number +14155550199."""
+    with TwilioStandIn(account_sid="AC" + "a" * 32, auth_token="api-test-auth-token") as server:
+        server.add_number("+14155550199")
+        settings.TWILIO_API_BASE_URL, settings.TWILIO_MESSAGING_BASE_URL = server.url, server.messaging_url
+        yield server
