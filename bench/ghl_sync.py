@@ -159,16 +159,16 @@ def run(args):
         drain_all(location.pk, until_empty=False)
     backlog = OutboxItem.objects.filter(location=location, status="pending").count()
     standin.recover()
-    recovered = time.monotonic()
+    recovered, recovered_wall = time.monotonic(), time.time()
     drain_all(location.pk)
     drained_in = time.monotonic() - recovered
-    first_ok = min((c.at for c in standin.calls if c.status == 200), default=time.time())
+    first_ok = min((c.at for c in standin.calls if c.status == 200 and c.at >= recovered_wall), default=recovered_wall)
     wasted = len([c for c in standin.calls if c.status == 503])
     lost = OutboxItem.objects.filter(location=location).exclude(status="done").count()
     messages_in_ghl = len(standin.messages)
     print(f"outage of {outage:.0f} s (5 min x {args.scale:g}): {backlog:,} rows waiting, {wasted} probing calls during the outage")
     print(f"  drained after recovery in {drained_in:.1f} s ({backlog / max(drained_in, 1e-9):.0f} rows/s; "
-          f"first success {max(first_ok - (time.time() - (time.monotonic() - recovered)), 0):.1f} s after recovery)")
+          f"first success {first_ok - recovered_wall:.1f} s after recovery: the backoff in progress)")
     print(f"  not done: {lost}; GHL messages {messages_in_ghl:,} (expected {args.messages + args.backlog:,}); 429s {standin.throttled}")
     standin.close()
 
