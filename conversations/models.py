@@ -62,6 +62,7 @@ class Message(models.Model):
     provider_message_id = models.CharField(max_length=128, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, db_index=True)
     error = models.CharField(max_length=300, blank=True)
+    send_attempts = models.PositiveSmallIntegerField(default=0, help_text="sends that failed transiently and were retried")
     # For WhatsApp groups: the participant who wrote (the conversation's contact is the group).
     sender_contact = models.ForeignKey(
         "contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -330,9 +330,14 @@ def message_deliver(*, message_id: int) -> str:
             idempotency_key=f"wsm-{message.pk}",
         )
     except ProviderError as exc:
+        if exc.transient and not exc.ambiguous and message.send_attempts + 1 < MAX_SEND_ATTEMPTS:
+            return _send_retry_later(message, exc)
+        reason = str(exc)
+        if exc.ambiguous:
+            reason = f"{exc} — no answer in time: it may have been sent; retry only if the recipient did not get it."
         with transaction.atomic():
             Message.objects.filter(pk=message.pk).update(
-                status=Message.Status.FAILED, error=str(exc)[:300], status_changed_at=timezone.now()
+                status=Message.Status.FAILED, error=reason[:300], status_changed_at=timezone.now()
             )
             publish_on_commit(
                 location_id=message.location_id,
@@ -353,6 +358,31 @@ def message_deliver(*, message_id: int) -> str:
     return message.status
 
 
+MAX_SEND_ATTEMPTS = 6
+RETRY_BASE_SECONDS = 15.0
+RETRY_MAX_SECONDS = 600.0
+
+
+def _send_retry_later(message: Message, exc: ProviderError) -> str:
+    """The backend is down or overloaded (it did not take the message): the message goes back
+    to the head of its account's queue and the account waits with exponential backoff
+    (15 s, 30 s, ... 10 min); after MAX_SEND_ATTEMPTS it fails with the reason."""
+    from conversations import pacing
+
+    attempts = message.send_attempts + 1
+    delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempts - 1))
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
+            status=Message.Status.QUEUED, send_attempts=attempts,
+            error=f"attempt {attempts} of {MAX_SEND_ATTEMPTS} failed: {exc}"[:300], status_changed_at=timezone.now(),
+        )
+        Account.objects.filter(pk=message.account_id).update(
+            next_send_at=pacing.clock() + timezone.timedelta(seconds=delay), last_error=str(exc)[:500],
+        )
+    logger.warning("send of message %s failed (attempt %s), retrying in %.0f s: %s", message.pk, attempts, delay, exc)
+    return "retry"
+
+
 def message_retry(*, message: Message) -> Message:
     """Retry a failed send: back to queued (same row, so it cannot be sent twice)."""
     from conversations.tasks import enqueue_message_delivery
@@ -362,7 +392,7 @@ def message_retry(*, message: Message) -> Message:
     if message.provider_message_id:
         raise ApplicationError("The backend accepted this message already; it will not be sent twice.")
     Message.objects.filter(pk=message.pk, status=Message.Status.FAILED).update(
-        status=Message.Status.QUEUED, error="", status_changed_at=timezone.now()
+        status=Message.Status.QUEUED, error="", send_attempts=0, status_changed_at=timezone.now()
     )
     transaction.on_commit(lambda: enqueue_message_delivery(message.pk))
     message.refresh_from_db()

@@ -154,7 +154,7 @@ def test_failed_send_shows_reason_and_retry_sends_once(admin_client, sandbox_acc
 
     def failing(self, account, **kw):
         calls.append(kw["idempotency_key"])
-        raise ProviderError("phone offline")
+        raise ProviderError("phone offline", transient=False)
 
     monkeypatch.setattr(SandboxProvider, "send", failing)
     message = message_send(conversation=conversation, text="hi")
@@ -167,3 +167,73 @@ def test_failed_send_shows_reason_and_retry_sends_once(admin_client, sandbox_acc
     assert message.status == "delivered" and len(calls) == 1
     admin_client.post(f"/inbox/messages/{message.pk}/retry/")  # not failed any more: refused
     assert Message.objects.filter(direction="outbound").count() == 1
+
+
+def test_backend_down_send_waits_with_backoff_and_goes_out_once(sandbox_account, monkeypatch, pacing_clock):
+    from accounts.providers.base import ProviderError, SendResult
+    from accounts.providers.sandbox import SandboxProvider
+    from conversations.pacing import account_drain
+    from conversations.services import MAX_SEND_ATTEMPTS
+
+    conversation = write_in(sandbox_account, "1")
+    calls = []
+    down = {"on": True}
+
+    def flaky(self, account, **kw):
+        calls.append(kw["idempotency_key"])
+        if down["on"]:
+            raise ProviderError("gateway answered 503")
+        return SendResult(provider_id="sbx-ok", status="delivered")
+
+    monkeypatch.setattr(SandboxProvider, "send", flaky)
+    message = message_send(conversation=conversation, text="hi")
+    message.refresh_from_db()
+    sandbox_account.refresh_from_db()
+    assert message.status == "queued" and message.send_attempts == 1 and "503" in message.error
+    assert sandbox_account.last_error == "gateway answered 503"
+    wait = (sandbox_account.next_send_at - pacing_clock.now()).total_seconds()
+    assert 14 < wait <= 15
+    assert account_drain(account_id=sandbox_account.pk) == 0 and len(calls) == 1  # not before its time
+    pacing_clock.sleep(16)
+    account_drain(account_id=sandbox_account.pk)
+    message.refresh_from_db()
+    assert message.send_attempts == 2 and len(calls) == 2
+    down["on"] = False
+    pacing_clock.sleep(31)
+    account_drain(account_id=sandbox_account.pk)
+    message.refresh_from_db()
+    assert message.status == "delivered" and len(calls) == 3 and message.provider_message_id == "sbx-ok"
+    assert Message.objects.filter(direction="outbound").count() == 1
+    assert MAX_SEND_ATTEMPTS > 2
+
+
+def test_send_fails_after_the_last_attempt_and_ambiguous_errors_never_resend(sandbox_account, monkeypatch, pacing_clock):
+    from accounts.providers.base import ProviderError
+    from accounts.providers.sandbox import SandboxProvider
+    from conversations.pacing import account_drain
+    from conversations.services import MAX_SEND_ATTEMPTS
+
+    conversation = write_in(sandbox_account, "1")
+    calls = []
+
+    def down(self, account, **kw):
+        calls.append(1)
+        raise ProviderError("gateway unreachable")
+
+    monkeypatch.setattr(SandboxProvider, "send", down)
+    message = message_send(conversation=conversation, text="hi")
+    for _ in range(MAX_SEND_ATTEMPTS):
+        pacing_clock.sleep(700)
+        account_drain(account_id=sandbox_account.pk)
+    message.refresh_from_db()
+    assert message.status == "failed" and len(calls) == MAX_SEND_ATTEMPTS and "unreachable" in message.error
+
+    def timed_out(self, account, **kw):
+        calls.append(1)
+        raise ProviderError("read timeout", ambiguous=True)
+
+    monkeypatch.setattr(SandboxProvider, "send", timed_out)
+    before = len(calls)
+    other = message_send(conversation=conversation, text="again")
+    other.refresh_from_db()
+    assert other.status == "failed" and "may have been sent" in other.error and len(calls) == before + 1

@@ -174,12 +174,14 @@ def test_wrong_password_is_an_error_with_reason(location, phone):
     assert account.status == "error" and "401" in account.last_error
 
 
-def test_phone_down_send_fails_the_message_with_reason(connected, phone):
+def test_phone_down_send_waits_for_a_retry_with_the_reason(connected, phone):
     post(connected, phone, phone.sms_received())
     phone.down()
     message = message_send(conversation=Conversation.objects.get(), text="hello?")
     message.refresh_from_db()
-    assert message.status == "failed" and "Cannot reach the phone" in message.error
+    connected.refresh_from_db()
+    assert message.status == "queued" and message.send_attempts == 1 and "Cannot reach the phone" in message.error
+    assert "Cannot reach the phone" in connected.last_error
 
 
 def test_disconnect_removes_our_webhooks(connected, phone):

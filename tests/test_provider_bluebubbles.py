@@ -154,20 +154,27 @@ def test_server_down_connect_marks_account_error_with_reason(account, mac):
     assert not get_provider("bluebubbles").health(account).ok
 
 
-def test_server_down_send_fails_the_message_with_reason(connected, mac):
+def test_server_down_send_waits_for_a_retry_with_the_reason(connected, mac):
     post(connected, mac.new_message())
     mac.down()
     message = message_send(conversation=Conversation.objects.get(), text="hello?")
     message.refresh_from_db()
-    assert message.status == "failed" and "unreachable" in message.error
+    assert message.status == "queued" and message.send_attempts == 1 and "unreachable" in message.error
 
 
-def test_server_error_answer_fails_the_message_with_reason(connected, mac):
+def test_server_error_answer_is_retried_later_and_then_sent_once(connected, mac, pacing_clock):
+    from conversations.pacing import account_drain
+
     post(connected, mac.new_message())
     mac.fail_with(500, {"status": 500, "message": "Server Error", "error": {"type": "Server Error", "message": "Messages.app is not running"}})
     message = message_send(conversation=Conversation.objects.get(), text="hello?")
     message.refresh_from_db()
-    assert message.status == "failed" and "Messages.app is not running" in message.error
+    assert message.status == "queued" and "Messages.app is not running" in message.error
+    mac.recover()
+    pacing_clock.sleep(16)
+    account_drain(account_id=connected.pk)
+    message.refresh_from_db()
+    assert message.status in ("sent", "delivered") and message.provider_message_id
 
 
 def test_add_mac_account_page_stores_credentials_and_connects(admin_client, mac):

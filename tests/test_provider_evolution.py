@@ -272,7 +272,7 @@ def test_gateway_down_send_fails_the_message_with_reason(linked, gateway):
     gateway.down()
     message = message_send(conversation=Conversation.objects.get(), text="anyone there?")
     message.refresh_from_db()
-    assert message.status == "failed" and "unreachable" in message.error and message.provider_message_id == ""
+    assert message.status == "queued" and "unreachable" in message.error and message.provider_message_id == ""
 
 
 def test_gateway_error_answer_fails_the_message_with_reason(linked, gateway):
@@ -280,7 +280,7 @@ def test_gateway_error_answer_fails_the_message_with_reason(linked, gateway):
     gateway.fail_with(500, {"status": 500, "error": "Internal Server Error", "response": {"message": ["boom"]}})
     message = message_send(conversation=Conversation.objects.get(), text="x")
     message.refresh_from_db()
-    assert message.status == "failed" and "500" in message.error and "boom" in message.error
+    assert message.status == "queued" and message.send_attempts == 1 and "500" in message.error and "boom" in message.error
 
 
 def test_health_and_disconnect(linked, gateway):

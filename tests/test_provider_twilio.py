@@ -283,28 +283,31 @@ def test_status_callbacks_update_delivery_status(location, twilio):
     assert second.status == "failed" and second.error == "Twilio error 30007"
 
 
-def test_twilio_error_fails_the_send_with_reason_and_a_retry_sends_once(location, twilio):
+def test_twilio_error_is_retried_with_backoff_and_sends_once(location, twilio, pacing_clock):
+    from conversations.pacing import account_drain
+
     account = connected(location, twilio)
     inbound(account)
     twilio.fail_with(500)
     message = message_send(conversation=Conversation.objects.get(), text="are you there?")
     message.refresh_from_db()
-    assert message.status == "failed" and "stand-in failure" in message.error and message.provider_message_id == ""
+    assert message.status == "queued" and "stand-in failure" in message.error and message.provider_message_id == ""
     assert twilio.messages == []
     twilio.recover()
-    message_retry(message=message)
+    pacing_clock.sleep(16)
+    account_drain(account_id=account.pk)
     message.refresh_from_db()
     (sent,) = twilio.messages
     assert message.status == "sent" and message.provider_message_id == sent["sid"] and message.error == ""
 
 
-def test_twilio_down_send_fails_the_message_with_reason(location, twilio):
+def test_twilio_down_send_waits_for_a_retry_with_the_reason(location, twilio):
     account = connected(location, twilio)
     inbound(account)
     twilio.down()
     message = message_send(conversation=Conversation.objects.get(), text="anyone?")
     message.refresh_from_db()
-    assert message.status == "failed" and "Twilio is unreachable" in message.error
+    assert message.status == "queued" and message.send_attempts == 1 and "Twilio is unreachable" in message.error
 
 
 def test_a_from_number_twilio_does_not_know_fails_with_twilios_reason(location, twilio):

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.providers.base import (
+    request_may_have_arrived,
     ConnectionChanged,
     DeliveryStatus,
     Health,
@@ -64,7 +65,7 @@ def _call(account, method: str, path: str, *, json_body: dict | None = None, ok_
         response = httpx.request(method, base + path, json=json_body, auth=auth, timeout=TIMEOUT)
     except httpx.HTTPError as exc:
         where = "the SMS gateway cloud" if account.config.get("mode") == "cloud" else "the phone"
-        raise ProviderError(f"Cannot reach {where} at {base}: {exc}") from None
+        raise ProviderError(f"Cannot reach {where} at {base}: {exc}", ambiguous=request_may_have_arrived(exc)) from None
     if response.is_success or response.status_code in ok_statuses:
         return response
     if response.status_code in (401, 403):

@@ -50,11 +50,23 @@ class WebhookMalformed(Exception):
 
 
 class ProviderError(Exception):
-    """A backend call failed. transient=True means retrying later may succeed."""
+    """A backend call failed. transient=True means retrying later may succeed; ambiguous=True
+    means the request may have reached the backend (no answer in time), so a send must not be
+    repeated by itself (it could go out twice)."""
 
-    def __init__(self, message: str, *, transient: bool = True):
+    def __init__(self, message: str, *, transient: bool = True, ambiguous: bool = False):
         super().__init__(message)
         self.transient = transient
+        self.ambiguous = ambiguous
+
+
+def request_may_have_arrived(exc: BaseException) -> bool:
+    """httpx: a timeout after connecting, or a connection dropped mid-answer."""
+    import httpx
+
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return False
+    return isinstance(exc, (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import httpx
 from django.utils import timezone
 
 from accounts.providers.base import (
+    request_may_have_arrived,
     ConnectionChanged,
     DeliveryStatus,
     Health,
@@ -52,7 +53,7 @@ def _call(account, method: str, path: str, *, json_body: dict | None = None) -> 
     try:
         response = httpx.request(method, server + path, params={"password": password}, json=json_body, timeout=TIMEOUT)
     except httpx.HTTPError as exc:
-        raise ProviderError(f"BlueBubbles server unreachable at {server}: {exc}") from None
+        raise ProviderError(f"BlueBubbles server unreachable at {server}: {exc}", ambiguous=request_may_have_arrived(exc)) from None
     try:
         body = response.json()
     except ValueError:

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.providers.base import (
+    request_may_have_arrived,
     ConnectionChanged,
     DeliveryStatus,
     Health,
@@ -75,7 +76,7 @@ def _call(method: str, path: str, *, json_body: dict | None = None, ok_statuses=
             method, base + path, json=json_body, headers={"apikey": settings.EVOLUTION_API_KEY}, timeout=TIMEOUT
         )
     except httpx.HTTPError as exc:
-        raise ProviderError(f"WhatsApp gateway unreachable at {base}: {exc}") from None
+        raise ProviderError(f"WhatsApp gateway unreachable at {base}: {exc}", ambiguous=request_may_have_arrived(exc)) from None
     if response.is_success or response.status_code in ok_statuses:
         return response
     if response.status_code == 401:

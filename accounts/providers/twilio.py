@@ -248,7 +248,11 @@ class TwilioProvider(Provider):
         except TwilioRestException as exc:
             raise ProviderError(f"Twilio error {exc.code}: {exc.msg}", transient=exc.status >= 500 or exc.status == 429) from None
         except (TwilioException, OSError) as exc:
-            raise ProviderError(f"Twilio is unreachable ({type(exc).__name__}).") from None
+            # a read timeout: Twilio may have taken the message; never send it again by itself
+            import requests
+
+            ambiguous = isinstance(exc, (requests.exceptions.ReadTimeout, requests.exceptions.ChunkedEncodingError))
+            raise ProviderError(f"Twilio is unreachable ({type(exc).__name__}).", ambiguous=ambiguous) from None
         return SendResult(provider_id=msg.sid, status=STATUS_MAP.get(msg.status, "sent"))
 
     def parse_webhook(self, account, request) -> list:
