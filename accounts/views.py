@@ -13,6 +13,7 @@ from accounts.forms import P2PAccountForm, TwilioAccountForm, WhatsAppAccountFor
 from accounts.models import Account
 from accounts.providers import get_provider
 from conversations.pacing import queue_eta
+from ghl.services import account_sync_health
 from whatsnap.errors import ApplicationError
 from whatsnap.tenancy import admin_required, get_for_location, location_required
 
@@ -118,6 +119,7 @@ def _detail_context(account, health=None):
         "webhook_urls": services.account_webhook_urls(account),
         "queue": queue_eta(account),
         "twilio": selectors.account_twilio_numbers(account),
+        "ghl": account_sync_health(account),
         **_qr_context(account),
     }
 

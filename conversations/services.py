@@ -178,7 +178,7 @@ def _file_inbound_message(event: InboundEvent) -> Message | None:
     _auto_reply_if_closed(conversation, at)
 
     if created or name_changed or tags_changed:
-        outbox_enqueue(location=location, operation=OutboxItem.Operation.CONTACT_UPSERT, contact=person, payload={})
+        outbox_enqueue(location=location, operation=OutboxItem.Operation.CONTACT_UPSERT, contact=person, account=account, payload={})
     outbox_enqueue(
         location=location,
         operation=OutboxItem.Operation.INBOUND_MESSAGE,

@@ -332,3 +332,18 @@ def _report_failed(location, contact, ghl_message_id: str, reason: str) -> None:
         payload={"ghl_message_id": ghl_message_id, "status": "failed", "error": reason},
     )
     logger.info("reply %s from GHL not sent: %s", ghl_message_id, reason)
+
+
+def account_sync_health(account) -> dict | None:
+    """The GHL card of an account's page: this account's waiting and failed sync work, and the
+    location's last success and last error. None when the location has no GHL app."""
+    from django.db.models import Count
+
+    if not account.location.ghl_location_id:
+        return None
+    connection = GhlConnection.objects.filter(location_id=account.location_id).first()
+    counts = dict(
+        OutboxItem.objects.filter(account=account, status__in=[OutboxItem.Status.PENDING, OutboxItem.Status.FAILED])
+        .values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    return {"connection": connection, "pending": counts.get("pending", 0), "failed": counts.get("failed", 0)}

@@ -496,3 +496,11 @@ def test_merging_contacts_keeps_their_waiting_ghl_work(installed, ghl, sales, lo
     drain(location)
     assert not OutboxItem.objects.exclude(status="done").exists()
     assert sorted(m["message"] for m in ghl.messages.values()) == ["from a", "from b"]
+
+
+def test_account_page_shows_its_sync_health(installed, ghl, sales, location, admin_client):
+    ghl.fail_next(422)
+    inbound(sales, "p1")
+    page = admin_client.get(f"/accounts/{sales.pk}/").content.decode()
+    assert 'id="ghl-account-failed">1<' in page and "stand-in failure" in page
+    assert 'id="ghl-account-pending">0<' in page
