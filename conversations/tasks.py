@@ -60,19 +60,24 @@ def drain_account(account_id: int) -> int:
     return account_drain(account_id=account_id)
 
 
-def enqueue_account_drain(account_id: int, at=None) -> None:
-    """Drain now, or at `at` (a one-off schedule, kept in the database: survives restarts)."""
+def run_now_or_at(func, arg: int, *, name: str, at=None) -> None:
+    """Queue `func(arg)` now, or at `at` as a one-off schedule kept in the database (it survives
+    restarts; one per name, so rescheduling moves it instead of piling up)."""
     if at is None:
-        _enqueue(drain_account, account_id)
+        _enqueue(func, arg)
         return
     from django_q.models import Schedule
 
-    name = f"drain-account-{account_id}"
     Schedule.objects.update_or_create(
         name=name,
-        defaults={"func": "conversations.tasks.drain_account", "args": repr((account_id,)),
+        defaults={"func": f"{func.__module__}.{func.__name__}", "args": repr((arg,)),
                   "schedule_type": Schedule.ONCE, "next_run": at, "repeats": 1},
     )
+
+
+def enqueue_account_drain(account_id: int, at=None) -> None:
+    """Drain now, or at `at`."""
+    run_now_or_at(drain_account, account_id, name=f"drain-account-{account_id}", at=at)
 
 
 def sweep_pending() -> int:

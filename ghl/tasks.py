@@ -11,19 +11,10 @@ def drain_location(location_id: int) -> int:
 
 
 def enqueue_location_drain(location_id: int, at=None) -> None:
-    """Drain now, or at `at` (a one-off schedule kept in the database: survives restarts)."""
-    from conversations.tasks import _enqueue
+    """Drain now, or at `at` (when GHL asked us to wait)."""
+    from conversations.tasks import run_now_or_at
 
-    if at is None:
-        _enqueue(drain_location, location_id)
-        return
-    from django_q.models import Schedule
-
-    Schedule.objects.update_or_create(
-        name=f"ghl-drain-{location_id}",
-        defaults={"func": "ghl.tasks.drain_location", "args": repr((location_id,)),
-                  "schedule_type": Schedule.ONCE, "next_run": at, "repeats": 1},
-    )
+    run_now_or_at(drain_location, location_id, name=f"ghl-drain-{location_id}", at=at)
 
 
 def kick(location_id: int) -> None:
