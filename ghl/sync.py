@@ -66,8 +66,11 @@ def due_items(location_id: int):
     )
 
 
-def location_drain(*, location_id: int, budget_seconds: float = 45.0, sleep=time.sleep) -> int:
-    """Replay what is due for one location; returns how many rows were completed."""
+def location_drain(*, location_id: int, budget_seconds: float = 25.0, sleep=time.sleep) -> int:
+    """Replay what is due for one location; returns how many rows were completed.
+
+    The budget (25 s) + one rate-limit wait (<= 15 s) + one call (<= GHL_TIMEOUT_SECONDS)
+    stays under the task timeout (60 s), so a drainer is not killed in the middle of a call."""
     from ghl.tasks import enqueue_location_drain
 
     connection = _take_lease(location_id)
