@@ -79,7 +79,7 @@ def account_create(
         backend=backend,
         name=name.strip(),
         slug=slug,
-        phone_number=phone_number,
+        phone_number=phone_number or "",
         credentials=credentials or {},
         config=config or {},
     )
@@ -87,7 +87,10 @@ def account_create(
     try:
         with transaction.atomic():
             account.save()
-    except IntegrityError:  # a concurrent create of the same slug won the race
+    except IntegrityError:
+        if not _slug_taken(location, slug):
+            raise
+        # a concurrent create of the same slug won the race
         raise ApplicationError(f"The tag whatsnap-account-{slug} was just taken.", code="slug_taken", field="slug") from None
     tag, _ = Tag.objects.get_or_create(location=location, name=account.tag_name)
     tag.account = account
