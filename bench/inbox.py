@@ -3,7 +3,8 @@
 Seeds PostgreSQL (a throwaway server on loopback) with N contacts and M messages through SQL,
 then measures the server time of the inbox list, a filtered list (tag + unassigned), a
 search and a thread page — each next to the time of the bare SQL query that fetches the same
-rows. Target: p95 < 100 ms per page and within 3x of the bare query.
+rows. Target: p95 < 100 ms per page and within 3x of the bare query. The two report pages
+(aggregates over every message of the period, computed in SQL) are measured the same way.
 
     .venv/bin/python -m bench.inbox [--contacts 100000] [--messages 1000000] [--runs 30]
 """
@@ -97,6 +98,8 @@ def measure(runs: int):
         "filtered (tag + unassigned)": "/inbox/?view=unassigned&tag=2",
         "search (text)": "/inbox/?q=refund",
         "thread": "/inbox/777/",
+        "report, location (30 days)": "/reports/",
+        "report, account (30 days)": "/accounts/1/report/",
     }
     print(f"{'page':30} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8} {'bare SQL p95':>13} {'ratio':>6}")
     for label, url in pages.items():
