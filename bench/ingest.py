@@ -15,14 +15,15 @@ import asyncio
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
-import httpx
 import psycopg
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import loadgen  # noqa: E402
 from tests.servers import Postgres, Product, Redis  # noqa: E402
 
 TOKEN = "bench-auth-token"
@@ -65,44 +66,6 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] * 1000
 
 
-async def hammer(make_request, n: int, concurrency: int) -> tuple[list[float], float]:
-    latencies, sem = [], asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency)) as client:
-        async def one(i):
-            async with sem:
-                t = time.perf_counter()
-                response = await make_request(client, i)
-                latencies.append(time.perf_counter() - t)
-                if response.status_code != 200:
-                    raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
-        started = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(n)))
-        return latencies, time.perf_counter() - started
-
-
-async def paced(make_request, n: int, rate: float, concurrency: int, offset: int) -> list[float]:
-    """Open loop: a request every 1/rate s whatever the answers (up to `concurrency` in
-    flight), as webhooks arrive in life; latency then shows the ack path, not a queue that a
-    closed loop of C clients builds by itself (Little's law: C / throughput)."""
-    latencies, sem = [], asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency)) as client:
-        async def one(i):
-            async with sem:
-                t = time.perf_counter()
-                response = await make_request(client, offset + i)
-                latencies.append(time.perf_counter() - t)
-                if response.status_code != 200:
-                    raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
-        tasks, start = [], time.perf_counter()
-        for i in range(n):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i)))
-        await asyncio.gather(*tasks)
-    return latencies
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=5000)
@@ -127,20 +90,21 @@ def main():
         url = "http://127.0.0.1:8000" + path  # PUBLIC_BASE_URL the server validates against
         validator = RequestValidator(TOKEN)
 
-        async def livez(client, i):
-            return await client.get(base + "/livez")
-
-        async def webhook(client, i):
+        def webhook(i):
             params = {"MessageSid": f"SM{i:032x}", "AccountSid": SID, "From": f"+1415555{i % (args.messages // 5 + 1):04d}"[:12],
                       "To": "+14155550199", "Body": f"message {i}", "NumMedia": "0", "ProfileName": f"Person {i % 1000}"}
-            return await client.post(base + path, data=params, headers={"X-Twilio-Signature": validator.compute_signature(url, params)})
+            return loadgen.build("POST", base + path, body=urlencode(params).encode(), headers={
+                "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": validator.compute_signature(url, params)})
 
-        asyncio.run(hammer(livez, 300, args.concurrency))  # warm-up
-        floor_lat, floor_time = asyncio.run(hammer(livez, 3000, args.concurrency))
+        livez = [loadgen.build("GET", base + "/livez")] * 3300
+        asyncio.run(loadgen.closed_loop(base, livez[:300], args.concurrency))  # warm-up
+        floor_lat, floor_time = asyncio.run(loadgen.closed_loop(base, livez[300:], args.concurrency))
         floor = 3000 / floor_time
+        hooks = [webhook(i) for i in range(args.messages)]
+        paced_hooks = [webhook(args.messages + i) for i in range(args.paced)]
         rss_start = tree_rss_kb(worker_pid)
         started = time.perf_counter()
-        ack_lat, ack_time = asyncio.run(hammer(webhook, args.messages, args.concurrency))
+        ack_lat, ack_time = asyncio.run(loadgen.closed_loop(base, hooks, args.concurrency))
         total = args.messages + args.paced
         with psycopg.connect(pg.url, autocommit=True) as conn:
             def done_count():
@@ -151,7 +115,7 @@ def main():
                 time.sleep(0.1)
             processed_time = time.perf_counter() - started
             done = done_count()
-            paced_lat = asyncio.run(paced(webhook, args.paced, args.rate, args.concurrency, args.messages))
+            paced_lat = asyncio.run(loadgen.open_loop(base, paced_hooks, args.rate, args.concurrency))
             while done_count() < total and time.monotonic() < deadline:
                 time.sleep(0.2)
             messages, distinct, contacts, tagged = conn.execute(

@@ -13,13 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from accounts.providers.sandbox import sign  # noqa: E402
+from bench import loadgen  # noqa: E402
 from tests.servers import Postgres, Product, Redis  # noqa: E402
 
 SETUP = """
@@ -34,19 +34,16 @@ print("ACCOUNT", a.pk, a.webhook_secret)
 
 
 async def post_all(bases, account_id, secret, n, concurrency):
-    latencies = []
-    sem = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(timeout=30) as client:
-        async def one(i):
-            body = json.dumps({"id": f"s-{i}", "from": f"+1415555{i % 2000:04d}", "text": f"message {i}"}).encode()
-            async with sem:
-                t = time.perf_counter()
-                r = await client.post(f"{bases[i % len(bases)]}/webhooks/sandbox/{account_id}/", content=body,
-                                      headers={"Content-Type": "application/json", "X-Sandbox-Signature": sign(secret, body)})
-                latencies.append(time.perf_counter() - t)
-                assert r.status_code == 200, r.text
-        await asyncio.gather(*(one(i) for i in range(n)))
-    return latencies
+    """Spread N signed webhooks over the web processes, C connections in all."""
+    per_web = [[] for _ in bases]
+    for i in range(n):
+        body = json.dumps({"id": f"s-{i}", "from": f"+1415555{i % 2000:04d}", "text": f"message {i}"}).encode()
+        base = bases[i % len(bases)]
+        per_web[i % len(bases)].append(loadgen.build("POST", f"{base}/webhooks/sandbox/{account_id}/", body=body, headers={
+            "Content-Type": "application/json", "X-Sandbox-Signature": sign(secret, body)}))
+    runs = await asyncio.gather(*(
+        loadgen.closed_loop(base, requests, max(1, concurrency // len(bases))) for base, requests in zip(bases, per_web)))
+    return [latency for latencies, _ in runs for latency in latencies]
 
 
 def run_layout(webs: int, workers: int, n: int, concurrency: int) -> dict:

@@ -169,7 +169,7 @@ def test_failed_send_shows_reason_and_retry_sends_once(admin_client, sandbox_acc
     assert Message.objects.filter(direction="outbound").count() == 1
 
 
-def test_backend_down_send_waits_with_backoff_and_goes_out_once(sandbox_account, monkeypatch, pacing_clock):
+def test_backend_down_send_waits_with_backoff_and_goes_out_once(admin_client, sandbox_account, monkeypatch, pacing_clock):
     from accounts.providers.base import ProviderError, SendResult
     from accounts.providers.sandbox import SandboxProvider
     from conversations.pacing import account_drain
@@ -191,6 +191,8 @@ def test_backend_down_send_waits_with_backoff_and_goes_out_once(sandbox_account,
     sandbox_account.refresh_from_db()
     assert message.status == "queued" and message.send_attempts == 1 and "503" in message.error
     assert sandbox_account.last_error == "gateway answered 503"
+    page = admin_client.get(f"/inbox/{conversation.pk}/").content.decode()
+    assert "attempt 1 of" in page and "retrying automatically" in page
     wait = (sandbox_account.next_send_at - pacing_clock.now()).total_seconds()
     assert 14 < wait <= 15
     assert account_drain(account_id=sandbox_account.pk) == 0 and len(calls) == 1  # not before its time

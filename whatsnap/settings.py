@@ -75,6 +75,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "whatsnap.urls"
+# Threads per web process running requests (views are sync); 0 = Django's thread per request.
+WEB_THREADS = env_int("WEB_THREADS", 8)
 ASGI_APPLICATION = "whatsnap.asgi.application"
 
 TEMPLATES = [
