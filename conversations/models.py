@@ -25,6 +25,9 @@ class Conversation(models.Model):
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_message_preview = models.CharField(max_length=160, blank=True)
     auto_replied_at = models.DateTimeField(null=True, blank=True, help_text="last out-of-hours auto-reply")
+    # kept on write so reports take first-response times from conversations, not messages
+    first_inbound_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True, help_text="first reply after the first inbound message")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -82,6 +85,20 @@ class Message(models.Model):
             )
         ]
         indexes = [models.Index(fields=["conversation", "sent_at"], name="msg_conversation_time")]
+
+    def save(self, *args, **kwargs):
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        if adding and not self.is_note:
+            self._note_first_times()
+
+    def _note_first_times(self) -> None:
+        """Keep the conversation's first inbound / first reply times (reports read them)."""
+        rows = Conversation.objects.filter(pk=self.conversation_id)
+        if self.direction == self.Direction.INBOUND:
+            rows.filter(Q(first_inbound_at__isnull=True) | Q(first_inbound_at__gt=self.sent_at)).update(first_inbound_at=self.sent_at)
+        else:
+            rows.filter(first_inbound_at__lte=self.sent_at, first_response_at__isnull=True).update(first_response_at=self.sent_at)
 
 
 class InboundEvent(models.Model):

@@ -1,6 +1,7 @@
 """Reports per location or account for a period, in the location's time zone.
 
-Counting and the per-conversation durations run in SQL; only the percentiles of those
+Counting and the per-conversation durations run in SQL (first inbound and first reply are
+kept on each conversation as messages are written, so no per-conversation message lookups); only the percentiles of those
 durations (one number per conversation, never per message) are taken in Python on SQLite —
 on PostgreSQL percentile_cont does it in the database."""
 import statistics
@@ -9,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, OuterRef, Q, Subquery
+from django.db.models import Count, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery
 from django.db.models.functions import TruncDate
 
 from contacts.models import Contact, ContactAccount
@@ -71,8 +72,6 @@ def report_build(*, location, start: date, end: date, account=None) -> Report:
         messages = messages.filter(account=account)
         conversations = conversations.filter(account=account)
     report = Report(start=start, end=end)
-    counts = messages.aggregate(i=Count("id", filter=Q(direction="inbound")), o=Count("id", filter=Q(direction="outbound")))
-    report.messages_in, report.messages_out = counts["i"], counts["o"]
     if account is None:
         report.new_contacts = Contact.objects.filter(location=location, kind="person", created_at__gte=since, created_at__lt=until).count()
     else:
@@ -83,19 +82,20 @@ def report_build(*, location, start: date, end: date, account=None) -> Report:
                                                       at__gte=since, at__lt=until)
     report.conversations_resolved = resolved_events.values("conversation_id").distinct().count()
 
-    first_in = Message.objects.filter(conversation=OuterRef("pk"), direction="inbound").order_by("sent_at").values("sent_at")[:1]
-    first_out = (Message.objects.filter(conversation=OuterRef("pk"), direction="outbound", is_note=False, sent_at__gte=OuterRef("first_in"))
-                 .order_by("sent_at").values("sent_at")[:1])
-    with_response = opened.annotate(first_in=Subquery(first_in)).annotate(first_out=Subquery(first_out)).annotate(
-        wait=ExpressionWrapper(F("first_out") - F("first_in"), output_field=DurationField()))
+    # first inbound / first reply are kept on the conversation when messages are written
+    with_response = opened.annotate(
+        wait=ExpressionWrapper(F("first_response_at") - F("first_inbound_at"), output_field=DurationField()))
     report.first_response = _percentiles(with_response.values_list("wait", flat=True))
     first_resolved = ConversationEvent.objects.filter(conversation=OuterRef("pk"), kind="status", to_value="resolved").order_by("at").values("at")[:1]
     with_resolution = opened.annotate(done=Subquery(first_resolved)).annotate(
         took=ExpressionWrapper(F("done") - F("created_at"), output_field=DurationField()))
     report.resolution = _percentiles(with_resolution.values_list("took", flat=True))
 
+    # one pass over the period's messages gives the daily chart and the totals
     per_day = {row["day"]: row for row in messages.annotate(day=TruncDate("sent_at", tzinfo=tz)).values("day").annotate(
         i=Count("id", filter=Q(direction="inbound")), o=Count("id", filter=Q(direction="outbound")))}
+    report.messages_in = sum(row["i"] for row in per_day.values())
+    report.messages_out = sum(row["o"] for row in per_day.values())
     day = start
     while day <= end:
         row = per_day.get(day, {"i": 0, "o": 0})

@@ -173,7 +173,10 @@ Q_CLUSTER = {
     "retry": 90,  # must exceed timeout
     "max_attempts": 5,
     "ack_failures": True,
-    "save_limit": 1000,
+    # -1: successful task results are not stored (failures are). With a positive limit
+    # django-q2 locks every stored success row on each task to prune them, which serialises
+    # all workers of all clusters on that table.
+    "save_limit": -1,
     "catch_up": False,
     "orm": "default",
     "poll": 0.2,
