@@ -43,9 +43,10 @@ def conversation_assign(*, conversation: Conversation, assignee, actor=None, rea
     Conversation.objects.filter(pk=current.pk).update(assignee=assignee)
     conversation.assignee = assignee
     _publish(conversation, "conversation.assigned", assignee=assignee.pk if assignee else None)
+    from contacts.models import Contact
     from ghl.services import contact_changed
 
-    contact_changed(current.contact)  # GHL's assignedTo follows
+    contact_changed(Contact(pk=current.contact_id, location_id=current.location_id))  # GHL's assignedTo follows
     hook_event_emit(location_id=conversation.location_id, event="conversation.assigned", data={"conversation": conversation.pk, "contact": conversation.contact_id, "account": conversation.account_id, "assignee": assignee.pk if assignee else None, "previous_assignee": current.assignee_id, "reason": reason})
     return True
 

@@ -138,6 +138,10 @@ def install_complete(*, code: str, state: str, user) -> GhlConnection:
         connection.save()
         location.ghl_location_id = ghl_location_id
         location.save(update_fields=["ghl_location_id"])
+    from conversations.tasks import _enqueue
+    from ghl.tasks import sync_users
+
+    _enqueue(sync_users, location.pk)
     logger.info("GHL installed for location %s (GHL location %s)", location.pk, ghl_location_id)
     return connection
 

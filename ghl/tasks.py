@@ -17,6 +17,23 @@ def enqueue_location_drain(location_id: int, at=None) -> None:
     run_now_or_at(drain_location, location_id, name=f"ghl-drain-{location_id}", at=at)
 
 
+def sync_users(location_id: int) -> int:
+    """After an install: fetch the location's GHL users and match them to members by e-mail
+    (assignedTo and the author of replies typed in GHL use the match)."""
+    from ghl.client import GhlError
+    from ghl.models import GhlConnection
+    from ghl.sync import users_sync
+
+    connection = GhlConnection.objects.select_related("location").filter(location_id=location_id, status=GhlConnection.Status.CONNECTED).first()
+    if connection is None:
+        return 0
+    try:
+        return users_sync(connection)
+    except GhlError as exc:
+        logger.warning("GHL users of location %s not fetched: %s (use 'Match GHL users' later)", location_id, exc)
+        return 0
+
+
 def kick(location_id: int) -> None:
     """After a commit that wrote outbox rows: start a drain. While one runs, the extra task
     finds the lease taken and ends at once; the running drainer sees the new rows, and checks

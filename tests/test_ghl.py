@@ -96,8 +96,19 @@ def test_install_redirects_to_ghl_and_stores_tokens_encrypted(ghl, admin_client,
         cursor.execute("SELECT secrets FROM ghl_ghlconnection")
         raw = cursor.fetchone()[0]
     assert token not in raw and connection.secrets["refresh_token"] not in raw
-    form = ghl.calls[-1].form
-    assert form["grant_type"] == "authorization_code" and form["user_type"] == "Location"
+    (token_call,) = [c for c in ghl.calls if c.path == "/oauth/token"]
+    assert token_call.form["grant_type"] == "authorization_code" and token_call.form["user_type"] == "Location"
+
+
+def test_install_matches_ghl_users_to_members_by_email(ghl, admin_client, admin_user, location):
+    from ghl.models import GhlUser
+
+    admin_user.email = "owner@example.com"
+    admin_user.save()
+    ghl.users = [{"id": "u-1", "email": "Owner@Example.com", "name": "Owner"}, {"id": "u-2", "email": "x@example.com", "name": "X"}]
+    install(admin_client, ghl)
+    assert dict(GhlUser.objects.values_list("ghl_user_id", "user")) == {"u-1": admin_user.pk, "u-2": None}
+    assert b"no WhatSnap member with this e-mail" in admin_client.get("/ghl/").content
 
 
 def test_install_refuses_forged_state_and_agents(ghl, admin_client, agent_client, location):
@@ -271,6 +282,7 @@ def test_429_with_retry_after_waits_exactly_that_long(installed, ghl, sales, loc
 def test_rate_limiter_never_exceeds_the_burst_limit(installed, ghl, settings):
     settings.GHL_RATE_LIMIT_REQUESTS = 5
     settings.GHL_RATE_LIMIT_WINDOW_SECONDS = 60
+    GhlConnection.objects.update(rate_log=[])  # the install's own call (users) left one
     connection = GhlConnection.objects.get()
     granted = [acquire_slot(connection.pk) for _ in range(7)]
     assert granted[:5] == [0.0] * 5
