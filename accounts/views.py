@@ -1,4 +1,5 @@
 import segno
+from django.core.exceptions import ValidationError
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponse
@@ -213,3 +214,29 @@ def account_settings(request, pk):
             return redirect("account-settings", pk=account.pk)
     changes = account.settings_changes.select_related("actor")[:20]
     return render(request, "accounts/settings.html", {"account": account, "form": form, "changes": changes})
+
+
+@admin_required
+@require_POST
+def twilio_numbers(request):
+    """The Add Account form's "Load my numbers": the credentials typed so far (never stored,
+    never rendered back) -> a picker of the account's SMS numbers in place of the text field."""
+    from accounts.providers.base import ProviderError
+
+    fields = TwilioAccountForm.base_fields
+    data = {}
+    for name in ("account_sid", "auth_token", "api_key_sid", "api_key_secret", "messaging_service_sid"):
+        try:  # each field on its own: the form's clean() would call Twilio to verify the number too
+            data[name] = fields[name].clean(request.POST.get(name, ""))
+        except ValidationError as exc:
+            return render(request, "accounts/_twilio_number_picker.html", {"numbers": [], "error": " ".join(exc.messages),
+                                                                            "current": request.POST.get("phone_number", "")})
+    credentials = {k: data.get(k) or "" for k in ("account_sid", "auth_token", "api_key_sid", "api_key_secret") if data.get(k)}
+    config = {"messaging_service_sid": data["messaging_service_sid"]} if data.get("messaging_service_sid") else {}
+    try:
+        numbers = get_provider("twilio").sms_numbers(credentials=credentials, config=config)
+        error = "" if numbers else "No SMS-capable number in this Twilio account."
+    except ProviderError as exc:
+        numbers, error = [], str(exc)
+    return render(request, "accounts/_twilio_number_picker.html", {"numbers": numbers, "error": error,
+                                                                    "current": request.POST.get("phone_number", "")})

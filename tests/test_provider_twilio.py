@@ -332,3 +332,19 @@ def test_secrets_never_reach_the_logs(location, twilio, caplog):
     assert twilio.messages and caplog.records
     for secret in (twilio.auth_token, API_SECRET, "wrong-token-value"):
         assert secret not in text
+
+
+def test_add_form_loads_the_accounts_sms_numbers_into_a_picker(admin_client, agent_client, twilio):
+    twilio.add_number("+14155550177")
+    twilio.add_number("+14155550188", sms=False)
+    form = add_form(twilio, phone_number="")
+    response = admin_client.post("/accounts/add/twilio/numbers/", form, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200 and "<select" in html
+    assert NUMBER in html and "+14155550177" in html and "+14155550188" not in html  # not SMS-capable
+    assert twilio.auth_token not in html
+    bad = admin_client.post("/accounts/add/twilio/numbers/", add_form(twilio, auth_token="wrong"), HTTP_HX_REQUEST="true").content.decode()
+    assert "<select" not in bad and "refused the credentials" in bad
+    assert agent_client.post("/accounts/add/twilio/numbers/", form).status_code == 403
+    page = admin_client.get("/accounts/add/twilio/").content.decode()
+    assert 'id="load-twilio-numbers"' in page

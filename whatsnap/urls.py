@@ -24,6 +24,7 @@ urlpatterns = [
     # accounts
     path("accounts/", account_views.account_list, name="account-list"),
     path("accounts/rows/", account_views.account_rows, name="account-rows"),
+    path("accounts/add/twilio/numbers/", account_views.twilio_numbers, name="account-twilio-numbers"),
     path("accounts/add/", account_views.account_add, name="account-add"),
     path("accounts/add/<str:choice>/", account_views.account_add, name="account-add-choice"),
     path("accounts/<int:pk>/", account_views.account_detail, name="account-detail"),

@@ -179,6 +179,18 @@ class TwilioProvider(Provider):
     label = "Twilio"
     kinds = ("twilio",)
 
+    def sms_numbers(self, *, credentials: dict, config: dict) -> list[str]:
+        """The numbers this account could use (the Add Account form's picker): the Messaging
+        Service's sender pool, or the Twilio account's SMS-capable incoming numbers."""
+        client = _client(credentials)
+        account_sid = credentials.get("account_sid", "")
+        _call("checking the credentials", lambda: _check_account(client, account_sid))
+        if config.get("messaging_service_sid"):
+            return list(_call("reading the Messaging Service", lambda: _service_pool(client, config["messaging_service_sid"], "")).pool)
+        numbers = client.api.v2010.accounts(account_sid).incoming_phone_numbers
+        found = _call("listing the phone numbers", lambda: numbers.list(limit=POOL_LIMIT))
+        return [n.phone_number for n in found if (n.capabilities or {}).get("sms")]
+
     def verify(self, *, credentials: dict, config: dict, phone: str = "") -> TwilioSetup:
         """Check credentials and number without changing anything (the Add Account form)."""
         return _inspect(_client(credentials), credentials, config, phone)
