@@ -161,3 +161,30 @@ class CannedResponse(models.Model):
 
     def __str__(self):
         return f"/{self.shortcut}"
+
+
+class MessageDayCount(models.Model):
+    """Messages per local day (the location's time zone), account, direction and author,
+    rolled up from the messages table by conversations/rollups.py so reports over months of
+    messages read a few rows per day. Rows cover messages up to the location's watermark;
+    reports count newer messages live."""
+
+    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    direction = models.CharField(max_length=10)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["location", "day"], name="msgday_location_day")]
+
+
+class ReportRollupState(models.Model):
+    """How far a location's MessageDayCount rows go (messages with id <= watermark), and in
+    which time zone their days were cut."""
+
+    location = models.OneToOneField("accounts.Location", on_delete=models.CASCADE, related_name="+")
+    watermark = models.BigIntegerField(default=0)
+    tz = models.CharField(max_length=64)
+    refreshed_at = models.DateTimeField(default=timezone.now)

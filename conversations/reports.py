@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Count, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery
+from django.db.models import Count, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 
 from contacts.models import Contact, ContactAccount
@@ -63,6 +63,13 @@ def _interpolate(values: list[float], q: float) -> float:
     return values[low] + (values[high] - values[low]) * (pos - low)
 
 
+def _add(per_day: dict, by_author: dict, day, direction: str, author, n: int) -> None:
+    row = per_day.setdefault(day, {"i": 0, "o": 0})
+    row["i" if direction == "inbound" else "o"] += n
+    if direction == "outbound" and author:
+        by_author[author] = by_author.get(author, 0) + n
+
+
 def report_build(*, location, start: date, end: date, account=None) -> Report:
     tz = ZoneInfo(location.timezone or "UTC")
     since, until = _bounds(start, end, tz)
@@ -91,9 +98,25 @@ def report_build(*, location, start: date, end: date, account=None) -> Report:
         took=ExpressionWrapper(F("done") - F("created_at"), output_field=DurationField()))
     report.resolution = _percentiles(with_resolution.values_list("took", flat=True))
 
-    # one pass over the period's messages gives the daily chart and the totals
-    per_day = {row["day"]: row for row in messages.annotate(day=TruncDate("sent_at", tzinfo=tz)).values("day").annotate(
-        i=Count("id", filter=Q(direction="inbound")), o=Count("id", filter=Q(direction="outbound")))}
+    # Daily counts: the rolled-up days (messages up to the watermark) plus the newer messages
+    # counted live; see conversations/rollups.py.
+    from conversations.models import MessageDayCount
+    from conversations.rollups import watermark_of
+
+    mark, rolled_tz = watermark_of(location)
+    if rolled_tz != (location.timezone or "UTC"):
+        mark = 0  # rolled up in another zone: count everything live until the next refresh
+    per_day: dict = {}
+    by_author: dict = {}
+    if mark:
+        rolled = MessageDayCount.objects.filter(location=location, day__gte=start, day__lte=end)
+        if account is not None:
+            rolled = rolled.filter(account=account)
+        for row in rolled.values("day", "direction", "author__username").annotate(n=Sum("n")):
+            _add(per_day, by_author, row["day"], row["direction"], row["author__username"], row["n"])
+    live = messages.filter(id__gt=mark).annotate(day=TruncDate("sent_at", tzinfo=tz))
+    for row in live.values("day", "direction", "author__username").annotate(n=Count("id")):
+        _add(per_day, by_author, row["day"], row["direction"], row["author__username"], row["n"])
     report.messages_in = sum(row["i"] for row in per_day.values())
     report.messages_out = sum(row["o"] for row in per_day.values())
     day = start
@@ -102,7 +125,7 @@ def report_build(*, location, start: date, end: date, account=None) -> Report:
         report.daily.append((day, row["i"], row["o"]))
         day += timedelta(days=1)
 
-    out_by_agent = dict(messages.filter(direction="outbound", author__isnull=False).values_list("author__username").annotate(n=Count("id")))
+    out_by_agent = by_author
     resolved_by = dict(resolved_events.filter(actor__isnull=False).values_list("actor__username").annotate(n=Count("conversation", distinct=True)))
     for agent in sorted(set(out_by_agent) | set(resolved_by)):
         agent_waits = with_response.filter(assignee__username=agent).values_list("wait", flat=True)

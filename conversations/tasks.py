@@ -104,6 +104,7 @@ def sweep_pending() -> int:
         _enqueue(drain_account, account_id)
     from conversations.inbox import conversations_wake_snoozed
 
+    from conversations.rollups import rollup_refresh_all
     from ghl.tasks import sweep as ghl_sweep
 
-    return len(ids) + len(queued) + conversations_wake_snoozed() + ghl_sweep()
+    return len(ids) + len(queued) + conversations_wake_snoozed() + ghl_sweep() + rollup_refresh_all()

@@ -154,3 +154,36 @@ def test_auto_reply_outside_business_hours_once(sandbox_account):
             InboundMessage(provider_id=pid, from_phone="+14155550123", name="", text="hi", at=at)])
     replies = list(Message.objects.filter(direction="outbound").values_list("text", flat=True))
     assert replies == ["We are closed; back at 9."]
+
+
+def test_rolled_up_reports_match_the_live_figures_and_stay_exact(seeded, location, sandbox_account):
+    from conversations.rollups import rollup_refresh
+
+    def figures():
+        r = report_build(location=location, start=date(2026, 11, 1), end=date(2026, 11, 3), account=sandbox_account)
+        return r.messages_in, r.messages_out, r.daily, [(a["agent"], a["messages_out"]) for a in r.agents]
+
+    live = figures()
+    assert live[:2] == (5, 4) and live[3] == [("amy", 4)]
+    assert rollup_refresh(location, settle_seconds=0) == 2  # Nov 1 (the late-evening one) and Nov 2, New York days
+    assert figures() == live
+    # a message written after the refresh is counted live, once
+    conversation = Conversation.objects.filter(contact__phone="+14155551000").get()
+    msg(conversation, "inbound", T0 + timedelta(hours=5))
+    after = figures()
+    assert after[0] == 6 and after[2][1] == (date(2026, 11, 2), 5, 4)
+    assert rollup_refresh(location, settle_seconds=0) == 1 and figures() == after
+    # a time zone change recuts the days
+    location.timezone = "UTC"
+    location.save()
+    utc_live = figures()
+    rollup_refresh(location, settle_seconds=0)
+    assert figures() == utc_live and utc_live[2][1] == (date(2026, 11, 2), 6, 4)
+
+
+def test_rollups_wait_for_recent_messages_to_settle(seeded, location):
+    from conversations.models import MessageDayCount
+    from conversations.rollups import rollup_refresh
+
+    assert rollup_refresh(location) == 0  # everything was written just now: not rolled up yet
+    assert not MessageDayCount.objects.exists()
