@@ -28,6 +28,7 @@ class Conversation(models.Model):
     # kept on write so reports take first-response times from conversations, not messages
     first_inbound_at = models.DateTimeField(null=True, blank=True)
     first_response_at = models.DateTimeField(null=True, blank=True, help_text="first reply after the first inbound message")
+    first_resolved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -148,6 +149,15 @@ class ConversationEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+
+    def save(self, *args, **kwargs):
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        if adding and self.kind == self.Kind.STATUS and self.to_value == "resolved":
+            # kept on the conversation for reports (resolution time)
+            Conversation.objects.filter(pk=self.conversation_id).filter(
+                Q(first_resolved_at__isnull=True) | Q(first_resolved_at__gt=self.at)
+            ).update(first_resolved_at=self.at)
 
 
 class CannedResponse(models.Model):

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Count, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import TruncDate
 
 from contacts.models import Contact, ContactAccount
@@ -93,9 +93,8 @@ def report_build(*, location, start: date, end: date, account=None) -> Report:
     with_response = opened.annotate(
         wait=ExpressionWrapper(F("first_response_at") - F("first_inbound_at"), output_field=DurationField()))
     report.first_response = _percentiles(with_response.values_list("wait", flat=True))
-    first_resolved = ConversationEvent.objects.filter(conversation=OuterRef("pk"), kind="status", to_value="resolved").order_by("at").values("at")[:1]
-    with_resolution = opened.annotate(done=Subquery(first_resolved)).annotate(
-        took=ExpressionWrapper(F("done") - F("created_at"), output_field=DurationField()))
+    with_resolution = opened.annotate(
+        took=ExpressionWrapper(F("first_resolved_at") - F("created_at"), output_field=DurationField()))
     report.resolution = _percentiles(with_resolution.values_list("took", flat=True))
 
     # Daily counts: the rolled-up days (messages up to the watermark) plus the newer messages
