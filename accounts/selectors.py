@@ -61,6 +61,13 @@ def account_diagnostics(account: Account, *, health=None) -> list[dict]:
         checks.append({"name": "Last error", "ok": False, "detail": f"{account.last_error} — fix the cause (credentials, backend address) and press Reconnect."})
     if account.status == Account.Status.CONNECTED:
         checks.append({"name": "Session", "ok": True, "detail": f"Connected{' as ' + account.phone_number if account.phone_number else ''}."})
+        from conversations.models import Message
+
+        retrying = Message.objects.filter(account=account, status=Message.Status.QUEUED, send_attempts__gt=0).count()
+        if retrying:
+            checks.append({"name": "Sending", "ok": False, "detail": (
+                f"The backend failed: {account.last_error or 'unknown error'} — {retrying} message(s) waiting; "
+                "they are retried automatically with backoff and fail with the reason after the last attempt.")})
     return checks
 
 

@@ -350,6 +350,8 @@ def message_deliver(*, message_id: int) -> str:
             ghl_services.message_status_changed(message)
         logger.warning("send of message %s failed: %s", message.pk, exc)
         return "failed"
+    if message.account.last_error and message.account.status == Account.Status.CONNECTED:
+        Account.objects.filter(pk=message.account_id).update(last_error="")  # sending works again
     with transaction.atomic():
         message = Message.objects.select_for_update().get(pk=message.pk)
         message.provider_message_id = result.provider_id

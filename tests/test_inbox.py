@@ -193,6 +193,8 @@ def test_backend_down_send_waits_with_backoff_and_goes_out_once(admin_client, sa
     assert sandbox_account.last_error == "gateway answered 503"
     page = admin_client.get(f"/inbox/{conversation.pk}/").content.decode()
     assert "attempt 1 of" in page and "retrying automatically" in page
+    diagnostics = admin_client.get(f"/accounts/{sandbox_account.pk}/").content.decode()
+    assert "gateway answered 503" in diagnostics and "1 message(s) waiting" in diagnostics
     wait = (sandbox_account.next_send_at - pacing_clock.now()).total_seconds()
     assert 14 < wait <= 15
     assert account_drain(account_id=sandbox_account.pk) == 0 and len(calls) == 1  # not before its time
@@ -205,6 +207,8 @@ def test_backend_down_send_waits_with_backoff_and_goes_out_once(admin_client, sa
     account_drain(account_id=sandbox_account.pk)
     message.refresh_from_db()
     assert message.status == "delivered" and len(calls) == 3 and message.provider_message_id == "sbx-ok"
+    sandbox_account.refresh_from_db()
+    assert sandbox_account.last_error == ""
     assert Message.objects.filter(direction="outbound").count() == 1
     assert MAX_SEND_ATTEMPTS > 2
 
