@@ -85,7 +85,10 @@ class Message(models.Model):
                 name="uniq_message_provider_id",
             )
         ]
-        indexes = [models.Index(fields=["conversation", "sent_at"], name="msg_conversation_time")]
+        indexes = [
+            models.Index(fields=["conversation", "sent_at"], name="msg_conversation_time"),
+            models.Index(fields=["location", "sent_at"], name="msg_location_time"),  # reports, rollups
+        ]
 
     def save(self, *args, **kwargs):
         adding = self._state.adding

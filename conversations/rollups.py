@@ -6,6 +6,7 @@ SETTLE_SECONDS, so a transaction still open with a lower id cannot be skipped), 
 local days that messages in (old, W] fall on, and recounts those days from the messages table
 (id <= W). Reports add the messages above the watermark, counted live, so a report is exact
 at any moment. A change of the location's time zone rebuilds everything."""
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -34,15 +35,16 @@ def rollup_refresh(location, *, settle_seconds: float = SETTLE_SECONDS) -> int:
             return 0
         fresh = Message.objects.filter(location=location, is_note=False, id__gt=state.watermark, id__lte=new_mark)
         days = sorted(set(fresh.annotate(day=TruncDate("sent_at", tzinfo=tz)).values_list("day", flat=True).distinct()))
-        if days:
-            MessageDayCount.objects.filter(location=location, day__in=days).delete()
+        for day in days:  # each day through the (location, sent_at) index, never the whole table
+            since = datetime.combine(day, time.min, tz)
+            until = datetime.combine(day + timedelta(days=1), time.min, tz)
+            MessageDayCount.objects.filter(location=location, day=day).delete()
             counted = (
-                Message.objects.filter(location=location, is_note=False, id__lte=new_mark)
-                .annotate(day=TruncDate("sent_at", tzinfo=tz)).filter(day__in=days)
-                .values("day", "account_id", "direction", "author_id").annotate(n=Count("id"))
+                Message.objects.filter(location=location, is_note=False, id__lte=new_mark, sent_at__gte=since, sent_at__lt=until)
+                .values("account_id", "direction", "author_id").annotate(n=Count("id"))
             )
             MessageDayCount.objects.bulk_create(
-                [MessageDayCount(location=location, account_id=r["account_id"], day=r["day"], direction=r["direction"],
+                [MessageDayCount(location=location, account_id=r["account_id"], day=day, direction=r["direction"],
                                  author_id=r["author_id"], n=r["n"]) for r in counted],
                 batch_size=1000,
             )
