@@ -1,7 +1,6 @@
 import segno
 from django.core.exceptions import ValidationError
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse

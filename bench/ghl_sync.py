@@ -108,7 +108,6 @@ def drain_all(location_id: int, *, until_empty=True):
 
 def run(args):
     from django.conf import settings
-    from django.utils import timezone
 
     from accounts.models import Location
     from accounts.services import account_connect, account_create

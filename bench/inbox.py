@@ -10,7 +10,6 @@ rows. Target: p95 < 100 ms per page and within 3x of the bare query. The two rep
 """
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import time

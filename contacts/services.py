@@ -76,10 +76,9 @@ def _publish_contact(contact: Contact) -> None:
 
 
 def _ghl_contact_changed(contact: Contact) -> None:
-    from ghl.models import OutboxItem
-    from ghl.services import outbox_enqueue
+    from ghl.services import contact_changed
 
-    outbox_enqueue(location=contact.location, operation=OutboxItem.Operation.CONTACT_UPSERT, contact=contact, payload={})
+    contact_changed(contact)
 
 
 @transaction.atomic

@@ -2,7 +2,7 @@
 prefetched, so a page runs a fixed number of queries whatever the data size."""
 from django.db.models import Q
 
-from contacts.models import Contact, ContactAccount, Tag
+from contacts.models import Contact, ContactAccount
 from conversations.models import CannedResponse, Conversation, ConversationEvent, Message
 
 VIEWS = (("mine", "Mine"), ("unassigned", "Unassigned"), ("all", "All"))

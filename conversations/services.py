@@ -6,7 +6,6 @@ transaction. Outbound: message_send() stores a queued message and queues message
 which claims it with a conditional update and calls the backend outside any transaction."""
 import logging
 from dataclasses import asdict
-from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone

@@ -10,7 +10,6 @@ from django.db import connection as db_connection
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import Location
 from accounts.providers.base import InboundMessage
 from accounts.services import account_connect, account_create
 from contacts.models import Contact, ContactTag, Tag

@@ -2,6 +2,7 @@
 
 Webhook parsing returns normalised events; verification happens inside parse_webhook and a
 bad signature raises WebhookForbidden before anything is stored."""
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -82,28 +83,34 @@ class Health:
     checks: list[tuple[str, bool, str]] = field(default_factory=list)  # (name, ok, advice)
 
 
-class Provider:
+class Provider(ABC):
+    """The contract every backend implements (an abstract class: a backend missing one of
+    these methods cannot be instantiated, so it fails when loaded, not mid-request)."""
+
     key: str = ""
     label: str = ""
     kinds: tuple[str, ...] = ()  # Account.Kind values this backend can serve
 
+    @abstractmethod
     def connect(self, account) -> list:
         """Start or resume the session; returns the events it produced (QR, connection)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def disconnect(self, account) -> None:
-        raise NotImplementedError
+        """End the session on the backend's side."""
 
+    @abstractmethod
     def health(self, account) -> Health:
-        raise NotImplementedError
+        """Is the backend reachable and are the credentials accepted (read-only)."""
 
+    @abstractmethod
     def send(self, account, *, to: str, text: str, media: list[dict] | None = None, idempotency_key: str) -> SendResult:
         """Send once per idempotency_key; return the provider's message id and status.
         Raise ProviderError on failure."""
-        raise NotImplementedError
 
+    @abstractmethod
     def parse_webhook(self, account, request) -> list:
-        raise NotImplementedError
+        """Verify a webhook (raise WebhookForbidden / WebhookMalformed) and normalise it."""
 
     def setup_webhook_url(self, account) -> str | None:
         """The URL a person must enter on the device, for backends whose webhooks are not
