@@ -11,6 +11,12 @@ def _new_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
+def new_api_key() -> str:
+    """An API key: a fixed prefix (recognisable by secret scanners, and never starting with "-",
+    which command lines would take for an option) and 32 random bytes."""
+    return "wsn_" + secrets.token_urlsafe(32)
+
+
 def validate_timezone(value: str) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -67,7 +73,7 @@ class Membership(models.Model):
 class ApiToken(models.Model):
     """A REST API key bound to one location; with a user it is scoped to that user's role."""
 
-    key = models.CharField(max_length=64, unique=True, default=_new_secret)
+    key = models.CharField(max_length=64, unique=True, default=new_api_key)
     location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="api_tokens")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
     name = models.CharField(max_length=80, blank=True)

@@ -65,7 +65,7 @@ def test_full_loop_script_over_http(database_url, tmp_path):
             except httpx.HTTPError:
                 time.sleep(0.1)
         result = subprocess.run(
-            [py, "scripts/api_full_loop.py", "--base", base, "--token", token, "--twilio-standin", f"127.0.0.1:{twilio_port}",
+            [py, "scripts/api_full_loop.py", "--base", base, f"--token={token}", "--twilio-standin", f"127.0.0.1:{twilio_port}",
              "--from", "+1 (415) 555-0123", "--timeout", "40"],
             cwd=ROOT, capture_output=True, text=True, timeout=120,
         )

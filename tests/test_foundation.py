@@ -79,6 +79,15 @@ def test_create_api_token_command(db, capsys):
     assert token.location == Location.objects.get(name="Initech")
 
 
+def test_api_keys_are_prefixed_and_never_look_like_an_option(db):
+    # a key starting with "-" broke `--token <key>` on command lines; the prefix rules that out
+    # and lets secret scanners recognise a leaked key
+    location = Location.objects.create(name="Keys", slug="keys")
+    keys = {ApiToken.objects.create(location=location).key for _ in range(50)}
+    assert len(keys) == 50
+    assert all(k.startswith("wsn_") and len(k) == 47 for k in keys)
+
+
 def test_secrets_are_encrypted_at_rest(twilio_account):
     from django.db import connection
 
