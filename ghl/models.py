@@ -89,6 +89,10 @@ class OutboxItem(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     done_at = models.DateTimeField(null=True, blank=True)
+    # Set just before a message is posted, cleared when GHL answers. Still set on the next
+    # attempt means the last post went out and no answer was read (a timeout, or the worker
+    # died): GHL may hold the message, so it is looked up by its altId before posting again.
+    unconfirmed_post_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ghl.client import GhlClient, GhlRateLimited, GhlReauthorize, GhlRejected, GhlUnavailable
+from ghl.client import GhlClient, GhlError, GhlRateLimited, GhlReauthorize, GhlRejected, GhlUnavailable
 from ghl.models import ContactSync, GhlConnection, GhlMessageLink, GhlUser, OutboxItem
 
 logger = logging.getLogger(__name__)
@@ -340,15 +340,60 @@ def _post_message(client, item, record, *, direction: str) -> str:
     }
     if provider_id:
         body["conversationProviderId"] = provider_id
-    response = client.request("POST", "/conversations/messages/inbound", json=body, record=record)
+    if item.unconfirmed_post_at is not None:
+        found = find_posted_message(client, message.location, contact.ghl_contact_id, body["altId"], record)
+        if found is not None:
+            _link(message, found["id"], found.get("conversationId", ""))
+            OutboxItem.objects.filter(pk=item.pk).update(unconfirmed_post_at=None)
+            return f"found in GHL as {found['id']} after an unanswered post: not posted again"
+    OutboxItem.objects.filter(pk=item.pk).update(unconfirmed_post_at=clock())
+    try:
+        response = client.request("POST", "/conversations/messages/inbound", json=body, record=record)
+    except GhlError as exc:
+        if exc.status is not None:  # GHL answered: it did not take the message
+            OutboxItem.objects.filter(pk=item.pk).update(unconfirmed_post_at=None)
+        raise
     ghl_message_id = response.data.get("messageId")
     if not ghl_message_id:
+        OutboxItem.objects.filter(pk=item.pk).update(unconfirmed_post_at=None)
         raise GhlRejected(f"GHL accepted the message without a message id (status {response.status}): it was dropped", status=response.status, body=response.data)
+    _link(message, ghl_message_id, response.data.get("conversationId", ""))
+    return f"posted as {ghl_message_id}"
+
+
+def _link(message, ghl_message_id: str, ghl_conversation_id: str) -> None:
     GhlMessageLink.objects.get_or_create(
         location_id=message.location_id, ghl_message_id=ghl_message_id,
-        defaults={"message": message, "origin": GhlMessageLink.Origin.WHATSNAP, "ghl_conversation_id": response.data.get("conversationId", "")},
+        defaults={"message": message, "origin": GhlMessageLink.Origin.WHATSNAP, "ghl_conversation_id": ghl_conversation_id},
     )
-    return f"posted as {ghl_message_id}"
+
+
+SEARCH_PAGES = 5  # x 100 messages per conversation, newest first
+
+
+def find_posted_message(client, location, ghl_contact_id: str, alt_id: str, record: dict) -> dict | None:
+    """The message GHL holds with this altId in the contact's conversations, or None.
+
+    Used only after a post whose answer was never read, so the cost (a search and a page or
+    two of messages) is paid rarely. The conversations we already know for the contact come
+    first; GHL's conversation search finds the others."""
+    known = list(
+        GhlMessageLink.objects.filter(location=location, message__conversation__contact__ghl_contact_id=ghl_contact_id)
+        .exclude(ghl_conversation_id="").values_list("ghl_conversation_id", flat=True).distinct()[:5]
+    )
+    searched = client.request("GET", "/conversations/search", params={"locationId": location.ghl_location_id, "contactId": ghl_contact_id}, record=record)
+    conversation_ids = list(dict.fromkeys(known + [c.get("id") for c in searched.data.get("conversations") or [] if c.get("id")]))
+    for conversation_id in conversation_ids:
+        params = {"limit": 100}
+        for _ in range(SEARCH_PAGES):
+            page = client.request("GET", f"/conversations/{conversation_id}/messages", params=params, record=record).data.get("messages") or {}
+            for found in page.get("messages") or []:
+                if found.get("altId") == alt_id:
+                    return {**found, "conversationId": found.get("conversationId") or conversation_id}
+            if not page.get("nextPage") or not page.get("lastMessageId"):
+                break
+            params = {"limit": 100, "lastMessageId": page["lastMessageId"]}
+    return None
 
 
 def _op_inbound_message(client, item, record) -> str:

@@ -256,7 +256,48 @@ def test_timeout_after_ghl_created_the_contact_does_not_create_a_second(installe
     drain(location)
     assert not OutboxItem.objects.exclude(status="done").exists()
     assert len(ghl.contacts) == 1
-    assert len(ghl.messages) >= 1
+    assert len(ghl.messages) == 1
+
+
+def test_message_post_answered_too_late_is_found_by_its_alt_id_not_posted_twice(installed, ghl, sales, location, settings):
+    import time as _time
+
+    import ghl.client as client_module
+
+    settings.GHL_TIMEOUT_SECONDS = 0.3
+    client_module._http = None
+    ghl.late_answers["/conversations/messages/inbound"] = 0.8  # GHL stores it, the answer comes too late
+    inbound(sales, "p1", text="only once")
+    item = OutboxItem.objects.get(operation="inbound_message")
+    assert item.status == "pending" and item.unconfirmed_post_at is not None
+    _time.sleep(0.6)
+    [stored] = [m for m in ghl.messages.values() if m["message"] == "only once"]
+    for n in range(150):  # the conversation moved on in GHL: the lost one is on the second page
+        ghl.add_provider_message("ghl-loc-1", stored["contactId"], f"later {n}")
+    settings.GHL_TIMEOUT_SECONDS = 2.0
+    client_module._http = None
+    drain(location)
+    item.refresh_from_db()
+    assert item.status == "done" and "not posted again" in item.result and item.unconfirmed_post_at is None
+    assert [m["message"] for m in ghl.messages.values()].count("only once") == 1
+    assert len(ghl.api_calls("POST", "/conversations/messages/inbound")) == 1
+    assert len([c for c in ghl.api_calls("GET", "/conversations/conv-") if c.query.get("lastMessageId")]) == 1
+    link = GhlMessageLink.objects.get(message__provider_message_id="p1")
+    assert link.ghl_message_id == stored["id"] and link.ghl_conversation_id == stored["conversationId"]
+
+
+def test_post_interrupted_before_reaching_ghl_is_looked_up_then_posted_once(installed, ghl, sales, location):
+    ghl.go_down(503)
+    inbound(sales, "p1", text="after the crash")
+    item = OutboxItem.objects.get(operation="inbound_message")
+    assert item.unconfirmed_post_at is None  # GHL answered 503: it did not take the message
+    OutboxItem.objects.filter(pk=item.pk).update(unconfirmed_post_at=timezone.now())  # as if the worker died mid-post
+    ghl.recover()
+    drain(location)
+    item.refresh_from_db()
+    assert item.status == "done" and item.result.startswith("posted as")
+    assert len(ghl.api_calls("GET", "/conversations/search")) == 1
+    assert [m["message"] for m in ghl.messages.values()] == ["after the crash"]
 
 
 def test_429_pauses_for_the_announced_interval_and_then_succeeds(installed, ghl, sales, location):

@@ -185,10 +185,12 @@ def test_add_page_api_key_needs_both_parts(admin_client, twilio):
 # --- Messaging Service: pool, webhooks, A2P ------------------------------------------------------
 def test_messaging_service_gets_our_webhooks_and_its_pool_and_a2p_state_are_kept(location, twilio, admin_client):
     service = twilio.add_service(numbers=("+14155550101", "+14155550102"), campaign_status="IN_PROGRESS")
+    service["use_inbound_webhook_on_number"] = True  # the Console's "defer to sender's webhook"
     account = connected(location, twilio, phone="", config={"messaging_service_sid": service["sid"]})
     inbound_url, status_url = urls(account)
     assert account.status == "connected" and account.phone_number == "+14155550101"
     assert (service["inbound_request_url"], service["inbound_method"], service["status_callback"]) == (inbound_url, "POST", status_url)
+    assert service["use_inbound_webhook_on_number"] is False
     assert account.config["pool_numbers"] == ["+14155550101", "+14155550102"]
     assert account.config["a2p_status"] == "IN_PROGRESS"
     assert twilio.number("+14155550102")["sms_url"] == ""  # the service's URL applies, numbers are left alone

@@ -204,7 +204,9 @@ class TwilioProvider(Provider):
         service_sid = account.config.get("messaging_service_sid")
         if service_sid:
             _call("setting the Messaging Service webhooks", lambda: client.messaging.v1.services(service_sid).update(
-                inbound_request_url=urls["inbound"], inbound_method="POST", status_callback=urls["status"]))
+                inbound_request_url=urls["inbound"], inbound_method="POST", status_callback=urls["status"],
+                # with this on, Twilio would call each number's own SMS URL instead of ours
+                use_inbound_webhook_on_number=False))
         else:
             # StatusCallback on the number is what Twilio calls for calls to it; message
             # statuses come from the status_callback given with each send (see send()).

@@ -6,12 +6,14 @@ documented wire format of the endpoints WhatSnap uses:
   single-use and rotate, access tokens expire;
 - GET /contacts/search/duplicate, POST /contacts/upsert (its `tags` replace all tags),
   PUT /contacts/{id}, POST and DELETE /contacts/{id}/tags, GET /contacts/{id};
-- POST /conversations/messages/inbound, PUT /conversations/messages/{id}/status;
+- POST /conversations/messages/inbound, PUT /conversations/messages/{id}/status,
+  GET /conversations/search (by contactId), GET /conversations/{id}/messages (newest first,
+  paged by lastMessageId, each message with its altId);
 - GET /users/search.
 
 It checks the bearer token and the `Version` header each family needs, enforces the
 per-location burst limit (answering 429 with the X-RateLimit-* headers), and can be told to
-fail (any status), to hang, or to go down. It also signs webhooks with its own Ed25519 key,
+fail (any status), to hang, to do the work and answer too late, or to go down. It also signs webhooks with its own Ed25519 key,
 as GHL signs X-GHL-Signature."""
 import base64
 import json
@@ -71,6 +73,7 @@ class GhlStandIn:
         self.failures: deque = deque()  # statuses to answer to the next API calls
         self.failure_all: int | None = None
         self.hang_seconds = 0.0
+        self.late_answers: dict[str, float] = {}  # path prefix -> seconds: do the work, answer late (once)
         self.status_403_left = 0
         self.retry_after = None  # seconds, sent with the 429s of fail_next()
         self.drop_custom_without_provider = True
@@ -162,6 +165,9 @@ class GhlStandIn:
             time.sleep(self.hang_seconds)
         status, payload, headers = self._dispatch(call)
         call.status = status
+        late = next((p for p in self.late_answers if call.path.startswith(p)), None)
+        if late is not None:
+            time.sleep(self.late_answers.pop(late))
         return status, payload, headers
 
     def _dispatch(self, call: Call):
@@ -285,6 +291,28 @@ class GhlStandIn:
             message["status"] = body["status"]
             message["error"] = body.get("error")
             return 200, {"success": True}
+        if path == "/conversations/search" and call.method == "GET":
+            if call.query.get("locationId") != location:
+                return 403, {"message": "The token does not have access to this location"}
+            ids = dict.fromkeys(m["conversationId"] for m in self.messages.values()
+                                if m["locationId"] == location and m.get("contactId") == call.query.get("contactId"))
+            return 200, {"conversations": [{"id": i, "contactId": call.query.get("contactId"), "locationId": location} for i in ids], "total": len(ids)}
+        m = re.fullmatch(r"/conversations/([^/]+)/messages", path)
+        if m and call.method == "GET":
+            newest_first = [x for x in reversed(list(self.messages.values())) if x["locationId"] == location and x["conversationId"] == m.group(1)]
+            if not newest_first:
+                return 400, {"statusCode": 400, "message": "Conversation not found"}
+            start = 0
+            if call.query.get("lastMessageId"):
+                start = next((i + 1 for i, x in enumerate(newest_first) if x["id"] == call.query["lastMessageId"]), len(newest_first))
+            limit = int(call.query.get("limit") or 20)
+            page = newest_first[start:start + limit]
+            return 200, {"messages": {
+                "lastMessageId": page[-1]["id"] if page else None, "nextPage": start + limit < len(newest_first),
+                "messages": [{"id": x["id"], "altId": x.get("altId"), "contactId": x.get("contactId"), "conversationId": x["conversationId"],
+                              "locationId": location, "body": x.get("message", ""), "direction": x.get("direction", "inbound"),
+                              "status": x.get("status"), "dateAdded": x.get("date")} for x in page],
+            }}
         if path == "/users/search" and call.method == "GET":
             return 200, {"users": [u for u in self.users], "count": len(self.users)}
         return 404, {"message": f"Cannot {call.method} {path}"}
@@ -293,5 +321,6 @@ class GhlStandIn:
         """A reply typed in GHL: GHL stores it, then calls the provider's Delivery URL."""
         mid = "m-" + secrets.token_hex(6)
         with self.lock:
-            self.messages[mid] = {"id": mid, "locationId": location_id, "contactId": contact_id, "message": text, "direction": "outbound", "status": "pending"}
+            self.messages[mid] = {"id": mid, "locationId": location_id, "contactId": contact_id, "message": text, "direction": "outbound", "status": "pending",
+                                  "conversationId": "conv-" + contact_id}
         return mid

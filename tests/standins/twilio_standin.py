@@ -178,7 +178,12 @@ class TwilioStandIn(LoopbackStandIn):
             if name.endswith("Method") and values[-1].upper() not in ("GET", "POST"):
                 return _error(400, 20001, f"{name} must be GET or POST")
             if _snake(name) in resource:
-                resource[_snake(name)] = values[-1]
+                if isinstance(resource[_snake(name)], bool):
+                    if values[-1].lower() not in ("true", "false"):
+                        return _error(400, 20001, f"{name} must be true or false")
+                    resource[_snake(name)] = values[-1].lower() == "true"
+                else:
+                    resource[_snake(name)] = values[-1]
         return 200, resource
 
     def _create_message(self, fields: dict, base: str):
