@@ -1,9 +1,10 @@
 """Reports per location or account for a period, in the location's time zone.
 
-Counting and the per-conversation durations run in SQL (first inbound and first reply are
-kept on each conversation as messages are written, so no per-conversation message lookups); only the percentiles of those
-durations (one number per conversation, never per message) are taken in Python on SQLite —
-on PostgreSQL percentile_cont does it in the database."""
+Counting and the per-conversation durations run in SQL (first inbound, first reply and first
+resolution are kept on each conversation as they happen, so no per-conversation lookups). On
+PostgreSQL one query over the period's conversations gives the count, both percentile pairs
+and every agent's median (percentile_cont with GROUPING SETS); on SQLite the durations (one
+per conversation, never per message) are ranked in Python."""
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -36,22 +37,48 @@ def _bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return datetime.combine(start, time.min, tz), datetime.combine(end + timedelta(days=1), time.min, tz)
 
 
-def _percentiles(durations_qs) -> dict:
-    """durations_qs: a values_list of one DurationField per conversation."""
+def _durations(opened) -> tuple[int, dict, dict, dict]:
+    """One pass over the period's opened conversations: how many, the first-response and
+    resolution percentiles, and each assignee's median first response.
+
+    Returns (opened, first_response, resolution, {assignee username: median seconds})."""
+    rows = opened.annotate(
+        wait=ExpressionWrapper(F("first_response_at") - F("first_inbound_at"), output_field=DurationField()),
+        took=ExpressionWrapper(F("first_resolved_at") - F("created_at"), output_field=DurationField()),
+    ).values_list("assignee__username", "wait", "took")
     if connection.vendor == "postgresql":
-        sql, params = durations_qs.query.sql_with_params()
+        sql, params = rows.query.sql_with_params()
+        # ordered-set aggregates skip NULLs; GROUPING SETS gives the totals and the per-agent
+        # rows from the same scan
+        pc = "percentile_cont({q}) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM {col}))"
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM d)),"
-                " percentile_cont(0.9) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM d)), count(d)"
-                f" FROM ({sql}) AS t(d) WHERE d IS NOT NULL",
+                f"SELECT GROUPING(agent), agent, count(*), {pc.format(q=0.5, col='wait')}, {pc.format(q=0.9, col='wait')}, count(wait),"
+                f" {pc.format(q=0.5, col='took')}, {pc.format(q=0.9, col='took')}, count(took)"
+                f" FROM ({sql}) AS t(agent, wait, took) GROUP BY GROUPING SETS ((), (agent))",
                 params,
             )
-            median, p90, n = cursor.fetchone()
-        return {"median": median, "p90": p90, "n": n}
-    values = sorted(d.total_seconds() for d in durations_qs if d is not None)
+            result = cursor.fetchall()
+        total = next(r for r in result if r[0] == 1)
+        per_agent = {r[1]: r[3] for r in result if r[0] == 0 and r[1] is not None}
+        return (total[2], {"median": total[3], "p90": total[4], "n": total[5]},
+                {"median": total[6], "p90": total[7], "n": total[8]}, per_agent)
+    count, waits, tooks, agent_waits = 0, [], [], {}
+    for agent, wait, took in rows:
+        count += 1
+        if wait is not None:
+            waits.append(wait.total_seconds())
+            if agent is not None:
+                agent_waits.setdefault(agent, []).append(wait.total_seconds())
+        if took is not None:
+            tooks.append(took.total_seconds())
+    return count, _summary(waits), _summary(tooks), {a: _summary(v)["median"] for a, v in agent_waits.items()}
+
+
+def _summary(values: list[float]) -> dict:
     if not values:
         return {"median": None, "p90": None, "n": 0}
+    values.sort()
     return {"median": statistics.median(values), "p90": _interpolate(values, 0.9), "n": len(values)}
 
 
@@ -84,18 +111,12 @@ def report_build(*, location, start: date, end: date, account=None) -> Report:
     else:
         report.new_contacts = ContactAccount.objects.filter(account=account, first_seen_at__gte=since, first_seen_at__lt=until).count()
     opened = conversations.filter(created_at__gte=since, created_at__lt=until)
-    report.conversations_opened = opened.count()
     resolved_events = ConversationEvent.objects.filter(conversation__in=conversations, kind="status", to_value="resolved",
                                                       at__gte=since, at__lt=until)
     report.conversations_resolved = resolved_events.values("conversation_id").distinct().count()
 
-    # first inbound / first reply are kept on the conversation when messages are written
-    with_response = opened.annotate(
-        wait=ExpressionWrapper(F("first_response_at") - F("first_inbound_at"), output_field=DurationField()))
-    report.first_response = _percentiles(with_response.values_list("wait", flat=True))
-    with_resolution = opened.annotate(
-        took=ExpressionWrapper(F("first_resolved_at") - F("created_at"), output_field=DurationField()))
-    report.resolution = _percentiles(with_resolution.values_list("took", flat=True))
+    # first inbound / first reply / first resolution are kept on the conversation as they happen
+    report.conversations_opened, report.first_response, report.resolution, agent_medians = _durations(opened)
 
     # Daily counts: the rolled-up days (messages up to the watermark) plus the newer messages
     # counted live; see conversations/rollups.py.
@@ -127,9 +148,8 @@ def report_build(*, location, start: date, end: date, account=None) -> Report:
     out_by_agent = by_author
     resolved_by = dict(resolved_events.filter(actor__isnull=False).values_list("actor__username").annotate(n=Count("conversation", distinct=True)))
     for agent in sorted(set(out_by_agent) | set(resolved_by)):
-        agent_waits = with_response.filter(assignee__username=agent).values_list("wait", flat=True)
         report.agents.append({"agent": agent, "messages_out": out_by_agent.get(agent, 0), "resolved": resolved_by.get(agent, 0),
-                              "first_response_median": _percentiles(agent_waits)["median"]})
+                              "first_response_median": agent_medians.get(agent)})
     return report
 
 

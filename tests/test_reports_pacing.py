@@ -62,6 +62,21 @@ def test_report_figures_by_hand(seeded, location, sandbox_account):
     assert report.agents == [{"agent": "amy", "messages_out": 4, "resolved": 2, "first_response_median": pytest.approx(210.0)}]
 
 
+def test_each_agent_gets_the_median_of_their_own_conversations(seeded, location, sandbox_account):
+    bob = get_user_model().objects.create_user("bob")
+    Membership.objects.create(user=bob, location=location)
+    conv = make_conversation(sandbox_account, "+14155552000", T0 + timedelta(hours=5), user=bob)
+    msg(conv, "inbound", T0 + timedelta(hours=5))
+    msg(conv, "outbound", T0 + timedelta(hours=5, seconds=900), author=bob)
+    unassigned = make_conversation(sandbox_account, "+14155552001", T0 + timedelta(hours=6))
+    msg(unassigned, "inbound", T0 + timedelta(hours=6))  # no reply yet: counted as opened, no wait
+    report = report_build(location=location, start=date(2026, 11, 2), end=date(2026, 11, 2))
+    assert report.conversations_opened == 6
+    assert report.first_response["median"] == pytest.approx(300.0) and report.first_response["n"] == 5
+    assert [(a["agent"], a["first_response_median"]) for a in report.agents] == [("amy", pytest.approx(210.0)), ("bob", pytest.approx(900.0))]
+    assert report.resolution["n"] == 2
+
+
 def test_report_period_is_in_location_timezone(seeded, location):
     sunday = report_build(location=location, start=date(2026, 11, 1), end=date(2026, 11, 1))
     assert sunday.messages_in == 1  # the 04:30 UTC message belongs to Sunday in New York
