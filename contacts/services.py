@@ -106,6 +106,8 @@ def tag_rename(*, tag: Tag, name: str) -> Tag:
         raise ApplicationError("A tag needs a name.", field="name")
     if Tag.objects.filter(location_id=tag.location_id, name=name).exclude(pk=tag.pk).exists():
         raise ApplicationError(f"The tag {name} exists already; merge the two instead.", field="name")
+    if name.startswith("whatsnap-account-") and not tag.account_id:
+        raise ApplicationError("Names starting with whatsnap-account- are reserved for account tags.", field="name")
     tag.name = name
     tag.save(update_fields=["name"])
     for contact in Contact.objects.filter(contacttag__tag=tag):
@@ -127,8 +129,17 @@ def tag_merge(*, source: Tag, into: Tag) -> int:
     for link in ContactTag.objects.filter(tag=source).select_related("contact"):
         moved += contact_tag_add(contact=link.contact, tag=into)
         _ghl_contact_changed(link.contact)
+    # routing rules on the merged tag now look for the tag it became
+    for rule in _rules_using(source):
+        rule.tags.add(into)
     source.delete()
     return moved
+
+
+def _rules_using(tag: Tag):
+    from routing.models import RoutingRule
+
+    return list(RoutingRule.objects.filter(location_id=tag.location_id, tags=tag).order_by("position", "id"))
 
 
 @transaction.atomic
@@ -137,6 +148,11 @@ def tag_delete(*, tag: Tag) -> None:
 
     if tag.account_id and tag.account.archived_at is None:
         raise ApplicationError(f"{tag.name} belongs to the account {tag.account.name}; delete the account first.")
+    rules = _rules_using(tag)
+    if rules:
+        # a rule that lost its only tag condition would match every conversation
+        names = ", ".join(f"“{r.name}”" for r in rules)
+        raise ApplicationError(f"{tag.name} is a condition of the routing rule(s) {names}; take it out of them (or merge it into another tag) first.")
     contacts = list(Contact.objects.filter(contacttag__tag=tag))
     tag.delete()
     for contact in contacts:

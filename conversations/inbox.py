@@ -46,6 +46,9 @@ def conversation_assign(*, conversation: Conversation, assignee, actor=None, rea
     from contacts.models import Contact
     from ghl.services import contact_changed
 
+    if assignee is not None:  # the contact's owner is whoever took it last (sticky routing goes back to them)
+        Contact.objects.filter(pk=current.contact_id).exclude(assignee=assignee).update(assignee=assignee)
+
     contact_changed(Contact(pk=current.contact_id, location_id=current.location_id))  # GHL's assignedTo follows
     hook_event_emit(location_id=conversation.location_id, event="conversation.assigned", data={"conversation": conversation.pk, "contact": conversation.contact_id, "account": conversation.account_id, "assignee": assignee.pk if assignee else None, "previous_assignee": current.assignee_id, "reason": reason})
     return True

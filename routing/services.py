@@ -121,8 +121,11 @@ def route_decide(*, account, contact, at=None, lock: bool = False, extra_tag_ids
     if account.default_assignee_id:
         decision.note("no rule matched; the account's default assignee")
         decision.assignee_id = _pick_user(account.location_id, account.default_assignee_id, decision=decision, lock=lock)
-    else:
-        decision.note("no rule matched and the account has no default assignee; left unassigned")
+    if decision.assignee_id is None and account.default_team_id:
+        decision.note("no rule matched; the account's default team")
+        decision.assignee_id = _pick_from_team(account.default_team, contact=contact, decision=decision, lock=lock)
+    if not (account.default_assignee_id or account.default_team_id):
+        decision.note("no rule matched and the account has no default assignee or team; left unassigned")
     return decision
 
 
@@ -140,7 +143,5 @@ def conversation_route(*, conversation: Conversation) -> bool:
     assignee = get_user_model().objects.get(pk=decision.assignee_id)
     reason = f"rule {decision.rule.name}" if decision.rule else "account default"
     conversation_assign(conversation=conversation, assignee=assignee, reason=reason)
-    if conversation.contact.assignee_id != assignee.pk:
-        type(conversation.contact).objects.filter(pk=conversation.contact_id).update(assignee_id=assignee.pk)
-        conversation.contact.assignee_id = assignee.pk
+    conversation.contact.assignee_id = assignee.pk
     return True

@@ -44,6 +44,27 @@ def test_merge_and_delete_plain_tags(sandbox_account, location):
     assert list(contact.tags.values_list("name", flat=True)) == ["whatsnap-account-sales"]
 
 
+def test_tags_in_routing_rules_survive_merge_and_block_delete(sandbox_account, location, admin_client):
+    from routing.models import RoutingRule
+
+    lead, prospect = Tag.objects.create(location=location, name="lead"), Tag.objects.create(location=location, name="prospect")
+    rule = RoutingRule.objects.create(location=location, name="leads first", target="unassigned")
+    rule.tags.set([lead])
+    with pytest.raises(ApplicationError, match="leads first"):
+        tag_delete(tag=lead)  # the rule would lose its only condition and match everyone
+    response = admin_client.post(f"/tags/{lead.pk}/", {"action": "delete"}, follow=True)
+    assert "routing rule" in response.content.decode() and Tag.objects.filter(pk=lead.pk).exists()
+    tag_merge(source=lead, into=prospect)
+    assert list(rule.tags.values_list("name", flat=True)) == ["prospect"]
+
+
+def test_plain_tag_cannot_be_renamed_into_the_account_prefix(location):
+    vip = Tag.objects.create(location=location, name="vip")
+    with pytest.raises(ApplicationError, match="reserved"):
+        tag_rename(tag=vip, name="whatsnap-account-fake")
+    assert Tag.objects.get(pk=vip.pk).name == "vip"
+
+
 def test_tags_page_counts_and_actions(admin_client, agent_client, sandbox_account):
     write_in(sandbox_account, "1")
     html = admin_client.get("/tags/").content.decode()

@@ -74,6 +74,64 @@ def test_sticky_returning_contact_goes_back_to_owner(sales_team, sandbox_account
     assert again.assignee == amy
 
 
+def test_sticky_follows_a_manual_reassignment(sales_team, sandbox_account, location):
+    from conversations.inbox import conversation_assign
+
+    team, (amy, ben, cid) = sales_team
+    first = write_in(sandbox_account, "1", "+14155551001")
+    assert first.assignee == amy
+    conversation_assign(conversation=first, assignee=cid, reason="manual")
+    first.contact.refresh_from_db()
+    assert first.contact.assignee == cid
+    Conversation.objects.filter(pk=first.pk).update(assignee=None)
+    decision = route_decide(account=sandbox_account, contact=first.contact)
+    assert decision.assignee_id == cid.pk and any("sticky" in t for t in decision.trace)
+
+
+def test_sticky_owner_away_falls_back_to_the_rotation(sales_team, sandbox_account, location):
+    team, (amy, ben, cid) = sales_team
+    first = write_in(sandbox_account, "1", "+14155551001")
+    assert first.assignee == amy
+    Membership.objects.filter(user=amy).update(availability="away")
+    decision = route_decide(account=sandbox_account, contact=first.contact)
+    assert decision.assignee_id == ben.pk and not any("sticky" in t for t in decision.trace)
+
+
+def test_rule_on_one_account_only(location, sandbox_account):
+    amy = member(location, "amy")
+    other = account_create(location=location, kind="imessage", backend="sandbox", name="mac", phone_number="+14155550112")
+    account_connect(account=other)
+    RoutingRule.objects.create(location=location, name="mac only", account=other, target="user", target_user=amy)
+    assert write_in(sandbox_account, "1", "+14155551001").assignee is None
+    assert write_in(other, "2", "+14155551002").assignee == amy
+
+
+def test_within_hours_rule_through_routing(location, sandbox_account):
+    amy = member(location, "amy")
+    sandbox_account.timezone = "America/New_York"
+    sandbox_account.business_hours = {"mon": [["09:00", "17:00"]]}
+    sandbox_account.save()
+    RoutingRule.objects.create(location=location, name="office", hours="within", target="user", target_user=amy)
+    contact = sandbox_account.tag.contacts.model(location=location)
+    assert route_decide(account=sandbox_account, contact=contact, at=datetime(2026, 11, 23, 14, 30, tzinfo=dt_tz.utc)).assignee_id == amy.pk
+    closed = route_decide(account=sandbox_account, contact=contact, at=datetime(2026, 11, 23, 22, 30, tzinfo=dt_tz.utc))
+    assert closed.rule is None and closed.assignee_id is None
+
+
+def test_account_default_team_when_no_rule_matches(location, sandbox_account):
+    amy, ben = member(location, "amy"), member(location, "ben")
+    team = Team.objects.create(location=location, name="Support", strategy=Team.Strategy.ROUND_ROBIN)
+    team.members.set([amy, ben])
+    sandbox_account.default_team = team
+    sandbox_account.save()
+    owners = [write_in(sandbox_account, str(i), f"+1415555{1000 + i}").assignee for i in range(3)]
+    assert owners == [amy, ben, amy]
+    sandbox_account.default_assignee = ben
+    sandbox_account.save()
+    Membership.objects.filter(user=ben).update(availability="offline")  # the default assignee is off: the team takes it
+    assert write_in(sandbox_account, "9", "+14155551009").assignee == amy
+
+
 def test_rule_on_platform_and_account_and_all_tags(location, sandbox_account):
     amy = member(location, "amy")
     vip = Tag.objects.create(location=location, name="vip")
