@@ -2,6 +2,8 @@ from datetime import datetime
 
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -104,7 +106,11 @@ def conversation_reply(request, pk):
             account = None
             if request.POST.get("account"):
                 account = get_for_location(Account.objects.all(), request.location, pk=request.POST["account"])
-            message_send(conversation=conversation, text=text, author=request.user, account=account)
+            sent = message_send(conversation=conversation, text=text, author=request.user, account=account)
+            if sent.conversation_id != conversation.pk:
+                # sent through another of the contact's accounts: that account's thread holds it
+                target = reverse("conversation", kwargs={"pk": sent.conversation_id})
+                return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
     except ApplicationError as exc:
         error = exc.message
     ctx = _thread_context(request, conversation, error=error, draft=text if error else "")

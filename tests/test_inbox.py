@@ -103,9 +103,12 @@ def test_agent_may_reply_through_another_account_of_the_contact(admin_client, lo
     write_in(other, "2")
     html = admin_client.get(f"/inbox/{conversation.pk}/").content.decode()
     assert "via mac" in html
-    admin_client.post(f"/inbox/{conversation.pk}/reply/", {"text": "from the Mac", "account": other.pk})
+    response = admin_client.post(f"/inbox/{conversation.pk}/reply/", {"text": "from the Mac", "account": other.pk}, HTTP_HX_REQUEST="true")
     out = Message.objects.get(direction="outbound")
     assert out.account == other and out.conversation.account == other
+    # the agent is taken to the thread that holds the reply
+    assert response["HX-Redirect"] == f"/inbox/{out.conversation_id}/" != f"/inbox/{conversation.pk}/"
+    assert "from the Mac" in admin_client.get(response["HX-Redirect"]).content.decode()
 
 
 def test_reply_through_foreign_account_is_404(admin_client, sandbox_account, other_location):
