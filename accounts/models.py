@@ -1,6 +1,7 @@
 import secrets
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone as dj_tz
 
@@ -130,9 +131,14 @@ class Account(models.Model):
     default_team = models.ForeignKey("routing.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     auto_reply_text = models.TextField(blank=True, help_text="sent once per conversation when a message arrives outside business hours")
     # send pacing: carriers and WhatsApp punish bursts
-    send_per_minute = models.PositiveIntegerField(default=30, help_text="at most this many messages a minute leave through this account")
-    send_jitter_seconds = models.PositiveIntegerField(default=2, help_text="random extra wait between two sends, up to this many seconds")
-    typing_delay_seconds = models.PositiveIntegerField(default=0, help_text="WhatsApp: show 'typing…' this long before each message")
+    send_per_minute = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(600)],
+        help_text="at most this many messages a minute leave through this account (1–600)")
+    send_jitter_seconds = models.PositiveIntegerField(
+        default=2, validators=[MaxValueValidator(60)], help_text="random extra wait between two sends, up to this many seconds (0–60)")
+    typing_delay_seconds = models.PositiveIntegerField(
+        default=0, validators=[MaxValueValidator(15)],
+        help_text="WhatsApp: the gateway shows 'typing…' this long before each message (0–15 s)")
     next_send_at = models.DateTimeField(null=True, blank=True, editable=False)
     drain_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     # provider state

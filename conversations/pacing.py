@@ -1,5 +1,6 @@
 """Send pacing: messages leave one account in order, at most `send_per_minute` a minute with
-random jitter (and an optional WhatsApp typing delay), however many agents reply at once.
+random jitter, however many agents reply at once. (WhatsApp's typing delay is shown by the
+gateway itself before it sends: see accounts/providers/evolution.py.)
 
 One drainer per account at a time holds a lease (a conditional update on the account row);
 it sends the oldest queued message when the account's next slot has come, books the next
@@ -18,8 +19,13 @@ from conversations.models import Message
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = 55  # below the task timeout, so a killed drainer's lease frees itself
 MAX_INLINE_WAIT = 5.0  # longer waits hand over to a scheduled drain instead of sleeping
+# The longest one backend send may take: BlueBubbles 30 s read + 5 s connect; Evolution
+# 15 s + the typing delay (<= 15 s, shown by the gateway before it sends) + 5 s connect.
+SEND_ALLOWANCE = 40.0
+# Renewed before each send, so it covers one inline wait + one send; a killed drainer's
+# lease frees itself within a minute.
+LEASE_SECONDS = MAX_INLINE_WAIT + SEND_ALLOWANCE + 10
 
 clock = timezone.now  # tests replace these two
 sleep = time.sleep
@@ -48,17 +54,21 @@ def _release_lease(account_id: int) -> None:
     Account.objects.filter(pk=account_id).update(drain_lease_until=None)
 
 
-def account_drain(*, account_id: int, budget_seconds: float = 45.0) -> int:
+def account_drain(*, account_id: int, budget_seconds: float = 50.0) -> int:
     """Send what is due for one account; returns how many were sent. Re-queues itself when
-    work remains (now or at the next slot)."""
+    work remains (now or at the next slot).
+
+    A send starts only if its wait and the longest send still fit in the budget, and the
+    budget stays under the task timeout (60 s): the worker is never killed in the middle of
+    a send, which would leave the message `sending` (see services.messages_fail_stuck)."""
     from conversations.services import message_deliver
     from conversations.tasks import enqueue_account_drain
 
     if not _take_lease(account_id):
         return 0
-    started, sent, next_at = time.monotonic(), 0, None
+    started, sent, next_at, more = time.monotonic(), 0, None, False
     try:
-        while time.monotonic() - started < budget_seconds:
+        while True:
             account = Account.objects.get(pk=account_id)
             message = queue_of(account).first()
             if message is None:
@@ -67,10 +77,12 @@ def account_drain(*, account_id: int, budget_seconds: float = 45.0) -> int:
             if wait > MAX_INLINE_WAIT:
                 next_at = account.next_send_at
                 break
+            if time.monotonic() - started + max(wait, 0.0) + SEND_ALLOWANCE > budget_seconds:
+                more = True  # a fresh task goes on at once
+                break
+            Account.objects.filter(pk=account_id).update(drain_lease_until=clock() + timezone.timedelta(seconds=LEASE_SECONDS))
             if wait > 0:
                 sleep(wait)
-            if account.kind == Account.Kind.WHATSAPP and account.typing_delay_seconds:
-                sleep(account.typing_delay_seconds)
             with transaction.atomic():
                 Account.objects.filter(pk=account_id).update(
                     next_send_at=clock() + timezone.timedelta(seconds=interval_seconds(account))
@@ -81,15 +93,19 @@ def account_drain(*, account_id: int, budget_seconds: float = 45.0) -> int:
         _release_lease(account_id)
     if next_at is not None:
         enqueue_account_drain(account_id, at=next_at)
-    elif queue_of(Account(pk=account_id)).exists():
+    elif more or queue_of(Account(pk=account_id)).exists():
         enqueue_account_drain(account_id)
     return sent
 
 
 def queue_eta(account: Account, limit: int = 50) -> list[tuple[Message, object]]:
-    """The queued messages of an account with the earliest time each can leave."""
+    """The queued messages of an account with the time each is expected to leave (the pace
+    plus the mean jitter and, on WhatsApp, the typing delay)."""
     at = max(account.next_send_at or clock(), clock())
-    step = timezone.timedelta(seconds=60.0 / max(account.send_per_minute, 1))
+    seconds = 60.0 / max(account.send_per_minute, 1) + account.send_jitter_seconds / 2
+    if account.kind == Account.Kind.WHATSAPP:
+        seconds += account.typing_delay_seconds
+    step = timezone.timedelta(seconds=seconds)
     rows = []
     for message in queue_of(account).select_related("conversation__contact")[:limit]:
         rows.append((message, at))

@@ -334,19 +334,7 @@ def message_deliver(*, message_id: int) -> str:
         reason = str(exc)
         if exc.ambiguous:
             reason = f"{exc} — no answer in time: it may have been sent; retry only if the recipient did not get it."
-        with transaction.atomic():
-            Message.objects.filter(pk=message.pk).update(
-                status=Message.Status.FAILED, error=reason[:300], status_changed_at=timezone.now()
-            )
-            publish_on_commit(
-                location_id=message.location_id,
-                event="message.status",
-                topics=[f"conversation:{message.conversation_id}", f"message:{message.pk}"],
-                data={"message": message.pk, "status": "failed"},
-            )
-            hook_event_emit(location_id=message.location_id, event="message.status", data={"message": message.pk, "conversation": message.conversation_id, "account": message.account_id, "status": "failed", "error": str(exc)[:300]})
-            message.status, message.error = Message.Status.FAILED, str(exc)[:300]
-            ghl_services.message_status_changed(message)
+        _send_failed(message, reason)
         logger.warning("send of message %s failed: %s", message.pk, exc)
         return "failed"
     if message.account.last_error and message.account.status == Account.Status.CONNECTED:
@@ -357,6 +345,46 @@ def message_deliver(*, message_id: int) -> str:
         message.save(update_fields=["provider_message_id"])
         message_status_advance(message=message, status=result.status if result.status != "queued" else "sent")
     return message.status
+
+
+def _send_failed(message: Message, reason: str) -> bool:
+    """sending -> failed with the reason, told to the inbox, webhooks and GHL."""
+    with transaction.atomic():
+        changed = Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
+            status=Message.Status.FAILED, error=reason[:300], status_changed_at=timezone.now()
+        )
+        if not changed:
+            return False
+        publish_on_commit(
+            location_id=message.location_id,
+            event="message.status",
+            topics=[f"conversation:{message.conversation_id}", f"message:{message.pk}"],
+            data={"message": message.pk, "status": "failed"},
+        )
+        hook_event_emit(location_id=message.location_id, event="message.status", data={"message": message.pk, "conversation": message.conversation_id, "account": message.account_id, "status": "failed", "error": reason[:300]})
+        message.status, message.error = Message.Status.FAILED, reason[:300]
+        ghl_services.message_status_changed(message)
+    return True
+
+
+# Longer than a drain task may run (its budget < the 60 s task timeout) plus django-q's
+# retry window: a message still `sending` after this lost its worker mid-send.
+STUCK_SENDING_SECONDS = 180
+
+
+def messages_fail_stuck(limit: int = 500) -> int:
+    """Sends whose worker died between claiming the message and recording the backend's
+    answer. Whether the backend took it is unknown, so it is never re-sent by itself: it
+    fails with that said, and the agent can retry."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=STUCK_SENDING_SECONDS)
+    stuck = Message.objects.filter(status=Message.Status.SENDING, provider_message_id="", status_changed_at__lt=cutoff)
+    n = 0
+    for message in stuck.order_by("id")[:limit]:
+        if _send_failed(message, "the worker stopped while handing it to the backend: it may have been sent; "
+                                 "retry only if the recipient did not get it."):
+            logger.warning("message %s was stuck in sending: marked failed", message.pk)
+            n += 1
+    return n
 
 
 MAX_SEND_ATTEMPTS = 6

@@ -82,8 +82,9 @@ def enqueue_account_drain(account_id: int, at=None) -> None:
 
 def sweep_pending() -> int:
     """Scheduled every minute: re-queue inbound events whose task never ran or failed (worker
-    or broker was down, a status overtook its message) and sends stuck in queued; reopen
-    snoozed conversations that are due."""
+    or broker was down, a status overtook its message) and sends stuck in queued; fail sends
+    whose worker died mid-send (never re-sent by themselves); reopen snoozed conversations
+    that are due."""
     from conversations.models import Message
 
     from django.conf import settings
@@ -103,8 +104,9 @@ def sweep_pending() -> int:
     for account_id in queued:
         _enqueue(drain_account, account_id)
     from conversations.inbox import conversations_wake_snoozed
+    from conversations.services import messages_fail_stuck
 
     from conversations.rollups import rollup_refresh_all
     from ghl.tasks import sweep as ghl_sweep
 
-    return len(ids) + len(queued) + conversations_wake_snoozed() + ghl_sweep() + rollup_refresh_all()
+    return len(ids) + len(queued) + messages_fail_stuck() + conversations_wake_snoozed() + ghl_sweep() + rollup_refresh_all()

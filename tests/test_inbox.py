@@ -246,3 +246,28 @@ def test_send_fails_after_the_last_attempt_and_ambiguous_errors_never_resend(san
     other = message_send(conversation=conversation, text="again")
     other.refresh_from_db()
     assert other.status == "failed" and "may have been sent" in other.error and len(calls) == before + 1
+
+
+def test_send_whose_worker_died_is_failed_by_the_sweeper_never_resent(admin_client, sandbox_account, monkeypatch):
+    from accounts.providers.sandbox import SandboxProvider
+    from conversations.services import STUCK_SENDING_SECONDS
+    from conversations.tasks import sweep_pending
+
+    conversation = write_in(sandbox_account, "1")
+    calls = []
+    monkeypatch.setattr(SandboxProvider, "send", lambda self, account, **kw: calls.append(kw) or (_ for _ in ()).throw(SystemExit))
+    with pytest.raises(SystemExit):  # the worker dies in the middle of the send
+        message_send(conversation=conversation, text="lost worker")
+    message = Message.objects.get(direction="outbound")
+    assert message.status == "sending" and len(calls) == 1
+    sweep_pending()
+    message.refresh_from_db()
+    assert message.status == "sending"  # too recent: its worker may still be on it
+    Message.objects.filter(pk=message.pk).update(status_changed_at=timezone.now() - timezone.timedelta(seconds=STUCK_SENDING_SECONDS + 1))
+    sweep_pending()
+    message.refresh_from_db()
+    assert message.status == "failed" and "may have been sent" in message.error and len(calls) == 1
+    monkeypatch.undo()
+    admin_client.post(f"/inbox/messages/{message.pk}/retry/")  # the agent decides
+    message.refresh_from_db()
+    assert message.status == "delivered"

@@ -196,6 +196,18 @@ def test_lid_with_phone_alternative_uses_the_phone(linked, gateway):
 
 
 # --- outbound --------------------------------------------------------------------------------
+def test_typing_delay_is_shown_by_the_gateway_before_the_send(linked, gateway):
+    linked.typing_delay_seconds = 1
+    linked.save(update_fields=["typing_delay_seconds"])
+    post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER, text="hi"))
+    message = message_send(conversation=Conversation.objects.get(), text="One moment…")
+    message.refresh_from_db()
+    [sent] = gateway.received("POST", f"/message/sendText/{instance(linked)}")
+    assert sent.json == {"number": "14155550123", "text": "One moment…", "delay": 1000}
+    assert gateway.instances[instance(linked)].presence == [("composing", 1000)]
+    assert message.status == "sent"
+
+
 def test_reply_is_sent_through_the_gateway_and_receipts_apply(linked, gateway):
     post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER, text="hi"))
     message = message_send(conversation=Conversation.objects.get(), text="Yes, we ship!")

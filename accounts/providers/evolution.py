@@ -67,13 +67,13 @@ def phone_from_jid(jid: str) -> str:
     return f"+{digits}" if digits.isdigit() else ""
 
 
-def _call(method: str, path: str, *, json_body: dict | None = None, ok_statuses=()) -> httpx.Response:
+def _call(method: str, path: str, *, json_body: dict | None = None, ok_statuses=(), timeout=TIMEOUT) -> httpx.Response:
     base = settings.EVOLUTION_API_BASE_URL
     if not base:
         raise ProviderError("EVOLUTION_API_BASE_URL is not set: no WhatsApp gateway configured.", transient=False)
     try:
         response = httpx.request(
-            method, base + path, json=json_body, headers={"apikey": settings.EVOLUTION_API_KEY}, timeout=TIMEOUT
+            method, base + path, json=json_body, headers={"apikey": settings.EVOLUTION_API_KEY}, timeout=timeout
         )
     except httpx.HTTPError as exc:
         raise ProviderError(f"WhatsApp gateway unreachable at {base}: {exc}", ambiguous=request_may_have_arrived(exc)) from None
@@ -171,7 +171,12 @@ class EvolutionProvider(Provider):
     # --- send --------------------------------------------------------------------------------
     def send(self, account, *, to: str, text: str, media=None, idempotency_key: str) -> SendResult:
         # Evolution has no idempotency key; message_deliver's claim makes this call happen once.
+        # The account's typing delay goes as Evolution's `delay`: the gateway shows "typing…"
+        # (or "recording…" before audio) that long, then sends; the call lasts that much longer.
         name, number = instance_name(account), to.lstrip("+")
+        delay_ms = int(getattr(account, "typing_delay_seconds", 0) or 0) * 1000
+        extra = {"delay": delay_ms} if delay_ms else {}
+        timeout = httpx.Timeout(TIMEOUT.read + delay_ms / 1000, connect=TIMEOUT.connect)
         if media:
             item = media[0]
             content_type = item.get("content_type", "")
@@ -182,10 +187,11 @@ class EvolutionProvider(Provider):
                 "caption": text,
                 "media": item["url"],
                 "fileName": item.get("filename") or item["url"].rsplit("/", 1)[-1][:80],
+                **extra,
             }
-            response = _call("POST", f"/message/sendMedia/{name}", json_body=body)
+            response = _call("POST", f"/message/sendMedia/{name}", json_body=body, timeout=timeout)
         else:
-            response = _call("POST", f"/message/sendText/{name}", json_body={"number": number, "text": text})
+            response = _call("POST", f"/message/sendText/{name}", json_body={"number": number, "text": text, **extra}, timeout=timeout)
         provider_id = (_json(response).get("key") or {}).get("id")
         if not provider_id:
             raise ProviderError(f"WhatsApp gateway accepted the message but returned no key.id: {response.text[:120]!r}")

@@ -118,6 +118,7 @@ class Instance:
     wuid: str = ""
     qr_count: int = 0
     sent: list = field(default_factory=list)
+    presence: list = field(default_factory=list)  # ("composing", ms) shown before a send
 
 
 def _error(status: int, message: str):
@@ -207,6 +208,12 @@ class EvolutionStandIn(LoopbackStandIn):
         number = body["number"]
         if not (str(number).isdigit() or str(number).endswith("@g.us")):
             return _error(400, f"{number} is not a WhatsApp number")
+        delay = body.get("delay", 0)
+        if not isinstance(delay, int) or delay < 0:
+            return _error(400, "delay must be a whole number of milliseconds")
+        if delay:
+            instance.presence.append(("composing", delay))
+            time.sleep(delay / 1000)  # the gateway shows "typing…", then sends
         message = {
             "key": {"remoteJid": number if "@" in str(number) else f"{number}@s.whatsapp.net", "fromMe": True, "id": "3EB0" + secrets.token_hex(8).upper()},
             "pushName": "",
