@@ -95,11 +95,20 @@ def _read(request, *, secret_ok: bool = False):
     return payload, None
 
 
-def _provider(request, *, secret_ok: bool):
+def _provider(request, *, secret_ok: bool, location_id: int | None = None):
     payload, refusal = _read(request, secret_ok=secret_ok)
     if refusal:
         return refusal
     from ghl.services import provider_outbound
+
+    if location_id is not None:
+        # a location's secret address only ever speaks for that location
+        from accounts.models import Location
+
+        own = Location.objects.filter(pk=location_id).values_list("ghl_location_id", flat=True).first()
+        if not own or str(payload.get("locationId") or "") != own:
+            logger.warning("GHL provider webhook refused: address of location %s, body for GHL location %r", location_id, payload.get("locationId"))
+            return _error(403, "This webhook address belongs to another location.", "forbidden")
 
     try:
         outcome, detail = provider_outbound(payload=payload)
@@ -128,7 +137,7 @@ def provider_webhook_with_secret(request, location_id: int, secret: str):
     if not signed and not (expected and hmac.compare_digest(expected, secret)):
         logger.warning("GHL provider webhook refused for location %s: bad secret and no valid signature", location_id)
         return _error(403, "Unknown webhook address.", "forbidden")
-    return _provider(request, secret_ok=True)
+    return _provider(request, secret_ok=True, location_id=location_id)
 
 
 @csrf_exempt

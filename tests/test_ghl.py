@@ -453,6 +453,20 @@ def test_unsigned_delivery_accepted_only_on_the_secret_url(installed, ghl, sales
     assert right.status_code == 200 and Message.objects.get(direction="outbound").text == "via secret url"
 
 
+def test_secret_url_of_one_location_cannot_speak_for_another(installed, ghl, sales, location, other_location):
+    other_location.ghl_location_id = "ghl-loc-2"
+    other_location.save()
+    theirs = account_create(location=other_location, kind="android_sms", backend="sandbox", name="Theirs", phone_number="+14155550199")
+    account_connect(account=theirs)
+    inbound(theirs, "t1")
+    their_contact = Contact.objects.get(location=other_location)
+    secret = GhlConnection.objects.get(location=location).webhook_secret()
+    payload = ghl.provider_outbound(location_id="ghl-loc-2", contact_id=their_contact.ghl_contact_id or "x", phone=their_contact.phone, text="forged")
+    response = Client().post(f"/ghl/webhooks/provider/{location.pk}/{secret}/", data=json.dumps(payload), content_type="application/json")
+    assert response.status_code == 403 and "another location" in response.json()["detail"]
+    assert not Message.objects.filter(direction="outbound").exists() and not GhlMessageLink.objects.filter(location=other_location).exists()
+
+
 def test_reply_follows_the_account_tag_when_moved(installed, ghl, sales, location):
     support = account_create(location=location, kind="android_sms", backend="sandbox", name="Support", phone_number="+14155550112")
     account_connect(account=support)
