@@ -26,10 +26,13 @@ WINDOW_MARGIN = 1.03  # our clock starts before the request reaches GHL: keep a 
 
 
 class GhlError(Exception):
-    def __init__(self, message: str, *, status: int | None = None, body=None):
+    def __init__(self, message: str, *, status: int | None = None, body=None, unanswered: bool = False):
         super().__init__(message)
         self.status = status
         self.body = body
+        # True when the request went out and no answer was read (GHL may have acted on it);
+        # False when GHL answered, or the request never left (no slot, no connection).
+        self.unanswered = unanswered
 
 
 class GhlRateLimited(GhlError):
@@ -198,10 +201,12 @@ class GhlClient:
                     params=params,
                     headers={"Authorization": f"Bearer {token}", "Version": version_for(path)},
                 )
-            except httpx.TimeoutException:
-                raise GhlUnavailable(f"GHL did not answer {method} {path} within {settings.GHL_TIMEOUT_SECONDS:g} s") from None
-            except httpx.HTTPError as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 raise GhlUnavailable(f"GHL unreachable ({exc.__class__.__name__})") from None
+            except httpx.TimeoutException:
+                raise GhlUnavailable(f"GHL did not answer {method} {path} within {settings.GHL_TIMEOUT_SECONDS:g} s", unanswered=True) from None
+            except httpx.HTTPError as exc:
+                raise GhlUnavailable(f"GHL unreachable ({exc.__class__.__name__})", unanswered=True) from None
             body = _body(response)
             if record is not None:
                 record["response"] = {"status": response.status_code, "body": body}

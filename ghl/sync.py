@@ -350,7 +350,7 @@ def _post_message(client, item, record, *, direction: str) -> str:
     try:
         response = client.request("POST", "/conversations/messages/inbound", json=body, record=record)
     except GhlError as exc:
-        if exc.status is not None:  # GHL answered: it did not take the message
+        if not exc.unanswered:  # GHL answered (it did not take the message), or the post never left
             OutboxItem.objects.filter(pk=item.pk).update(unconfirmed_post_at=None)
         raise
     ghl_message_id = response.data.get("messageId")

@@ -286,6 +286,17 @@ def test_message_post_answered_too_late_is_found_by_its_alt_id_not_posted_twice(
     assert link.ghl_message_id == stored["id"] and link.ghl_conversation_id == stored["conversationId"]
 
 
+def test_post_that_never_left_costs_no_lookup(installed, ghl, sales, location):
+    inbound(sales, "p0")  # the contact exists in GHL
+    import ghl.client as client_module
+
+    ghl.close()  # connection refused: the post never left
+    client_module._http = None  # no kept-alive connection to the closed server
+    inbound(sales, "p1", text="refused")
+    item = OutboxItem.objects.filter(operation="inbound_message").order_by("-id").first()
+    assert item.status == "pending" and item.unconfirmed_post_at is None and "unreachable" in item.last_error
+
+
 def test_post_interrupted_before_reaching_ghl_is_looked_up_then_posted_once(installed, ghl, sales, location):
     ghl.go_down(503)
     inbound(sales, "p1", text="after the crash")
