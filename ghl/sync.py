@@ -233,21 +233,27 @@ def contact_push(client: GhlClient, contact, record: dict) -> str:
         return _contact_update(client, contact, sync, desired, fingerprint, record)
     found = client.request("GET", "/contacts/search/duplicate", params={"locationId": location.ghl_location_id, "number": contact.phone}, record=record)
     existing = found.data.get("contact") or {}
-    tags = sorted(set(desired["tags"]) | set(existing.get("tags") or []))  # upsert replaces tags: keep GHL's own
-    body = {"locationId": location.ghl_location_id, "phone": contact.phone, "tags": tags, "source": "WhatSnap"}
-    if desired["name"]:
-        body["name"] = desired["name"]
-    if desired["assignedTo"]:
-        body["assignedTo"] = desired["assignedTo"]
-    response = client.request("POST", "/contacts/upsert", json=body, record=record)
-    ghl_id = (response.data.get("contact") or {}).get("id")
-    if not ghl_id:
-        raise GhlRejected("GHL's upsert answered without a contact id", status=response.status, body=response.data)
+    tags = sorted(set(desired["tags"]) | set(existing.get("tags") or []))  # both calls replace tags: keep GHL's own
+    fields = _contact_fields(desired)
+    if existing.get("id"):
+        # GHL has this person already (made by GHL, or by our earlier attempt whose answer was
+        # lost): update that contact. An upsert could make a second one where the location
+        # allows duplicate contacts.
+        ghl_id = existing["id"]
+        given = {k: v for k, v in fields.items() if v}  # never wipe an assignee GHL has set
+        client.request("PUT", f"/contacts/{ghl_id}", json={**given, "tags": tags}, record=record)
+    else:
+        body = {"locationId": location.ghl_location_id, "phone": contact.phone, "tags": tags, "source": "WhatSnap",
+                **{k: v for k, v in fields.items() if v}}
+        response = client.request("POST", "/contacts/upsert", json=body, record=record)
+        ghl_id = (response.data.get("contact") or {}).get("id")
+        if not ghl_id:
+            raise GhlRejected("GHL's upsert answered without a contact id", status=response.status, body=response.data)
     with transaction.atomic():
         type(contact).objects.filter(pk=contact.pk).update(ghl_contact_id=ghl_id)
         contact.ghl_contact_id = ghl_id
-        ContactSync.objects.filter(pk=sync.pk).update(fingerprint=fingerprint, tags=desired["tags"], synced_at=clock())
-    return f"{'found' if existing else 'created'} GHL contact {ghl_id}"
+        ContactSync.objects.filter(pk=sync.pk).update(fingerprint=fingerprint, tags=desired["tags"], fields=fields, synced_at=clock())
+    return f"{'found' if existing.get('id') else 'created'} GHL contact {ghl_id}"
 
 
 def _contact_fields(desired: dict) -> dict:
@@ -348,7 +354,15 @@ def _post_message(client, item, record, *, direction: str) -> str:
             return f"found in GHL as {found['id']} after an unanswered post: not posted again"
     OutboxItem.objects.filter(pk=item.pk).update(unconfirmed_post_at=clock())
     try:
-        response = client.request("POST", "/conversations/messages/inbound", json=body, record=record)
+        try:
+            response = client.request("POST", "/conversations/messages/inbound", json=body, record=record)
+        except GhlRejected as exc:
+            if exc.status not in (400, 404, 422) or not _contact_gone(client, contact, record):
+                raise
+            # the contact was deleted in GHL: make it again, then post to the new one
+            contact_push(client, contact, record)
+            body["contactId"] = contact.ghl_contact_id
+            response = client.request("POST", "/conversations/messages/inbound", json=body, record=record)
     except GhlError as exc:
         if not exc.unanswered:  # GHL answered (it did not take the message), or the post never left
             OutboxItem.objects.filter(pk=item.pk).update(unconfirmed_post_at=None)
@@ -359,6 +373,21 @@ def _post_message(client, item, record, *, direction: str) -> str:
         raise GhlRejected(f"GHL accepted the message without a message id (status {response.status}): it was dropped", status=response.status, body=response.data)
     _link(message, ghl_message_id, response.data.get("conversationId", ""))
     return f"posted as {ghl_message_id}"
+
+
+def _contact_gone(client, contact, record: dict) -> bool:
+    """After GHL refused a post: is it because the contact no longer exists there? If so our
+    link to it is forgotten (contact_push makes a new one)."""
+    try:
+        client.request("GET", f"/contacts/{contact.ghl_contact_id}", record={})
+        return False
+    except GhlRejected as exc:
+        if exc.status not in (400, 404):
+            raise
+    type(contact).objects.filter(pk=contact.pk).update(ghl_contact_id="")
+    ContactSync.objects.filter(contact=contact).update(fingerprint="", tags=[], fields={})
+    contact.ghl_contact_id = ""
+    return True
 
 
 def _link(message, ghl_message_id: str, ghl_conversation_id: str) -> None:

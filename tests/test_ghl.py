@@ -192,6 +192,32 @@ def test_existing_ghl_contact_is_found_and_keeps_its_own_tags(installed, ghl, sa
     assert Contact.objects.get().ghl_contact_id == "c-existing"
 
 
+def test_a_tag_added_after_the_first_sync_costs_one_call(installed, ghl, sales, location):
+    from contacts.services import contact_update
+
+    inbound(sales, "p1")
+    before = len(ghl.api_calls())
+    contact = Contact.objects.get()
+    vip = Tag.objects.create(location=location, name="vip")
+    contact_update(contact=contact, name=contact.name, tag_ids=[sales.tag.pk, vip.pk])
+    drain(location)
+    new_calls = [(c.method, c.path) for c in ghl.api_calls()[before:]]
+    assert new_calls == [("POST", f"/contacts/{contact.ghl_contact_id}/tags")]
+
+
+def test_contact_deleted_in_ghl_is_made_again_for_the_next_message(installed, ghl, sales, location):
+    inbound(sales, "p1", text="first")
+    old_id = Contact.objects.get().ghl_contact_id
+    ghl.contacts.pop(old_id)  # someone deleted the contact in GHL
+    inbound(sales, "p2", text="second")
+    item = OutboxItem.objects.get(operation="inbound_message", payload__message_id=Message.objects.get(text="second").pk)
+    assert item.status == "done", item.last_error
+    new_id = Contact.objects.get().ghl_contact_id
+    assert new_id and new_id != old_id and new_id in ghl.contacts
+    assert [m["contactId"] for m in ghl.messages.values() if m["message"] == "second"] == [new_id]
+    assert "whatsnap-account-sales" in ghl.contacts[new_id]["tags"]
+
+
 def test_tag_changes_rename_and_assignee_reach_ghl(installed, ghl, sales, location, admin_user):
     from contacts.services import tag_rename
     from conversations.inbox import conversation_assign
@@ -246,16 +272,22 @@ def test_ghl_down_then_back_delivers_everything_in_order_without_duplicates(inst
 def test_timeout_after_ghl_created_the_contact_does_not_create_a_second(installed, ghl, sales, location, settings):
     import ghl.client as client_module
 
+    import time as _time
+
     settings.GHL_TIMEOUT_SECONDS = 0.3
     client_module._http = None
-    ghl.hang_seconds = 0.6  # GHL does the work but answers too late
+    ghl.allow_duplicates = True  # an upsert would make a second contact
+    ghl.late_answers["/contacts/upsert"] = 0.8  # GHL creates the contact but answers too late
     inbound(sales, "p1")
     assert OutboxItem.objects.filter(status="pending").exists()
-    ghl.hang_seconds = 0
-    drain(location)
+    assert len(ghl.contacts) == 1 and not Contact.objects.get().ghl_contact_id
+    _time.sleep(0.6)
     drain(location)
     assert not OutboxItem.objects.exclude(status="done").exists()
-    assert len(ghl.contacts) == 1
+    # the retry found the contact by phone instead of upserting again
+    assert len(ghl.api_calls("POST", "/contacts/upsert")) == 1
+    [ghl_contact] = ghl.contacts.values()
+    assert Contact.objects.get().ghl_contact_id == ghl_contact["id"]
     assert len(ghl.messages) == 1
 
 

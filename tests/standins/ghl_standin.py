@@ -77,6 +77,7 @@ class GhlStandIn:
         self.status_403_left = 0
         self.retry_after = None  # seconds, sent with the 429s of fail_next()
         self.drop_custom_without_provider = True
+        self.allow_duplicates = False  # the location setting "Allow Duplicate Contact": upsert always creates
         self._key = ed25519.Ed25519PrivateKey.generate()
         self.public_pem = self._key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -236,7 +237,8 @@ class GhlStandIn:
         if path == "/contacts/upsert" and call.method == "POST":
             if body.get("locationId") != location or not body.get("phone"):
                 return 422, {"message": ["locationId and phone are required"]}
-            match = next((c for c in self.contacts.values() if c["locationId"] == location and c["phone"] == body["phone"]), None)
+            match = None if self.allow_duplicates else next(
+                (c for c in self.contacts.values() if c["locationId"] == location and c["phone"] == body["phone"]), None)
             new = match is None
             if new:
                 match = {"id": "c-" + secrets.token_hex(6), "locationId": location, "phone": body["phone"], "name": "", "tags": [], "assignedTo": None, "source": ""}
