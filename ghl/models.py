@@ -24,6 +24,9 @@ class GhlConnection(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.CONNECTED)
     provider_mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.SMS)
     company_id = models.CharField(max_length=64, blank=True)
+    # the GHL location of the last install; kept through an uninstall, so a reinstall into
+    # another GHL location knows the stored GHL ids belong to the old one
+    installed_ghl_location_id = models.CharField(max_length=64, blank=True)
     scope = models.TextField(blank=True)
     # access_token, refresh_token, webhook_secret
     secrets = EncryptedJSONField(blank=True, default=dict)

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -75,9 +76,11 @@ def message_status_changed(message) -> None:
         return
     location = _ghl_location(message.location_id)
     if location:
+        from accounts.models import Account
+
         outbox_enqueue(
             location=location, operation=OutboxItem.Operation.MESSAGE_STATUS, contact=_thread_contact(message),
-            payload={"message_id": message.pk, "status": message.status, "error": message.error},
+            account=Account(pk=message.account_id), payload={"message_id": message.pk, "status": message.status, "error": message.error},
         )
 
 
@@ -126,9 +129,11 @@ def install_complete(*, code: str, state: str, user) -> GhlConnection:
         clash = Location.objects.filter(ghl_location_id=ghl_location_id).exclude(pk=location.pk).first()
         if clash:
             raise ApplicationError(f"That GHL location is connected to the WhatSnap location {clash.name} already.")
-        if location.ghl_location_id and location.ghl_location_id != ghl_location_id:
-            _forget_ghl_ids(location)
         connection, _ = GhlConnection.objects.get_or_create(location=location)
+        previous = connection.installed_ghl_location_id or location.ghl_location_id
+        if previous and previous != ghl_location_id:
+            _forget_ghl_ids(location)
+        connection.installed_ghl_location_id = ghl_location_id
         from ghl.client import store_tokens
 
         store_tokens(connection, body)
@@ -339,15 +344,18 @@ def _report_failed(location, contact, ghl_message_id: str, reason: str) -> None:
 
 
 def account_sync_health(account) -> dict | None:
-    """The GHL card of an account's page: this account's waiting and failed sync work, and the
+    """The GHL card of an account's page: the waiting and failed sync work of this account and
+    its contacts, and the
     location's last success and last error. None when the location has no GHL app."""
     from django.db.models import Count
 
     if not account.location.ghl_location_id:
         return None
     connection = GhlConnection.objects.filter(location_id=account.location_id).first()
+    # the account's own rows (messages, statuses) and the contact syncs of its contacts
+    mine = Q(account=account) | Q(account__isnull=True, contact__account_links__account=account)
     counts = dict(
-        OutboxItem.objects.filter(account=account, status__in=[OutboxItem.Status.PENDING, OutboxItem.Status.FAILED])
+        OutboxItem.objects.filter(mine, location_id=account.location_id, status__in=[OutboxItem.Status.PENDING, OutboxItem.Status.FAILED])
         .values_list("status").annotate(n=Count("id")).values_list("status", "n")
     )
     return {"connection": connection, "pending": counts.get("pending", 0), "failed": counts.get("failed", 0)}

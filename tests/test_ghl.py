@@ -562,6 +562,44 @@ def test_uninstall_webhook_disconnects_cleanly(installed, ghl, sales, location):
     assert not OutboxItem.objects.exists()
 
 
+def test_reinstall_into_another_ghl_location_forgets_the_old_ids(installed, ghl, sales, location, admin_client):
+    inbound(sales, "p1", text="before")
+    old_id = Contact.objects.get().ghl_contact_id
+    assert old_id and GhlMessageLink.objects.exists()
+    assert post_signed(ghl, "/ghl/webhooks/app/", {"type": "UNINSTALL", "locationId": "ghl-loc-1"}).status_code == 200
+    response, _ = install(admin_client, ghl, "ghl-loc-2")  # the same WhatSnap location, another GHL sub-account
+    assert response.status_code == 302
+    assert Contact.objects.get().ghl_contact_id == "" and not GhlMessageLink.objects.exists()
+    inbound(sales, "p2", text="after")
+    new_contact = Contact.objects.get().ghl_contact_id
+    assert new_contact != old_id and ghl.contacts[new_contact]["locationId"] == "ghl-loc-2"
+    assert [m["locationId"] for m in ghl.messages.values() if m["message"] == "after"] == ["ghl-loc-2"]
+
+
+def test_reinstall_into_the_same_ghl_location_keeps_the_ids(installed, ghl, sales, location, admin_client):
+    inbound(sales, "p1")
+    old_id = Contact.objects.get().ghl_contact_id
+    post_signed(ghl, "/ghl/webhooks/app/", {"type": "UNINSTALL", "locationId": "ghl-loc-1"})
+    install(admin_client, ghl, "ghl-loc-1")
+    assert Contact.objects.get().ghl_contact_id == old_id and GhlMessageLink.objects.exists()
+
+
+def test_account_page_counts_its_contacts_syncs_and_statuses(installed, ghl, sales, location):
+    from contacts.services import contact_update
+    from ghl.services import account_sync_health
+
+    support = account_create(location=location, kind="android_sms", backend="sandbox", name="Support", phone_number="+14155550112")
+    account_connect(account=support)
+    ghl.go_down(500)
+    inbound(sales, "p1")
+    contact = Contact.objects.get()
+    contact_update(contact=contact, name="Ada Lovelace", tag_ids=[sales.tag.pk])  # a contact sync with no account
+    pending = OutboxItem.objects.filter(status="pending").count()
+    assert pending >= 3 and OutboxItem.objects.filter(status="pending", account__isnull=True).exists()
+    assert account_sync_health(sales)["pending"] == pending
+    assert account_sync_health(support)["pending"] == 0
+
+
 def test_sync_page_health_and_tenancy(installed, ghl, sales, location, admin_client, outsider_client, agent_client):
     ghl.go_down(500)
     inbound(sales, "p1")
