@@ -30,7 +30,8 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
 class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionSerializer):
     secret = serializers.CharField(
         help_text="Signing secret, shown only now (and when rotated). Each delivery carries "
-        "X-WhatSnap-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>."
+        "X-WhatSnap-Timestamp (Unix seconds) and X-WhatSnap-Signature: "
+        "sha256=<hex HMAC-SHA256(secret, '<timestamp>.' + raw body)>."
     )
 
     class Meta(WebhookSubscriptionSerializer.Meta):

@@ -6,14 +6,17 @@ outside any transaction, signed with the subscription's secret, and failures are
 with exponential backoff by the minute sweep until MAX_ATTEMPTS."""
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import time
 import uuid
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 import httpx
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -33,13 +36,36 @@ EXCERPT_BYTES = 500
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 
 SIGNATURE_HEADER = "X-WhatSnap-Signature"
+TIMESTAMP_HEADER = "X-WhatSnap-Timestamp"
 EVENT_HEADER = "X-WhatSnap-Event"
 DELIVERY_HEADER = "X-WhatSnap-Delivery"
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The X-WhatSnap-Signature value: `sha256=` + hex HMAC-SHA256 of the raw body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The X-WhatSnap-Signature value: `sha256=` + hex HMAC-SHA256 of `<timestamp>.<raw body>`,
+    the timestamp being X-WhatSnap-Timestamp (Unix seconds), so a receiver can refuse an old
+    delivery replayed by whoever captured it."""
+    return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def private_address_problem(url: str) -> str:
+    """Why this URL may not receive webhooks ("" when it may): deliveries go to public
+    addresses only, so a subscription cannot make the worker call loopback, the private
+    network or a cloud metadata service (and show their answers in the attempt log).
+    WEBHOOKS_ALLOW_PRIVATE_URLS=true lifts this for receivers on the own network."""
+    if settings.WEBHOOKS_ALLOW_PRIVATE_URLS:
+        return ""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, ValueError):
+        return ""  # does not resolve (now): the delivery fails and is retried, nothing is reached
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not address.is_global:
+            return f"{host} is a private or reserved address ({address}); webhooks go to public addresses only."
+    return ""
 
 
 def backoff(attempts: int) -> timedelta:
@@ -61,8 +87,11 @@ def _clean_events(events) -> list[str]:
 
 def _clean_url(url: str) -> str:
     url = (url or "").strip()
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise ApplicationError("The URL must start with https:// (or http://).", field="url")
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+        raise ApplicationError("The URL must start with https:// (or http://) and name a host.", field="url")
+    problem = private_address_problem(url)
+    if problem:
+        raise ApplicationError(problem, field="url")
     return url
 
 
@@ -174,17 +203,21 @@ def hook_delivery_attempt(*, delivery_id: int) -> str:
         error = "the subscription is disabled"
     else:
         body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+        timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "WhatSnap-Webhooks/1",
-            SIGNATURE_HEADER: sign(subscription.secret, body),
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(subscription.secret, body, timestamp),
             EVENT_HEADER: delivery.event,
             DELIVERY_HEADER: str(delivery.event_id),
         }
-        try:
-            status_code, excerpt = _post(subscription.url, body, headers)
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"
+        error = private_address_problem(subscription.url)  # again now: DNS may have changed
+        if not error:
+            try:
+                status_code, excerpt = _post(subscription.url, body, headers)
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
         if status_code is not None and not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
     return _record_attempt(delivery, status_code=status_code, excerpt=excerpt, error=error[:300],

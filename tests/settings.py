@@ -10,6 +10,7 @@ from whatsnap.settings import *  # noqa: E402,F401,F403
 from whatsnap.settings import Q_CLUSTER  # noqa: E402
 
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+WEBHOOKS_ALLOW_PRIVATE_URLS = True  # the receivers of the tests listen on loopback
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -3,14 +3,17 @@ POSTs to a loopback receiver, retries with backoff, the attempt log, replay (API
 import hashlib
 import hmac
 import json
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta, timezone as dt_tz
 
 import pytest
 from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
+from accounts.providers.base import InboundMessage
 from conversations.models import Conversation
+from conversations.services import webhook_events_record
 from hooks import services
 from hooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from hooks.services import hook_event_emit, hook_subscription_create
@@ -35,7 +38,10 @@ def subscribed(api_client, receiver):
 
 
 def _valid_signature(secret: str, request: dict) -> bool:
-    expected = "sha256=" + hmac.new(secret.encode(), request["body"], hashlib.sha256).hexdigest()
+    timestamp = request["headers"]["x-whatsnap-timestamp"]
+    if abs(time.time() - int(timestamp)) > 300:
+        return False
+    expected = "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + request["body"], hashlib.sha256).hexdigest()
     return hmac.compare_digest(request["headers"]["x-whatsnap-signature"], expected)
 
 
@@ -239,3 +245,22 @@ def test_subscription_management(api_client, receiver, location):
     assert not _valid_signature(created["secret"], receiver.requests[0])
     assert api_client.delete(f"/api/v1/webhooks/{created['id']}/").status_code == 204
     assert not WebhookSubscription.objects.exists() and not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://10.1.2.3/hook", "http://169.254.169.254/latest/meta-data/",
+                                 "http://[::1]/hook", "https://192.168.0.10/"])
+def test_webhook_urls_on_private_addresses_are_refused(api_client, settings, url):
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = False
+    response = api_client.post("/api/v1/webhooks/", {"url": url, "events": ALL_EVENTS}, format="json")
+    assert response.status_code == 400 and "public addresses only" in json.dumps(response.json())
+    assert not WebhookSubscription.objects.exists()
+
+
+def test_a_private_url_is_not_called_even_if_it_was_stored(location, receiver, sandbox_account, settings):
+    subscription = hook_subscription_create(location=location, url=receiver.url, events=["contact.created"])
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = False  # e.g. its DNS now points inside
+    webhook_events_record(account=sandbox_account, events=[
+        InboundMessage(provider_id="p1", from_phone="+14155550123", name="", text="hi", at=datetime.now(dt_tz.utc))])
+    assert receiver.requests == []
+    delivery = WebhookDelivery.objects.get(subscription=subscription)
+    assert delivery.status == "pending" and "public addresses only" in delivery.last_error
