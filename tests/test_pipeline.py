@@ -77,6 +77,36 @@ def test_body_over_limit_413(sandbox_account, settings):
     assert not InboundEvent.objects.exists()
 
 
+def test_chunked_body_over_limit_413_without_content_length(sandbox_account, settings):
+    """A body sent chunked (no Content-Length) is measured, not trusted by its header."""
+    import asyncio
+
+    from django.core.handlers.asgi import ASGIHandler
+
+    settings.WEBHOOK_MAX_BYTES = 100
+    body = json.dumps({"id": "big", "from": "+14155550123", "text": "x" * 500}).encode()
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": f"/webhooks/sandbox/{sandbox_account.pk}/", "raw_path": b"", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), (b"transfer-encoding", b"chunked"),
+                         (b"x-sandbox-signature", sign(sandbox_account.webhook_secret, body).encode())],
+             "client": ("127.0.0.1", 5000), "server": ("testserver", 80)}
+    chunks = [{"type": "http.request", "body": body[i:i + 64], "more_body": i + 64 < len(body)} for i in range(0, len(body), 64)]
+    sent = []
+
+    async def receive():
+        if chunks:
+            return chunks.pop(0)
+        await asyncio.sleep(3600)  # the client stays connected (cancelled once answered)
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(ASGIHandler()(scope, receive, send))
+    assert sent, "no answer"
+    assert sent[0]["status"] == 413, sent
+    assert not InboundEvent.objects.exists()
+
+
 def test_one_person_three_accounts_is_one_contact_with_three_tags(location):
     accounts = []
     for name in ("sales", "support", "vip"):
