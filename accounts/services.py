@@ -111,6 +111,20 @@ def account_connect(*, account: Account) -> Account:
     return account
 
 
+def account_qr_renew(*, account: Account) -> Account:
+    """The QR on screen expired while the account waits to be linked: fetch a new one. The
+    status stays qr_pending (no history rows for a routine refresh)."""
+    if account.status != Account.Status.QR_PENDING:
+        return account
+    try:
+        events = get_provider(account.backend).renew_qr(account)
+    except ProviderError as exc:
+        account_set_status(account=account, status=Account.Status.ERROR, reason=f"QR refresh failed: {exc}")
+        return account
+    account_apply_events(account=account, events=events)
+    return account
+
+
 def account_apply_events(*, account: Account, events: list) -> None:
     for event in events:
         if isinstance(event, QrUpdated):

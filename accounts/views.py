@@ -153,11 +153,13 @@ def account_diagnostics_fragment(request, pk):
 
 
 @require_POST
-@admin_required
+@location_required
 def account_qr_refresh(request, pk):
+    """The page's QR expired: any member looking at it gets the next one (linking happens on
+    the phone; the QR itself grants nothing here)."""
     account = _account(request, pk)
     if account.status == Account.Status.QR_PENDING:
-        services.account_connect(account=account)
+        services.account_qr_renew(account=account)
         account.refresh_from_db()
     return render(request, "accounts/_connect.html", {"account": account, **_qr_context(account)})
 

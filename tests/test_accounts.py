@@ -72,6 +72,19 @@ def test_whatsapp_sandbox_lifecycle_qr_then_link(location):
     assert history == [("new", "connecting"), ("connecting", "qr_pending"), ("qr_pending", "connected")]
 
 
+def test_qr_refresh_gives_a_new_code_without_filling_the_history(location, admin_client, agent_client):
+    account = account_create(location=location, kind="whatsapp", backend="sandbox", name="Sales")
+    account_connect(account=account)
+    account.refresh_from_db()
+    first, events = account.qr_payload, AccountEvent.objects.filter(account=account).count()
+    for client in (admin_client, agent_client, agent_client):  # the page refreshes it for whoever looks
+        response = client.post(f"/accounts/{account.pk}/qr/refresh/", HTTP_HX_REQUEST="true")
+        assert response.status_code == 200 and b"<svg" in response.content
+    account.refresh_from_db()
+    assert account.status == "qr_pending" and account.qr_payload != first
+    assert AccountEvent.objects.filter(account=account).count() == events
+
+
 def test_expired_qr_does_not_link(location):
     from django.utils import timezone
 

@@ -51,6 +51,19 @@ def rows():
 
 
 # --- connect ---------------------------------------------------------------------------------
+def test_expired_qr_is_renewed_with_one_connect_call(account, gateway):
+    from accounts.services import account_qr_renew
+
+    account_connect(account=account)
+    account.refresh_from_db()
+    first = account.qr_payload
+    calls = len(gateway.requests)
+    account_qr_renew(account=account)
+    account.refresh_from_db()
+    assert [(r.method, r.path) for r in gateway.requests[calls:]] == [("GET", f"/instance/connect/{instance(account)}")]
+    assert account.status == "qr_pending" and account.qr_payload == gateway.qr_code(instance(account)) != first
+
+
 def test_connect_creates_instance_with_our_webhook_and_shows_qr(account, gateway):
     account_connect(account=account)
     account.refresh_from_db()

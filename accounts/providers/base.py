@@ -95,6 +95,11 @@ class Provider(ABC):
     def connect(self, account) -> list:
         """Start or resume the session; returns the events it produced (QR, connection)."""
 
+    def renew_qr(self, account) -> list:
+        """A fresh QR code for a session still waiting to be linked (the last one expired).
+        By default the session is simply resumed with connect()."""
+        return self.connect(account)
+
     @abstractmethod
     def disconnect(self, account) -> None:
         """End the session on the backend's side."""

@@ -140,6 +140,16 @@ class EvolutionProvider(Provider):
             return [ConnectionChanged(status="connected", reason="WhatsApp session already linked")]
         return _qr_events(data) or [ConnectionChanged(status="connecting", reason="gateway is starting the session")]
 
+    def renew_qr(self, account) -> list:
+        """Only ask the gateway for the session's current QR (GET /instance/connect): the
+        instance and its webhook exist since connect()."""
+        name = instance_name(account)
+        suffix = f"?number={account.phone_number.lstrip('+')}" if account.phone_number else ""
+        data = _json(_call("GET", f"/instance/connect/{name}{suffix}"))
+        if (data.get("instance") or {}).get("state") == "open":
+            return [ConnectionChanged(status="connected", reason="WhatsApp session linked")]
+        return _qr_events(data)
+
     def _remember(self, account, *, name: str, token) -> None:
         """Keep the instance name (config) and the instance token (credentials): webhook
         envelopes carry that token as their `apikey`."""
