@@ -164,6 +164,24 @@ class Account(models.Model):
             )
         ]
 
+    def clean(self):
+        """What every way of saving settings must respect (the settings page, the admin, the API)."""
+        from django.core.exceptions import ValidationError
+
+        from routing.hours import parse_hours
+
+        errors = {}
+        try:
+            parse_hours(self.business_hours)
+        except (ValueError, TypeError) as exc:
+            errors["business_hours"] = f"Business hours: {exc}"
+        if self.default_assignee_id and not Membership.objects.filter(user_id=self.default_assignee_id, location_id=self.location_id).exists():
+            errors["default_assignee"] = "The default assignee must be a member of this account's location."
+        if self.default_team_id and self.default_team.location_id != self.location_id:
+            errors["default_team"] = "The default team must belong to this account's location."
+        if errors:
+            raise ValidationError(errors)
+
     def __str__(self):
         return f"{self.name} ({self.get_kind_display()})"
 

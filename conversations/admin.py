@@ -1,14 +1,55 @@
+from django import forms
 from django.contrib import admin
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Membership
 
 from conversations.models import Conversation, InboundEvent, Message
 
 
+class ConversationAdminForm(forms.ModelForm):
+    class Meta:
+        model = Conversation
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        assignee, location_id = data.get("assignee"), self.instance.location_id
+        if assignee is not None and not Membership.objects.filter(user=assignee, location_id=location_id).exists():
+            self.add_error("assignee", f"{assignee} is not a member of this conversation's location.")
+        if data.get("status") == Conversation.Status.SNOOZED:
+            until = data.get("snoozed_until")
+            if until is None or until <= timezone.now():
+                self.add_error("snoozed_until", "A snoozed conversation needs a time in the future.")
+        return data
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
+    form = ConversationAdminForm
     list_display = ["contact", "account", "status", "assignee", "last_message_at", "unread_count"]
     list_filter = ["status", "account__location", "account"]
     search_fields = ["contact__phone", "contact__name"]
     raw_id_fields = ["contact"]
+    fields = ["contact", "account", "status", "snoozed_until", "assignee"]
+    readonly_fields = ["contact", "account"]
+
+    def has_add_permission(self, request):
+        return False  # conversations open when someone writes in, or from the inbox
+
+    def save_model(self, request, obj, form, change):
+        """Assignment and status go through the inbox's services: history row, live event,
+        outgoing webhook and GHL sync, exactly as from the inbox."""
+        from conversations.inbox import conversation_assign, conversation_set_status
+
+        current = Conversation.objects.get(pk=obj.pk)
+        with transaction.atomic():
+            if "assignee" in form.changed_data:
+                conversation_assign(conversation=current, assignee=obj.assignee, actor=request.user, reason="admin")
+            if {"status", "snoozed_until"} & set(form.changed_data):
+                conversation_set_status(conversation=current, status=obj.status, actor=request.user,
+                                        snooze_until=obj.snoozed_until if obj.status == Conversation.Status.SNOOZED else None)
 
 
 @admin.register(Message)

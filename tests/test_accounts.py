@@ -1,8 +1,13 @@
+from datetime import datetime, timezone as dt_tz
+
 import pytest
 
 from django.test import Client
 
-from accounts.models import Account, AccountEvent
+from accounts.models import Account, AccountEvent, Membership
+from accounts.providers.base import InboundMessage
+from conversations.models import Conversation
+from conversations.services import webhook_events_record
 from accounts.services import (
     account_archive,
     account_connect,
@@ -205,3 +210,67 @@ def test_setup_webhook_url_with_secret_only_for_admins(admin_client, agent_clien
                              phone_number="+14155550112", credentials={"server_url": "http://127.0.0.1:9", "password": "pw"})
     assert account.webhook_secret in admin_client.get(f"/accounts/{account.pk}/").content.decode()
     assert account.webhook_secret not in agent_client.get(f"/accounts/{account.pk}/").content.decode()
+
+
+@pytest.fixture
+def superuser_client(db):
+    from django.contrib.auth import get_user_model
+
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
+    return client
+
+
+def _admin_form(client, url) -> dict:
+    """The change form's current values, as the browser would post them back."""
+    import re
+
+    html = client.get(url).content.decode()
+    data = {}
+    for name, value in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html):
+        data[name] = value
+    for name, body in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S):
+        data[name] = body.strip()
+    for name, options in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
+        chosen = re.search(r'<option value="([^"]*)"[^>]*selected', options)
+        data[name] = chosen.group(1) if chosen else ""
+    return {k: v.replace("&quot;", '"') for k, v in data.items()}
+
+
+def test_admin_account_settings_are_validated_and_audited(superuser_client, sandbox_account, other_location):
+    from django.contrib.auth import get_user_model
+
+    from accounts.models import AccountSettingsChange
+
+    url = f"/admin/accounts/account/{sandbox_account.pk}/change/"
+    data = _admin_form(superuser_client, url)
+    stranger = get_user_model().objects.create_user("stranger")
+    Membership.objects.create(user=stranger, location=other_location)
+    bad = superuser_client.post(url, {**data, "send_per_minute": "5000", "default_assignee": str(stranger.pk),
+                                      "business_hours": '{"mon": [["17:00", "09:00"]]}'})
+    assert bad.status_code == 200
+    page = bad.content.decode()
+    assert "600" in page and "member of this account" in page and "ends before it starts" in page
+    assert not AccountSettingsChange.objects.exists()
+    good = superuser_client.post(url, {**data, "send_per_minute": "12", "signature": "— Sales team"})
+    assert good.status_code == 302
+    change = AccountSettingsChange.objects.get()
+    assert change.actor.username == "root" and change.changes["send_per_minute"] == [30, 12] and "signature" in change.changes
+
+
+def test_admin_assignment_goes_through_the_inbox_service(superuser_client, sandbox_account, location, agent_user):
+    from conversations.models import ConversationEvent
+
+    webhook_events_record(account=sandbox_account, events=[
+        InboundMessage(provider_id="a1", from_phone="+14155550123", name="", text="hi", at=datetime.now(dt_tz.utc))])
+    conversation = Conversation.objects.get()
+    url = f"/admin/conversations/conversation/{conversation.pk}/change/"
+    data = _admin_form(superuser_client, url)
+    response = superuser_client.post(url, {**data, "assignee": str(agent_user.pk), "status": "resolved"})
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.assignee == agent_user and conversation.status == "resolved"
+    kinds = list(ConversationEvent.objects.filter(conversation=conversation).values_list("kind", "actor__username"))
+    assert ("assigned", "root") in kinds and ("status", "root") in kinds
+    snooze = superuser_client.post(url, {**_admin_form(superuser_client, url), "status": "snoozed"})
+    assert snooze.status_code == 200 and "time in the future" in snooze.content.decode()
