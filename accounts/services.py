@@ -230,3 +230,99 @@ def account_settings_update(*, account: Account, actor=None, **values) -> dict:
     for field in changes:
         setattr(account, field, getattr(current, field))
     return changes
+
+
+# --- the location's own settings: details, members, API tokens --------------------------------
+def location_update(*, location: Location, name: str, timezone_name: str) -> Location:
+    """Rename the location or change its time zone (reports and business hours use it)."""
+    from django.core.exceptions import ValidationError
+
+    from accounts.models import validate_timezone
+
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("The location needs a name.", field="name")
+    if Location.objects.filter(name=name).exclude(pk=location.pk).exists():
+        raise ApplicationError(f"Another location is called {name} already.", field="name")
+    try:
+        validate_timezone(timezone_name)
+    except ValidationError as exc:
+        raise ApplicationError(exc.messages[0], field="timezone") from None
+    Location.objects.filter(pk=location.pk).update(name=name, timezone=timezone_name or "UTC")
+    location.name, location.timezone = name, timezone_name or "UTC"
+    return location
+
+
+def _other_admins(membership) -> bool:
+    from accounts.models import Membership
+
+    return Membership.objects.filter(location_id=membership.location_id, role=Membership.Role.ADMIN).exclude(pk=membership.pk).exists()
+
+
+@transaction.atomic
+def member_update(*, membership, role: str, capacity: int):
+    """An admin changes a member's role or capacity; the last admin stays an admin."""
+    from accounts.models import Membership
+
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if role not in Membership.Role.values:
+        raise ApplicationError(f"Unknown role {role!r}.", field="role")
+    if not 0 <= capacity <= 1000:
+        raise ApplicationError("Capacity is between 0 and 1000 open conversations.", field="capacity")
+    if membership.role == Membership.Role.ADMIN and role != Membership.Role.ADMIN and not _other_admins(membership):
+        raise ApplicationError("The location needs at least one admin: make someone else admin first.", field="role")
+    Membership.objects.filter(pk=membership.pk).update(role=role, capacity=capacity)
+    membership.role, membership.capacity = role, capacity
+    return membership
+
+
+@transaction.atomic
+def member_add(*, location: Location, username: str, email: str, password: str, role: str):
+    """Add a person to the location: a new login, or an existing one (then the password is
+    left as it is)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    from accounts.models import Membership
+
+    username = (username or "").strip()
+    if not username:
+        raise ApplicationError("Give the person a username.", field="username")
+    if role not in Membership.Role.values:
+        raise ApplicationError(f"Unknown role {role!r}.", field="role")
+    User = get_user_model()
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        try:
+            validate_password(password, User(username=username, email=email))
+        except ValidationError as exc:
+            raise ApplicationError(" ".join(exc.messages), field="password") from None
+        user = User.objects.create_user(username=username, email=(email or "").strip(), password=password)
+    elif Membership.objects.filter(user=user, location=location).exists():
+        raise ApplicationError(f"{username} is a member already.", field="username")
+    return Membership.objects.create(user=user, location=location, role=role)
+
+
+@transaction.atomic
+def member_remove(*, membership) -> None:
+    """Take a person out of the location; their open conversations become unassigned."""
+    from accounts.models import Membership
+    from conversations.inbox import conversation_assign
+    from conversations.models import Conversation
+
+    if membership.role == Membership.Role.ADMIN and not _other_admins(membership):
+        raise ApplicationError("The location needs at least one admin.")
+    for conversation in Conversation.objects.filter(location_id=membership.location_id, assignee_id=membership.user_id).exclude(status="resolved"):
+        conversation_assign(conversation=conversation, assignee=None, reason=f"{membership.user} left the location")
+    membership.delete()
+
+
+def api_token_create(*, location: Location, name: str, user=None):
+    """A REST API key for the location (for one member's view of it when `user` is given).
+    The key is shown once, right after this."""
+    from accounts.models import ApiToken, Membership
+
+    if user is not None and not Membership.objects.filter(user=user, location=location).exists():
+        raise ApplicationError(f"{user} is not a member of this location.", field="user")
+    return ApiToken.objects.create(location=location, name=(name or "").strip()[:80] or "token", user=user)

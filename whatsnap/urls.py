@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accounts import sandbox_views
+from accounts import location_views, sandbox_views
 from accounts import views as account_views
 from contacts import views as contact_views
 from conversations import report_views
@@ -19,6 +19,7 @@ urlpatterns = [
     path("livez", views.livez, name="livez"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("settings/password/", auth_views.PasswordChangeView.as_view(success_url="/settings/?password=changed"), name="password_change"),
     path("location/switch/", views.location_switch, name="location-switch"),
     path("admin/", admin.site.urls),
     # accounts
@@ -66,6 +67,13 @@ urlpatterns = [
     path("routing/teams/add/", routing_views.team_edit, name="team-add"),
     path("routing/teams/<int:pk>/", routing_views.team_edit, name="team-edit"),
     path("me/availability/", routing_views.availability_set, name="availability"),
+    path("settings/", location_views.settings_page, name="settings"),
+    path("settings/me/", location_views.my_preferences, name="settings-me"),
+    path("settings/location/", location_views.location_details, name="settings-location"),
+    path("settings/members/add/", location_views.member_add, name="settings-member-add"),
+    path("settings/members/<int:pk>/", location_views.member_change, name="settings-member"),
+    path("settings/api-keys/", location_views.token_create, name="settings-token-create"),
+    path("settings/api-keys/<int:pk>/revoke/", location_views.token_revoke, name="settings-token-revoke"),
     # provider webhooks
     path("webhooks/<str:kind>/<int:account_id>/", webhook, name="webhook"),
     path("webhooks/<str:kind>/<int:account_id>/status/", webhook, name="webhook-status"),
