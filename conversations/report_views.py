@@ -1,5 +1,6 @@
 import csv
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -11,7 +12,8 @@ from whatsnap.tenancy import get_for_location, location_required
 
 
 def _period(request):
-    today = timezone.localdate()
+    # "today" in the location's zone: the report's days are the location's days
+    today = timezone.localdate(timezone=ZoneInfo(request.location.timezone or "UTC"))
     try:
         end = date.fromisoformat(request.GET.get("end", "")) if request.GET.get("end") else today
         start = date.fromisoformat(request.GET.get("start", "")) if request.GET.get("start") else end - timedelta(days=6)
@@ -51,13 +53,18 @@ def _csv(report, account):
     for key in ("messages_in", "messages_out", "new_contacts", "conversations_opened", "conversations_resolved"):
         out.writerow([key, getattr(report, key)])
     for key in ("median", "p90"):
-        out.writerow([f"first_response_{key}_seconds", report.first_response.get(key)])
-        out.writerow([f"resolution_{key}_seconds", report.resolution.get(key)])
+        out.writerow([f"first_response_{key}_seconds", _seconds(report.first_response.get(key))])
+        out.writerow([f"resolution_{key}_seconds", _seconds(report.resolution.get(key))])
     out.writerow([])
     out.writerow(["day", "messages_in", "messages_out"])
     out.writerows(report.daily)
     out.writerow([])
-    out.writerow(["agent", "messages_out", "resolved", "first_response_median_seconds"])
+    columns = ["conversations", "messages_out", "resolved", "first_response_median", "first_response_p90", "resolution_median", "resolution_p90"]
+    out.writerow(["agent", *(c + "_seconds" if c.endswith(("median", "p90")) else c for c in columns)])
     for row in report.agents:
-        out.writerow([row["agent"], row["messages_out"], row["resolved"], row["first_response_median"]])
+        out.writerow([row["agent"], *(_seconds(row[c]) if c.endswith(("median", "p90")) else row[c] for c in columns)])
     return response
+
+
+def _seconds(value):
+    return None if value is None else round(value, 1)

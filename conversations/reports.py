@@ -30,7 +30,9 @@ class Report:
     first_response: dict = field(default_factory=dict)  # {"median": seconds|None, "p90": ...}
     resolution: dict = field(default_factory=dict)
     daily: list = field(default_factory=list)  # [(date, in, out)]
-    agents: list = field(default_factory=list)  # [{"agent", "messages_out", "resolved", "first_response_median"}]
+    # [{"agent", "conversations" (opened in the period, assigned to them), "messages_out", "resolved",
+    #   "first_response_median"/"_p90", "resolution_median"/"_p90"}]
+    agents: list = field(default_factory=list)
 
 
 def _bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -39,9 +41,10 @@ def _bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 def _durations(opened) -> tuple[int, dict, dict, dict]:
     """One pass over the period's opened conversations: how many, the first-response and
-    resolution percentiles, and each assignee's median first response.
+    resolution percentiles, and the same per assignee.
 
-    Returns (opened, first_response, resolution, {assignee username: median seconds})."""
+    Returns (opened, first_response, resolution, {assignee username: {"conversations",
+    "first_response", "resolution"}})."""
     rows = opened.annotate(
         wait=ExpressionWrapper(F("first_response_at") - F("first_inbound_at"), output_field=DurationField()),
         took=ExpressionWrapper(F("first_resolved_at") - F("created_at"), output_field=DurationField()),
@@ -58,21 +61,25 @@ def _durations(opened) -> tuple[int, dict, dict, dict]:
                 f" FROM ({sql}) AS t(agent, wait, took) GROUP BY GROUPING SETS ((), (agent))",
                 params,
             )
-            result = cursor.fetchall()
-        total = next(r for r in result if r[0] == 1)
-        per_agent = {r[1]: r[3] for r in result if r[0] == 0 and r[1] is not None}
-        return (total[2], {"median": total[3], "p90": total[4], "n": total[5]},
-                {"median": total[6], "p90": total[7], "n": total[8]}, per_agent)
-    count, waits, tooks, agent_waits = 0, [], [], {}
-    for agent, wait, took in rows:
-        count += 1
-        if wait is not None:
-            waits.append(wait.total_seconds())
-            if agent is not None:
-                agent_waits.setdefault(agent, []).append(wait.total_seconds())
-        if took is not None:
-            tooks.append(took.total_seconds())
-    return count, _summary(waits), _summary(tooks), {a: _summary(v)["median"] for a, v in agent_waits.items()}
+            result = [(r[0], r[1], r[2], {"median": r[3], "p90": r[4], "n": r[5]}, {"median": r[6], "p90": r[7], "n": r[8]})
+                      for r in cursor.fetchall()]
+    else:
+        groups: dict = {}
+        for agent, wait, took in rows:
+            for key in (("total",), ("agent", agent)):
+                g = groups.setdefault(key, [0, [], []])
+                g[0] += 1
+                if wait is not None:
+                    g[1].append(wait.total_seconds())
+                if took is not None:
+                    g[2].append(took.total_seconds())
+        groups.setdefault(("total",), [0, [], []])
+        result = [(1 if key == ("total",) else 0, None if key == ("total",) else key[1], n, _summary(w), _summary(t))
+                  for key, (n, w, t) in groups.items()]
+    total = next(r for r in result if r[0] == 1)
+    per_agent = {r[1]: {"conversations": r[2], "first_response": r[3], "resolution": r[4]}
+                 for r in result if r[0] == 0 and r[1] is not None}
+    return total[2], total[3], total[4], per_agent
 
 
 def _summary(values: list[float]) -> dict:
@@ -116,7 +123,7 @@ def report_build(*, location, start: date, end: date, account=None) -> Report:
     report.conversations_resolved = resolved_events.values("conversation_id").distinct().count()
 
     # first inbound / first reply / first resolution are kept on the conversation as they happen
-    report.conversations_opened, report.first_response, report.resolution, agent_medians = _durations(opened)
+    report.conversations_opened, report.first_response, report.resolution, agent_stats = _durations(opened)
 
     # Daily counts: the rolled-up days (messages up to the watermark) plus the newer messages
     # counted live; see conversations/rollups.py.
@@ -147,9 +154,15 @@ def report_build(*, location, start: date, end: date, account=None) -> Report:
 
     out_by_agent = by_author
     resolved_by = dict(resolved_events.filter(actor__isnull=False).values_list("actor__username").annotate(n=Count("conversation", distinct=True)))
-    for agent in sorted(set(out_by_agent) | set(resolved_by)):
-        report.agents.append({"agent": agent, "messages_out": out_by_agent.get(agent, 0), "resolved": resolved_by.get(agent, 0),
-                              "first_response_median": agent_medians.get(agent)})
+    empty = {"conversations": 0, "first_response": {"median": None, "p90": None}, "resolution": {"median": None, "p90": None}}
+    for agent in sorted(set(out_by_agent) | set(resolved_by) | set(agent_stats)):
+        stats = agent_stats.get(agent, empty)
+        report.agents.append({
+            "agent": agent, "conversations": stats["conversations"], "messages_out": out_by_agent.get(agent, 0),
+            "resolved": resolved_by.get(agent, 0),
+            "first_response_median": stats["first_response"]["median"], "first_response_p90": stats["first_response"]["p90"],
+            "resolution_median": stats["resolution"]["median"], "resolution_p90": stats["resolution"]["p90"],
+        })
     return report
 
 

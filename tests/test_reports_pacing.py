@@ -59,7 +59,10 @@ def test_report_figures_by_hand(seeded, location, sandbox_account):
     assert report.first_response["p90"] == pytest.approx(510.0)  # 300 + 0.7 * 300
     assert report.resolution["median"] == pytest.approx(7200.0)  # 1 h and 3 h
     assert report.daily == [(date(2026, 11, 2), 4, 4)]
-    assert report.agents == [{"agent": "amy", "messages_out": 4, "resolved": 2, "first_response_median": pytest.approx(210.0)}]
+    assert report.agents == [{"agent": "amy", "conversations": 4, "messages_out": 4, "resolved": 2,
+                              "first_response_median": pytest.approx(210.0), "first_response_p90": pytest.approx(510.0),
+                              "resolution_median": pytest.approx(7200.0), "resolution_p90": pytest.approx(10080.0)}]  # 1 h + 0.9 * 2 h
+    assert report.resolution["p90"] == pytest.approx(10080.0)
 
 
 def test_each_agent_gets_the_median_of_their_own_conversations(seeded, location, sandbox_account):
@@ -70,10 +73,15 @@ def test_each_agent_gets_the_median_of_their_own_conversations(seeded, location,
     msg(conv, "outbound", T0 + timedelta(hours=5, seconds=900), author=bob)
     unassigned = make_conversation(sandbox_account, "+14155552001", T0 + timedelta(hours=6))
     msg(unassigned, "inbound", T0 + timedelta(hours=6))  # no reply yet: counted as opened, no wait
+    cid = get_user_model().objects.create_user("cid")
+    Membership.objects.create(user=cid, location=location)
+    quiet = make_conversation(sandbox_account, "+14155552002", T0 + timedelta(hours=7), user=cid)
+    msg(quiet, "inbound", T0 + timedelta(hours=7))  # assigned, not answered yet
     report = report_build(location=location, start=date(2026, 11, 2), end=date(2026, 11, 2))
-    assert report.conversations_opened == 6
+    assert report.conversations_opened == 7
     assert report.first_response["median"] == pytest.approx(300.0) and report.first_response["n"] == 5
-    assert [(a["agent"], a["first_response_median"]) for a in report.agents] == [("amy", pytest.approx(210.0)), ("bob", pytest.approx(900.0))]
+    assert [(a["agent"], a["conversations"], a["first_response_median"]) for a in report.agents] == [
+        ("amy", 4, pytest.approx(210.0)), ("bob", 1, pytest.approx(900.0)), ("cid", 1, None)]  # cid is listed, though silent
     assert report.resolution["n"] == 2
 
 
@@ -91,7 +99,7 @@ def test_report_page_and_csv(admin_client, seeded, sandbox_account):
     html = admin_client.get(f"/accounts/{sandbox_account.pk}/report/", {"start": "2026-11-02", "end": "2026-11-02"}).content.decode()
     assert "<svg" in html and "4 min" in html  # median 210 s, rounded
     csv = admin_client.get("/reports/", {"start": "2026-11-02", "end": "2026-11-02", "format": "csv"}).content.decode()
-    assert "messages_in,4" in csv and "amy,4,2,210.0" in csv
+    assert "messages_in,4" in csv and "amy,4,4,2,210.0,510.0,7200.0,10080.0" in csv
 
 
 def test_settings_are_validated_and_audited(admin_client, admin_user, sandbox_account):
@@ -126,7 +134,9 @@ def test_burst_leaves_in_order_at_pace(sandbox_account, pacing_clock, monkeypatc
         message_send(conversation=conversation, text=f"reply {i}")
     assert [text for _t, text in sent] == [f"reply {i}" for i in range(100)]
     gaps = [(b[0] - a[0]).total_seconds() for a, b in zip(sent, sent[1:])]
-    assert min(gaps) >= 2.0 - 0.05  # 30 a minute
+    # 30 a minute: slots are booked 2 s apart; the recorded times also carry how long each
+    # send took to reach the backend (real time on a busy machine), hence the tolerance
+    assert min(gaps) >= 2.0 - 0.25 and sum(gaps) / len(gaps) >= 2.0 - 0.01
     assert Message.objects.filter(status="delivered", direction="outbound").count() == 100
 
 
