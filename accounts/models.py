@@ -164,6 +164,17 @@ class Account(models.Model):
             )
         ]
 
+    SEND_FAILING = "Sending failed: "  # last_error prefix of an error status set by failing sends
+
+    @property
+    def accepts_replies(self) -> bool:
+        """Replies can be queued: connected, or in error only because sends are failing right
+        now (the session is fine; queued messages are retried with backoff)."""
+        if self.archived_at:
+            return False
+        return self.status == self.Status.CONNECTED or (
+            self.status == self.Status.ERROR and self.last_error.startswith(self.SEND_FAILING))
+
     def clean(self):
         """What every way of saving settings must respect (the settings page, the admin, the API)."""
         from django.core.exceptions import ValidationError

@@ -57,17 +57,19 @@ def account_diagnostics(account: Account, *, health=None) -> list[dict]:
         checks.append({"name": "Session", "ok": False, "detail": "The phone unlinked this device (or was offline ~14 days). Press Reconnect and scan the QR again."})
     if account.status == Account.Status.DISCONNECTED:
         checks.append({"name": "Session", "ok": False, "detail": "Disconnected. Press Reconnect to start a new session."})
-    if account.status == Account.Status.ERROR:
+    if account.status == Account.Status.ERROR and not account.accepts_replies:
         checks.append({"name": "Last error", "ok": False, "detail": f"{account.last_error} — fix the cause (credentials, backend address) and press Reconnect."})
-    if account.status == Account.Status.CONNECTED:
+    if account.accepts_replies:
         checks.append({"name": "Session", "ok": True, "detail": f"Connected{' as ' + account.phone_number if account.phone_number else ''}."})
         from conversations.models import Message
 
         retrying = Message.objects.filter(account=account, status=Message.Status.QUEUED, send_attempts__gt=0).count()
-        if retrying:
+        if account.status == Account.Status.ERROR or retrying:
+            failure = account.last_error.removeprefix(Account.SEND_FAILING) or "unknown error"
             checks.append({"name": "Sending", "ok": False, "detail": (
-                f"The backend failed: {account.last_error or 'unknown error'} — {retrying} message(s) waiting; "
-                "they are retried automatically with backoff and fail with the reason after the last attempt.")})
+                f"The backend failed: {failure} — {retrying} message(s) waiting; "
+                "they are retried automatically with backoff and fail with the reason after the last attempt. "
+                "Replies can still be queued; the status returns to Connected with the first successful send.")})
     return checks
 
 

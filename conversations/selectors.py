@@ -46,7 +46,7 @@ def contact_panel(conversation: Conversation) -> dict:
     return {
         "tags": list(contact.tags.order_by("name")),
         "links": links,
-        "reply_accounts": [l.account for l in links if l.account.archived_at is None and l.account.status == "connected"],
+        "reply_accounts": [l.account for l in links if l.account.accepts_replies],
         "other_conversations": list(
             Conversation.objects.filter(contact=contact).exclude(pk=conversation.pk).select_related("account")
         ),

@@ -278,7 +278,7 @@ def message_send(*, conversation: Conversation, text: str, author=None, account:
             f"{contact.display_name} replied STOP and has opted out; WhatSnap will not send until they send START.",
             code="opted_out",
         )
-    if account.status != Account.Status.CONNECTED or account.archived_at:
+    if not account.accepts_replies:
         raise ApplicationError(f"The account {account.name} is not connected ({account.get_status_display()}).", code="account_unavailable")
     if account.pk != conversation.account_id:
         conversation, _ = Conversation.objects.get_or_create(contact=contact, account=account, defaults={"location": conversation.location})
@@ -337,8 +337,10 @@ def message_deliver(*, message_id: int) -> str:
         _send_failed(message, reason)
         logger.warning("send of message %s failed: %s", message.pk, exc)
         return "failed"
-    if message.account.last_error and message.account.status == Account.Status.CONNECTED:
-        Account.objects.filter(pk=message.account_id).update(last_error="")  # sending works again
+    if message.account.status == Account.Status.ERROR and message.account.last_error.startswith(Account.SEND_FAILING):
+        from accounts.services import account_set_status
+
+        account_set_status(account=message.account, status=Account.Status.CONNECTED, reason="sending works again")
     with transaction.atomic():
         message = Message.objects.select_for_update().get(pk=message.pk)
         message.provider_message_id = result.provider_id
@@ -405,9 +407,13 @@ def _send_retry_later(message: Message, exc: ProviderError) -> str:
             status=Message.Status.QUEUED, send_attempts=attempts,
             error=f"attempt {attempts} of {MAX_SEND_ATTEMPTS} failed: {exc}"[:300], status_changed_at=timezone.now(),
         )
-        Account.objects.filter(pk=message.account_id).update(
-            next_send_at=pacing.clock() + timezone.timedelta(seconds=delay), last_error=str(exc)[:500],
-        )
+        Account.objects.filter(pk=message.account_id).update(next_send_at=pacing.clock() + timezone.timedelta(seconds=delay))
+        account = Account.objects.get(pk=message.account_id)
+        if account.accepts_replies:  # connected (or failing sends already): not a connect error
+            # shown as the account's status (live, with the reason); replies still queue
+            from accounts.services import account_set_status
+
+            account_set_status(account=account, status=Account.Status.ERROR, reason=f"{Account.SEND_FAILING}{exc}"[:500])
     logger.warning("send of message %s failed (attempt %s), retrying in %.0f s: %s", message.pk, attempts, delay, exc)
     return "retry"
 

@@ -3,6 +3,7 @@ from datetime import datetime, timezone as dt_tz
 import pytest
 from django.utils import timezone
 
+from accounts.models import AccountEvent
 from accounts.providers.base import InboundMessage
 from accounts.services import account_connect, account_create
 from contacts.models import Contact
@@ -176,7 +177,6 @@ def test_backend_down_send_waits_with_backoff_and_goes_out_once(admin_client, sa
     from accounts.providers.base import ProviderError, SendResult
     from accounts.providers.sandbox import SandboxProvider
     from conversations.pacing import account_drain
-    from conversations.services import MAX_SEND_ATTEMPTS
 
     conversation = write_in(sandbox_account, "1")
     calls = []
@@ -186,14 +186,17 @@ def test_backend_down_send_waits_with_backoff_and_goes_out_once(admin_client, sa
         calls.append(kw["idempotency_key"])
         if down["on"]:
             raise ProviderError("gateway answered 503")
-        return SendResult(provider_id="sbx-ok", status="delivered")
+        return SendResult(provider_id=f"sbx-ok-{len(calls)}", status="delivered")
 
     monkeypatch.setattr(SandboxProvider, "send", flaky)
     message = message_send(conversation=conversation, text="hi")
     message.refresh_from_db()
     sandbox_account.refresh_from_db()
     assert message.status == "queued" and message.send_attempts == 1 and "503" in message.error
-    assert sandbox_account.last_error == "gateway answered 503"
+    # the account shows the failure as its status, with the reason; replies still queue
+    assert sandbox_account.status == "error" and sandbox_account.last_error == "Sending failed: gateway answered 503"
+    queued_meanwhile = message_send(conversation=conversation, text="still accepted")
+    assert queued_meanwhile.status == "queued"
     page = admin_client.get(f"/inbox/{conversation.pk}/").content.decode()
     assert "attempt 1 of" in page and "retrying automatically" in page
     diagnostics = admin_client.get(f"/accounts/{sandbox_account.pk}/").content.decode()
@@ -209,11 +212,15 @@ def test_backend_down_send_waits_with_backoff_and_goes_out_once(admin_client, sa
     pacing_clock.sleep(31)
     account_drain(account_id=sandbox_account.pk)
     message.refresh_from_db()
-    assert message.status == "delivered" and len(calls) == 3 and message.provider_message_id == "sbx-ok"
+    assert message.status == "delivered" and message.provider_message_id == "sbx-ok-3"
+    queued_meanwhile.refresh_from_db()
+    assert queued_meanwhile.status == "delivered" and len(calls) == 4  # in order, after the first
     sandbox_account.refresh_from_db()
-    assert sandbox_account.last_error == ""
-    assert Message.objects.filter(direction="outbound").count() == 1
-    assert MAX_SEND_ATTEMPTS > 2
+    assert sandbox_account.last_error == "" and sandbox_account.status == "connected"
+    history = list(AccountEvent.objects.filter(account=sandbox_account).order_by("at", "id").values_list("to_status", "reason"))[-2:]
+    assert history == [("error", "Sending failed: gateway answered 503"), ("connected", "sending works again")]
+    # each message was handed over once successfully: no duplicate sends
+    assert sorted(Message.objects.filter(direction="outbound").values_list("provider_message_id", flat=True)) == ["sbx-ok-3", "sbx-ok-4"]
 
 
 def test_send_fails_after_the_last_attempt_and_ambiguous_errors_never_resend(sandbox_account, monkeypatch, pacing_clock):
