@@ -99,6 +99,18 @@ def test_contacts_search_by_phone_name_tag(admin_client, sandbox_account):
     assert "Ada" in page("whatsnap-account-sales") and "Bob" in page("whatsnap-account-sales")
 
 
+def test_paging_a_tag_filtered_list_keeps_the_tag(admin_client, sandbox_account, location):
+    vip = Tag.objects.create(location=location, name="vip")
+    contacts = [Contact(location=location, phone=f"+1415555{2000 + i}", name=f"P{i}") for i in range(60)]
+    Contact.objects.bulk_create(contacts)
+    for contact in Contact.objects.filter(location=location):
+        contact.tags.add(vip)
+    html = admin_client.get("/contacts/", {"tag": vip.pk}).content.decode()
+    assert f"&tag={vip.pk}&page=2" in html
+    second = admin_client.get("/contacts/", {"tag": vip.pk, "page": 2}).content.decode()
+    assert "Page 2 of 2" in second
+
+
 def test_merge_two_numbers_of_one_person(admin_client, sandbox_account, location):
     mac = account_create(location=location, kind="imessage", backend="sandbox", name="mac", phone_number="+14155550112")
     account_connect(account=mac)
