@@ -165,3 +165,71 @@ def message_retry_view(request, pk):
 
         messages.error(request, exc.message)
     return redirect("conversation", pk=message.conversation_id)
+
+
+MEDIA_MAX_BYTES = 25 * 1024 * 1024
+MEDIA_TIMEOUT = 20.0
+
+
+@location_required
+def message_media(request, pk, index: int):
+    """An attachment of a message, fetched from its backend with the account's credentials
+    (Twilio media auth, the Mac's BlueBubbles server) so agents never see those, or decoded
+    from the webhook's inline copy. Only members of the message's location reach it."""
+    import base64
+    import binascii
+
+    import httpx
+    from django.http import Http404, StreamingHttpResponse
+
+    from accounts.providers import get_provider
+
+    message = get_for_location(Message.objects.select_related("account"), request.location, pk=pk)
+    if not 0 <= index < len(message.media or []):
+        raise Http404
+    item = message.media[index]
+    content_type = item.get("content_type") or "application/octet-stream"
+    filename = (item.get("filename") or f"attachment-{message.pk}-{index}").replace('"', "")
+    disposition = "inline" if content_type.startswith(("image/", "audio/", "video/")) else "attachment"
+    url = item.get("url") or ""
+    if url.startswith("data:"):
+        header, _, data = url.partition(",")
+        try:
+            body = base64.b64decode(data, validate=True) if header.endswith(";base64") else data.encode()
+        except (binascii.Error, ValueError):
+            raise Http404 from None
+        response = HttpResponse(body, content_type=content_type)
+    else:
+        spec = get_provider(message.account.backend).media_request(message.account, item)
+        if spec is None:
+            raise Http404
+        client = httpx.Client(timeout=MEDIA_TIMEOUT, follow_redirects=True)
+        try:
+            upstream = client.send(client.build_request("GET", **spec), stream=True)
+        except httpx.HTTPError as exc:
+            client.close()
+            return HttpResponse(f"The attachment could not be fetched from the backend: {type(exc).__name__}.", status=502, content_type="text/plain")
+        if upstream.status_code != 200 or int(upstream.headers.get("content-length") or 0) > MEDIA_MAX_BYTES:
+            status = upstream.status_code
+            upstream.close()
+            client.close()
+            return HttpResponse(f"The backend answered {status} for this attachment (it may have expired).", status=502, content_type="text/plain")
+
+        def chunks():
+            sent = 0
+            try:
+                for chunk in upstream.iter_bytes():
+                    sent += len(chunk)
+                    if sent > MEDIA_MAX_BYTES:
+                        break
+                    yield chunk
+            finally:
+                upstream.close()
+                client.close()
+
+        response = StreamingHttpResponse(chunks(), content_type=upstream.headers.get("content-type") or content_type)
+    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

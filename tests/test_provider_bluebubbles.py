@@ -194,3 +194,43 @@ def test_add_mac_account_page_requires_the_server_fields(admin_client):
     assert response.status_code == 200
     assert not Account.objects.exists()
     assert b"Required to connect to your device." in response.content
+
+
+def test_attachment_is_fetched_from_the_mac_for_members_only(connected, mac, admin_client, outsider_client):
+    picture = b"\x89PNG\r\n\x1a\n" + b"pixels" * 100
+    mac.attachments["att-1"] = (picture, "image/png")
+    payload = mac.new_message(text="", attachments=[{"guid": "att-1", "mimeType": "image/png", "transferName": "IMG_1.png"}])
+    assert post(connected, payload).status_code == 200
+    message = Message.objects.get()
+    assert message.media[0]["attachment_guid"] == "att-1"
+    thread = admin_client.get(f"/inbox/{message.conversation_id}/").content.decode()
+    media_url = f"/inbox/messages/{message.pk}/media/0/"
+    assert media_url in thread and "mac-password" not in thread  # the Mac's password never reaches the page
+    response = admin_client.get(media_url)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == picture
+    assert response["Content-Type"] == "image/png" and 'filename="IMG_1.png"' in response["Content-Disposition"]
+    [download] = mac.received("GET", "/api/v1/attachment/att-1/download")
+    assert download.query["password"] == "mac-password"
+    assert outsider_client.get(media_url).status_code == 404
+    del mac.attachments["att-1"]
+    gone = admin_client.get(media_url)
+    assert gone.status_code == 502 and "404" in gone.content.decode()
+
+
+def test_inline_media_is_decoded_and_twilio_media_uses_the_account_credentials(connected, admin_client, location):
+    import base64
+
+    from accounts.providers import get_provider
+
+    message = Message.objects.create(location=location, conversation=Conversation.objects.create(
+        location=location, contact=Contact.objects.create(location=location, phone="+14155550123"), account=connected),
+        account=connected, direction="inbound", text="", status="delivered",
+        media=[{"url": "data:image/jpeg;base64," + base64.b64encode(b"jpeg-bytes").decode(), "content_type": "image/jpeg"}],
+        sent_at=datetime.now(timezone.utc))
+    response = admin_client.get(f"/inbox/messages/{message.pk}/media/0/")
+    assert response.status_code == 200 and response.content == b"jpeg-bytes"
+    assert admin_client.get(f"/inbox/messages/{message.pk}/media/1/").status_code == 404
+    twilio = Account(credentials={"account_sid": "AC1", "auth_token": "tok"})
+    spec = get_provider("twilio").media_request(twilio, {"url": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"})
+    assert spec["auth"] == ("AC1", "tok")
+    assert get_provider("twilio").media_request(twilio, {"url": "file:///etc/passwd"}) is None

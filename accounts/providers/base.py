@@ -100,6 +100,13 @@ class Provider(ABC):
         By default the session is simply resumed with connect()."""
         return self.connect(account)
 
+    def media_request(self, account, item: dict) -> dict | None:
+        """How to fetch an attachment of an inbound message for the inbox (httpx.request
+        keyword arguments: url, and auth/params when the backend wants credentials), or None
+        when there is nothing to fetch. By default its URL, as is."""
+        url = item.get("url") or ""
+        return {"url": url} if url.startswith(("http://", "https://")) else None
+
     @abstractmethod
     def disconnect(self, account) -> None:
         """End the session on the backend's side."""

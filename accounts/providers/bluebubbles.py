@@ -77,6 +77,14 @@ class BlueBubblesProvider(Provider):
     def setup_webhook_url(self, account) -> str:
         return webhook_url(account)
 
+    def media_request(self, account, item: dict) -> dict | None:
+        """Attachments stay on the Mac: GET /api/v1/attachment/{guid}/download (password auth)."""
+        guid = item.get("attachment_guid")
+        server = (account.credentials.get("server_url") or "").rstrip("/")
+        if not guid or not server:
+            return super().media_request(account, item)
+        return {"url": f"{server}/api/v1/attachment/{guid}/download", "params": {"password": account.credentials.get("password", "")}}
+
     def connect(self, account) -> list:
         # Nothing to register remotely: the server's webhooks are set in its own settings.
         _call(account, "GET", "/api/v1/ping")

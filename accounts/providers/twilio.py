@@ -195,6 +195,19 @@ class TwilioProvider(Provider):
         """Check credentials and number without changing anything (the Add Account form)."""
         return _inspect(_client(credentials), credentials, config, phone)
 
+    def media_request(self, account, item: dict) -> dict | None:
+        """Twilio media URLs answer with HTTP Basic auth (account SID + auth token, or API
+        key + secret) unless the account turned media auth off; they redirect to the file."""
+        request = super().media_request(account, item)
+        if request is None:
+            return None
+        creds = account.credentials
+        if creds.get("api_key_sid"):
+            request["auth"] = (creds["api_key_sid"], creds.get("api_key_secret", ""))
+        elif creds.get("account_sid"):
+            request["auth"] = (creds["account_sid"], creds.get("auth_token", ""))
+        return request
+
     def connect(self, account) -> list:
         from accounts.services import account_webhook_urls
 

@@ -6,7 +6,7 @@ Webhook bodies are `{type, data}` with the server's message shape (epoch-ms date
 import secrets
 import time
 
-from tests.standins.evolution_standin import LoopbackStandIn, Recorded
+from tests.standins.evolution_standin import LoopbackStandIn, Raw, Recorded
 
 UNAUTHORIZED = {
     "status": 401,
@@ -28,6 +28,7 @@ class BlueBubblesStandIn(LoopbackStandIn):
         super().__init__()
         self.password = password
         self.sent: list[dict] = []
+        self.attachments: dict[str, tuple[bytes, str]] = {}  # guid -> (file, mime type)
 
     def route(self, request: Recorded):
         if (request.query.get("password") or request.query.get("guid")) != self.password:
@@ -36,6 +37,11 @@ class BlueBubblesStandIn(LoopbackStandIn):
             return 200, {"status": 200, "message": "Ping received!", "data": "pong"}
         if request.method == "POST" and request.path == "/api/v1/message/text":
             return self._send_text(request.json)
+        if request.method == "GET" and request.path.startswith("/api/v1/attachment/") and request.path.endswith("/download"):
+            guid = request.path.split("/")[4]
+            if guid not in self.attachments:
+                return 404, {"status": 404, "message": "Attachment does not exist in disk!"}
+            return 200, Raw(*self.attachments[guid])
         return 404, {"status": 404, "message": "Not Found", "error": {"type": "Not Found", "message": request.path}}
 
     def _send_text(self, body: dict):

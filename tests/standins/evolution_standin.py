@@ -6,6 +6,7 @@ connectionState|logout, /webhook/set, /message/sendText|sendMedia, and builds we
 envelopes `{event, instance, data, destination, date_time, sender, server_url, apikey}` as
 the gateway posts them (event names lower-case dotted, e.g. `messages.upsert`)."""
 import json
+from abc import ABC, abstractmethod
 import secrets
 import threading
 import time
@@ -29,7 +30,15 @@ class Recorded:
         return json.loads(self.body) if self.body else None
 
 
-class LoopbackStandIn:
+@dataclass
+class Raw:
+    """A non-JSON answer (a file)."""
+
+    body: bytes
+    content_type: str
+
+
+class LoopbackStandIn(ABC):
     """A threaded HTTP server on 127.0.0.1 at a random port. Subclasses implement
     `route(request) -> (status, json-able body or None)`. Every request is recorded;
     `fail_with()` makes every answer an error, `down()` closes the port."""
@@ -50,9 +59,13 @@ class LoopbackStandIn:
                     self.command, parts.path, dict(parse_qsl(parts.query)), {k.lower(): v for k, v in self.headers.items()}, body
                 )
                 status, payload = standin.dispatch(request)
-                data = b"" if payload is None else json.dumps(payload).encode()
+                content_type = "application/json"
+                if isinstance(payload, Raw):
+                    data, content_type = payload.body, payload.content_type
+                else:
+                    data = b"" if payload is None else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -79,8 +92,9 @@ class LoopbackStandIn:
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 return 400, {"status": 400, "error": "Bad Request", "message": f"stand-in could not read the request: {exc!r}"}
 
+    @abstractmethod
     def route(self, request: Recorded):
-        raise NotImplementedError
+        """(status, JSON-able body | Raw | None) for one request."""
 
     def fail_with(self, status: int, body=None) -> None:
         self.failure = (status, body if body is not None else {"status": status, "message": "stand-in failure"})
