@@ -48,6 +48,7 @@ class Contact(models.Model):
     )
     opted_out = models.BooleanField(default=False)
     opted_out_at = models.DateTimeField(null=True, blank=True)
+    help_requested_at = models.DateTimeField(null=True, blank=True, help_text="last time the contact sent HELP (or INFO)")
     ghl_contact_id = models.CharField(max_length=64, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -7,6 +7,7 @@ from hooks.services import hook_event_emit
 
 OPT_OUT_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT"}
 OPT_IN_WORDS = {"START", "UNSTOP", "YES", "OPTIN"}
+HELP_WORDS = {"HELP", "INFO"}
 
 
 def contact_upsert_from_inbound(
@@ -56,8 +57,14 @@ def contact_account_touch(*, contact: Contact, account, at) -> bool:
 
 
 def contact_opt_out_from_keyword(*, contact: Contact, text: str) -> bool:
-    """Carrier keywords (STOP/START) recorded on the contact. True when the state changed."""
+    """Carrier keywords recorded on the contact: STOP (opt out), START (opt in), HELP (asked
+    for help: the carrier or Twilio answers it with the sender's help text; agents see when).
+    True when something changed."""
     word = (text or "").strip().upper()
+    if word in HELP_WORDS:
+        contact.help_requested_at = timezone.now()
+        contact.save(update_fields=["help_requested_at", "updated_at"])
+        return True
     if word in OPT_OUT_WORDS and not contact.opted_out:
         contact.opted_out, contact.opted_out_at = True, timezone.now()
     elif word in OPT_IN_WORDS and contact.opted_out:

@@ -56,3 +56,29 @@ def test_status_callback_moves_status_forward(client, twilio_account):
     out.refresh_from_db()
     assert out.status == "delivered"
     assert message_status_advance(message=out, status="sent") is False
+
+
+def test_stop_help_start_keywords_over_twilio(client, twilio_account):
+    import pytest
+
+    from conversations.models import Conversation
+    from conversations.services import message_send
+    from whatsnap.errors import ApplicationError
+
+    def say(sid, body):
+        params = {**PARAMS, "MessageSid": "SM" + sid * 32, "Body": body, "NumMedia": "0"}
+        params.pop("MediaUrl0"), params.pop("MediaContentType0")
+        assert signed_post(client, twilio_account, params).status_code == 200
+
+    say("b", "stop")
+    contact = Contact.objects.get()
+    assert contact.opted_out and contact.opted_out_at
+    with pytest.raises(ApplicationError, match="opted out"):
+        message_send(conversation=Conversation.objects.get(), text="are you sure?")
+    say("c", " HELP ")
+    contact.refresh_from_db()
+    assert contact.help_requested_at and contact.opted_out  # HELP does not opt back in
+    say("d", "Start")
+    contact.refresh_from_db()
+    assert not contact.opted_out
+    assert not Message.objects.filter(direction="outbound").exists()
