@@ -31,13 +31,26 @@ def conversations_for(*, location, user, view: str = "all", account_id=None, sta
     return qs.order_by("-last_message_at", "-id")
 
 
-def messages_of(conversation: Conversation, limit: int = 100) -> list[Message]:
-    rows = (
-        Message.objects.filter(conversation=conversation)
-        .select_related("author", "sender_contact")
-        .order_by("-sent_at", "-id")[:limit]
-    )
-    return list(rows)[::-1]
+THREAD_PAGE = 100
+
+
+def messages_of(conversation: Conversation, limit: int = THREAD_PAGE) -> list[Message]:
+    return thread_page(conversation, limit=limit)[0]
+
+
+def thread_page(conversation: Conversation, *, before: int | None = None, limit: int = THREAD_PAGE) -> tuple[list[Message], int | None]:
+    """The newest `limit` messages of a thread (older than message `before` when given), oldest
+    first, and the cursor for the page before them (None at the start of the thread)."""
+    rows = Message.objects.filter(conversation=conversation).select_related("author", "sender_contact")
+    if before is not None:
+        anchor = Message.objects.filter(conversation=conversation, pk=before).values("sent_at", "id").first()
+        if anchor is None:
+            return [], None
+        rows = rows.filter(Q(sent_at__lt=anchor["sent_at"]) | Q(sent_at=anchor["sent_at"], id__lt=anchor["id"]))
+    page = list(rows.order_by("-sent_at", "-id")[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit][::-1]
+    return page, (page[0].pk if more and page else None)
 
 
 def contact_panel(conversation: Conversation) -> dict:

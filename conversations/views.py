@@ -33,7 +33,9 @@ def _list_context(request, current=None):
     filters = _filters(request)
     qs = selectors.conversations_for(location=request.location, user=request.user, **filters)
     page = selectors.Page(qs, request.GET.get("page"), PAGE_SIZE)
-    return {"page": page, "filters": filters, "querystring": request.GET.urlencode(), "conversation": current}
+    query = request.GET.copy()
+    query.pop("current", None)
+    return {"page": page, "filters": filters, "querystring": query.urlencode(), "conversation": current}
 
 
 def _page_context(request, conversation=None):
@@ -52,7 +54,7 @@ def _page_context(request, conversation=None):
 def _thread_context(request, conversation, **extra):
     return {
         "conversation": conversation,
-        "thread_messages": selectors.messages_of(conversation),
+        **_thread_page(conversation),
         "panel": selectors.contact_panel(conversation),
         "canned": selectors.canned_responses_for(request.location),
         "members": actions.assignable_users(request.location),
@@ -71,7 +73,9 @@ def inbox(request):
 
 @location_required
 def inbox_list(request):
-    return render(request, "conversations/_list.html", _list_context(request))
+    current = request.GET.get("current", "")
+    conversation = Conversation.objects.filter(location=request.location, pk=current).first() if current.isdigit() else None
+    return render(request, "conversations/_list.html", _list_context(request, conversation))
 
 
 @location_required
@@ -81,10 +85,26 @@ def conversation_detail(request, pk):
     return render(request, "conversations/inbox.html", _page_context(request, conversation))
 
 
+def _thread_page(conversation, before: int | None = None) -> dict:
+    page, cursor = selectors.thread_page(conversation, before=before)
+    return {"thread_messages": page, "older_cursor": cursor}
+
+
 @location_required
 def conversation_thread(request, pk):
+    """The thread (live refresh), or with ?before=<message id> the page of older messages."""
     conversation = _conversation(request, pk)
-    return render(request, "conversations/_thread.html", {"conversation": conversation, "thread_messages": selectors.messages_of(conversation)})
+    before = request.GET.get("before", "")
+    if before.isdigit():
+        return render(request, "conversations/_older.html", {"conversation": conversation, **_thread_page(conversation, int(before))})
+    actions.conversation_mark_read(conversation=conversation)  # it is open on the agent's screen
+    return render(request, "conversations/_thread.html", {"conversation": conversation, **_thread_page(conversation)})
+
+
+@location_required
+def conversation_header(request, pk):
+    """The thread's title and actions (status, snooze), refreshed live."""
+    return render(request, "conversations/_header.html", {"conversation": _conversation(request, pk)})
 
 
 @location_required

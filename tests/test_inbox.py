@@ -6,7 +6,7 @@ from django.utils import timezone
 from accounts.models import AccountEvent
 from accounts.providers.base import InboundMessage
 from accounts.services import account_connect, account_create
-from contacts.models import Contact
+from contacts.models import Contact, Tag
 from conversations.inbox import conversation_assign, conversation_set_status, conversations_wake_snoozed, note_add
 from conversations.models import Conversation, ConversationEvent, Message
 from conversations.services import message_send, webhook_events_record
@@ -48,6 +48,58 @@ def test_list_and_thread_run_constant_queries(admin_client, sandbox_account, dja
         admin_client.get("/inbox/")
     with django_assert_max_num_queries(len(small_thread.captured_queries)):
         admin_client.get(f"/inbox/{conversation.pk}/")
+
+
+def test_partials_run_constant_queries(admin_client, sandbox_account, location, django_assert_max_num_queries):
+    vip = Tag.objects.create(location=location, name="vip")
+    conversation = write_in(sandbox_account, "first")
+    urls = [f"/inbox/list/?view=all&tag={vip.pk}&q=text&current={conversation.pk}", "/inbox/list/?view=unassigned",
+            f"/inbox/{conversation.pk}/thread/", f"/inbox/{conversation.pk}/panel/", f"/inbox/{conversation.pk}/header/"]
+    small = {}
+    for url in urls:
+        with django_assert_max_num_queries(25) as captured:
+            assert admin_client.get(url).status_code == 200
+        small[url] = len(captured.captured_queries)
+    for i in range(25):
+        write_in(sandbox_account, f"m{i}", phone=f"+1415555{1000 + i}", text=f"text {i}")
+        write_in(sandbox_account, f"n{i}", text=f"text again {i}")
+        Contact.objects.get(phone=f"+1415555{1000 + i}").tags.add(vip)
+    for url in urls:
+        with django_assert_max_num_queries(small[url]):
+            admin_client.get(url)
+
+
+def test_long_thread_loads_older_messages_page_by_page(admin_client, sandbox_account, location):
+    from datetime import timedelta
+
+    conversation = write_in(sandbox_account, "0", text="message 0")
+    base = timezone.now() - timedelta(hours=3)
+    Message.objects.bulk_create([
+        Message(location=location, conversation=conversation, account=sandbox_account, direction="inbound",
+                text=f"message {i}", status="delivered", provider_message_id=f"bulk{i}", sent_at=base + timedelta(seconds=i))
+        for i in range(1, 130)])
+    Message.objects.filter(provider_message_id="0").update(sent_at=base)
+    page = admin_client.get(f"/inbox/{conversation.pk}/").content.decode()
+    assert "message 129" in page and "message 30<" in page and "message 29<" not in page  # newest 100
+    cursor = Message.objects.get(text="message 30").pk
+    assert f"before={cursor}" in page and "Load older messages" in page
+    older = admin_client.get(f"/inbox/{conversation.pk}/thread/?before={cursor}").content.decode()
+    assert "message 0<" in older and "message 29<" in older and "message 30<" not in older
+    assert "Load older messages" not in older  # the start of the thread
+    assert older.index("message 0<") < older.index("message 29<")
+
+
+def test_open_conversation_header_and_list_follow_live_changes(admin_client, sandbox_account):
+    conversation = write_in(sandbox_account, "1")
+    conversation_set_status(conversation=conversation, status="resolved")
+    header = admin_client.get(f"/inbox/{conversation.pk}/header/").content.decode()
+    assert "Reopen" in header and 'data-live="conversation:' in header
+    listing = admin_client.get(f"/inbox/list/?view=all&current={conversation.pk}").content.decode()
+    assert 'class="conv active"' in listing and f"current={conversation.pk}" in listing
+    write_in(sandbox_account, "2", text="while it is open")
+    assert Conversation.objects.get().unread_count > 0
+    admin_client.get(f"/inbox/{conversation.pk}/thread/")  # the live refresh of the open thread
+    assert Conversation.objects.get().unread_count == 0
 
 
 def test_opening_marks_read_and_mark_unread(admin_client, sandbox_account):

@@ -48,6 +48,7 @@ urlpatterns = [
     path("inbox/list/", conversation_views.inbox_list, name="inbox-list"),
     path("inbox/<int:pk>/", conversation_views.conversation_detail, name="conversation"),
     path("inbox/<int:pk>/thread/", conversation_views.conversation_thread, name="conversation-thread"),
+    path("inbox/<int:pk>/header/", conversation_views.conversation_header, name="conversation-header"),
     path("inbox/<int:pk>/reply/", conversation_views.conversation_reply, name="conversation-reply"),
     path("inbox/<int:pk>/panel/", conversation_views.conversation_panel, name="conversation-panel"),
     path("inbox/<int:pk>/action/", conversation_views.conversation_action, name="conversation-action"),
