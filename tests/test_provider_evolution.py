@@ -249,6 +249,15 @@ def test_media_reply_uses_send_media(linked, gateway):
     assert message.status == "sent" and message.provider_message_id.startswith("3EB0")
 
 
+def test_extra_attachments_travel_as_links_in_the_one_send(linked, gateway):
+    post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER))
+    media = [{"url": "https://files.example/cat.png", "content_type": "image/png"},
+             {"url": "https://files.example/menu.pdf", "content_type": "application/pdf"}]
+    message_send(conversation=Conversation.objects.get(), text="two files", media=media)
+    [body] = [r.json for r in gateway.received("POST", f"/message/sendMedia/{instance(linked)}")]
+    assert body["media"] == media[0]["url"] and body["caption"] == "two files\nhttps://files.example/menu.pdf"
+
+
 # --- refusals and failures -------------------------------------------------------------------
 @pytest.mark.parametrize("tamper", ["no_secret", "wrong_secret", "wrong_apikey", "other_instance"])
 def test_forged_webhook_is_refused_and_nothing_stored(linked, gateway, tamper):

@@ -188,13 +188,16 @@ class EvolutionProvider(Provider):
         extra = {"delay": delay_ms} if delay_ms else {}
         timeout = httpx.Timeout(TIMEOUT.read + delay_ms / 1000, connect=TIMEOUT.connect)
         if media:
+            # One WhatsApp message carries one file: the first goes as the file, any others as
+            # links in its caption (one send, so a retry can never repeat half of it).
             item = media[0]
             content_type = item.get("content_type", "")
+            caption = "\n".join([text, *(m["url"] for m in media[1:] if m.get("url"))]).strip()
             body = {
                 "number": number,
                 "mediatype": _media_type(content_type),
                 "mimetype": content_type,
-                "caption": text,
+                "caption": caption,
                 "media": item["url"],
                 "fileName": item.get("filename") or item["url"].rsplit("/", 1)[-1][:80],
                 **extra,
