@@ -28,10 +28,32 @@ def test_settings_refuse_missing_keys_without_debug():
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
 
 
-def test_request_id_echoed_and_logged(db, caplog):
+def test_request_id_echoed_and_in_the_json_log_lines_of_that_request(twilio_account):
+    from whatsnap.logs import JsonFormatter, RequestIdFilter
+
     response = Client().get("/livez", HTTP_X_REQUEST_ID="abc-123")
     assert response["X-Request-ID"] == "abc-123"
     assert len(Client().get("/livez", HTTP_X_REQUEST_ID="bad id\n")["X-Request-ID"]) == 32
+
+    lines = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(json.loads(self.format(record)))
+
+    handler = Collect(level=logging.WARNING)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("conversations.webhooks")
+    logger.addHandler(handler)
+    try:
+        forged = Client().post(f"/webhooks/twilio/{twilio_account.pk}/", {"MessageSid": "SM1", "From": "+14155550123", "Body": "x"},
+                               HTTP_X_TWILIO_SIGNATURE="forged", HTTP_X_REQUEST_ID="req-42")
+    finally:
+        logger.removeHandler(handler)
+    assert forged.status_code == 403
+    [line] = [entry for entry in lines if "refused" in entry["message"]]
+    assert line["request_id"] == "req-42" and line["level"] == "WARNING" and "secret-auth-token" not in json.dumps(line)
 
 
 def test_json_log_line_has_request_id():
