@@ -2,6 +2,7 @@
 import asyncio
 import json
 import shutil
+import threading
 import time
 
 import httpx
@@ -97,7 +98,7 @@ def test_event_from_web_b_reaches_socket_on_web_a(deployment):
 def test_killing_a_worker_mid_batch_loses_and_duplicates_nothing(deployment):
     d = deployment
     before = counts(d)[0]
-    n = 150
+    n = 300
 
     async def burst():
         async with httpx.AsyncClient(timeout=10) as client:
@@ -112,8 +113,15 @@ def test_killing_a_worker_mid_batch_loses_and_duplicates_nothing(deployment):
 
             await asyncio.gather(*(one(i) for i in range(n)))
 
-    asyncio.run(burst())
-    d["product"].kill("worker-1")  # mid-batch: whatever it had taken from Redis is gone with it
+    sender = threading.Thread(target=lambda: asyncio.run(burst()))
+    sender.start()
+    # kill as soon as the workers are busy with the batch: whatever worker-1 had taken from
+    # Redis (and any transaction it had open) is gone with it
+    assert wait_for(lambda: counts(d)[0] - before >= 5, timeout=30)
+    d["product"].kill("worker-1")
+    processed_at_kill = counts(d)[0] - before
+    sender.join()
+    assert processed_at_kill < n, "the batch was already done: the kill proved nothing"
     sweep = lambda: d["product"].shell(SWEEP)
     assert wait_for(lambda: counts(d)[0] - before == n, timeout=90, sweep=sweep)
     total, distinct, done, events = counts(d)
