@@ -125,3 +125,10 @@ def test_agent_tokens_cannot_manage_location_settings(agent_api, theirs):
                          ("delete", f"/api/v1/routing-rules/{theirs['routing-rules']}/")):
         body = assert_error(getattr(agent_api, method)(path, {}, format="json"), 403, "permission_denied")
         assert "admin token" in body["detail"]
+
+
+def test_unknown_api_address_answers_the_api_error_body(api_client):
+    for method, path in (("get", "/api/v1/nothing-here/"), ("post", "/api/v1/conversations/1.5/retry/")):
+        response = getattr(api_client, method)(path)
+        assert response.status_code == 404 and response["Content-Type"] == "application/json"
+        assert response.json()["code"] == "not_found"

@@ -1,13 +1,14 @@
-"""The OpenAPI schema describes what the API does: schemathesis generates requests for every
-operation from the schema and runs them against the WSGI app in-process, on a seeded location
-(no 500s; status codes, content types, headers and bodies as documented). Bounded: a few
-examples per operation, derandomized, well under a minute. Outbound network is refused so a
-generated Twilio account or webhook URL cannot reach outside 127.0.0.1."""
+"""The OpenAPI schema describes what the API does: schemathesis reads the schema the app serves
+on loopback (pytest-django's live server) and sends generated requests for every operation
+over HTTP, on a seeded location (no 500s; status codes, content types, headers and bodies as
+documented). Valid requests with an admin token and with an agent-scoped token, and invalid
+ones (the documented 400 error body). Bounded: a few examples per operation, derandomized.
+Outbound network is refused so a generated Twilio account or webhook URL cannot reach outside
+127.0.0.1."""
 import socket
 
 import pytest
 import schemathesis
-from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, Phase, given, settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
@@ -76,29 +77,59 @@ def _pinned_ids(path: str, ids: dict) -> dict | None:
     return pinned
 
 
-def test_api_matches_its_schema(api_token, seeded):
-    # Driven through hypothesis directly (schemathesis' pytest plugin does not support pytest 9 yet).
-    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", get_wsgi_application())
-    headers = {"Authorization": f"Token {api_token.key}"}
+def _fuzz(schema, headers: dict, *, mode, seeded: dict | None, methods=None, checks=CHECKS, examples=EXAMPLES_PER_OPERATION) -> tuple[int, list]:
     failures, operations = [], 0
     # Deletions last, so the other operations also meet the seeded objects.
     for operation in sorted((r.ok() for r in schema.get_all_operations()), key=lambda op: op.method.upper() == "DELETE"):
+        if methods and operation.method.upper() not in methods:
+            continue
         operations += 1
-        strategies = [operation.as_strategy(GenerationMode.POSITIVE)]
-        pinned = _pinned_ids(operation.path, seeded)
+        strategies = [operation.as_strategy(mode)]
+        pinned = _pinned_ids(operation.path, seeded) if seeded else None
         if pinned:
-            strategies.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=pinned))
+            strategies.append(operation.as_strategy(mode, path_parameters=pinned))
         for strategy in strategies:
 
             @given(case=strategy)
-            @hypothesis_settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
+            @hypothesis_settings(max_examples=examples, deadline=None, derandomize=True, database=None,
                                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
             def run(case):
-                case.call_and_validate(headers=headers, checks=CHECKS)
+                case.call_and_validate(headers=headers, checks=checks)
 
             try:
                 run()
             except (Exception, BaseExceptionGroup) as exc:  # collect every operation's failures, then report
                 failures.append(f"{operation.method.upper()} {operation.path}:\n{exc}")
+    return operations, failures
+
+
+@pytest.fixture
+def schema(live_server, seeded):
+    return schemathesis.openapi.from_url(f"{live_server.url}/api/v1/schema/")
+
+
+def test_api_matches_its_schema(api_token, seeded, schema):
+    # Driven through hypothesis directly (schemathesis' pytest plugin does not support pytest 9 yet).
+    operations, failures = _fuzz(schema, {"Authorization": f"Token {api_token.key}"}, mode=GenerationMode.POSITIVE, seeded=seeded)
     assert operations >= 30
+    assert not failures, "\n\n".join(failures)
+
+
+def test_agent_token_answers_as_documented(location, agent_user, seeded, schema):
+    """An agent-scoped token: reads of its own view, 403/404 for the rest — all as documented."""
+    from accounts.models import ApiToken
+
+    token = ApiToken.objects.create(location=location, user=agent_user, name="agent")
+    operations, failures = _fuzz(schema, {"Authorization": f"Token {token.key}"}, mode=GenerationMode.POSITIVE, seeded=seeded,
+                                 examples=3)
+    assert operations >= 30
+    assert not failures, "\n\n".join(failures)
+
+
+def test_invalid_requests_get_documented_errors(api_token, seeded, schema):
+    """Schema-invalid input: never a 500, and the answer is a documented error body."""
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    operations, failures = _fuzz(schema, {"Authorization": f"Token {api_token.key}"}, mode=GenerationMode.NEGATIVE, seeded=seeded,
+                                 methods={"POST", "PATCH", "GET"}, checks=checks, examples=3)
+    assert operations >= 20
     assert not failures, "\n\n".join(failures)

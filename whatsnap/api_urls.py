@@ -1,5 +1,7 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.routers import SimpleRouter
 
 from accounts.api import AccountViewSet, MemberViewSet
@@ -20,8 +22,15 @@ router.register("users", MemberViewSet, basename="api-user")
 router.register("webhooks", WebhookSubscriptionViewSet, basename="api-webhook")
 router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="api-webhook-delivery")
 
+@csrf_exempt  # token-authenticated API: no session, no CSRF page
+def api_not_found(request, *args, **kwargs):
+    """Any other address under /api/v1/: the API's own error body, not the HTML 404 page."""
+    return JsonResponse({"detail": "No such API endpoint (see /api/v1/docs/).", "code": "not_found"}, status=404)
+
+
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[], authentication_classes=[]), name="api-docs"),
     *router.urls,
+    re_path(r"", api_not_found),
 ]
