@@ -99,6 +99,12 @@ def test_contacts_search_by_phone_name_tag(admin_client, sandbox_account):
     assert "Ada" in page("whatsnap-account-sales") and "Bob" in page("whatsnap-account-sales")
 
 
+def test_sandbox_is_labelled_in_the_inbox_list_and_on_the_contact(admin_client, sandbox_account):
+    contact = write_in(sandbox_account, "1")
+    assert 'chip sandbox">Sandbox' in admin_client.get("/inbox/list/?view=all").content.decode()
+    assert 'chip sandbox">Sandbox' in admin_client.get(f"/contacts/{contact.pk}/").content.decode()
+
+
 def test_paging_a_tag_filtered_list_keeps_the_tag(admin_client, sandbox_account, location):
     vip = Tag.objects.create(location=location, name="vip")
     contacts = [Contact(location=location, phone=f"+1415555{2000 + i}", name=f"P{i}") for i in range(60)]
