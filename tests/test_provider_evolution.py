@@ -301,15 +301,17 @@ def test_wrong_api_key_is_an_error_with_reason(account, gateway, settings):
     assert account.status == "error" and "401" in account.last_error
 
 
-def test_gateway_down_send_fails_the_message_with_reason(linked, gateway):
+def test_gateway_down_send_waits_for_a_retry_and_the_account_shows_why(linked, gateway):
     post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER))
     gateway.down()
     message = message_send(conversation=Conversation.objects.get(), text="anyone there?")
     message.refresh_from_db()
     assert message.status == "queued" and "unreachable" in message.error and message.provider_message_id == ""
+    linked.refresh_from_db()
+    assert linked.status == "error" and "unreachable" in linked.last_error
 
 
-def test_gateway_error_answer_fails_the_message_with_reason(linked, gateway):
+def test_gateway_error_answer_is_retried_with_the_reason(linked, gateway):
     post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER))
     gateway.fail_with(500, {"status": 500, "error": "Internal Server Error", "response": {"message": ["boom"]}})
     message = message_send(conversation=Conversation.objects.get(), text="x")
