@@ -49,3 +49,44 @@ async def test_anonymous_socket_refused(db):
     communicator = WebsocketCommunicator(application, "/ws/live/", headers=[(b"origin", b"http://testserver")])
     connected, _ = await communicator.connect()
     assert not connected
+
+
+async def _events(communicator, count: int) -> list[dict]:
+    events = []
+    for _ in range(count):
+        events.append(await communicator.receive_json_from(timeout=5))
+    return events
+
+
+async def test_inbox_hears_messages_statuses_and_assignments(admin_user, agent_user, location, sandbox_account):
+    from datetime import datetime, timezone as dt_tz
+
+    from accounts.providers.base import InboundMessage
+    from conversations.inbox import conversation_assign
+    from conversations.models import Conversation
+    from conversations.services import message_send, webhook_events_record
+
+    communicator, connected = await _connect(agent_user)
+    assert connected
+    await asyncio.sleep(0.4)
+    await sync_to_async(webhook_events_record)(account=sandbox_account, events=[
+        InboundMessage(provider_id="live-1", from_phone="+14155550123", name="Ada", text="hello", at=datetime.now(dt_tz.utc))])
+    conversation = await sync_to_async(Conversation.objects.get)()
+    received = []
+    while not any(e["event"] == "message.received" for e in received):
+        received += await _events(communicator, 1)
+    event = next(e for e in received if e["event"] == "message.received")
+    assert "inbox" in event["topics"] and f"conversation:{conversation.pk}" in event["topics"]
+
+    await sync_to_async(conversation_assign)(conversation=conversation, assignee=agent_user, actor=admin_user)
+    seen = []
+    while not any(e["event"] == "conversation.assigned" for e in seen):
+        seen += await _events(communicator, 1)
+    assert next(e for e in seen if e["event"] == "conversation.assigned")["data"]["assignee"] == agent_user.pk
+
+    await sync_to_async(message_send)(conversation=conversation, text="hi Ada", author=admin_user)  # sandbox delivers at once
+    statuses = []
+    while "delivered" not in [e["data"].get("status") for e in statuses if e["event"] == "message.status"]:
+        statuses += await _events(communicator, 1)
+    assert all(f"conversation:{conversation.pk}" in e["topics"] for e in statuses if e["event"] == "message.status")
+    await communicator.disconnect()
