@@ -329,10 +329,11 @@ def message_deliver(*, message_id: int) -> str:
             idempotency_key=f"wsm-{message.pk}",
         )
     except ProviderError as exc:
-        if exc.transient and not exc.ambiguous and message.send_attempts + 1 < MAX_SEND_ATTEMPTS:
+        repeatable = not exc.ambiguous or provider.idempotent_sends  # a lost answer is safe to retry
+        if exc.transient and repeatable and message.send_attempts + 1 < MAX_SEND_ATTEMPTS:
             return _send_retry_later(message, exc)
         reason = str(exc)
-        if exc.ambiguous:
+        if exc.ambiguous and not provider.idempotent_sends:
             reason = f"{exc} — no answer in time: it may have been sent; retry only if the recipient did not get it."
         _send_failed(message, reason)
         logger.warning("send of message %s failed: %s", message.pk, exc)

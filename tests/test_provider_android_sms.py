@@ -202,3 +202,26 @@ def test_add_android_account_page_stores_credentials_and_connects(admin_client, 
     assert (account.backend, account.status, account.config) == ("android_sms", "connected", {"mode": "local", "device_url": phone.url})
     assert account.credentials == {"username": "sms", "password": "phone-pass", "signing_key": "signing-key-123"}
     assert len(phone.webhooks) == 4
+
+
+def test_lost_answer_is_retried_safely_because_the_gateway_dedupes_by_id(connected, phone, monkeypatch, pacing_clock):
+    import time
+
+    import httpx
+
+    import accounts.providers.android_sms as android
+    from conversations.pacing import account_drain
+
+    post(connected, phone, phone.sms_received())
+    monkeypatch.setattr(android, "TIMEOUT", httpx.Timeout(0.3, connect=2.0))
+    phone.answer_delay = 0.8  # the phone takes the SMS, the answer comes too late
+    message = message_send(conversation=Conversation.objects.get(), text="did you get this?")
+    message.refresh_from_db()
+    assert message.status == "queued" and message.send_attempts == 1  # retried later, not failed
+    phone.answer_delay = 0.0
+    time.sleep(0.7)
+    pacing_clock.sleep(16)
+    account_drain(account_id=connected.pk)
+    message.refresh_from_db()
+    assert message.status == "sent" and message.provider_message_id == f"wsm-{message.pk}"
+    assert len(phone.messages) == 1 and len(phone.received("POST", "/message")) == 2  # the retry met a 409

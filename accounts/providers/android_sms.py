@@ -88,6 +88,7 @@ class AndroidSmsProvider(Provider):
     key = "android_sms"
     label = "SMS (SMS Gateway for Android)"
     kinds = ("android_sms",)
+    idempotent_sends = True  # the gateway answers 409 to a second message with our id
 
     def connect(self, account) -> list:
         from accounts.services import account_webhook_urls

@@ -90,6 +90,9 @@ class Provider(ABC):
     key: str = ""
     label: str = ""
     kinds: tuple[str, ...] = ()  # Account.Kind values this backend can serve
+    # True when the backend refuses a second message with the same idempotency key: then a
+    # send whose answer was lost (a timeout) is simply tried again, it cannot go out twice
+    idempotent_sends: bool = False
 
     @abstractmethod
     def connect(self, account) -> list:

@@ -26,6 +26,7 @@ class AndroidSmsStandIn(LoopbackStandIn):
         self.device_id = "ffffffffceb0b1db0000018e937c815b"
         self.webhooks: dict[str, dict] = {}
         self.messages: dict[str, dict] = {}
+        self.answer_delay = 0.0  # seconds: take the message, then answer this late
 
     @property
     def base_url(self) -> str:
@@ -39,7 +40,10 @@ class AndroidSmsStandIn(LoopbackStandIn):
             return 404, {"message": "Not Found"}
         path = request.path[len(self.prefix):]
         if request.method == "POST" and path == "/message":
-            return self._send(request.json)
+            answer = self._send(request.json)
+            if self.answer_delay:
+                time.sleep(self.answer_delay)
+            return answer
         if request.method == "GET" and path == "/webhooks":
             return 200, list(self.webhooks.values())
         if request.method == "POST" and path == "/webhooks":
