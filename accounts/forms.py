@@ -25,20 +25,25 @@ class WhatsAppAccountForm(_AccountForm):
     backend = forms.ChoiceField(
         choices=[
             ("evolution", "WhatsApp Web gateway (Evolution API)"),
+            ("waha", "WhatsApp Web gateway (WAHA)"),
             ("sandbox", "Sandbox — simulated phone, no outside service"),
         ],
         help_text="Where the WhatsApp Web session runs.",
     )
+    # backend -> the setting that configures its gateway
+    _GATEWAY_SETTING = {"evolution": "EVOLUTION_API_BASE_URL", "waha": "WAHA_API_BASE_URL"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # The real gateway is the default once one is configured.
-        self.fields["backend"].initial = "evolution" if settings.EVOLUTION_API_BASE_URL else "sandbox"
+        # A real gateway is the default once one is configured (Evolution first).
+        configured = [b for b, setting in self._GATEWAY_SETTING.items() if getattr(settings, setting, "")]
+        self.fields["backend"].initial = configured[0] if configured else "sandbox"
 
     def clean_backend(self):
         backend = self.cleaned_data["backend"]
-        if backend == "evolution" and not settings.EVOLUTION_API_BASE_URL:
-            raise forms.ValidationError("No WhatsApp gateway is configured (EVOLUTION_API_BASE_URL); ask your administrator.")
+        setting = self._GATEWAY_SETTING.get(backend)
+        if setting and not getattr(settings, setting, ""):
+            raise forms.ValidationError(f"No WhatsApp gateway is configured for this choice ({setting}); ask your administrator.")
         return backend
 
 

@@ -19,7 +19,7 @@ from whatsnap.live import publish_on_commit
 logger = logging.getLogger(__name__)
 
 BACKENDS_FOR_KIND = {
-    Account.Kind.WHATSAPP: ("evolution", "sandbox"),
+    Account.Kind.WHATSAPP: ("evolution", "waha", "sandbox"),
     Account.Kind.IMESSAGE: ("bluebubbles", "sandbox"),
     Account.Kind.ANDROID_SMS: ("android_sms", "sandbox"),
     Account.Kind.TWILIO: ("twilio", "sandbox"),

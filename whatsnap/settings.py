@@ -258,6 +258,9 @@ LOGGING = {
 # Evolution API v2 (WhatsApp Web): one self-hosted gateway, its global API key (header apikey).
 EVOLUTION_API_BASE_URL = env_str("EVOLUTION_API_BASE_URL").rstrip("/")
 EVOLUTION_API_KEY = env_str("EVOLUTION_API_KEY")
+# WAHA (WhatsApp HTTP API, WhatsApp Web): one self-hosted gateway, its API key (header X-Api-Key).
+WAHA_API_BASE_URL = env_str("WAHA_API_BASE_URL").rstrip("/")
+WAHA_API_KEY = env_str("WAHA_API_KEY")
 # SMS Gateway for Android in cloud mode (local mode uses the device address of each account).
 SMS_GATEWAY_CLOUD_BASE_URL = env_str("SMS_GATEWAY_CLOUD_BASE_URL", "https://api.sms-gate.app/3rdparty/v1").rstrip("/")
 

@@ -7,6 +7,7 @@ _BACKENDS = {
     "sandbox": ("accounts.providers.sandbox", "SandboxProvider", "Sandbox (simulated phone)"),
     "twilio": ("accounts.providers.twilio", "TwilioProvider", "Twilio"),
     "evolution": ("accounts.providers.evolution", "EvolutionProvider", "WhatsApp Web (Evolution API gateway)"),
+    "waha": ("accounts.providers.waha", "WahaProvider", "WhatsApp Web (WAHA gateway)"),
     "bluebubbles": ("accounts.providers.bluebubbles", "BlueBubblesProvider", "iMessage (BlueBubbles on a Mac)"),
     "android_sms": ("accounts.providers.android_sms", "AndroidSmsProvider", "SMS (SMS Gateway for Android)"),
 }

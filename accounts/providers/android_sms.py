@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.providers.base import (
+    answer_error,
     request_may_have_arrived,
     ConnectionChanged,
     DeliveryStatus,
@@ -68,12 +69,8 @@ def _call(account, method: str, path: str, *, json_body: dict | None = None, ok_
         raise ProviderError(f"Cannot reach {where} at {base}: {exc}", ambiguous=request_may_have_arrived(exc)) from None
     if response.is_success or response.status_code in ok_statuses:
         return response
-    if response.status_code in (401, 403):
-        raise ProviderError(f"SMS gateway refused the username/password ({response.status_code}).", transient=False)
-    raise ProviderError(
-        f"SMS gateway answered {response.status_code} to {method} {path}: {_reason(response)}",
-        transient=response.status_code >= 500 or response.status_code == 429,
-    )
+    raise answer_error("SMS gateway", response, method, path, _reason(response), refused=(401, 403),
+                       unauthorized=f"SMS gateway refused the username/password ({response.status_code}).")
 
 
 def _reason(response: httpx.Response) -> str:

@@ -61,6 +61,18 @@ class ProviderError(Exception):
         self.ambiguous = ambiguous
 
 
+def answer_error(service: str, response, method: str, path: str, reason: str, *, unauthorized: str, refused=(401,)) -> ProviderError:
+    """The ProviderError for a gateway's error answer: 401 (`refused`) is a configuration problem (not
+    retried, `unauthorized` says what to fix); 5xx and 429 are transient (retried with backoff);
+    any other 4xx is final, with the gateway's reason."""
+    if response.status_code in refused:
+        return ProviderError(unauthorized, transient=False)
+    return ProviderError(
+        f"{service} answered {response.status_code} to {method} {path}: {reason}",
+        transient=response.status_code >= 500 or response.status_code == 429,
+    )
+
+
 def request_may_have_arrived(exc: BaseException) -> bool:
     """httpx: a timeout after connecting, or a connection dropped mid-answer."""
     import httpx

@@ -13,6 +13,7 @@ import httpx
 from django.utils import timezone
 
 from accounts.providers.base import (
+    answer_error,
     request_may_have_arrived,
     ConnectionChanged,
     DeliveryStatus,
@@ -58,14 +59,9 @@ def _call(account, method: str, path: str, *, json_body: dict | None = None) -> 
         body = response.json()
     except ValueError:
         body = {}
-    if response.status_code == 401:
-        raise ProviderError("BlueBubbles refused the server password (401).", transient=False)
     if not response.is_success:
-        detail = (body.get("error") or {}).get("message") or body.get("message") or response.text[:200]
-        raise ProviderError(
-            f"BlueBubbles answered {response.status_code} to {method} {path}: {detail}",
-            transient=response.status_code >= 500 or response.status_code == 429,
-        )
+        detail = (body.get("error") or {}).get("message") or body.get("message") or response.text[:200] if isinstance(body, dict) else response.text[:200]
+        raise answer_error("BlueBubbles", response, method, path, detail, unauthorized="BlueBubbles refused the server password (401).")
     return body if isinstance(body, dict) else {}
 
 

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.providers.base import (
+    answer_error,
     request_may_have_arrived,
     ConnectionChanged,
     DeliveryStatus,
@@ -79,12 +80,8 @@ def _call(method: str, path: str, *, json_body: dict | None = None, ok_statuses=
         raise ProviderError(f"WhatsApp gateway unreachable at {base}: {exc}", ambiguous=request_may_have_arrived(exc)) from None
     if response.is_success or response.status_code in ok_statuses:
         return response
-    if response.status_code == 401:
-        raise ProviderError("The WhatsApp gateway refused EVOLUTION_API_KEY (401).", transient=False)
-    raise ProviderError(
-        f"WhatsApp gateway answered {response.status_code} to {method} {path}: {_reason(response)}",
-        transient=response.status_code >= 500 or response.status_code == 429,
-    )
+    raise answer_error("WhatsApp gateway", response, method, path, _reason(response),
+                       unauthorized="The WhatsApp gateway refused EVOLUTION_API_KEY (401).")
 
 
 def _reason(response: httpx.Response) -> str:
