@@ -8,14 +8,20 @@ floor) and the ratio, and the worker's memory (RSS of the qcluster process tree)
 end. Targets: ack p99 < 50 ms at 50 concurrent clients; processed >= 40% of the floor; worker
 memory flat (+< 10%) over 100k messages.
 
-    .venv/bin/python -m bench.ingest [--messages 5000] [--concurrency 50] [--redis]
+    .venv/bin/python -m bench.ingest [--messages 5000] [--concurrency 50] [--redis] [--ghl]
+
+--ghl installs the GHL app (OAuth through the web process) against the loopback GHL stand-in
+first, so every filed message also writes its GHL outbox rows in the same transaction and the
+worker drains them to the stand-in (at GHL's rate limit) while the benchmark runs.
 """
 import argparse
 import asyncio
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
 
 import psycopg
 from twilio.request_validator import RequestValidator
@@ -24,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import loadgen  # noqa: E402
-from tests.servers import Postgres, Product, Redis  # noqa: E402
+from tests.servers import Postgres, Product, Redis, login_cookie  # noqa: E402
+from tests.standins.ghl_standin import GhlStandIn  # noqa: E402
 
 TOKEN = "bench-auth-token"
 SID = "AC" + "b" * 32
@@ -35,8 +42,22 @@ loc = Location.objects.create(name="Bench", slug="bench")
 a = account_create(location=loc, kind="twilio", backend="twilio", name="bench", phone_number="+14155550199",
                    credentials={{"account_sid": "{SID}", "auth_token": "{TOKEN}"}})
 account_set_status(account=a, status="connected", reason="bench")
+from django.contrib.auth import get_user_model
+from accounts.models import Membership
+boss = get_user_model().objects.create_user("boss", password="bench-password-1")
+Membership.objects.create(user=boss, location=loc, role="admin")
 print("ACCOUNT", a.pk)
 """
+
+
+def install_ghl(base: str, ghl: GhlStandIn) -> None:
+    """The admin installs the GHL app: /ghl/oauth/start, GHL's consent, /ghl/oauth/callback."""
+    cookie = login_cookie(base, "boss", "bench-password-1")
+    with httpx.Client(base_url=base, headers={"Cookie": cookie}, follow_redirects=False, timeout=10) as browser:
+        start = browser.get("/ghl/oauth/start")
+        state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+        done = browser.get("/ghl/oauth/callback", params={"code": ghl.issue_code("ghl-bench"), "state": state})
+        assert done.status_code == 302, done.text[:300]
 
 
 def tree_rss_kb(root_pid: int) -> int:
@@ -73,16 +94,25 @@ def main():
     parser.add_argument("--redis", action="store_true", help="Redis as broker and channel layer")
     parser.add_argument("--rate", type=float, default=100.0, help="open-loop phase: webhooks per second")
     parser.add_argument("--paced", type=int, default=2000, help="open-loop phase: how many webhooks")
+    parser.add_argument("--ghl", action="store_true", help="GHL app installed (stand-in): outbox rows written and drained")
     args = parser.parse_args()
-    pg = redis = product = None
+    pg = redis = product = ghl = None
     try:
         pg = Postgres()
         redis = Redis() if args.redis else None
-        product = Product(database_url=pg.url, redis_url=redis.url if redis else "", Q_WORKERS="2", LOG_LEVEL="WARNING")
+        extra = {}
+        if args.ghl:
+            ghl = GhlStandIn()
+            extra = dict(GHL_API_BASE_URL=ghl.url, GHL_AUTHORIZE_URL=ghl.url + "/oauth/chooselocation", GHL_CLIENT_ID=ghl.client_id,
+                         GHL_CLIENT_SECRET=ghl.client_secret, GHL_CONVERSATION_PROVIDER_ID="prov-bench")
+        product = Product(database_url=pg.url, redis_url=redis.url if redis else "", Q_WORKERS="2", LOG_LEVEL="WARNING", **extra)
         product.manage("migrate", "--no-input", "-v0")
         account_id = next(l for l in product.shell(SETUP).splitlines() if l.startswith("ACCOUNT")).split()[1]
         base = product.start_web("web")
         product.env["PUBLIC_BASE_URL"] = base  # not needed by the server; signatures use its URL below
+        if ghl:
+            time.sleep(2)
+            install_ghl(base, ghl)
         product.start_worker("worker")
         time.sleep(3)
         worker_pid = product.procs["worker"].pid
@@ -91,8 +121,9 @@ def main():
         validator = RequestValidator(TOKEN)
 
         def webhook(i):
-            params = {"MessageSid": f"SM{i:032x}", "AccountSid": SID, "From": f"+1415555{i % (args.messages // 5 + 1):04d}"[:12],
-                      "To": "+14155550199", "Body": f"message {i}", "NumMedia": "0", "ProfileName": f"Person {i % 1000}"}
+            person = i % (args.messages // 5 + 1)  # each person writes ~5 times, always under one name
+            params = {"MessageSid": f"SM{i:032x}", "AccountSid": SID, "From": f"+1415555{person:04d}"[:12],
+                      "To": "+14155550199", "Body": f"message {i}", "NumMedia": "0", "ProfileName": f"Person {person}"}
             return loadgen.build("POST", base + path, body=urlencode(params).encode(), headers={
                 "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": validator.compute_signature(url, params)})
 
@@ -118,20 +149,23 @@ def main():
             paced_lat = asyncio.run(loadgen.open_loop(base, paced_hooks, args.rate, args.concurrency))
             while done_count() < total and time.monotonic() < deadline:
                 time.sleep(0.2)
-            messages, distinct, contacts, tagged = conn.execute(
+            messages, distinct, contacts, tagged, outbox = conn.execute(
                 "SELECT (SELECT count(*) FROM conversations_message),"
                 " (SELECT count(DISTINCT provider_message_id) FROM conversations_message),"
                 " (SELECT count(*) FROM contacts_contact),"
-                " (SELECT count(*) FROM contacts_contacttag)").fetchone()
+                " (SELECT count(*) FROM contacts_contacttag),"
+                " (SELECT count(*) FROM ghl_outboxitem)").fetchone()
         rss_end = tree_rss_kb(worker_pid)
         processed = done / processed_time
-        print(f"messages {args.messages}, concurrency {args.concurrency}, broker {'Redis' if redis else 'PostgreSQL (ORM)'}")
+        print(f"messages {args.messages}, concurrency {args.concurrency}, broker {'Redis' if redis else 'PostgreSQL (ORM)'}"
+              f"{', GHL app installed (stand-in)' if ghl else ''}")
         print(f"framework floor (/livez):   {floor:8.0f} req/s   p99 {pct(floor_lat, 99):6.1f} ms")
         print(f"webhook ack, closed loop:   {args.messages / ack_time:8.0f} req/s   p50 {pct(ack_lat, 50):6.1f} ms   p99 {pct(ack_lat, 99):6.1f} ms   (target p99 < 50 ms)")
         print(f"webhook ack, open loop:     {args.rate:8.0f} req/s   p50 {pct(paced_lat, 50):6.1f} ms   p99 {pct(paced_lat, 99):6.1f} ms   ({args.paced} webhooks offered at a steady rate, up to {args.concurrency} in flight)")
         print(f"processed (end to end):     {processed:8.0f} msg/s   = {processed / floor:.0%} of the floor (target >= 40%)")
         print(f"worker RSS:                 {rss_start / 1024:8.1f} MB -> {rss_end / 1024:.1f} MB ({(rss_end - rss_start) / max(rss_start, 1):+.1%}; target < +10%)")
-        print(f"filed: {messages} messages ({distinct} distinct provider ids), {contacts} contacts, {tagged} contact tags")
+        print(f"filed: {messages} messages ({distinct} distinct provider ids), {contacts} contacts, {tagged} contact tags, "
+              f"{outbox} GHL outbox rows" + (f" ({len(ghl.messages)} messages in GHL so far, {ghl.throttled} x 429)" if ghl else ""))
     finally:
         if product:
             product.stop_all()
@@ -139,6 +173,8 @@ def main():
             redis.stop()
         if pg:
             pg.destroy()
+        if ghl:
+            ghl.close()
 
 
 if __name__ == "__main__":
