@@ -36,7 +36,12 @@ class Conversation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["contact", "account"], name="uniq_conversation_contact_account")
         ]
-        indexes = [models.Index(fields=["location", "-last_message_at"], name="conv_location_activity")]
+        indexes = [
+            models.Index(fields=["location", "-last_message_at"], name="conv_location_activity"),
+            # reports: the period's conversations and their durations from the index alone
+            models.Index(fields=["location", "created_at"], name="conv_location_opened",
+                         include=["account", "assignee", "first_inbound_at", "first_response_at", "first_resolved_at"]),
+        ]
 
     def __str__(self):
         return f"{self.contact} via {self.account}"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Sum
 from django.db.models.functions import TruncDate
@@ -48,7 +49,7 @@ def _durations(opened) -> tuple[int, dict, dict, dict]:
     rows = opened.annotate(
         wait=ExpressionWrapper(F("first_response_at") - F("first_inbound_at"), output_field=DurationField()),
         took=ExpressionWrapper(F("first_resolved_at") - F("created_at"), output_field=DurationField()),
-    ).values_list("assignee__username", "wait", "took")
+    ).values_list("assignee_id", "wait", "took")
     if connection.vendor == "postgresql":
         sql, params = rows.query.sql_with_params()
         # ordered-set aggregates skip NULLs; GROUPING SETS gives the totals and the per-agent
@@ -82,8 +83,9 @@ def _durations(opened) -> tuple[int, dict, dict, dict]:
         result = [(1 if key == ("total",) else 0, None if key == ("total",) else key[1], n, _summary(w), _summary(t))
                   for key, (n, w, t) in groups.items()]
     total = next(r for r in result if r[0] == 1)
-    per_agent = {r[1]: {"conversations": r[2], "first_response": r[3], "resolution": r[4]}
-                 for r in result if r[0] == 0 and r[1] is not None}
+    names = dict(get_user_model().objects.filter(pk__in=[r[1] for r in result if r[1] is not None]).values_list("pk", "username"))
+    per_agent = {names[r[1]]: {"conversations": r[2], "first_response": r[3], "resolution": r[4]}
+                 for r in result if r[0] == 0 and r[1] in names}
     return total[2], total[3], total[4], per_agent
 
 
