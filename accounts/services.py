@@ -306,15 +306,19 @@ def member_add(*, location: Location, username: str, email: str, password: str, 
 
 @transaction.atomic
 def member_remove(*, membership) -> None:
-    """Take a person out of the location; their open conversations become unassigned."""
+    """Take a person out of the location: their open conversations become unassigned and their
+    API keys for it stop working."""
     from accounts.models import Membership
     from conversations.inbox import conversation_assign
     from conversations.models import Conversation
 
     if membership.role == Membership.Role.ADMIN and not _other_admins(membership):
         raise ApplicationError("The location needs at least one admin.")
+    from accounts.models import ApiToken
+
     for conversation in Conversation.objects.filter(location_id=membership.location_id, assignee_id=membership.user_id).exclude(status="resolved"):
         conversation_assign(conversation=conversation, assignee=None, reason=f"{membership.user} left the location")
+    ApiToken.objects.filter(location_id=membership.location_id, user_id=membership.user_id).delete()
     membership.delete()
 
 

@@ -132,3 +132,16 @@ def test_unknown_api_address_answers_the_api_error_body(api_client):
         response = getattr(api_client, method)(path)
         assert response.status_code == 404 and response["Content-Type"] == "application/json"
         assert response.json()["code"] == "not_found"
+
+
+def test_a_member_key_dies_with_the_membership(location, agent_user):
+    from django.test import Client
+
+    from accounts.models import ApiToken, Membership
+
+    key = ApiToken.objects.create(location=location, user=agent_user, name="agent").key
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/v1/conversations/").status_code == 200
+    Membership.objects.filter(user=agent_user).delete()  # removed in the admin, say
+    response = client.get("/api/v1/conversations/")
+    assert response.status_code == 401 and "no longer in the location" in response.json()["detail"]

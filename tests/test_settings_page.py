@@ -51,7 +51,10 @@ def test_admin_adds_changes_and_removes_members(admin_client, admin_user, agent_
     conversation = write_in(sandbox_account, "1")
     conversation_assign(conversation=conversation, assignee=agent_user)
     teammate = Membership.objects.get(user=agent_user)
+    key = ApiToken.objects.create(location=location, user=agent_user, name="theirs").key
+    assert Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/v1/contacts/").status_code == 200
     assert admin_client.post(f"/settings/members/{teammate.pk}/", {"action": "remove"}).status_code == 302
+    assert Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/v1/contacts/").status_code == 401
     assert not Membership.objects.filter(pk=teammate.pk).exists()
     assert Conversation.objects.get(pk=conversation.pk).assignee is None
 

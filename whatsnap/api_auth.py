@@ -3,7 +3,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Membership
 
 
 class LocationTokenAuthentication(authentication.BaseAuthentication):
@@ -20,6 +20,9 @@ class LocationTokenAuthentication(authentication.BaseAuthentication):
         token = ApiToken.objects.select_related("location", "user").filter(key=header[1]).first()
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
+        if token.user_id is not None and not Membership.objects.filter(user_id=token.user_id, location_id=token.location_id).exists():
+            # a member's key speaks for that member: gone from the location, the key is dead
+            raise exceptions.AuthenticationFailed("This key belonged to a member who is no longer in the location.")
         if token.last_used_at is None or (timezone.now() - token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return (token.user or AnonymousUser(), token)
