@@ -219,6 +219,7 @@ def test_lost_answer_is_retried_safely_because_the_gateway_dedupes_by_id(connect
     message.refresh_from_db()
     assert message.status == "queued" and message.send_attempts == 1  # retried later, not failed
     phone.answer_delay = 0.0
+    monkeypatch.setattr(android, "TIMEOUT", httpx.Timeout(15.0, connect=5.0))  # the phone answers again
     time.sleep(0.7)
     pacing_clock.sleep(16)
     account_drain(account_id=connected.pk)
