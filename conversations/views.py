@@ -1,13 +1,17 @@
+import base64
+import binascii
 from datetime import datetime
 
-from django.http import HttpResponse
+import httpx
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django_htmx.http import HttpResponseClientRedirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import Account
+from accounts.providers import get_provider
 from contacts.models import Tag
 from conversations import inbox as actions
 from conversations import selectors
@@ -196,14 +200,6 @@ def message_media(request, pk, index: int):
     """An attachment of a message, fetched from its backend with the account's credentials
     (Twilio media auth, the Mac's BlueBubbles server) so agents never see those, or decoded
     from the webhook's inline copy. Only members of the message's location reach it."""
-    import base64
-    import binascii
-
-    import httpx
-    from django.http import Http404, StreamingHttpResponse
-
-    from accounts.providers import get_provider
-
     message = get_for_location(Message.objects.select_related("account"), request.location, pk=pk)
     if not 0 <= index < len(message.media or []):
         raise Http404
