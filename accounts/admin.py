@@ -46,14 +46,12 @@ class AccountAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         """Settings edited here go through the same validated, audited path as the settings page."""
-        values = {}
+        values, others = {}, {}
         for field in form.changed_data:
-            key = f"{field}_id" if field in ("default_assignee", "default_team") else field
-            if key in services.SETTINGS_FIELDS:
-                values[key] = getattr(obj, key)
-        others = [f for f in form.changed_data if (f"{f}_id" if f in ("default_assignee", "default_team") else f) not in services.SETTINGS_FIELDS]
+            key = obj._meta.get_field(field).attname  # default_assignee -> default_assignee_id
+            (values if key in services.SETTINGS_FIELDS else others)[key] = getattr(obj, key)
         if others:
-            type(obj).objects.filter(pk=obj.pk).update(**{f: getattr(obj, f) for f in others})
+            type(obj).objects.filter(pk=obj.pk).update(**others)
         if values:
             services.account_settings_update(account=type(obj).objects.get(pk=obj.pk), actor=request.user, **values)
 
