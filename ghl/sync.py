@@ -406,22 +406,33 @@ def find_posted_message(client, location, ghl_contact_id: str, alt_id: str, reco
     Used only after a post whose answer was never read, so the cost (a search and a page or
     two of messages) is paid rarely. The conversations we already know for the contact come
     first; GHL's conversation search finds the others."""
-    known = list(
+    known = list(dict.fromkeys(
         GhlMessageLink.objects.filter(location=location, message__conversation__contact__ghl_contact_id=ghl_contact_id)
-        .exclude(ghl_conversation_id="").values_list("ghl_conversation_id", flat=True).distinct()[:5]
-    )
+        .exclude(ghl_conversation_id="").values_list("ghl_conversation_id", flat=True)[:20]
+    ))[:5]
+    for conversation_id in known:
+        found = _find_in_conversation(client, conversation_id, alt_id, record)
+        if found is not None:
+            return found
     searched = client.request("GET", "/conversations/search", params={"locationId": location.ghl_location_id, "contactId": ghl_contact_id}, record=record)
-    conversation_ids = list(dict.fromkeys(known + [c.get("id") for c in searched.data.get("conversations") or [] if c.get("id")]))
-    for conversation_id in conversation_ids:
-        params = {"limit": 100}
-        for _ in range(SEARCH_PAGES):
-            page = client.request("GET", f"/conversations/{conversation_id}/messages", params=params, record=record).data.get("messages") or {}
-            for found in page.get("messages") or []:
-                if found.get("altId") == alt_id:
-                    return {**found, "conversationId": found.get("conversationId") or conversation_id}
-            if not page.get("nextPage") or not page.get("lastMessageId"):
-                break
-            params = {"limit": 100, "lastMessageId": page["lastMessageId"]}
+    for conversation in searched.data.get("conversations") or []:
+        if conversation.get("id") and conversation["id"] not in known:
+            found = _find_in_conversation(client, conversation["id"], alt_id, record)
+            if found is not None:
+                return found
+    return None
+
+
+def _find_in_conversation(client, conversation_id: str, alt_id: str, record: dict) -> dict | None:
+    params = {"limit": 100}
+    for _ in range(SEARCH_PAGES):
+        page = client.request("GET", f"/conversations/{conversation_id}/messages", params=params, record=record).data.get("messages") or {}
+        for found in page.get("messages") or []:
+            if found.get("altId") == alt_id:
+                return {**found, "conversationId": found.get("conversationId") or conversation_id}
+        if not page.get("nextPage") or not page.get("lastMessageId"):
+            return None
+        params = {"limit": 100, "lastMessageId": page["lastMessageId"]}
     return None
 
 

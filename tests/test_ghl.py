@@ -296,11 +296,12 @@ def test_message_post_answered_too_late_is_found_by_its_alt_id_not_posted_twice(
 
     import ghl.client as client_module
 
+    inbound(sales, "p0", text="earlier")  # so WhatSnap knows the contact's GHL conversation
     settings.GHL_TIMEOUT_SECONDS = 0.3
     client_module._http = None
     ghl.late_answers["/conversations/messages/inbound"] = 0.8  # GHL stores it, the answer comes too late
     inbound(sales, "p1", text="only once")
-    item = OutboxItem.objects.get(operation="inbound_message")
+    item = OutboxItem.objects.get(operation="inbound_message", payload__message_id=Message.objects.get(provider_message_id="p1").pk)
     assert item.status == "pending" and item.unconfirmed_post_at is not None
     _time.sleep(0.6)
     [stored] = [m for m in ghl.messages.values() if m["message"] == "only once"]
@@ -312,8 +313,9 @@ def test_message_post_answered_too_late_is_found_by_its_alt_id_not_posted_twice(
     item.refresh_from_db()
     assert item.status == "done" and "not posted again" in item.result and item.unconfirmed_post_at is None
     assert [m["message"] for m in ghl.messages.values()].count("only once") == 1
-    assert len(ghl.api_calls("POST", "/conversations/messages/inbound")) == 1
+    assert len(ghl.api_calls("POST", "/conversations/messages/inbound")) == 2  # p0, and p1 once
     assert len([c for c in ghl.api_calls("GET", "/conversations/conv-") if c.query.get("lastMessageId")]) == 1
+    assert not ghl.api_calls("GET", "/conversations/search")  # the known conversation had it
     link = GhlMessageLink.objects.get(message__provider_message_id="p1")
     assert link.ghl_message_id == stored["id"] and link.ghl_conversation_id == stored["conversationId"]
 
