@@ -30,6 +30,7 @@ from accounts.providers.base import (
     WebhookForbidden,
     WebhookMalformed,
 )
+from accounts.providers.whatsapp_ids import first_phone, phone_from_jid
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ WEBHOOK_EVENTS = ["QRCODE_UPDATED", "CONNECTION_UPDATE", "MESSAGES_UPSERT", "MES
 QR_LIFETIME_SECONDS = 30
 # Baileys receipt states as Evolution names them -> our delivery statuses.
 ACK_STATUS = {"SERVER_ACK": "sent", "DELIVERY_ACK": "delivered", "READ": "read", "PLAYED": "read", "ERROR": "failed"}
-PHONE_JID_SUFFIXES = ("@s.whatsapp.net", "@c.us")
 NOT_CONTENT = {"protocolMessage", "reactionMessage", "senderKeyDistributionMessage", "messageContextInfo", "pollUpdateMessage", "base64"}
 MEDIA_KINDS = {
     "imageMessage": "image",
@@ -59,13 +59,6 @@ def webhook_url(account) -> str:
 
     return f"{account_webhook_urls(account)['inbound']}?secret={account.webhook_secret}"
 
-
-def phone_from_jid(jid: str) -> str:
-    """'14155550123:7@s.whatsapp.net' -> '+14155550123'; '' for LIDs, groups and the rest."""
-    if not jid or not jid.endswith(PHONE_JID_SUFFIXES):
-        return ""
-    digits = jid.split("@", 1)[0].split(":", 1)[0]
-    return f"+{digits}" if digits.isdigit() else ""
 
 
 def _call(method: str, path: str, *, json_body: dict | None = None, ok_statuses=(), timeout=TIMEOUT) -> httpx.Response:
@@ -290,9 +283,9 @@ def _on_upsert(data: dict) -> list:
         return []
     group_id = remote if remote.endswith("@g.us") else ""
     if group_id:
-        sender = _phone_of(key.get("participant"), key.get("participantAlt"), key.get("participantPn"))
+        sender = first_phone(key.get("participant"), key.get("participantAlt"), key.get("participantPn"))
     else:
-        sender = _phone_of(remote, key.get("remoteJidAlt"), key.get("senderPn"))
+        sender = first_phone(remote, key.get("remoteJidAlt"), key.get("senderPn"))
     if not sender:
         # Never a contact from a LID: it is not a phone number. Keep the log line; the number
         # arrives with a later message once the gateway can resolve it.
@@ -314,13 +307,6 @@ def _on_upsert(data: dict) -> list:
         )
     ]
 
-
-def _phone_of(*jids) -> str:
-    for jid in jids:
-        phone = phone_from_jid(jid or "")
-        if phone:
-            return phone
-    return ""
 
 
 def _content(message: dict) -> tuple[str, tuple]:

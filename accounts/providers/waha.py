@@ -41,6 +41,7 @@ from accounts.providers.base import (
     answer_error,
     request_may_have_arrived,
 )
+from accounts.providers.whatsapp_ids import first_phone, phone_from_jid
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,6 @@ QR_LIFETIME_SECONDS = 20
 # message.ack: ackName (or its number) -> our delivery statuses; PENDING (0) says nothing new.
 ACK_NAMES = {-1: "ERROR", 0: "PENDING", 1: "SERVER", 2: "DEVICE", 3: "READ", 4: "PLAYED"}
 ACK_STATUS = {"ERROR": "failed", "SERVER": "sent", "DEVICE": "delivered", "READ": "read", "PLAYED": "read"}
-PHONE_JID_SUFFIXES = ("@c.us", "@s.whatsapp.net")
 NOT_A_CHAT = ("status@broadcast",)
 NOT_A_CHAT_SUFFIXES = ("@newsletter", "@broadcast")
 
@@ -68,13 +68,6 @@ def webhook_url(account) -> str:
 
     return account_webhook_urls(account)["inbound"]
 
-
-def phone_from_jid(jid: str) -> str:
-    """'14155550123@c.us' (or '…:7@s.whatsapp.net') -> '+14155550123'; '' for LIDs, groups…"""
-    if not jid or not isinstance(jid, str) or not jid.endswith(PHONE_JID_SUFFIXES):
-        return ""
-    digits = jid.split("@", 1)[0].split(":", 1)[0]
-    return f"+{digits}" if digits.isdigit() else ""
 
 
 def chat_id(to: str) -> str:
@@ -427,9 +420,9 @@ def _on_message(account, envelope: dict, payload: dict) -> list:
     key = data.get("key") if isinstance(data.get("key"), dict) else {}
     group_id = remote if remote.endswith("@g.us") else ""
     if group_id:
-        sender = _phone_of(payload.get("participant"), payload.get("author"), key.get("participantAlt"), key.get("participantPn"))
+        sender = first_phone(payload.get("participant"), payload.get("author"), key.get("participantAlt"), key.get("participantPn"))
     else:
-        sender = _phone_of(remote, key.get("remoteJidAlt"), key.get("senderPn"))
+        sender = first_phone(remote, key.get("remoteJidAlt"), key.get("senderPn"))
     if not sender:
         # Never a contact from a LID: it is not a phone number.
         logger.warning("WhatsApp message %s from %s skipped: no phone number for this sender (LID only)", payload.get("id"), remote)
@@ -450,13 +443,6 @@ def _on_message(account, envelope: dict, payload: dict) -> list:
         )
     ]
 
-
-def _phone_of(*jids) -> str:
-    for jid in jids:
-        phone = phone_from_jid(jid or "")
-        if phone:
-            return phone
-    return ""
 
 
 def _push_name(data: dict) -> str:
