@@ -20,9 +20,12 @@ class LocationTokenAuthentication(authentication.BaseAuthentication):
         token = ApiToken.objects.select_related("location", "user").filter(key=header[1]).first()
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
-        if token.user_id is not None and not Membership.objects.filter(user_id=token.user_id, location_id=token.location_id).exists():
-            # a member's key speaks for that member: gone from the location, the key is dead
-            raise exceptions.AuthenticationFailed("This key belonged to a member who is no longer in the location.")
+        if token.user_id is not None:
+            role = Membership.objects.filter(user_id=token.user_id, location_id=token.location_id).values_list("role", flat=True).first()
+            if role is None:
+                # a member's key speaks for that member: gone from the location, the key is dead
+                raise exceptions.AuthenticationFailed("This key belonged to a member who is no longer in the location.")
+            token._api_is_admin = role == Membership.Role.ADMIN  # read by api_base.token_is_admin
         if token.last_used_at is None or (timezone.now() - token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return (token.user or AnonymousUser(), token)
