@@ -60,7 +60,6 @@ def webhook_url(account) -> str:
     return f"{account_webhook_urls(account)['inbound']}?secret={account.webhook_secret}"
 
 
-
 def _call(method: str, path: str, *, json_body: dict | None = None, ok_statuses=(), timeout=TIMEOUT) -> httpx.Response:
     base = settings.EVOLUTION_API_BASE_URL
     if not base:
@@ -306,7 +305,6 @@ def _on_upsert(data: dict) -> list:
             group_id=group_id,
         )
     ]
-
 
 
 def _content(message: dict) -> tuple[str, tuple]:

@@ -69,7 +69,6 @@ def webhook_url(account) -> str:
     return account_webhook_urls(account)["inbound"]
 
 
-
 def chat_id(to: str) -> str:
     """Our recipient -> WAHA chatId: '+14155550123' -> '14155550123@c.us'; a group jid as is."""
     return to if "@" in to else f"{to.lstrip('+')}@c.us"
@@ -442,7 +441,6 @@ def _on_message(account, envelope: dict, payload: dict) -> list:
             group_id=group_id,
         )
     ]
-
 
 
 def _push_name(data: dict) -> str:
