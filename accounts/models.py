@@ -12,6 +12,13 @@ def _new_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
+def new_gateway_resource() -> str:
+    """The name of an account's session on a shared gateway (an Evolution instance, a WAHA
+    session): chosen by WhatSnap alone, random (64 bits), so no tenant can guess or name
+    another account's session. Letters, digits and '-' only: every gateway accepts it."""
+    return f"whatsnap-{secrets.token_hex(8)}"
+
+
 def new_api_key() -> str:
     """An API key: a fixed prefix (recognisable by secret scanners, and never starting with "-",
     which command lines would take for an option) and 32 random bytes."""
@@ -145,6 +152,11 @@ class Account(models.Model):
     credentials = EncryptedJSONField(blank=True, default=dict)
     config = models.JSONField(default=dict, blank=True, help_text="non-secret backend settings")
     webhook_secret = models.CharField(max_length=64, default=_new_secret, editable=False)
+    # The account's own resource on a shared gateway; never taken from client input.
+    gateway_resource = models.CharField(max_length=64, default=new_gateway_resource, editable=False)
+    # Set (before the call) when WhatSnap first asks the gateway to create that resource: a
+    # resource found existing is adopted only if WhatSnap asked to create it for this account.
+    gateway_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     qr_payload = models.TextField(blank=True)
     qr_expires_at = models.DateTimeField(null=True, blank=True)
     pairing_code = models.CharField(max_length=20, blank=True)
@@ -161,7 +173,9 @@ class Account(models.Model):
                 fields=["location", "slug"],
                 condition=models.Q(archived_at__isnull=True),
                 name="uniq_account_slug_per_location",
-            )
+            ),
+            # one gateway session belongs to one account, across every location
+            models.UniqueConstraint(fields=["gateway_resource"], name="uniq_account_gateway_resource"),
         ]
 
     SEND_FAILING = "Sending failed: "  # last_error prefix of an error status set by failing sends
