@@ -47,6 +47,24 @@ def _clean_slug(name: str, slug: str | None) -> str:
     return value
 
 
+def _check_client_settings(backend: str, credentials: dict, config: dict) -> None:
+    """Only the keys a backend declares settable, with an allowed value: the rest of config and
+    credentials (gateway session names and tokens, pool numbers, link nonces) is WhatSnap's."""
+    provider = get_provider(backend)
+    unknown = sorted(set(config) - set(provider.settable_config))
+    if unknown:
+        allowed = ", ".join(provider.settable_config) or "none"
+        raise ApplicationError(f"config cannot set {', '.join(unknown)} for the {backend} backend (settable: {allowed}).", field="config")
+    for key, value in config.items():
+        choices = provider.settable_config[key]
+        if choices is not None and value not in choices:
+            raise ApplicationError(f"config {key} must be one of {', '.join(choices)}.", field="config")
+    unknown = sorted(set(credentials) - set(provider.settable_credentials))
+    if unknown:
+        allowed = ", ".join(provider.settable_credentials) or "none"
+        raise ApplicationError(f"credentials cannot set {', '.join(unknown)} for the {backend} backend (settable: {allowed}).", field="credentials")
+
+
 @transaction.atomic
 def account_create(
     *,
@@ -63,6 +81,7 @@ def account_create(
     in the location is refused with a suggestion, never silently suffixed."""
     if backend not in BACKENDS_FOR_KIND.get(kind, ()):
         raise ApplicationError(f"The {backend} backend cannot serve {kind} accounts.", field="backend")
+    _check_client_settings(backend, credentials or {}, config or {})
     slug = _clean_slug(name, slug)
     if _slug_taken(location, slug):
         suggestion = account_slug_suggest(location=location, slug=slug)

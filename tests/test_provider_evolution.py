@@ -39,7 +39,7 @@ def linked(account, gateway):
 
 
 def instance(account) -> str:
-    return f"whatsnap-{account.pk}"
+    return account.gateway_resource
 
 
 def post(gateway, account, envelope, *, path=None):
@@ -78,7 +78,7 @@ def test_connect_creates_instance_with_our_webhook_and_shows_qr(account, gateway
     assert webhook["url"] == f"http://testserver/webhooks/whatsapp/{account.pk}/?secret={account.webhook_secret}"
     assert (webhook["byEvents"], webhook["base64"]) == (False, True)
     assert set(webhook["events"]) == {"QRCODE_UPDATED", "CONNECTION_UPDATE", "MESSAGES_UPSERT", "MESSAGES_UPDATE", "LOGOUT_INSTANCE"}
-    assert account.config["instance"] == instance(account)
+    assert "instance" not in account.config and account.gateway_resource == instance(account)
     assert account.credentials["instance_token"] == gateway.instances[instance(account)].token
 
 

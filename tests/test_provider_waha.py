@@ -42,7 +42,7 @@ def linked(account, gateway):
 
 
 def session(account) -> str:
-    return f"whatsnap-{account.pk}"
+    return account.gateway_resource
 
 
 def post(gateway, account, envelope, *, key=None, headers=None, path=None, body=None):
@@ -84,7 +84,7 @@ def test_connect_creates_session_with_our_signed_webhook_and_shows_qr(account, g
     assert set(webhook["events"]) == {"message", "message.ack", "session.status"}
     assert gateway.received("POST", f"/api/sessions/{name}/start")
     assert gateway.received("GET", f"/api/{name}/auth/qr")[0].query == {"format": "raw"}
-    assert account.config["session"] == name
+    assert "session" not in account.config and account.gateway_resource == name
     assert not gateway.received("POST", f"/api/{name}/auth/request-code")  # no number, no pairing code
 
 

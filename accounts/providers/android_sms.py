@@ -85,6 +85,8 @@ class AndroidSmsProvider(Provider):
     key = "android_sms"
     label = "SMS (SMS Gateway for Android)"
     kinds = ("android_sms",)
+    settable_config = {"mode": ("local", "cloud"), "device_url": None}
+    settable_credentials = ("username", "password", "signing_key")
     idempotent_sends = True  # the gateway answers 409 to a second message with our id
 
     def connect(self, account) -> list:

@@ -82,6 +82,25 @@ def request_may_have_arrived(exc: BaseException) -> bool:
     return isinstance(exc, (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError))
 
 
+def gateway_resource_claim(account) -> bool:
+    """Record, before asking a shared gateway to create the account's session, that WhatSnap
+    asked for it. Returns True when it had been claimed before: only then may a session found
+    existing under that name be adopted (it is this account's own, e.g. a create whose answer
+    was lost); a name that exists but was never claimed here belongs to someone else."""
+    from django.utils import timezone
+
+    claimed_now = type(account).objects.filter(pk=account.pk, gateway_claimed_at__isnull=True).update(
+        gateway_claimed_at=timezone.now())
+    return claimed_now == 0
+
+
+def gateway_resource_foreign(service: str, name: str) -> "ProviderError":
+    return ProviderError(
+        f"{service} already has a session named {name} that WhatSnap did not create for this account; "
+        "it is not adopted. Ask the gateway's operator to remove it, or delete and re-add this account.",
+        transient=False)
+
+
 @dataclass(frozen=True)
 class SendResult:
     provider_id: str
@@ -105,6 +124,11 @@ class Provider(ABC):
     # True when the backend refuses a second message with the same idempotency key: then a
     # send whose answer was lost (a timeout) is simply tried again, it cannot go out twice
     idempotent_sends: bool = False
+    # What a client (API, Add Account form) may put in an account's config and credentials, and
+    # the values a config key may take (None: any text). Everything else in those dicts is
+    # written by WhatSnap itself (gateway tokens, pool numbers, link nonces) and never settable.
+    settable_config: dict[str, tuple[str, ...] | None] = {}
+    settable_credentials: tuple[str, ...] = ()
 
     @abstractmethod
     def connect(self, account) -> list:

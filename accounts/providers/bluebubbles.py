@@ -69,6 +69,8 @@ class BlueBubblesProvider(Provider):
     key = "bluebubbles"
     label = "iMessage (BlueBubbles on a Mac)"
     kinds = ("imessage",)
+    settable_config = {"service": ("iMessage", "SMS"), "send_method": ("apple-script", "private-api")}
+    settable_credentials = ("server_url", "password")
 
     def setup_webhook_url(self, account) -> str:
         return webhook_url(account)

@@ -1,8 +1,9 @@
 """WhatsApp through a self-hosted Evolution API v2 gateway (WhatsApp Web, QR pairing).
 
 One gateway (EVOLUTION_API_BASE_URL) serves every account; each account is one gateway
-instance named `whatsnap-<account id>`, created on first connect with its webhook pointing
-back at us. Calls carry the global key in the `apikey` header.
+instance named by WhatSnap (`Account.gateway_resource`, random, unique across locations),
+created on first connect with its webhook pointing back at us; an instance of that name that
+WhatSnap did not ask to create for this account is never adopted. Calls carry the global key in the `apikey` header.
 
 Webhooks are not signed. They are accepted only with the account's secret in our URL
 (`?secret=`), and when the envelope carries an `apikey` it must be the global key or the
@@ -18,6 +19,8 @@ from django.utils import timezone
 
 from accounts.providers.base import (
     answer_error,
+    gateway_resource_claim,
+    gateway_resource_foreign,
     request_may_have_arrived,
     ConnectionChanged,
     DeliveryStatus,
@@ -51,7 +54,7 @@ MEDIA_KINDS = {
 
 # --- small helpers -------------------------------------------------------------------------
 def instance_name(account) -> str:
-    return account.config.get("instance") or f"whatsnap-{account.pk}"
+    return account.gateway_resource
 
 
 def webhook_url(account) -> str:
@@ -114,14 +117,16 @@ class EvolutionProvider(Provider):
         body = {"instanceName": name, "integration": "WHATSAPP-BAILEYS", "qrcode": True, "webhook": webhook}
         if account.phone_number:
             body["number"] = account.phone_number.lstrip("+")  # lets the gateway offer a pairing code
+        claimed_before = gateway_resource_claim(account)
         created = _call("POST", "/instance/create", json_body=body, ok_statuses=(403, 409))
         if created.is_success:
             data = _json(created)
-            self._remember(account, name=name, token=data.get("hash"))
+            self._remember(account, token=data.get("hash"))
             return _qr_events(data.get("qrcode")) or [ConnectionChanged(status="connecting", reason="gateway instance created")]
-        # The instance exists already (a reconnect): point its webhook at us again, resume.
+        if not claimed_before:
+            raise gateway_resource_foreign("The WhatsApp gateway", name)
+        # Our instance exists already (a reconnect): point its webhook at us again, resume.
         _call("POST", f"/webhook/set/{name}", json_body={"webhook": {"enabled": True, **webhook}})
-        self._remember(account, name=name, token=None)
         suffix = f"?number={body['number']}" if "number" in body else ""
         data = _json(_call("GET", f"/instance/connect/{name}{suffix}"))
         state = (data.get("instance") or {}).get("state")
@@ -139,17 +144,13 @@ class EvolutionProvider(Provider):
             return [ConnectionChanged(status="connected", reason="WhatsApp session linked")]
         return _qr_events(data)
 
-    def _remember(self, account, *, name: str, token) -> None:
-        """Keep the instance name (config) and the instance token (credentials): webhook
-        envelopes carry that token as their `apikey`."""
+    def _remember(self, account, *, token) -> None:
+        """Keep the instance token (credentials): webhook envelopes carry it as their `apikey`."""
         if isinstance(token, dict):  # older gateways: {"apikey": ...}
             token = token.get("apikey")
-        account.config = {**account.config, "instance": name}
-        fields = {"config": account.config}
         if token:
             account.credentials = {**account.credentials, "instance_token": str(token)}
-            fields["credentials"] = account.credentials
-        type(account).objects.filter(pk=account.pk).update(**fields)
+            type(account).objects.filter(pk=account.pk).update(credentials=account.credentials)
 
     def disconnect(self, account) -> None:
         _call("DELETE", f"/instance/logout/{instance_name(account)}", ok_statuses=(400, 404))

@@ -178,6 +178,8 @@ class TwilioProvider(Provider):
     key = "twilio"
     label = "Twilio"
     kinds = ("twilio",)
+    settable_config = {"messaging_service_sid": None}
+    settable_credentials = ("account_sid", "auth_token", "api_key_sid", "api_key_secret")
 
     def sms_numbers(self, *, credentials: dict, config: dict) -> list[str]:
         """The numbers this account could use (the Add Account form's picker): the Messaging

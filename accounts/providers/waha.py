@@ -2,9 +2,11 @@
 QR or pairing-code linking).
 
 One gateway (WAHA_API_BASE_URL) serves every account; each account is one WAHA session named
-`whatsnap-<account id>` (WAHA Plus runs many sessions; WAHA Core runs only the session named
-`default`, which an account can be given as `config["session"]`). connect() creates the session
-with its webhook pointing back at us, or updates it when it exists, and starts it. Calls carry
+by WhatSnap (`Account.gateway_resource`: random, unique across locations; so WAHA Plus, which
+runs many sessions, is needed: WAHA Core runs only `default`, which no tenant may claim).
+connect() creates the session with its webhook pointing back at us, or, when WhatSnap created
+it for this account before, updates it and starts it; a session of that name WhatSnap did not
+ask to create for this account is never adopted. Calls carry
 WAHA_API_KEY in the `X-Api-Key` header.
 
 Webhooks are signed: the session's webhook is registered with an HMAC key (the account's
@@ -39,6 +41,8 @@ from accounts.providers.base import (
     WebhookForbidden,
     WebhookMalformed,
     answer_error,
+    gateway_resource_claim,
+    gateway_resource_foreign,
     request_may_have_arrived,
 )
 from accounts.providers.whatsapp_ids import first_phone, phone_from_jid
@@ -60,7 +64,7 @@ NOT_A_CHAT_SUFFIXES = ("@newsletter", "@broadcast")
 
 # --- small helpers -------------------------------------------------------------------------
 def session_name(account) -> str:
-    return account.config.get("session") or f"whatsnap-{account.pk}"
+    return account.gateway_resource
 
 
 def webhook_url(account) -> str:
@@ -189,7 +193,10 @@ class WahaProvider(Provider):
     def connect(self, account) -> list:
         name = session_name(account)
         config = {"webhooks": [{"url": webhook_url(account), "events": WEBHOOK_EVENTS, "hmac": {"key": account.webhook_secret}}]}
+        claimed_before = gateway_resource_claim(account)
         created = _call("POST", "/api/sessions", json_body={"name": name, "config": config}, ok_statuses=(409, 422))
+        if not created.is_success and not claimed_before:
+            raise gateway_resource_foreign("The WAHA gateway", name)
         if not created.is_success:
             # WAHA refuses a second session of the same name (422 "already exists. Use PUT").
             # A reconnect points its webhook at us again, unless it does already: an update
@@ -199,7 +206,6 @@ class WahaProvider(Provider):
                 raise ProviderError(f"WAHA gateway refused to create session {name}: {_reason(created)}", transient=False)
             if not _has_webhook(existing.get("config"), config["webhooks"][0]):
                 _call("PUT", f"/api/sessions/{name}", json_body={"config": config})
-        self._remember(account, name)
         _call("POST", f"/api/sessions/{name}/start")  # idempotent: a running session stays as it is
         info = _session_info(name)
         if info is None:
@@ -222,12 +228,6 @@ class WahaProvider(Provider):
         if not qr:
             return []
         return [QrUpdated(qr=qr, pairing_code=account.pairing_code or "", expires_in=QR_LIFETIME_SECONDS)]
-
-    def _remember(self, account, name: str) -> None:
-        if account.config.get("session") == name:
-            return
-        account.config = {**account.config, "session": name}
-        type(account).objects.filter(pk=account.pk).update(config=account.config)
 
     def disconnect(self, account) -> None:
         # Stop first: WAHA's logout restarts a running session (it would ask for a new QR).
