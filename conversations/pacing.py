@@ -38,7 +38,12 @@ def interval_seconds(account: Account) -> float:
 
 
 def queue_of(account: Account):
-    return Message.objects.filter(account=account, status=Message.Status.QUEUED, is_note=False).order_by("id")
+    """Exactly the rows message_deliver can claim (its conditional update's filter), so the
+    drainer never picks a row it would skip."""
+    return Message.objects.filter(
+        account=account, status=Message.Status.QUEUED, is_note=False,
+        direction=Message.Direction.OUTBOUND, provider_message_id="",
+    ).order_by("id")
 
 
 def _take_lease(account_id: int) -> bool:
@@ -66,11 +71,12 @@ def account_drain(*, account_id: int, budget_seconds: float = 50.0) -> int:
 
     if not _take_lease(account_id):
         return 0
-    started, sent, next_at, more = time.monotonic(), 0, None, False
+    started, sent, next_at, more, skipped = time.monotonic(), 0, None, False, set()
     try:
         while True:
             account = Account.objects.get(pk=account_id)
-            message = queue_of(account).first()
+            # a row another worker claimed first is passed over, never picked again in a loop
+            message = queue_of(account).exclude(pk__in=skipped).first()
             if message is None:
                 break
             wait = (account.next_send_at - clock()).total_seconds() if account.next_send_at else 0.0
@@ -87,7 +93,9 @@ def account_drain(*, account_id: int, budget_seconds: float = 50.0) -> int:
                 Account.objects.filter(pk=account_id).update(
                     next_send_at=clock() + timezone.timedelta(seconds=interval_seconds(account))
                 )
-            message_deliver(message_id=message.pk)
+            if message_deliver(message_id=message.pk) == "skipped":
+                skipped.add(message.pk)
+                continue
             sent += 1
     finally:
         _release_lease(account_id)

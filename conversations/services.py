@@ -224,11 +224,14 @@ def _preview(message: Message) -> str:
 
 def _apply_delivery_status(event: InboundEvent) -> None:
     data = event.payload
-    message = (
-        Message.objects.select_for_update()
-        .filter(account=event.account, provider_message_id=data["provider_id"])
-        .first()
-    )
+    ours = Message.objects.filter(account=event.account, provider_message_id=data["provider_id"])
+    message = ours.filter(direction=Message.Direction.OUTBOUND).select_for_update().first()
+    if message is None and ours.exists():
+        # A delivery status names a message we received (a read receipt of our own phone,
+        # or a forged id): statuses only ever describe what we sent. Kept, with the reason.
+        event.error = "status for a received message, not one we sent: not applied"
+        event.save(update_fields=["error"])
+        return
     if message is None:
         # The status can overtake the send's own bookkeeping: wait and retry.
         raise LookupError(f"no message with provider id {data['provider_id']} yet")
@@ -237,9 +240,12 @@ def _apply_delivery_status(event: InboundEvent) -> None:
 
 def message_status_advance(*, message: Message, status: str, error: str = "") -> bool:
     """Move a message's delivery status forward only (queued < sending < sent < delivered <
-    read); failed is terminal. Out-of-order and repeated statuses are no-ops."""
+    read); failed is terminal. Out-of-order and repeated statuses are no-ops, and so is any
+    status for an inbound message or a note (only what we send has a delivery status)."""
     current = message.status
-    if current == Message.Status.FAILED or current == status:
+    if message.direction != Message.Direction.OUTBOUND or message.is_note or current not in STATUS_RANK:
+        return False
+    if current == status:
         return False
     if status == Message.Status.FAILED:
         if STATUS_RANK.get(current, 0) >= STATUS_RANK["delivered"]:

@@ -67,7 +67,8 @@ def _error(status: int, detail: str, code: str) -> JsonResponse:
 
 
 def _read(request, *, secret_ok: bool = False):
-    """(payload, None) for a verified, fresh, first-seen webhook; else (None, response)."""
+    """(payload, None) for a verified, fresh webhook; else (None, response). Whether it was
+    seen before is decided by _first_delivery, inside the transaction that acts on it."""
     raw = request.body
     if len(raw) > MAX_BODY:
         return None, _error(413, "Webhook body too large.", "too_large")
@@ -85,14 +86,25 @@ def _read(request, *, secret_ok: bool = False):
         at = parse_datetime(str(stamp)) if isinstance(stamp, str) else None
         if at is None or abs(timezone.now() - at) > MAX_AGE:
             return None, _error(403, "Stale or unreadable webhook timestamp.", "stale")
-    webhook_id = payload.get("webhookId")
-    if webhook_id:
-        try:
-            with transaction.atomic():
-                WebhookReceipt.objects.create(webhook_id=str(webhook_id)[:100])
-        except IntegrityError:
-            return None, JsonResponse({"ok": True, "outcome": "duplicate"})
     return payload, None
+
+
+def _first_delivery(payload: dict) -> bool:
+    """Record the webhook id as seen; False when it was seen before. Called inside the
+    transaction that acts on the webhook: if acting fails, the id is not kept, so GHL's
+    redelivery is acted on instead of being answered "duplicate" with nothing done."""
+    webhook_id = payload.get("webhookId")
+    if not webhook_id:
+        return True
+    try:
+        with transaction.atomic():
+            WebhookReceipt.objects.create(webhook_id=str(webhook_id)[:100])
+    except IntegrityError:
+        return False
+    return True
+
+
+DUPLICATE = {"ok": True, "outcome": "duplicate"}
 
 
 def _provider(request, *, secret_ok: bool, location_id: int | None = None):
@@ -111,7 +123,10 @@ def _provider(request, *, secret_ok: bool, location_id: int | None = None):
             return _error(403, "This webhook address belongs to another location.", "forbidden")
 
     try:
-        outcome, detail = provider_outbound(payload=payload)
+        with transaction.atomic():
+            if not _first_delivery(payload):
+                return JsonResponse(DUPLICATE)
+            outcome, detail = provider_outbound(payload=payload)
     except ApplicationError as exc:
         return _error(404 if exc.code == "unknown_location" else 400, exc.message, exc.code or "invalid")
     body = {"ok": True, "outcome": outcome}
@@ -148,6 +163,13 @@ def app_webhook(request):
     payload, refusal = _read(request)
     if refusal:
         return refusal
+    with transaction.atomic():
+        if not _first_delivery(payload):
+            return JsonResponse(DUPLICATE)
+        return _app_event(payload)
+
+
+def _app_event(payload: dict) -> JsonResponse:
     kind = payload.get("type")
     from ghl.services import uninstall
 

@@ -653,3 +653,30 @@ def test_account_page_shows_its_sync_health(installed, ghl, sales, location, adm
     page = admin_client.get(f"/accounts/{sales.pk}/").content.decode()
     assert 'id="ghl-account-failed">1<' in page and "stand-in failure" in page
     assert 'id="ghl-account-pending">0<' in page
+
+
+def test_a_failed_first_delivery_of_a_ghl_reply_is_sent_exactly_once_on_redelivery(installed, ghl, sales, location, monkeypatch):
+    """Issue 15.5: the webhook id is recorded in the transaction that queues the reply, so a
+    failure between the two leaves nothing that would make GHL's redelivery a "duplicate"."""
+    from conversations import services as conversation_services
+
+    inbound(sales, "p1")
+    contact = Contact.objects.get()
+    payload = ghl.provider_outbound(location_id="ghl-loc-1", contact_id=contact.ghl_contact_id, text="must leave", webhook_id="wh-once")
+    real_send, calls = conversation_services.message_send, []
+
+    def fails_once(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("worker lost its database connection")
+        return real_send(**kwargs)
+
+    monkeypatch.setattr(conversation_services, "message_send", fails_once)
+    first = post_signed(ghl, "/ghl/webhooks/provider/", payload, client=Client(raise_request_exception=False))
+    assert first.status_code == 500 and not Message.objects.filter(direction="outbound").exists()
+    again = post_signed(ghl, "/ghl/webhooks/provider/", payload)
+    assert again.status_code == 200 and again.json()["outcome"] == "queued"
+    third = post_signed(ghl, "/ghl/webhooks/provider/", payload)
+    assert third.json()["outcome"] == "duplicate"
+    sent = Message.objects.get(direction="outbound")
+    assert sent.text == "must leave" and sent.status == "delivered"

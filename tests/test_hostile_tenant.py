@@ -60,8 +60,8 @@ def test_gateway_names_are_random_and_unique_across_locations(location, other_lo
     b = account_create(location=other_location, kind="whatsapp", backend="sandbox", name="A")
     assert a.gateway_resource != b.gateway_resource
     for account in (a, b):
-        assert str(account.pk) not in account.gateway_resource.removeprefix("whatsnap-")
-        assert len(account.gateway_resource.removeprefix("whatsnap-")) == 16
+        assert account.gateway_resource != f"whatsnap-{account.pk}"  # the old, guessable name
+        assert len(account.gateway_resource.removeprefix("whatsnap-")) == 16  # 64 random bits
     with pytest.raises(IntegrityError), transaction.atomic():
         Account.objects.filter(pk=b.pk).update(gateway_resource=a.gateway_resource)
 
@@ -96,3 +96,54 @@ def test_waha_never_adopts_a_session_it_did_not_create(location, waha):
     assert account.status == "error" and "did not create" in account.last_error
     assert [(r.method, r.path) for r in waha.requests] == [("POST", "/api/sessions")]
     assert waha.sessions[account.gateway_resource].config == {"webhooks": []}
+
+
+# --- 6. a status event never touches an inbound message nor jams a send queue --------------------
+def _inbound(account, pid, text="hello"):
+    from datetime import datetime, timezone as dt_tz
+
+    from accounts.providers.base import InboundMessage
+    from conversations.services import webhook_events_record
+
+    webhook_events_record(account=account, events=[InboundMessage(
+        provider_id=pid, from_phone="+14155550123", name="Ada", text=text, at=datetime.now(dt_tz.utc))])
+
+
+def test_a_status_event_for_an_inbound_message_changes_nothing(sandbox_account):
+    from accounts.providers.base import DeliveryStatus
+    from conversations.models import InboundEvent, Message
+    from conversations.services import message_send, webhook_events_record
+
+    _inbound(sandbox_account, "in-1")
+    for status in ("queued", "failed", "read"):
+        webhook_events_record(account=sandbox_account, events=[DeliveryStatus(provider_id="in-1", status=status)])
+    received = Message.objects.get(provider_message_id="in-1")
+    assert (received.direction, received.status, received.error) == ("inbound", "received", "")
+    kept = InboundEvent.objects.filter(kind="status")
+    assert kept.count() == 3 and all(e.status == "done" and "received message" in e.error for e in kept)
+    reply = message_send(conversation=received.conversation, text="still flows")
+    reply.refresh_from_db()
+    assert reply.status in ("sent", "delivered")
+
+
+def test_the_drainer_passes_over_a_row_it_cannot_claim(sandbox_account, monkeypatch):
+    """Rows a claim would skip (here: an inbound message a status event once turned `queued`,
+    and a queued row that already has a provider id) are never picked in a loop."""
+    from conversations import pacing, tasks
+    from conversations.models import Message
+
+    _inbound(sandbox_account, "in-2")
+    received = Message.objects.get(provider_message_id="in-2")
+    Message.objects.filter(pk=received.pk).update(status="queued")  # data written before the fix
+    stuck = Message.objects.create(location=received.location, conversation=received.conversation, account=sandbox_account,
+                                   direction="outbound", status="queued", text="half-recorded", provider_message_id="prov-x")
+    later = []
+    monkeypatch.setattr(tasks, "enqueue_account_drain", lambda account_id, at=None: later.append(at))
+    reply = Message.objects.create(location=received.location, conversation=received.conversation, account=sandbox_account,
+                                   direction="outbound", status="queued", text="must leave")
+    sent = pacing.account_drain(account_id=sandbox_account.pk, budget_seconds=pacing.SEND_ALLOWANCE + 1.0)
+    reply.refresh_from_db()
+    assert sent == 1 and reply.status in ("sent", "delivered")
+    assert later == []  # nothing left that it could send: no drain re-queued
+    stuck.refresh_from_db()
+    assert stuck.status == "queued" and stuck.text == "half-recorded"
