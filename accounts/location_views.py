@@ -1,5 +1,5 @@
 """/settings/: the location's own settings — my preferences (every member); the location's
-name and time zone, its members, and its REST API keys (admins)."""
+name and time zone, its members and invitations, and its REST API keys (admins)."""
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -7,9 +7,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import services
+from accounts.invitations import invitations_pending
 from accounts.models import ApiToken, Membership, validate_timezone
+from accounts.two_factor import two_factor_user_ids
 from whatsnap.errors import ApplicationError
 from whatsnap.tenancy import admin_required, get_for_location, location_required
+from whatsnap.two_factor import has_device
 
 
 def _context(request, **extra) -> dict:
@@ -18,6 +21,9 @@ def _context(request, **extra) -> dict:
     if request.membership.role == Membership.Role.ADMIN:
         context["members"] = Membership.objects.filter(location=location).select_related("user").order_by("user__username")
         context["tokens"] = ApiToken.objects.filter(location=location).select_related("user").order_by("-created_at")
+        context["invitations"] = invitations_pending(location)
+        context["two_factor_ids"] = two_factor_user_ids(location)
+    context["two_factor_on"] = has_device(request.user)
     context.update(extra)
     return context
 

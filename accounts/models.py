@@ -45,6 +45,7 @@ class Location(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     ghl_location_id = models.CharField("GHL location id", max_length=64, blank=True, db_index=True)
+    require_two_factor = models.BooleanField(default=False, help_text="members must log in with a code from an authenticator app")
     created_at = models.DateTimeField(default=dj_tz.now)
 
     class Meta:
@@ -70,6 +71,8 @@ class Membership(models.Model):
     availability = models.CharField(max_length=10, choices=Availability.choices, default=Availability.ONLINE)
     capacity = models.PositiveIntegerField(default=20, help_text="max open conversations assigned at once")
     timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone], help_text="blank = the location's")
+    # when the member last switched to (or joined) this location: a login lands in the last one
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "location"], name="uniq_membership")]
@@ -251,3 +254,44 @@ class AccountSettingsChange(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+
+
+def invitation_token_hash(token: str) -> str:
+    """SHA-256 of an invitation token (32 random bytes: a fast hash is enough, as for API keys)."""
+    import hashlib
+
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Invitation(models.Model):
+    """A person asked to join a location. Nobody becomes a member of a location without
+    accepting: the link (its token is kept only as a hash) is passed on by the admin."""
+
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(blank=True)
+    username = models.CharField(max_length=150, blank=True, help_text="only this login (or a new one of this name) can accept")
+    role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.AGENT)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=dj_tz.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(email="", username=""), name="invitation_addressed"),
+        ]
+
+    def __str__(self):
+        return f"{self.username or self.email} → {self.location} ({self.role})"
+
+    @property
+    def addressee(self) -> str:
+        return self.username or self.email
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > dj_tz.now()

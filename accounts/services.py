@@ -13,7 +13,7 @@ from accounts.models import Account, AccountEvent, Location
 from accounts.providers import get_provider
 from accounts.providers.base import ConnectionChanged, ProviderError, QrUpdated
 from contacts.models import Tag
-from whatsnap.errors import ApplicationError
+from whatsnap.errors import NOT_A_MEMBER, ApplicationError
 from whatsnap.live import publish_on_commit
 
 logger = logging.getLogger(__name__)
@@ -297,8 +297,10 @@ def member_update(*, membership, role: str, capacity: int):
 
 @transaction.atomic
 def member_add(*, location: Location, username: str, email: str, password: str, role: str):
-    """Add a person to the location: a new login, or an existing one (then the password is
-    left as it is)."""
+    """Add a person to the location as a NEW login. An existing user joins only by accepting
+    an invitation (accounts.invitations): an admin must not pull someone else's login into
+    their location. A taken name gets the same answer wherever it is used, so the form does
+    not tell which usernames exist in other locations."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.password_validation import validate_password
     from django.core.exceptions import ValidationError
@@ -311,16 +313,21 @@ def member_add(*, location: Location, username: str, email: str, password: str, 
     if role not in Membership.Role.values:
         raise ApplicationError(f"Unknown role {role!r}.", field="role")
     User = get_user_model()
-    user = User.objects.filter(username=username).first()
-    if user is None:
-        try:
-            validate_password(password, User(username=username, email=email))
-        except ValidationError as exc:
-            raise ApplicationError(" ".join(exc.messages), field="password") from None
-        user = User.objects.create_user(username=username, email=(email or "").strip(), password=password)
-    elif Membership.objects.filter(user=user, location=location).exists():
-        raise ApplicationError(f"{username} is a member already.", field="username")
+    if User.objects.filter(username__iexact=username).exists():
+        raise ApplicationError(USERNAME_NOT_AVAILABLE, field="username")
+    try:
+        validate_password(password, User(username=username, email=email))
+    except ValidationError as exc:
+        raise ApplicationError(" ".join(exc.messages), field="password") from None
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=username, email=(email or "").strip(), password=password)
+    except IntegrityError:  # taken by a concurrent sign-up
+        raise ApplicationError(USERNAME_NOT_AVAILABLE, field="username") from None
     return Membership.objects.create(user=user, location=location, role=role)
+
+
+USERNAME_NOT_AVAILABLE = "That username is not available. Pick another one, or invite the person if they already use WhatSnap."
 
 
 @transaction.atomic
@@ -347,5 +354,5 @@ def api_token_create(*, location: Location, name: str, user=None):
     from accounts.models import ApiToken, Membership
 
     if user is not None and not Membership.objects.filter(user=user, location=location).exists():
-        raise ApplicationError(f"{user} is not a member of this location.", field="user")
+        raise ApplicationError(NOT_A_MEMBER, field="user")
     return ApiToken.objects.create(location=location, name=(name or "").strip()[:80] or "token", user=user)

@@ -13,6 +13,7 @@ from conversations.inbox import conversation_assign, conversation_set_status
 from conversations.models import Conversation, Message
 from conversations.services import message_retry, message_send
 from whatsnap.api_base import MAX_ID, IDEMPOTENCY_KEY_PARAMETER, LocationObjectField, LocationViewSet, id_filter, idempotent
+from whatsnap.errors import NOT_A_MEMBER
 
 AGENT_SCOPE = "Agent-scoped tokens can only act on conversations assigned to their user."
 
@@ -84,9 +85,11 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Loca
         assignee_id = serializer.validated_data["assignee"]
         assignee = None
         if assignee_id is not None:
-            assignee = get_user_model().objects.filter(pk=assignee_id).first()
+            # looked up among this location's members only: an id from elsewhere and an id
+            # nobody has get the same answer
+            assignee = get_user_model().objects.filter(pk=assignee_id, memberships__location=self.location).first()
             if assignee is None:
-                raise serializers.ValidationError({"assignee": ["No such user."]})
+                raise serializers.ValidationError({"assignee": [NOT_A_MEMBER]})
         conversation_assign(conversation=conversation, assignee=assignee, actor=self._actor(), reason="through the API")
         return Response(self._present(conversation))
 

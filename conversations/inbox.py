@@ -7,7 +7,7 @@ from django.utils import timezone
 from accounts.models import Membership
 from conversations.models import Conversation, ConversationEvent, Message
 from hooks.services import hook_event_emit
-from whatsnap.errors import ApplicationError
+from whatsnap.errors import NOT_A_MEMBER, ApplicationError
 from whatsnap.live import publish_on_commit
 
 
@@ -28,7 +28,7 @@ def _label(user) -> str:
 def conversation_assign(*, conversation: Conversation, assignee, actor=None, reason: str = "") -> bool:
     """Assign (or with assignee=None unassign). The assignee must belong to the location."""
     if assignee is not None and not Membership.objects.filter(user=assignee, location_id=conversation.location_id).exists():
-        raise ApplicationError(f"{_label(assignee)} is not a member of this location.", field="assignee")
+        raise ApplicationError(NOT_A_MEMBER, field="assignee")
     current = Conversation.objects.select_for_update(of=("self",)).select_related("assignee").get(pk=conversation.pk)
     if current.assignee_id == (assignee.pk if assignee else None):
         return False

@@ -17,7 +17,7 @@ from conversations import inbox as actions
 from conversations import selectors
 from conversations.models import Conversation, Message
 from conversations.services import message_retry, message_send
-from whatsnap.errors import ApplicationError
+from whatsnap.errors import NOT_A_MEMBER, ApplicationError
 from whatsnap.tenancy import get_for_location, location_required
 
 PAGE_SIZE = 30
@@ -151,8 +151,7 @@ def conversation_action(request, pk):
     action = request.POST.get("action", "")
     try:
         if action == "assign":
-            user = actions.assignable_users(request.location).filter(pk=request.POST.get("assignee") or 0).first()
-            actions.conversation_assign(conversation=conversation, assignee=user, actor=request.user, reason="manual")
+            actions.conversation_assign(conversation=conversation, assignee=_assignee(request), actor=request.user, reason="manual")
         elif action in ("open", "resolved", "pending"):
             actions.conversation_set_status(conversation=conversation, status=action, actor=request.user)
         elif action == "snooze":
@@ -168,6 +167,18 @@ def conversation_action(request, pk):
 
         messages.error(request, exc.message)
     return redirect("conversation", pk=pk)
+
+
+def _assignee(request):
+    """The member picked in the form; blank unassigns. Anyone else is refused, not silently
+    taken for 'nobody', with the one answer that names no one."""
+    wanted = request.POST.get("assignee", "").strip()
+    if not wanted:
+        return None
+    user = actions.assignable_users(request.location).filter(pk=wanted).first() if wanted.isdigit() else None
+    if user is None:
+        raise ApplicationError(NOT_A_MEMBER, field="assignee")
+    return user
 
 
 def _parse_local(value: str):

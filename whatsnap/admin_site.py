@@ -5,3 +5,17 @@ class WhatSnapAdminSite(admin.AdminSite):
     site_header = "WhatSnap administration"
     site_title = "WhatSnap admin"
     index_title = "Locations, accounts, contacts and conversations"
+
+    def has_permission(self, request):
+        """Staff with two-factor need a session that gave the code, whatever logged it in."""
+        from whatsnap.two_factor import has_device
+
+        if not super().has_permission(request):
+            return False
+        return request.user.is_verified() or not has_device(request.user)
+
+    def login(self, request, extra_context=None):
+        """The site's own login (lockout and code step), not the admin's password-only one."""
+        from whatsnap.login import LoginView
+
+        return LoginView.as_view(extra_context={"admin_login": True, **(extra_context or {})})(request)

@@ -3,6 +3,13 @@ from channels.db import database_sync_to_async
 
 from whatsnap.live import ensure_relay_running, location_group
 from whatsnap.tenancy import SESSION_KEY, membership_for
+from whatsnap.two_factor import blocked_reason, session_is_verified
+
+
+def _second_factor_missing(user, session, membership) -> bool:
+    """The pages' two-factor rule (whatsnap.two_factor.TwoFactorMiddleware) for the socket."""
+    verified = session_is_verified(session, user)
+    return bool(blocked_reason(user, verified=verified, location=membership.location))
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -15,7 +22,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         session = self.scope.get("session") or {}
         membership = await database_sync_to_async(membership_for)(user, session.get(SESSION_KEY))
-        if membership is None:
+        if membership is None or await database_sync_to_async(_second_factor_missing)(user, session, membership):
             await self.close(code=4403)
             return
         self.group = location_group(membership.location_id)

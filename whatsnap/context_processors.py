@@ -1,3 +1,11 @@
+from django.utils.functional import SimpleLazyObject
+
+from whatsnap.tenancy import memberships_for_user
+
+
 def tenancy(request):
     location = getattr(request, "location", None)
-    return {"current_location": location}
+    user = getattr(request, "user", None)
+    # read only when a page shows the location switcher (HTMX fragments never do)
+    mine = SimpleLazyObject(lambda: list(memberships_for_user(user)) if location is not None else [])
+    return {"current_location": location, "my_memberships": mine}

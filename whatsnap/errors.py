@@ -7,3 +7,8 @@ class ApplicationError(Exception):
         self.code = code
         self.field = field
         self.extra = extra or {}
+
+
+# The one answer for a user who is not in the caller's location, whether they exist elsewhere
+# or not at all: an error must never name (or confirm) a user of another tenant.
+NOT_A_MEMBER = "That user is not a member of this location."

@@ -2,6 +2,7 @@
 (see README "Configuration"); the defaults run the embedded mode: SQLite, in-process channel
 layer relayed through the database, django-q2 on the ORM broker."""
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -51,6 +52,10 @@ INSTALLED_APPS = [
     "channels",
     "django_q",
     "django_htmx",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "whatsnap",
     "accounts",
     "contacts",
@@ -68,10 +73,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "whatsnap.tenancy.CurrentLocationMiddleware",
+    "whatsnap.two_factor.TwoFactorMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout flagged by the backend into the 429 page
 ]
 
 ROOT_URLCONF = "whatsnap.urls"
@@ -136,6 +144,42 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Login security: lockout (django-axes) and two-factor (django-otp) ---------------------
+AUTHENTICATION_BACKENDS = [
+    "whatsnap.login.LockoutBackend",  # refuses a locked-out username+address before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failures are counted per username *and* client address together: a stranger guessing a
+# password locks out only themselves, never the real user at their own address.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "whatsnap.login.client_ip"
+# Proxies in front of the web processes that append the client's address to
+# X-Forwarded-For; 0 = the connection's own address is the client's.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
+OTP_TOTP_ISSUER = "WhatSnap"
+# A half-finished login (password right, code not yet typed) is forgotten after this long.
+LOGIN_CODE_STEP_SECONDS = 300
+# Invitations to join a location: valid this long; e-mailed only when an SMTP server is set
+# (otherwise the admin passes the link on; it is never written to the server log).
+INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 7)
+EMAIL_HOST = env_str("EMAIL_HOST")
+INVITATION_EMAILS = bool(EMAIL_HOST)
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "WhatSnap <noreply@localhost>")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -16,17 +16,21 @@ def memberships_for_user(user):
 
 
 def membership_for(user, location_id: int | None):
+    """The membership of the location chosen in this session; else the one the user used
+    last (a login lands where they worked, never in whichever location sorts first)."""
+    from django.db.models import F
+
     qs = memberships_for_user(user)
     if location_id is not None:
         found = qs.filter(location_id=location_id).first()
         if found:
             return found
-    return qs.first()
+    return qs.order_by(F("last_used_at").desc(nulls_last=True), "location__name").first()
 
 
 class CurrentLocationMiddleware:
-    """Sets request.location and request.membership from the session (or the first
-    membership). A user without any membership has request.location = None."""
+    """Sets request.location and request.membership from the session (or the membership used
+    last). A user without any membership has request.location = None."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accounts import location_views, sandbox_views
+from accounts import location_views, membership_views, sandbox_views, two_factor_views
 from accounts import views as account_views
 from contacts import views as contact_views
 from conversations import report_views
@@ -11,16 +11,18 @@ from conversations.webhooks import webhook
 from ghl import views as ghl_views
 from ghl import webhooks as ghl_webhooks
 from routing import views as routing_views
-from whatsnap import views
+from whatsnap import login, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("livez", views.livez, name="livez"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", login.LoginView.as_view(), name="login"),
+    path("login/code/", login.login_code, name="login-code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("settings/password/", auth_views.PasswordChangeView.as_view(success_url="/settings/?password=changed"), name="password_change"),
-    path("location/switch/", views.location_switch, name="location-switch"),
+    path("location/switch/", membership_views.location_switch, name="location-switch"),
+    path("invitations/<str:token>/", membership_views.invitation_accept, name="invitation-accept"),
     path("admin/", admin.site.urls),
     # accounts
     path("accounts/", account_views.account_list, name="account-list"),
@@ -74,6 +76,13 @@ urlpatterns = [
     path("settings/location/", location_views.location_details, name="settings-location"),
     path("settings/members/add/", location_views.member_add, name="settings-member-add"),
     path("settings/members/<int:pk>/", location_views.member_change, name="settings-member"),
+    path("settings/invitations/", membership_views.invitation_create, name="settings-invitation-create"),
+    path("settings/invitations/<int:pk>/revoke/", membership_views.invitation_revoke, name="settings-invitation-revoke"),
+    path("settings/two-factor/", two_factor_views.two_factor_page, name="two-factor"),
+    path("settings/two-factor/start/", two_factor_views.two_factor_start, name="two-factor-start"),
+    path("settings/two-factor/confirm/", two_factor_views.two_factor_confirm, name="two-factor-confirm"),
+    path("settings/two-factor/disable/", two_factor_views.two_factor_disable, name="two-factor-disable"),
+    path("settings/location/two-factor/", two_factor_views.location_two_factor, name="settings-location-two-factor"),
     path("settings/api-keys/", location_views.token_create, name="settings-token-create"),
     path("settings/api-keys/<int:pk>/revoke/", location_views.token_revoke, name="settings-token-revoke"),
     # provider webhooks

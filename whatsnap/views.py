@@ -5,9 +5,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
 
-from whatsnap.tenancy import SESSION_KEY, location_required, memberships_for_user
+from whatsnap.tenancy import location_required
 
 logger = logging.getLogger(__name__)
 
@@ -15,15 +14,6 @@ logger = logging.getLogger(__name__)
 @location_required
 def home(request):
     return redirect("inbox")
-
-
-@require_POST
-@location_required
-def location_switch(request):
-    wanted = request.POST.get("location")
-    if memberships_for_user(request.user).filter(location_id=wanted).exists():
-        request.session[SESSION_KEY] = int(wanted)
-    return redirect("home")
 
 
 def _check_database() -> tuple[bool, str]:
