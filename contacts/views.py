@@ -6,6 +6,7 @@ from django.views.decorators.http import require_POST
 from contacts import selectors, services
 from contacts.models import Contact, Tag
 from whatsnap.errors import ApplicationError
+from whatsnap.params import id_param, page_param
 from whatsnap.tenancy import admin_required, get_for_location, location_required
 
 
@@ -42,8 +43,9 @@ def tag_action(request, pk=None):
 @location_required
 def contact_list(request):
     query = request.GET.get("q", "").strip()
-    tag_id = request.GET.get("tag") or None
-    page = Paginator(selectors.contacts_search(location=request.location, query=query, tag_id=tag_id), 50).get_page(request.GET.get("page"))
+    tag_id = id_param(request.GET.get("tag"))
+    contacts = selectors.contacts_search(location=request.location, query=query, tag_id=tag_id)
+    page = Paginator(contacts, 50).get_page(page_param(request.GET.get("page")))
     return render(request, "contacts/list.html", {"page": page, "query": query, "tag_id": tag_id,
                                                   "tags": Tag.objects.filter(location=request.location)})
 
@@ -60,7 +62,7 @@ def contact_detail(request, pk):
                 messages.success(request, f"{source.display_name} merged into this contact.")
             else:
                 services.contact_update(contact=contact, name=request.POST.get("name", ""),
-                                        tag_ids=[int(t) for t in request.POST.getlist("tags") if t.isdigit()])
+                                        tag_ids=[n for n in map(id_param, request.POST.getlist("tags")) if n])
                 messages.success(request, "Contact saved.")
         except ApplicationError as exc:
             messages.error(request, exc.message)
@@ -77,7 +79,7 @@ def _contact_by_phone_or_id(request, value: str) -> Contact:
     from contacts.phones import normalise_sender
 
     value = value.strip()
-    if value.isdigit() and len(value) < 7:
+    if id_param(value) and len(value) < 7:
         return get_for_location(Contact.objects.all(), request.location, pk=int(value))
     phone = normalise_sender(value, default_region="US").value
     return get_for_location(Contact.objects.all(), request.location, phone=phone)

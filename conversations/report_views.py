@@ -17,10 +17,12 @@ def _period(request):
     try:
         end = date.fromisoformat(request.GET.get("end", "")) if request.GET.get("end") else today
         start = date.fromisoformat(request.GET.get("start", "")) if request.GET.get("start") else end - timedelta(days=6)
-    except ValueError:
+    except (ValueError, OverflowError):  # not a date, or a week before 0001-01-01
         start, end = today - timedelta(days=6), today
     if start > end:
         start, end = end, start
+    if start.year < 2000 or end.year > 2999:  # no messages there; and year 1/9999 overflow time zones
+        start, end = today - timedelta(days=6), today
     return start, min(end, start + timedelta(days=366))
 
 

@@ -4,6 +4,7 @@ from django.db.models import Q
 
 from contacts.models import Contact, ContactAccount
 from conversations.models import CannedResponse, Conversation, ConversationEvent, Message
+from whatsnap.params import page_param
 
 VIEWS = (("mine", "Mine"), ("unassigned", "Unassigned"), ("all", "All"))
 
@@ -76,10 +77,7 @@ class Page:
     whether an older page exists (a count over a large inbox costs more than the page)."""
 
     def __init__(self, queryset, number, size: int):
-        try:
-            self.number = max(1, int(number or 1))
-        except (TypeError, ValueError):
-            self.number = 1
+        self.number = page_param(number)
         start = (self.number - 1) * size
         rows = list(queryset[start:start + size + 1])
         self.object_list = rows[:size]

@@ -18,6 +18,7 @@ from conversations import selectors
 from conversations.models import Conversation, Message
 from conversations.services import message_retry, message_send
 from whatsnap.errors import NOT_A_MEMBER, ApplicationError
+from whatsnap.params import id_param
 from whatsnap.tenancy import get_for_location, location_required
 
 PAGE_SIZE = 30
@@ -26,10 +27,10 @@ PAGE_SIZE = 30
 def _filters(request):
     return {
         "view": request.GET.get("view", "all"),
-        "account_id": request.GET.get("account") or None,
+        "account_id": id_param(request.GET.get("account")),
         "status": request.GET.get("status", ""),
         "query": request.GET.get("q", "").strip(),
-        "tag_id": request.GET.get("tag") or None,
+        "tag_id": id_param(request.GET.get("tag")),
     }
 
 
@@ -77,8 +78,8 @@ def inbox(request):
 
 @location_required
 def inbox_list(request):
-    current = request.GET.get("current", "")
-    conversation = Conversation.objects.filter(location=request.location, pk=current).first() if current.isdigit() else None
+    current = id_param(request.GET.get("current"))
+    conversation = Conversation.objects.filter(location=request.location, pk=current).first() if current else None
     return render(request, "conversations/_list.html", _list_context(request, conversation))
 
 
@@ -98,9 +99,9 @@ def _thread_page(conversation, before: int | None = None) -> dict:
 def conversation_thread(request, pk):
     """The thread (live refresh), or with ?before=<message id> the page of older messages."""
     conversation = _conversation(request, pk)
-    before = request.GET.get("before", "")
-    if before.isdigit():
-        return render(request, "conversations/_older.html", {"conversation": conversation, **_thread_page(conversation, int(before))})
+    before = id_param(request.GET.get("before"))
+    if before:
+        return render(request, "conversations/_older.html", {"conversation": conversation, **_thread_page(conversation, before)})
     actions.conversation_mark_read(conversation=conversation)  # it is open on the agent's screen
     return render(request, "conversations/_thread.html", {"conversation": conversation, **_thread_page(conversation)})
 
@@ -175,7 +176,7 @@ def _assignee(request):
     wanted = request.POST.get("assignee", "").strip()
     if not wanted:
         return None
-    user = actions.assignable_users(request.location).filter(pk=wanted).first() if wanted.isdigit() else None
+    user = actions.assignable_users(request.location).filter(pk=id_param(wanted)).first() if id_param(wanted) else None
     if user is None:
         raise ApplicationError(NOT_A_MEMBER, field="assignee")
     return user

@@ -1,9 +1,8 @@
 """POST /webhooks/<kind>/<account id>/ — the ack path. Verify, store, answer; no more."""
 import logging
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpResponse, JsonResponse
+from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -14,27 +13,21 @@ from conversations.services import webhook_events_record
 
 logger = logging.getLogger(__name__)
 
-TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-
 
 @csrf_exempt
 @require_POST
 def webhook(request, kind: str, account_id: int):
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
-    limit = settings.WHATSAPP_WEBHOOK_MAX_BYTES if kind == "whatsapp" else settings.WEBHOOK_MAX_BYTES
-    if length <= limit:  # the header can be absent (chunked) or wrong: measure what came
-        try:
-            length = len(request.body)
-        except RequestDataTooBig:
-            length = limit + 1
-    if length > limit:
-        logger.warning("webhook for account %s refused: %s bytes", account_id, length)
-        return JsonResponse({"detail": f"Body larger than {limit} bytes.", "code": "too_large"}, status=413)
+    # The account first: an anonymous caller naming no account gets 404 before any body is read.
     account = Account.objects.select_related("location", "tag").filter(pk=account_id, archived_at__isnull=True).first()
     if account is None or account.webhook_kind != kind:
         return JsonResponse({"detail": "No such account.", "code": "not_found"}, status=404)
+    provider = get_provider(account.backend)
+    limit = provider.webhook_max_bytes()
+    if _body_length(request, limit) > limit:
+        logger.warning("webhook for account %s refused: body over %s bytes", account_id, limit)
+        return JsonResponse({"detail": f"Body larger than {limit} bytes.", "code": "too_large"}, status=413)
     try:
-        events = get_provider(account.backend).parse_webhook(account, request)
+        events = provider.parse_webhook(account, request)
     except WebhookForbidden as exc:
         logger.warning("forged or unsigned webhook for account %s refused: %s", account_id, exc)
         return JsonResponse({"detail": "Signature verification failed.", "code": "forbidden"}, status=403)
@@ -42,6 +35,16 @@ def webhook(request, kind: str, account_id: int):
         logger.warning("malformed webhook for account %s: %s", account_id, exc)
         return JsonResponse({"detail": str(exc), "code": "malformed"}, status=400)
     new = webhook_events_record(account=account, events=events)
-    if account.backend == "twilio":
-        return HttpResponse(TWIML_EMPTY, content_type="text/xml")
-    return JsonResponse({"accepted": len(events), "new": new})
+    return provider.webhook_answer(accepted=len(events), new=new)
+
+
+def _body_length(request, limit: int) -> int:
+    """The body's size, reading at most limit + 1 bytes: the Content-Length header can be
+    absent (chunked) or wrong, so what came is measured."""
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    if length > limit:
+        return length
+    try:
+        return len(request.body)
+    except RequestDataTooBig:
+        return limit + 1

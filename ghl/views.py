@@ -12,6 +12,7 @@ from ghl import services, sync
 from ghl.client import GhlError, GhlRejected
 from ghl.models import GhlConnection, GhlUser, OutboxItem
 from whatsnap.errors import ApplicationError
+from whatsnap.params import id_param
 from whatsnap.tenancy import admin_required, get_for_location, location_required
 
 logger = logging.getLogger(__name__)
@@ -29,9 +30,9 @@ def ghl_home(request):
     operation = request.GET.get("operation", "")
     if operation in OutboxItem.Operation.values:
         items = items.filter(operation=operation)
-    before = request.GET.get("before", "")
-    if before.isdigit():
-        items = items.filter(id__lt=int(before))
+    before = id_param(request.GET.get("before"))
+    if before:
+        items = items.filter(id__lt=before)
     rows = list(items[: PAGE + 1])
     context = {
         **health,

@@ -147,3 +147,39 @@ def test_the_drainer_passes_over_a_row_it_cannot_claim(sandbox_account, monkeypa
     assert later == []  # nothing left that it could send: no drain re-queued
     stuck.refresh_from_db()
     assert stuck.status == "queued" and stuck.text == "half-recorded"
+
+
+# --- 10. webhook bodies are read only for an account that exists --------------------------------
+class _CountingStream:
+    def __init__(self, raw: bytes):
+        import io
+
+        self._raw, self.read_bytes = io.BytesIO(raw), 0
+
+    def read(self, *args):
+        chunk = self._raw.read(*args)
+        self.read_bytes += len(chunk)
+        return chunk
+
+    def readline(self, *args):
+        return self.read(*args)
+
+
+@pytest.mark.parametrize("kind", ["whatsapp", "twilio", "sandbox"])
+def test_webhook_for_no_account_is_404_before_the_body_is_read(sandbox_account, kind):
+    from django.test import RequestFactory
+
+    from conversations.webhooks import webhook
+
+    body = b"{" + b" " * 3_000_000 + b"}"
+    for account_id in (999_999, sandbox_account.pk if kind != "sandbox" else 999_998):
+        request = RequestFactory().post(f"/webhooks/{kind}/{account_id}/", data=body, content_type="application/json")
+        request._stream = stream = _CountingStream(body)
+        response = webhook(request, kind=kind, account_id=account_id)
+        assert response.status_code == 404 and stream.read_bytes == 0
+
+
+def test_webhook_body_limit_is_the_backends(sandbox_account, client):
+    big = b"{" + b" " * 300_000 + b"}"  # over WEBHOOK_MAX_BYTES, under the WhatsApp gateways' limit
+    response = client.post(f"/webhooks/sandbox/{sandbox_account.pk}/", data=big, content_type="application/json")
+    assert response.status_code == 413 and response.json()["code"] == "too_large"

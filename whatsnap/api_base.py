@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from whatsnap.errors import ApplicationError
+from whatsnap.params import id_param
 
 MAX_ID = 2**63 - 1  # larger ids cannot exist; looking them up would overflow the database
 
@@ -147,7 +148,7 @@ class LocationViewSet(viewsets.GenericViewSet):
 
     def get_object(self):
         value = str(self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, ""))
-        if not value.isdigit() or int(value) > MAX_ID:
+        if id_param(value) is None:
             raise exceptions.NotFound()
         return super().get_object()
 
@@ -172,7 +173,7 @@ class LocationObjectField(serializers.PrimaryKeyRelatedField):
         return super().get_queryset().filter(**{self.location_field: self.context["location"]})
 
     def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, (int, str)) or not str(data).isdigit() or int(data) > MAX_ID:
+        if isinstance(data, bool) or not isinstance(data, (int, str)) or id_param(data) is None:
             self.fail("incorrect_type", data_type=type(data).__name__)
         return super().to_internal_value(data)
 

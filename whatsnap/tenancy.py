@@ -81,7 +81,13 @@ def admin_required(view):
 
 
 def get_for_location(queryset, location, **lookup):
-    """Fetch one object of the current location; another location's object is a 404."""
+    """Fetch one object of the current location; another location's object is a 404, and so
+    is an id that is no id at all (junk, or past the database's integer range)."""
+    from whatsnap.params import id_param
+
+    for key in ("pk", "id"):
+        if key in lookup and id_param(lookup[key]) is None:
+            raise Http404
     try:
         return queryset.get(location=location, **lookup)
     except queryset.model.DoesNotExist:

@@ -163,6 +163,18 @@ class Provider(ABC):
     def parse_webhook(self, account, request) -> list:
         """Verify a webhook (raise WebhookForbidden / WebhookMalformed) and normalise it."""
 
+    def webhook_max_bytes(self) -> int:
+        """Larger webhook bodies are refused (413) before they are parsed."""
+        from django.conf import settings
+
+        return settings.WEBHOOK_MAX_BYTES
+
+    def webhook_answer(self, *, accepted: int, new: int):
+        """The HTTP answer to an accepted webhook (what the backend expects to read)."""
+        from django.http import JsonResponse
+
+        return JsonResponse({"accepted": accepted, "new": new})
+
     def setup_webhook_url(self, account) -> str | None:
         """The URL a person must enter on the device, for backends whose webhooks are not
         registered by connect() (it may carry the account's shared secret)."""

@@ -110,6 +110,10 @@ class EvolutionProvider(Provider):
     label = "WhatsApp Web (Evolution API gateway)"
     kinds = ("whatsapp",)
 
+    def webhook_max_bytes(self) -> int:
+        return settings.WHATSAPP_WEBHOOK_MAX_BYTES  # media arrives inline, base64
+
+
     # --- session -----------------------------------------------------------------------------
     def connect(self, account) -> list:
         name = instance_name(account)

@@ -181,6 +181,13 @@ class TwilioProvider(Provider):
     settable_config = {"messaging_service_sid": None}
     settable_credentials = ("account_sid", "auth_token", "api_key_sid", "api_key_secret")
 
+    def webhook_answer(self, *, accepted: int, new: int):
+        from django.http import HttpResponse
+
+        # Twilio reads the answer as TwiML: an empty <Response> sends no auto-reply
+        return HttpResponse('<?xml version="1.0" encoding="UTF-8"?><Response></Response>', content_type="text/xml")
+
+
     def sms_numbers(self, *, credentials: dict, config: dict) -> list[str]:
         """The numbers this account could use (the Add Account form's picker): the Messaging
         Service's sender pool, or the Twilio account's SMS-capable incoming numbers."""

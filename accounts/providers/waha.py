@@ -189,6 +189,10 @@ class WahaProvider(Provider):
     label = "WhatsApp Web (WAHA gateway)"
     kinds = ("whatsapp",)
 
+    def webhook_max_bytes(self) -> int:
+        return settings.WHATSAPP_WEBHOOK_MAX_BYTES  # media arrives inline, base64
+
+
     # --- session -----------------------------------------------------------------------------
     def connect(self, account) -> list:
         name = session_name(account)

@@ -11,7 +11,7 @@ def phone_from_jid(jid) -> str:
     if not jid or not isinstance(jid, str) or not jid.endswith(PHONE_JID_SUFFIXES):
         return ""
     digits = jid.split("@", 1)[0].split(":", 1)[0]
-    return f"+{digits}" if digits.isdigit() else ""
+    return f"+{digits}" if digits.isascii() and digits.isdigit() else ""
 
 
 def first_phone(*jids) -> str:
