@@ -2,23 +2,35 @@ from django.contrib import admin, messages
 
 from accounts import services
 from accounts.models import Account, AccountEvent, ApiToken, Location, Membership
+from whatsnap.admin_scoping import LocationScopedAdmin, LocationScopedInline
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(LocationScopedInline, admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
 
 
 @admin.register(Location)
-class LocationAdmin(admin.ModelAdmin):
+class LocationAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    location_field = "pk"
     list_display = ["name", "slug", "timezone", "ghl_location_id", "created_at"]
     search_fields = ["name", "slug", "ghl_location_id"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
 
+    def has_add_permission(self, request):
+        # a new location would be one its creator does not administer yet: operators only
+        return request.user.is_superuser and super().has_add_permission(request)
 
-class AccountEventInline(admin.TabularInline):
+    def get_readonly_fields(self, request, obj=None):
+        # the GHL location id routes GHL's webhooks to this location: set by the OAuth install
+        # only, or by an operator (another tenant's id would receive that tenant's messages)
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.is_superuser else [*fields, "ghl_location_id"]
+
+
+class AccountEventInline(LocationScopedInline, admin.TabularInline):
     model = AccountEvent
     extra = 0
     can_delete = False
@@ -29,11 +41,16 @@ class AccountEventInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    location_field = "location"
     list_display = ["name", "location", "kind", "backend", "phone_number", "status", "last_event_at", "archived_at"]
     list_filter = [("archived_at", admin.EmptyFieldListFilter), "kind", "backend", "status", "location"]
     search_fields = ["name", "slug", "phone_number"]
-    readonly_fields = ["slug", "backend", "kind", "status", "last_event_at", "last_error", "last_webhook_at", "qr_expires_at", "created_at", "archived_at"]
+    # What the backend and WhatSnap own is never typed by hand: the location, the backend
+    # settings and the gateway session name (a hand-typed one could adopt another account's
+    # session), whatever the user; credentials are not even shown.
+    readonly_fields = ["location", "slug", "backend", "kind", "config", "gateway_resource", "status", "last_event_at", "last_error",
+                       "last_webhook_at", "qr_expires_at", "created_at", "archived_at"]
     exclude = ["credentials", "webhook_secret", "qr_payload"]  # secrets never rendered
     inlines = [AccountEventInline]
     actions = ["reconnect", "disconnect"]
@@ -72,18 +89,42 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "location", "user", "created_at", "last_used_at"]
+class ApiTokenAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    """Keys are stored hashed: the list shows their prefix; a key made here is shown once."""
+
+    location_field = "location"
+    list_display = ["masked_key", "name", "location", "user", "created_at", "last_used_at"]
     list_filter = ["location"]
-    readonly_fields = ["key", "created_at", "last_used_at"]
+    search_fields = ["prefix", "name"]
+    fields = ["masked_key", "name", "location", "user", "created_at", "last_used_at"]
+    readonly_fields = ["masked_key", "created_at", "last_used_at"]
+
+    @admin.display(description="key")
+    def masked_key(self, obj):
+        return obj.masked_key if obj.pk else "(shown once, after saving)"
+
+    def get_readonly_fields(self, request, obj=None):
+        # a key stays with the location and member it was given for
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, "location", "user"] if obj else fields
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            key = obj.issue_key()
+            super().save_model(request, obj, form, change)
+            messages.warning(request, f"API key “{obj.name or 'token'}” (shown once, copy it now): {key}")
+            return
+        super().save_model(request, obj, form, change)
 
 
 from accounts.models import AccountSettingsChange  # noqa: E402
 
 
 @admin.register(AccountSettingsChange)
-class AccountSettingsChangeAdmin(admin.ModelAdmin):
+class AccountSettingsChangeAdmin(LocationScopedAdmin, admin.ModelAdmin):
     """The audit of account settings: who changed what, when (read-only)."""
+
+    location_field = "account__location"
 
     list_display = ["account", "actor", "at", "changes"]
     list_filter = ["account__location", "account"]

@@ -104,9 +104,9 @@ def token_create(request):
         user = get_user_model().objects.filter(pk=request.POST["user"], memberships__location=request.location).first()
         if user is None:
             return _failed(request, ApplicationError("Pick a member of this location.", field="user"), "token")
-    token = services.api_token_create(location=request.location, name=request.POST.get("name", ""), user=user)
-    # shown once, on this answer only (not stored in the session or a message)
-    return render(request, "accounts/location_settings.html", _context(request, new_token=token))
+    token, key = services.api_token_create(location=request.location, name=request.POST.get("name", ""), user=user)
+    # shown once, on this answer only (not stored in the session or a message; only a hash is kept)
+    return render(request, "accounts/location_settings.html", _context(request, new_token=token, new_key=key))
 
 
 @require_POST

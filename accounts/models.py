@@ -1,3 +1,5 @@
+import hashlib
+import hmac
 import secrets
 
 from django.conf import settings
@@ -5,7 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone as dj_tz
 
-from whatsnap.crypto import EncryptedJSONField
+from whatsnap.crypto import EncryptedJSONField, EncryptedTextField
 
 
 def _new_secret() -> str:
@@ -19,10 +21,24 @@ def new_gateway_resource() -> str:
     return f"whatsnap-{secrets.token_hex(8)}"
 
 
+API_KEY_PREFIX = "wsn_"
+API_KEY_VISIBLE = 8  # characters after "wsn_" kept in clear to tell keys apart (48 of 256 bits)
+
+
 def new_api_key() -> str:
     """An API key: a fixed prefix (recognisable by secret scanners, and never starting with "-",
     which command lines would take for an option) and 32 random bytes."""
-    return "wsn_" + secrets.token_urlsafe(32)
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def api_key_prefix(key: str) -> str:
+    return key[len(API_KEY_PREFIX):len(API_KEY_PREFIX) + API_KEY_VISIBLE] if key.startswith(API_KEY_PREFIX) else ""
+
+
+def api_key_hash(key: str) -> str:
+    """SHA-256 of the whole key. A key is 32 random bytes, so a fast unsalted hash cannot be
+    brute-forced, and it needs no server secret (rotating SECRET_KEY keeps keys working)."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def validate_timezone(value: str) -> None:
@@ -81,18 +97,55 @@ class Membership(models.Model):
         return f"{self.user} @ {self.location} ({self.role})"
 
 
-class ApiToken(models.Model):
-    """A REST API key bound to one location; with a user it is scoped to that user's role."""
+class ApiTokenQuerySet(models.QuerySet):
+    def for_key(self, key: str) -> "ApiToken | None":
+        """The token of a raw key: candidates found by the visible prefix, confirmed by a
+        constant-time comparison of the hash (the key itself is never stored)."""
+        digest = api_key_hash(key)
+        for token in self.filter(prefix=api_key_prefix(key)):
+            if hmac.compare_digest(token.key_hash, digest):
+                return token
+        return None
 
-    key = models.CharField(max_length=64, unique=True, default=new_api_key)
+
+class ApiToken(models.Model):
+    """A REST API key bound to one location; with a user it is scoped to that user's role.
+    Only a prefix and a hash of the key are stored: the key is shown once, at creation
+    (accounts.services.api_token_create)."""
+
+    prefix = models.CharField(max_length=16, db_index=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
     location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="api_tokens")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
     name = models.CharField(max_length=80, blank=True)
     created_at = models.DateTimeField(default=dj_tz.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ApiTokenQuerySet.as_manager()
+
+    def issue_key(self) -> str:
+        """Give this (unsaved) token a new key; returns the key, which is not kept anywhere."""
+        key = new_api_key()
+        self.prefix, self.key_hash = api_key_prefix(key), api_key_hash(key)
+        return key
+
+    @property
+    def masked_key(self) -> str:
+        return f"{API_KEY_PREFIX}{self.prefix}…" if self.prefix else "(key made before wsn_ keys)"
+
+    def save(self, *args, **kwargs):
+        if not self.key_hash:  # a row without a hash would be a key nobody can use or see
+            raise ValueError("Create API tokens with accounts.services.api_token_create (or issue_key() first).")
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.user_id and self.location_id and not Membership.objects.filter(user_id=self.user_id, location_id=self.location_id).exists():
+            raise ValidationError({"user": "The user must be a member of the token's location."})
+
     def __str__(self):
-        return f"{self.name or 'token'} ({self.location})"
+        return f"{self.name or 'token'} {self.masked_key} ({self.location})"
 
     @property
     def is_admin(self) -> bool:
@@ -154,7 +207,8 @@ class Account(models.Model):
     # provider state
     credentials = EncryptedJSONField(blank=True, default=dict)
     config = models.JSONField(default=dict, blank=True, help_text="non-secret backend settings")
-    webhook_secret = models.CharField(max_length=64, default=_new_secret, editable=False)
+    # verifies the backend's webhooks (the account is found by the id in the URL, never by this)
+    webhook_secret = EncryptedTextField(default=_new_secret, editable=False)
     # The account's own resource on a shared gateway; never taken from client input.
     gateway_resource = models.CharField(max_length=64, default=new_gateway_resource, editable=False)
     # Set (before the call) when WhatSnap first asks the gateway to create that resource: a

@@ -348,11 +348,15 @@ def member_remove(*, membership) -> None:
     membership.delete()
 
 
-def api_token_create(*, location: Location, name: str, user=None):
+def api_token_create(*, location: Location, name: str, user=None) -> tuple["ApiToken", str]:
     """A REST API key for the location (for one member's view of it when `user` is given).
-    The key is shown once, right after this."""
+    Returns the token and its key: only a hash is stored, so show the key once, right now."""
     from accounts.models import ApiToken, Membership
 
     if user is not None and not Membership.objects.filter(user=user, location=location).exists():
         raise ApplicationError(NOT_A_MEMBER, field="user")
-    return ApiToken.objects.create(location=location, name=(name or "").strip()[:80] or "token", user=user)
+    token = ApiToken(location=location, name=(name or "").strip()[:80] or "token", user=user)
+    key = token.issue_key()
+    token.full_clean()
+    token.save()
+    return token, key

@@ -5,7 +5,8 @@ from django.utils import timezone
 
 from accounts.models import Membership
 
-from conversations.models import Conversation, InboundEvent, Message
+from conversations.models import CannedResponse, Conversation, ConversationEvent, InboundEvent, Message
+from whatsnap.admin_scoping import LocationScopedAdmin, LocationScopedInline
 
 
 class ConversationAdminForm(forms.ModelForm):
@@ -25,8 +26,19 @@ class ConversationAdminForm(forms.ModelForm):
         return data
 
 
+class ConversationEventInline(LocationScopedInline, admin.TabularInline):
+    model = ConversationEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "kind", "actor", "from_value", "to_value", "reason"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    location_field = "location"
     form = ConversationAdminForm
     list_display = ["contact", "account", "status", "assignee", "last_message_at", "unread_count"]
     list_filter = ["status", "account__location", "account"]
@@ -34,6 +46,8 @@ class ConversationAdmin(admin.ModelAdmin):
     raw_id_fields = ["contact"]
     fields = ["contact", "account", "status", "snoozed_until", "assignee"]
     readonly_fields = ["contact", "account"]
+    inlines = [ConversationEventInline]
+    actions = ["unassign"]
 
     def has_add_permission(self, request):
         return False  # conversations open when someone writes in, or from the inbox
@@ -51,9 +65,17 @@ class ConversationAdmin(admin.ModelAdmin):
                 conversation_set_status(conversation=current, status=obj.status, actor=request.user,
                                         snooze_until=obj.snoozed_until if obj.status == Conversation.Status.SNOOZED else None)
 
+    @admin.action(description="Unassign selected conversations")
+    def unassign(self, request, queryset):
+        from conversations.inbox import conversation_assign
+
+        for conversation in queryset:
+            conversation_assign(conversation=conversation, assignee=None, actor=request.user, reason="admin")
+
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    location_field = "location"
     list_display = ["id", "conversation", "direction", "status", "sent_at", "provider_message_id"]
     list_filter = ["direction", "status", "account"]
     search_fields = ["provider_message_id", "text"]
@@ -61,7 +83,8 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(InboundEvent)
-class InboundEventAdmin(admin.ModelAdmin):
+class InboundEventAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    location_field = "account__location"
     list_display = ["id", "account", "kind", "dedupe_key", "status", "attempts", "received_at", "processed_at"]
     list_filter = ["status", "kind", "account"]
     search_fields = ["dedupe_key"]
@@ -77,36 +100,9 @@ class InboundEventAdmin(admin.ModelAdmin):
             enqueue_inbound_event(event.pk)
 
 
-from conversations.models import CannedResponse, ConversationEvent  # noqa: E402
-
-
 @admin.register(CannedResponse)
-class CannedResponseAdmin(admin.ModelAdmin):
+class CannedResponseAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    location_field = "location"
     list_display = ["shortcut", "location", "text"]
     list_filter = ["location"]
     search_fields = ["shortcut", "text"]
-
-
-class ConversationEventInline(admin.TabularInline):
-    model = ConversationEvent
-    extra = 0
-    can_delete = False
-    readonly_fields = ["at", "kind", "actor", "from_value", "to_value", "reason"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-ConversationAdmin.inlines = [ConversationEventInline]
-ConversationAdmin.actions = ["unassign"]
-
-
-def _unassign(modeladmin, request, queryset):
-    from conversations.inbox import conversation_assign
-
-    for conversation in queryset:
-        conversation_assign(conversation=conversation, assignee=None, actor=request.user, reason="admin")
-
-
-_unassign.short_description = "Unassign selected conversations"
-ConversationAdmin.unassign = _unassign

@@ -2,10 +2,12 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from ghl.models import GhlConnection, GhlMessageLink, GhlUser, OutboxItem
+from whatsnap.admin_scoping import LocationScopedAdmin
 
 
 @admin.register(OutboxItem)
-class OutboxItemAdmin(admin.ModelAdmin):
+class OutboxItemAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    location_field = "location"
     list_display = ["id", "location", "operation", "contact", "status", "attempts", "last_status_code", "next_attempt_at", "updated_at"]
     list_filter = ["status", "operation", "location"]
     search_fields = ["last_error", "result"]
@@ -28,7 +30,8 @@ class OutboxItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(GhlConnection)
-class GhlConnectionAdmin(admin.ModelAdmin):
+class GhlConnectionAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    location_field = "location"
     list_display = ["location", "status", "provider_mode", "installed_at", "last_success_at", "paused_until"]
     list_filter = ["status", "provider_mode"]
     exclude = ["secrets", "rate_log"]
@@ -37,13 +40,15 @@ class GhlConnectionAdmin(admin.ModelAdmin):
 
 
 @admin.register(GhlUser)
-class GhlUserAdmin(admin.ModelAdmin):
+class GhlUserAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    location_field = "location"
     list_display = ["name", "email", "ghl_user_id", "user", "location"]
     list_filter = ["location"]
 
 
 @admin.register(GhlMessageLink)
-class GhlMessageLinkAdmin(admin.ModelAdmin):
+class GhlMessageLinkAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    location_field = "location"
     list_display = ["ghl_message_id", "origin", "message", "location", "created_at"]
     list_filter = ["origin", "location"]
     readonly_fields = ["location", "message", "ghl_message_id", "ghl_conversation_id", "origin", "created_at"]

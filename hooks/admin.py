@@ -2,10 +2,12 @@ from django.contrib import admin, messages
 
 from hooks import services
 from hooks.models import IdempotencyKey, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from whatsnap.admin_scoping import LocationScopedAdmin, LocationScopedInline
 
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(admin.ModelAdmin):
+class WebhookSubscriptionAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    location_field = "location"
     list_display = ["url", "location", "events", "is_active", "created_at"]
     list_filter = ["is_active", "location"]
     search_fields = ["url", "description"]
@@ -26,7 +28,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
             messages.info(request, f"New secret for {subscription.url}: {secret}")
 
 
-class WebhookAttemptInline(admin.TabularInline):
+class WebhookAttemptInline(LocationScopedInline, admin.TabularInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False
@@ -37,7 +39,8 @@ class WebhookAttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    location_field = "location"
     list_display = ["id", "event", "subscription", "status", "attempts", "last_status_code", "next_attempt_at", "created_at"]
     list_filter = ["status", "event", "location"]
     search_fields = ["event_id", "subscription__url"]
@@ -61,7 +64,8 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(admin.ModelAdmin):
+class IdempotencyKeyAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    location_field = "token__location"
     list_display = ["key", "token", "response_status", "created_at"]
     readonly_fields = [f.name for f in IdempotencyKey._meta.fields]
 

@@ -2,8 +2,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from accounts.models import ApiToken, Location, Membership
-from accounts.services import account_connect, account_create
+from accounts.models import Location, Membership
+from accounts.services import account_connect, account_create, api_token_create
 
 
 @pytest.fixture
@@ -60,16 +60,27 @@ def outsider_client(outsider):
 
 
 @pytest.fixture
-def api_token(location):
-    return ApiToken.objects.create(location=location, name="test")
+def api_token_and_key(location):
+    """A whole-location token and its key (the key exists only here: the database keeps a hash)."""
+    return api_token_create(location=location, name="test")
 
 
 @pytest.fixture
-def api_client(api_token):
+def api_token(api_token_and_key):
+    return api_token_and_key[0]
+
+
+@pytest.fixture
+def api_key(api_token_and_key):
+    return api_token_and_key[1]
+
+
+@pytest.fixture
+def api_client(api_key):
     from rest_framework.test import APIClient
 
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key}")
     return client
 
 

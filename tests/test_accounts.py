@@ -258,6 +258,25 @@ def test_admin_account_settings_are_validated_and_audited(superuser_client, sand
     assert change.actor.username == "root" and change.changes["send_per_minute"] == [30, 12] and "signature" in change.changes
 
 
+def test_admin_never_edits_backend_settings_and_never_shows_credentials(superuser_client, location, other_location):
+    # a hand-typed config or gateway session name could adopt another account's session
+    account = account_create(location=location, kind="imessage", backend="bluebubbles", name="mac", phone_number="+14155550112",
+                             credentials={"server_url": "http://127.0.0.1:9", "password": "s3cret-pw"})
+    before = Account.objects.values("config", "gateway_resource", "location_id").get(pk=account.pk)
+    url = f"/admin/accounts/account/{account.pk}/change/"
+    page = superuser_client.get(url).content.decode()
+    assert "s3cret-pw" not in page and account.webhook_secret not in page and account.gateway_resource in page  # shown, read-only
+    for field in ("credentials", "config", "gateway_resource", "location", "webhook_secret"):
+        assert f'name="{field}"' not in page, field
+    data = _admin_form(superuser_client, url)
+    response = superuser_client.post(url, {**data, "config": '{"instance": "theirs"}', "gateway_resource": "whatsnap-theirs",
+                                           "credentials": '{"password": "x"}', "location": str(other_location.pk), "signature": "hi"})
+    assert response.status_code == 302
+    account = Account.objects.get(pk=account.pk)
+    assert Account.objects.values("config", "gateway_resource", "location_id").get(pk=account.pk) == before
+    assert account.credentials["password"] == "s3cret-pw" and account.signature == "hi"
+
+
 def test_admin_assignment_goes_through_the_inbox_service(superuser_client, sandbox_account, location, agent_user):
     from conversations.models import ConversationEvent
 

@@ -137,9 +137,10 @@ def test_unknown_api_address_answers_the_api_error_body(api_client):
 def test_a_member_key_dies_with_the_membership(location, agent_user):
     from django.test import Client
 
-    from accounts.models import ApiToken, Membership
+    from accounts.models import Membership
+    from accounts.services import api_token_create
 
-    key = ApiToken.objects.create(location=location, user=agent_user, name="agent").key
+    _, key = api_token_create(location=location, user=agent_user, name="agent")
     client = Client(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/conversations/").status_code == 200
     Membership.objects.filter(user=agent_user).delete()  # removed in the admin, say

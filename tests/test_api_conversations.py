@@ -6,14 +6,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from accounts.models import ApiToken
 from accounts.services import account_create, account_connect, account_disconnect
 from contacts.models import Contact
 from conversations.inbox import conversation_assign
 from conversations.models import Conversation, ConversationEvent, Message
 from hooks.models import IdempotencyKey
 from tests.test_api_support import *  # noqa: F401,F403  (fixtures)
-from tests.test_api_support import assert_error, receive, token_client
+from tests.test_api_support import assert_error, new_key, receive, token_client
 
 
 @pytest.fixture(autouse=True)
@@ -194,7 +193,7 @@ def test_idempotency_key_makes_a_retried_send_safe(api_client, conversation):
 
 
 def test_idempotency_keys_are_per_token(api_client, location, conversation):
-    other = token_client(ApiToken.objects.create(location=location, name="second"))
+    other = token_client(new_key(location, name="second"))
     payload = {"conversation": conversation.pk, "text": "hi"}
     assert api_client.post("/api/v1/messages/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k1").status_code == 201
     assert other.post("/api/v1/messages/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k1")["Idempotent-Replayed"] == "false"
@@ -225,13 +224,13 @@ def test_other_locations_conversations_and_messages_are_404(other_api, conversat
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent transactions need PostgreSQL")
-def test_concurrent_retries_with_one_key_send_once(api_token, conversation):
+def test_concurrent_retries_with_one_key_send_once(api_key, conversation):
     barrier = threading.Barrier(6)
     answers, errors = [], []
 
     def retry():
         try:
-            client = token_client(api_token)
+            client = token_client(api_key)
             barrier.wait()
             response = client.post("/api/v1/messages/", {"conversation": conversation.pk, "text": "once"}, format="json",
                                    HTTP_IDEMPOTENCY_KEY="same-key")

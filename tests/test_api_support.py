@@ -9,38 +9,43 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
+from accounts.services import api_token_create
 from accounts.providers.sandbox import sign
 from tests.standins.twilio_standin import TwilioStandIn
 
 __all__ = [
-    "token_client", "agent_api", "admin_member_api", "other_api", "receive", "assert_error",
+    "token_client", "new_key", "agent_api", "admin_member_api", "other_api", "receive", "assert_error",
     "LoopbackServer", "receiver", "TwilioStandIn", "twilio_standin",
 ]
 
 
-def token_client(token: ApiToken) -> APIClient:
+def token_client(key: str) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
+
+
+def new_key(location, *, user=None, name="t") -> str:
+    """A new API key of the location (only its hash is stored)."""
+    return api_token_create(location=location, user=user, name=name)[1]
 
 
 @pytest.fixture
 def agent_api(location, agent_user):
     """A token scoped to an agent member."""
-    return token_client(ApiToken.objects.create(location=location, user=agent_user, name="agent"))
+    return token_client(new_key(location, user=agent_user, name="agent"))
 
 
 @pytest.fixture
 def admin_member_api(location, admin_user):
     """A token scoped to an admin member: sees the whole location."""
-    return token_client(ApiToken.objects.create(location=location, user=admin_user, name="admin"))
+    return token_client(new_key(location, user=admin_user, name="admin"))
 
 
 @pytest.fixture
 def other_api(other_location):
     """An admin token of another location: must never see ours."""
-    return token_client(ApiToken.objects.create(location=other_location, name="other"))
+    return token_client(new_key(other_location, name="other"))
 
 
 def receive(account, *, phone="+14155550123", text="hello", name="Ada", pid=None):

@@ -1,8 +1,11 @@
 """/settings/: my preferences, the location's details, members and REST API keys."""
+import re
+
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from accounts.models import ApiToken, Location, Membership
+from accounts.services import api_token_create
 from conversations.models import Conversation
 
 
@@ -51,7 +54,7 @@ def test_admin_adds_changes_and_removes_members(admin_client, admin_user, agent_
     conversation = write_in(sandbox_account, "1")
     conversation_assign(conversation=conversation, assignee=agent_user)
     teammate = Membership.objects.get(user=agent_user)
-    key = ApiToken.objects.create(location=location, user=agent_user, name="theirs").key
+    _, key = api_token_create(location=location, user=agent_user, name="theirs")
     assert Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/v1/contacts/").status_code == 200
     assert admin_client.post(f"/settings/members/{teammate.pk}/", {"action": "remove"}).status_code == 302
     assert Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/v1/contacts/").status_code == 401
@@ -68,10 +71,12 @@ def test_member_of_another_location_is_404(admin_client, outsider):
 def test_api_key_is_shown_once_works_and_can_be_revoked(admin_client, agent_user, location):
     response = admin_client.post("/settings/api-keys/", {"name": "CRM sync", "user": str(agent_user.pk)})
     page = response.content.decode()
-    token = ApiToken.objects.get(name="CRM sync")
-    assert response.status_code == 200 and token.key in page and token.user == agent_user
-    assert token.key not in admin_client.get("/settings/").content.decode()  # never again
-    api = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    key = re.search(r'id="new-key".*?<code>(wsn_[\w-]+)</code>', page, re.S).group(1)
+    token = ApiToken.objects.for_key(key)
+    assert response.status_code == 200 and token.name == "CRM sync" and token.user == agent_user
+    listed = admin_client.get("/settings/").content.decode()
+    assert key not in listed and token.masked_key in listed  # never again; told apart by its prefix
+    api = Client(HTTP_AUTHORIZATION=f"Token {key}")
     assert api.get("/api/v1/conversations/").status_code == 200
     assert admin_client.post(f"/settings/api-keys/{token.pk}/revoke/").status_code == 302
     assert api.get("/api/v1/conversations/").status_code == 401

@@ -1,10 +1,16 @@
 from django.contrib import admin
 
+from whatsnap.admin_scoping import scoped_admin_class
+
 
 class WhatSnapAdminSite(admin.AdminSite):
     site_header = "WhatSnap administration"
     site_title = "WhatSnap admin"
     index_title = "Locations, accounts, contacts and conversations"
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        """Every ModelAdmin is scoped to the user's locations or made superuser-only (fail closed)."""
+        super().register(model_or_iterable, scoped_admin_class(admin_class or admin.ModelAdmin), **options)
 
     def has_permission(self, request):
         """Staff with two-factor need a session that gave the code, whatever logged it in."""

@@ -17,7 +17,7 @@ class LocationTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Token <key>'.")
-        token = ApiToken.objects.select_related("location", "user").filter(key=header[1]).first()
+        token = ApiToken.objects.select_related("location", "user").for_key(header[1])
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
         if token.user_id is not None:

@@ -52,3 +52,25 @@ class EncryptedJSONField(models.TextField):
 
     def value_to_string(self, obj):
         return "<encrypted>"
+
+
+class EncryptedTextField(models.TextField):
+    """A secret string stored as one Fernet token (webhook signing secrets): readable by the
+    code that signs or verifies with it, useless in a copy of the database. Nothing can look
+    a row up by its value (each encryption differs), so rows are found by their id first."""
+
+    def from_db_value(self, value, expression, connection):
+        if not value:
+            return ""
+        try:
+            return decrypt(value)
+        except InvalidToken:
+            raise ValueError(
+                f"{self.model.__name__}.{self.name} cannot be decrypted: ENCRYPTION_KEY changed?"
+            ) from None
+
+    def get_prep_value(self, value):
+        return encrypt(value) if value else ""
+
+    def value_to_string(self, obj):
+        return "<encrypted>"

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand
 from django.utils.text import slugify
 
-from accounts.models import ApiToken, Location
+from accounts.models import Location
+from accounts.services import api_token_create
 
 
 class Command(BaseCommand):
@@ -15,5 +16,6 @@ class Command(BaseCommand):
         loc, created = Location.objects.get_or_create(name=location, defaults={"slug": slugify(location)[:60] or "location"})
         if created:
             self.stderr.write(f"created location {loc.name!r}")
-        token = ApiToken.objects.create(location=loc, name=name)
-        self.stdout.write(token.key)
+        token, key = api_token_create(location=loc, name=name)
+        self.stderr.write(f"API key {token.masked_key} for {loc.name!r}: shown once, only a hash is kept")
+        self.stdout.write(key)

@@ -18,12 +18,14 @@ class Command(BaseCommand):
             return
         location = Location.objects.create(name="Demo Business", slug="demo")
         logins = []
-        for username, role, is_staff in (("admin", "admin", True), ("agent", "agent", False)):
+        # Neither login is staff, let alone a superuser: a superuser reads every tenant's data
+        # in /admin/, and the location admin has everything they need on the product's pages.
+        for username, role in (("admin", "admin"), ("agent", "agent")):
             password = secrets.token_urlsafe(9)
-            user = User.objects.create_user(username=username, password=password, is_staff=is_staff, is_superuser=is_staff,
-                                            first_name=username.capitalize())
+            user = User.objects.create_user(username=username, password=password, first_name=username.capitalize())
             Membership.objects.create(user=user, location=location, role=role)
             logins.append((username, password, role))
         self.stdout.write("Demo logins (shown once):")
         for username, password, role in logins:
             self.stdout.write(f"  {role:6} user: {username:6} password: {password}")
+        self.stdout.write("The Django admin (/admin/) is for operators: create one with `python manage.py createsuperuser`.")
