@@ -32,7 +32,8 @@ def running_product():
     var_dir = tempfile.mkdtemp(prefix="whatsnap-run-")
     test_only = ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "PUBLIC_BASE_URL", "SECRET_KEY", "ENCRYPTION_KEY", "ALLOWED_HOSTS")
     env = {k: v for k, v in os.environ.items() if k not in test_only}
-    env.update(PORT=str(port), WHATSNAP_VAR_DIR=var_dir)
+    keys_file = Path(tempfile.mkdtemp(prefix="whatsnap-keys-")) / "keys.env"  # as ~/.config/whatsnap/, not in var/
+    env.update(PORT=str(port), WHATSNAP_VAR_DIR=var_dir, WHATSNAP_KEYS_FILE=str(keys_file))
     log = open(Path(var_dir) / "run.log", "w+")
     proc = subprocess.Popen([str(ROOT / "bin" / "run")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -53,6 +54,8 @@ def running_product():
         if proc.poll() is not None or "password:" not in output:
             pytest.fail(f"bin/run did not start:\n{output}")
         logins = dict(re.findall(r"user: (\w+)\s+password: (\S+)", output))
+        # the keys that open the encrypted secrets are not in the data directory (issue 15.11)
+        assert keys_file.read_text().count("KEY=") == 2 and not list(Path(var_dir).glob("*keys*"))
         yield {"base": base, "logins": logins, "var_dir": var_dir}
     finally:
         os.killpg(proc.pid, signal.SIGINT)
@@ -62,6 +65,7 @@ def running_product():
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
         shutil.rmtree(var_dir, ignore_errors=True)
+        shutil.rmtree(keys_file.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
