@@ -9,7 +9,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from accounts.models import Account, Membership
-from accounts.providers import backend_choices
+from accounts.providers import backend_choices, get_provider
 from accounts.services import (
     BACKENDS_FOR_KIND,
     account_archive,
@@ -94,6 +94,9 @@ class AccountCreateSerializer(serializers.Serializer):
         missing = [name for name in REQUIRED_CREDENTIALS.get(backend, ()) if not credentials.get(name)]
         if missing:
             raise serializers.ValidationError({"credentials": [f"The {backend} backend needs {', '.join(missing)}."]})
+        problems = get_provider(backend).address_problems(credentials=credentials, config=data.get("config", {}))
+        if problems:  # the device's address: a private one only when the operator allows it
+            raise serializers.ValidationError({setting: [problem] for setting, problem in problems.items()})
         if backend == "twilio" and not TWILIO_SID.match(credentials["account_sid"]):
             raise serializers.ValidationError({"credentials": ["An Account SID starts with AC followed by 32 hex characters."]})
         if backend == "twilio" and bool(credentials.get("api_key_sid")) != bool(credentials.get("api_key_secret")):

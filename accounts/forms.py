@@ -91,6 +91,8 @@ class P2PAccountForm(_AccountForm):
         "bluebubbles": ("bluebubbles_url", "bluebubbles_password"),
         "android_sms": ("gateway_username", "gateway_password", "gateway_signing_key"),
     }
+    # a backend's setting -> the field it was typed in
+    _ADDRESS_FIELD = {"server_url": "bluebubbles_url", "device_url": "gateway_address"}
 
     def clean(self):
         data = super().clean()
@@ -103,7 +105,18 @@ class P2PAccountForm(_AccountForm):
         for field in required:
             if not data.get(field):
                 self.add_error(field, "Required to connect to your device.")
+        if not self.errors:
+            self._check_addresses(backend)
         return data
+
+    def _check_addresses(self, backend: str) -> None:
+        """The device's address is called by the server: a private one only when the operator
+        allows it (GATEWAY_ALLOW_PRIVATE_URLS), said here rather than at the first call."""
+        from accounts.providers import get_provider
+
+        credentials, config = self.backend_settings()
+        for setting, problem in get_provider(backend).address_problems(credentials=credentials, config=config).items():
+            self.add_error(self._ADDRESS_FIELD.get(setting), problem)
 
     def backend_settings(self) -> tuple[dict, dict]:
         """(credentials, config) of the chosen backend; secrets go to credentials."""

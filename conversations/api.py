@@ -12,6 +12,7 @@ from contacts.models import Contact
 from conversations.inbox import conversation_assign, conversation_set_status
 from conversations.models import Conversation, Message
 from conversations.services import message_retry, message_send
+from whatsnap import guarded_fetch
 from whatsnap.api_base import MAX_ID, IDEMPOTENCY_KEY_PARAMETER, LocationObjectField, LocationViewSet, id_filter, idempotent
 from whatsnap.errors import NOT_A_MEMBER
 
@@ -128,6 +129,13 @@ class MessageSerializer(serializers.ModelSerializer):
 class MediaSerializer(serializers.Serializer):
     url = serializers.URLField(max_length=2000)
     content_type = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+    def validate_url(self, value):
+        # the backend (or the inbox) fetches it: it must not point inside our network
+        problem = guarded_fetch.address_problem(value, purpose=guarded_fetch.MEDIA)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
 
 
 class MessageCreateSerializer(serializers.Serializer):

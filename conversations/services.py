@@ -29,6 +29,7 @@ from ghl import services as ghl_services
 from ghl.services import outbox_enqueue
 from hooks.services import hook_event_emit
 from routing.services import conversation_route
+from whatsnap import guarded_fetch
 from whatsnap.errors import ApplicationError
 from whatsnap.live import publish_on_commit
 
@@ -315,6 +316,19 @@ def message_send(*, conversation: Conversation, text: str, author=None, account:
     return message
 
 
+def _media_address_problem(media) -> str:
+    """Attachment links are downloaded by whoever sends them, e.g. a WhatsApp gateway inside
+    the operator's network: one pointing inside must not go out (MEDIA_ALLOW_PRIVATE_URLS
+    allows it). The reason for the first such link, else ""."""
+    for item in media or ():
+        url = str(item.get("url") or "")
+        if url.startswith(("http://", "https://")):
+            problem = guarded_fetch.address_problem(url, purpose=guarded_fetch.MEDIA)
+            if problem:
+                return problem
+    return ""
+
+
 def message_deliver(*, message_id: int) -> str:
     """Hand a queued message to its backend exactly once. The claim (queued -> sending) is a
     conditional update, so two workers never both send; the provider is given our message id
@@ -326,6 +340,10 @@ def message_deliver(*, message_id: int) -> str:
         return "skipped"
     message = Message.objects.select_related("account", "conversation__contact").get(pk=message_id)
     provider = get_provider(message.account.backend)
+    refused = _media_address_problem(message.media)
+    if refused:
+        _send_failed(message, f"Not sent: {refused}")
+        return "failed"
     try:
         result = provider.send(
             message.account,

@@ -17,6 +17,7 @@ from conversations import inbox as actions
 from conversations import selectors
 from conversations.models import Conversation, Message
 from conversations.services import message_retry, message_send
+from whatsnap import guarded_fetch
 from whatsnap.errors import NOT_A_MEMBER, ApplicationError
 from whatsnap.params import id_param
 from whatsnap.tenancy import get_for_location, location_required
@@ -203,61 +204,75 @@ def message_retry_view(request, pk):
     return redirect("conversation", pk=message.conversation_id)
 
 
-MEDIA_MAX_BYTES = 25 * 1024 * 1024
-MEDIA_TIMEOUT = 20.0
+# Attachments: a photo, a voice note or a short video. The deadline covers the whole
+# download, the agent's browser reading it included.
+MEDIA_LIMITS = guarded_fetch.Limits(connect=5.0, total=120.0, max_bytes=25 * 1024 * 1024)
+MEDIA_CSP = "default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'; sandbox"
 
 
 @location_required
 def message_media(request, pk, index: int):
     """An attachment of a message, fetched from its backend with the account's credentials
     (Twilio media auth, the Mac's BlueBubbles server) so agents never see those, or decoded
-    from the webhook's inline copy. Only members of the message's location reach it."""
+    from the webhook's inline copy. Only members of the message's location reach it; the
+    fetch goes through the guard (an attachment URL is user-supplied)."""
     message = get_for_location(Message.objects.select_related("account"), request.location, pk=pk)
     if not 0 <= index < len(message.media or []):
         raise Http404
     item = message.media[index]
     content_type = item.get("content_type") or "application/octet-stream"
-    filename = (item.get("filename") or f"attachment-{message.pk}-{index}").replace('"', "")
-    disposition = "inline" if content_type.startswith(("image/", "audio/", "video/")) else "attachment"
     url = item.get("url") or ""
     if url.startswith("data:"):
-        header, _, data = url.partition(",")
-        try:
-            body = base64.b64decode(data, validate=True) if header.endswith(";base64") else data.encode()
-        except (binascii.Error, ValueError):
-            raise Http404 from None
-        response = HttpResponse(body, content_type=content_type)
+        response = _inline_media(url, content_type)
     else:
-        spec = get_provider(message.account.backend).media_request(message.account, item)
-        if spec is None:
-            raise Http404
-        client = httpx.Client(timeout=MEDIA_TIMEOUT, follow_redirects=True)
-        try:
-            upstream = client.send(client.build_request("GET", **spec), stream=True)
-        except httpx.HTTPError as exc:
-            client.close()
-            return HttpResponse(f"The attachment could not be fetched from the backend: {type(exc).__name__}.", status=502, content_type="text/plain")
-        if upstream.status_code != 200 or int(upstream.headers.get("content-length") or 0) > MEDIA_MAX_BYTES:
-            status = upstream.status_code
-            upstream.close()
-            client.close()
-            return HttpResponse(f"The backend answered {status} for this attachment (it may have expired).", status=502, content_type="text/plain")
-
-        def chunks():
-            sent = 0
-            try:
-                for chunk in upstream.iter_bytes():
-                    sent += len(chunk)
-                    if sent > MEDIA_MAX_BYTES:
-                        break
-                    yield chunk
-            finally:
-                upstream.close()
-                client.close()
-
-        response = StreamingHttpResponse(chunks(), content_type=upstream.headers.get("content-type") or content_type)
-    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'; sandbox"
-    response["Cache-Control"] = "private, max-age=3600"
+        response = _fetched_media(get_provider(message.account.backend).media_request(message.account, item), content_type)
+    if response.status_code == 200:
+        _attachment_headers(response, content_type, item.get("filename") or f"attachment-{message.pk}-{index}")
     return response
+
+
+def _inline_media(url: str, content_type: str) -> HttpResponse:
+    header, _, data = url.partition(",")
+    try:
+        body = base64.b64decode(data, validate=True) if header.endswith(";base64") else data.encode()
+    except (binascii.Error, ValueError):
+        raise Http404 from None
+    return HttpResponse(body, content_type=content_type)
+
+
+def _fetched_media(spec: dict | None, content_type: str) -> HttpResponse:
+    if spec is None:
+        raise Http404
+    try:
+        upstream = guarded_fetch.open_stream("GET", guarded_fetch.Target(**spec), limits=MEDIA_LIMITS)
+    except guarded_fetch.FetchError as exc:
+        return _media_error(f"The attachment could not be fetched: {exc}")
+    except httpx.HTTPError as exc:
+        return _media_error(f"The attachment could not be fetched: the backend did not answer ({type(exc).__name__}).")
+    if upstream.status_code != 200:
+        upstream.close()
+        return _media_error(f"The backend answered {upstream.status_code} for this attachment (it may have expired).")
+    return StreamingHttpResponse(_relay(upstream), content_type=upstream.headers.get("content-type") or content_type)
+
+
+def _relay(upstream):
+    """The upstream body as it arrives; past the size cap or the deadline the download stops."""
+    try:
+        yield from upstream.chunks()
+    except (guarded_fetch.FetchError, httpx.HTTPError):
+        return
+    finally:
+        upstream.close()
+
+
+def _media_error(reason: str) -> HttpResponse:
+    # A short reason of ours, never the upstream's body (which could be anything it serves).
+    return HttpResponse(reason, status=502, content_type="text/plain")
+
+
+def _attachment_headers(response: HttpResponse, content_type: str, filename: str) -> None:
+    disposition = "inline" if content_type.startswith(("image/", "audio/", "video/")) else "attachment"
+    response["Content-Disposition"] = f'{disposition}; filename="{filename.replace(chr(34), "")}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = MEDIA_CSP
+    response["Cache-Control"] = "private, max-age=3600"

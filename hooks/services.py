@@ -6,23 +6,21 @@ outside any transaction, signed with the subscription's secret, and failures are
 with exponential backoff by the minute sweep until MAX_ATTEMPTS."""
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
-import socket
 import time
 import uuid
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 import httpx
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from hooks.models import Event, IdempotencyKey, WebhookAttempt, WebhookDelivery, WebhookSubscription, new_signing_secret
+from whatsnap import guarded_fetch
 from whatsnap.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -30,7 +28,8 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 30  # 30 s, 1 min, 2 min ... capped: about 2 hours in all
 BACKOFF_MAX_SECONDS = 3600
-TIMEOUT_SECONDS = 5.0
+# A receiver answers within seconds; only an excerpt of its answer is read (and kept).
+LIMITS = guarded_fetch.Limits(connect=5.0, total=5.0, max_bytes=10 * 1024 * 1024)
 STUCK_AFTER_SECONDS = 300  # a "sending" claim older than this died with its worker
 EXCERPT_BYTES = 500
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
@@ -46,26 +45,6 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     the timestamp being X-WhatSnap-Timestamp (Unix seconds), so a receiver can refuse an old
     delivery replayed by whoever captured it."""
     return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-
-
-def private_address_problem(url: str) -> str:
-    """Why this URL may not receive webhooks ("" when it may): deliveries go to public
-    addresses only, so a subscription cannot make the worker call loopback, the private
-    network or a cloud metadata service (and show their answers in the attempt log).
-    WEBHOOKS_ALLOW_PRIVATE_URLS=true lifts this for receivers on the own network."""
-    if settings.WEBHOOKS_ALLOW_PRIVATE_URLS:
-        return ""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError, ValueError):
-        return ""  # does not resolve (now): the delivery fails and is retried, nothing is reached
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if not address.is_global:
-            return f"{host} is a private or reserved address ({address}); webhooks go to public addresses only."
-    return ""
 
 
 def backoff(attempts: int) -> timedelta:
@@ -89,7 +68,10 @@ def _clean_url(url: str) -> str:
     url = (url or "").strip()
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
         raise ApplicationError("The URL must start with https:// (or http://) and name a host.", field="url")
-    problem = private_address_problem(url)
+    # deliveries go to public addresses only, so a subscription cannot make the worker call
+    # loopback, the private network or a metadata service (and show their answers in the
+    # attempt log); WEBHOOKS_ALLOW_PRIVATE_URLS lifts this for receivers on the own network
+    problem = guarded_fetch.address_problem(url, purpose=guarded_fetch.WEBHOOKS)
     if problem:
         raise ApplicationError(problem, field="url")
     return url
@@ -175,15 +157,15 @@ def _enqueue_on_commit(delivery_ids: list[int]) -> None:
 
 # --- delivery ----------------------------------------------------------------------------------
 def _post(url: str, body: bytes, headers: dict) -> tuple[int, str]:
-    """POST; (status code, the first bytes of the answer). Redirects are not followed."""
-    with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
-        with client.stream("POST", url, content=body, headers=headers) as response:
-            excerpt = b""
-            for chunk in response.iter_bytes():
-                excerpt += chunk
-                if len(excerpt) >= EXCERPT_BYTES:
-                    break
-            return response.status_code, excerpt[:EXCERPT_BYTES].decode(errors="replace").replace("\x00", "")
+    """POST through the guard (checked again at every delivery, connected to the address it
+    checked; redirects are not followed); (status code, the first bytes of the answer)."""
+    target = guarded_fetch.Target(url, purpose=guarded_fetch.WEBHOOKS, headers=headers)
+    answer = guarded_fetch.open_stream("POST", target, limits=LIMITS, content=body)
+    try:
+        excerpt = guarded_fetch.first_bytes(answer, EXCERPT_BYTES)
+    finally:
+        answer.close()
+    return answer.status_code, excerpt.decode(errors="replace").replace("\x00", "")
 
 
 def hook_delivery_attempt(*, delivery_id: int) -> str:
@@ -212,12 +194,12 @@ def hook_delivery_attempt(*, delivery_id: int) -> str:
             EVENT_HEADER: delivery.event,
             DELIVERY_HEADER: str(delivery.event_id),
         }
-        error = private_address_problem(subscription.url)  # again now: DNS may have changed
-        if not error:
-            try:
-                status_code, excerpt = _post(subscription.url, body, headers)
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
+        try:
+            status_code, excerpt = _post(subscription.url, body, headers)
+        except guarded_fetch.FetchError as exc:  # e.g. its name now points inside
+            error = str(exc)
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
         if status_code is not None and not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
     return _record_attempt(delivery, status_code=status_code, excerpt=excerpt, error=error[:300],

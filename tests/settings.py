@@ -10,7 +10,10 @@ from whatsnap.settings import *  # noqa: E402,F401,F403
 from whatsnap.settings import Q_CLUSTER  # noqa: E402
 
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
-WEBHOOKS_ALLOW_PRIVATE_URLS = True  # the receivers of the tests listen on loopback
+# The stand-ins and receivers of the tests listen on loopback; tests of the guard turn these off.
+WEBHOOKS_ALLOW_PRIVATE_URLS = True
+GATEWAY_ALLOW_PRIVATE_URLS = True
+MEDIA_ALLOW_PRIVATE_URLS = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -207,19 +207,18 @@ def test_add_android_account_page_stores_credentials_and_connects(admin_client, 
 def test_lost_answer_is_retried_safely_because_the_gateway_dedupes_by_id(connected, phone, monkeypatch, pacing_clock):
     import time
 
-    import httpx
-
     import accounts.providers.android_sms as android
     from conversations.pacing import account_drain
+    from whatsnap.guarded_fetch import Limits
 
     post(connected, phone, phone.sms_received())
-    monkeypatch.setattr(android, "TIMEOUT", httpx.Timeout(0.3, connect=2.0))
+    monkeypatch.setattr(android, "DEVICE_LIMITS", Limits(connect=2.0, total=0.3))
     phone.answer_delay = 0.8  # the phone takes the SMS, the answer comes too late
     message = message_send(conversation=Conversation.objects.get(), text="did you get this?")
     message.refresh_from_db()
     assert message.status == "queued" and message.send_attempts == 1  # retried later, not failed
     phone.answer_delay = 0.0
-    monkeypatch.setattr(android, "TIMEOUT", httpx.Timeout(15.0, connect=5.0))  # the phone answers again
+    monkeypatch.setattr(android, "DEVICE_LIMITS", Limits(connect=5.0, total=15.0))  # the phone answers again
     time.sleep(0.7)
     pacing_clock.sleep(16)
     account_drain(account_id=connected.pk)

@@ -251,8 +251,11 @@ SPECTACULAR_SETTINGS = {
 # Stored events / queued sends older than this with no result are queued again by the
 # minute-by-minute sweeper (their task was lost: worker killed, broker down).
 RETRY_PENDING_AFTER_SECONDS = env_int("RETRY_PENDING_AFTER_SECONDS", 30)
-# Outgoing webhooks go to public addresses only unless this is on (receivers on your own network).
-WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", False)
+# Addresses users give are called at public addresses only (whatsnap/guarded_fetch.py) unless
+# the operator allows loopback / private / link-local ones for that purpose:
+WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", False)  # outgoing webhook receivers
+GATEWAY_ALLOW_PRIVATE_URLS = env_bool("GATEWAY_ALLOW_PRIVATE_URLS", False)  # an Android phone / Mac on the shop's LAN
+MEDIA_ALLOW_PRIVATE_URLS = env_bool("MEDIA_ALLOW_PRIVATE_URLS", False)  # attachment URLs (fetched, or handed to a gateway)
 
 # Webhook bodies above this size are refused with 413 before parsing.
 WEBHOOK_MAX_BYTES = env_int("WEBHOOK_MAX_BYTES", 256 * 1024)

@@ -1,8 +1,9 @@
 """SMS through an Android phone running SMS Gateway for Android (capcom6).
 
 Two modes, same API: `local` talks to the phone itself (config device_url, e.g.
-http://192.168.1.20:8080); `cloud` talks to SMS_GATEWAY_CLOUD_BASE_URL, which relays to the
-phone. Both use Basic auth with the username/password shown in the app. Connect registers our
+http://192.168.1.20:8080: a person's input, so called through whatsnap.guarded_fetch, which
+allows a LAN address only with GATEWAY_ALLOW_PRIVATE_URLS); `cloud` talks to the operator's
+SMS_GATEWAY_CLOUD_BASE_URL, which relays to the phone. Both use Basic auth with the username/password shown in the app. Connect registers our
 webhook for the four SMS events (fixed ids, so reconnecting replaces rather than adds).
 
 Webhooks come straight from the phone, signed: X-Signature = hex HMAC-SHA256(signing key,
@@ -33,10 +34,12 @@ from accounts.providers.base import (
     WebhookForbidden,
     WebhookMalformed,
 )
+from whatsnap import guarded_fetch
 
 logger = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+DEVICE_LIMITS = guarded_fetch.Limits(connect=5.0, total=15.0, max_bytes=1024 * 1024)
 EVENTS = ("sms:received", "sms:sent", "sms:delivered", "sms:failed")
 MAX_SKEW_SECONDS = 5 * 60
 STATE_STATUS = {"Pending": "queued", "Processed": "queued", "Sent": "sent", "Delivered": "delivered", "Failed": "failed"}
@@ -50,23 +53,45 @@ def webhook_id(account, event: str) -> str:
     return f"whatsnap-{account.pk}-{event.replace(':', '-')}"
 
 
+def _cloud(config: dict) -> bool:
+    return config.get("mode", "local") == "cloud"
+
+
+def device_url(config: dict) -> str:
+    """The phone's address in local mode as typed ("192.168.1.20:8080" means http://)."""
+    address = (config.get("device_url") or "").strip().rstrip("/")
+    return address if not address or "://" in address else f"http://{address}"
+
+
 def base_url(account) -> str:
-    if account.config.get("mode", "local") == "cloud":
+    if _cloud(account.config):
         return settings.SMS_GATEWAY_CLOUD_BASE_URL
-    address = (account.config.get("device_url") or "").strip().rstrip("/")
+    address = device_url(account.config)
     if not address:
         raise ProviderError("The phone's address (local mode) is not set.", transient=False)
-    return address if "://" in address else f"http://{address}"
+    return address
+
+
+def _request(account, method: str, url: str, json_body: dict | None) -> httpx.Response:
+    auth = (account.credentials.get("username", ""), account.credentials.get("password", ""))
+    if _cloud(account.config):  # the operator's relay
+        return httpx.request(method, url, json=json_body, auth=auth, timeout=TIMEOUT)
+    target = guarded_fetch.Target(url, purpose=guarded_fetch.GATEWAY, auth=auth)
+    return guarded_fetch.request(method, target, limits=DEVICE_LIMITS, json=json_body)
 
 
 def _call(account, method: str, path: str, *, json_body: dict | None = None, ok_statuses=()) -> httpx.Response:
     base = base_url(account)
-    auth = (account.credentials.get("username", ""), account.credentials.get("password", ""))
+    where = "the SMS gateway cloud" if _cloud(account.config) else "the phone"
     try:
-        response = httpx.request(method, base + path, json=json_body, auth=auth, timeout=TIMEOUT)
+        response = _request(account, method, base + path, json_body)
+    except guarded_fetch.AddressRefused as exc:
+        raise ProviderError(str(exc), transient=False) from None
+    except guarded_fetch.FetchError as exc:  # it answered, but not within the limits
+        raise ProviderError(f"Cannot use the answer of {where} at {base}: {exc}", ambiguous=True) from None
     except httpx.HTTPError as exc:
-        where = "the SMS gateway cloud" if account.config.get("mode") == "cloud" else "the phone"
-        raise ProviderError(f"Cannot reach {where} at {base}: {exc}", ambiguous=request_may_have_arrived(exc)) from None
+        raise ProviderError(f"Cannot reach {where} at {base}: it did not answer ({type(exc).__name__}).",
+                            ambiguous=request_may_have_arrived(exc)) from None
     if response.is_success or response.status_code in ok_statuses:
         return response
     raise answer_error("SMS gateway", response, method, path, _reason(response), refused=(401, 403),
@@ -74,11 +99,14 @@ def _call(account, method: str, path: str, *, json_body: dict | None = None, ok_
 
 
 def _reason(response: httpx.Response) -> str:
+    """The gateway's own error message (its JSON `message`), never other text: whatever answers
+    at a typed address may not be a gateway, and its body is not ours to show."""
     try:
         body = response.json()
-        return str(body.get("message") or body)[:200] if isinstance(body, dict) else str(body)[:200]
     except ValueError:
-        return response.text[:200]
+        return "no reason given"
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message)[:200] if message else "no reason given"
 
 
 class AndroidSmsProvider(Provider):
@@ -88,6 +116,12 @@ class AndroidSmsProvider(Provider):
     settable_config = {"mode": ("local", "cloud"), "device_url": None}
     settable_credentials = ("username", "password", "signing_key")
     idempotent_sends = True  # the gateway answers 409 to a second message with our id
+
+    def address_problems(self, *, credentials: dict, config: dict) -> dict[str, str]:
+        if _cloud(config) or not device_url(config):
+            return {}
+        problem = guarded_fetch.address_problem(device_url(config), purpose=guarded_fetch.GATEWAY)
+        return {"device_url": problem} if problem else {}
 
     def connect(self, account) -> list:
         from accounts.services import account_webhook_urls

@@ -140,11 +140,18 @@ class Provider(ABC):
         return self.connect(account)
 
     def media_request(self, account, item: dict) -> dict | None:
-        """How to fetch an attachment of an inbound message for the inbox (httpx.request
-        keyword arguments: url, and auth/params when the backend wants credentials), or None
-        when there is nothing to fetch. By default its URL, as is."""
+        """How to fetch an attachment for the inbox, as whatsnap.guarded_fetch.Target fields
+        (url; auth/params/headers when the backend wants credentials, which go to that origin
+        only; trusted=True for an operator-configured origin; purpose "gateway" for the
+        person's own device), or None when there is nothing to fetch. By default its URL, as
+        an attachment anyone may have given."""
         url = item.get("url") or ""
         return {"url": url} if url.startswith(("http://", "https://")) else None
+
+    def address_problems(self, *, credentials: dict, config: dict) -> dict[str, str]:
+        """The addresses a person typed that this backend would call (their device) and may
+        not be called: setting name -> short reason. Checked when an account is added."""
+        return {}
 
     @abstractmethod
     def disconnect(self, account) -> None:

@@ -3,7 +3,11 @@
 The account's credentials hold the server URL and password; every call authenticates with
 `?password=`. BlueBubbles webhooks are configured on the server itself and sent unsigned,
 once, without retry: we accept them only with the account's secret in our URL (`?secret=`),
-which is the URL to paste into the server's webhook settings (see `webhook_url`)."""
+which is the URL to paste into the server's webhook settings (see `webhook_url`).
+
+The server URL is a person's input: every call to it goes through whatsnap.guarded_fetch (a
+Mac on the shop's LAN needs GATEWAY_ALLOW_PRIVATE_URLS), follows no redirect, and an error
+shows the server's JSON error message at most, never its raw body."""
 import hmac
 import json
 import logging
@@ -25,11 +29,12 @@ from accounts.providers.base import (
     WebhookForbidden,
     WebhookMalformed,
 )
+from whatsnap import guarded_fetch
 
 logger = logging.getLogger(__name__)
 
 # AppleScript sends wait for the message to appear in Messages' database before answering.
-TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+LIMITS = guarded_fetch.Limits(connect=5.0, total=30.0, max_bytes=1024 * 1024)
 
 
 def webhook_url(account) -> str:
@@ -46,23 +51,36 @@ def chat_guid(account, to: str) -> str:
     return f"{service};-;{to}"
 
 
-def _call(account, method: str, path: str, *, json_body: dict | None = None) -> dict:
+def _request(account, method: str, path: str, json_body: dict | None) -> httpx.Response:
     server = (account.credentials.get("server_url") or "").rstrip("/")
     password = account.credentials.get("password") or ""
     if not server or not password:
         raise ProviderError("BlueBubbles server URL and password are required.", transient=False)
+    target = guarded_fetch.Target(server + path, purpose=guarded_fetch.GATEWAY, params={"password": password})
     try:
-        response = httpx.request(method, server + path, params={"password": password}, json=json_body, timeout=TIMEOUT)
+        return guarded_fetch.request(method, target, limits=LIMITS, json=json_body)
+    except guarded_fetch.AddressRefused as exc:
+        raise ProviderError(str(exc), transient=False) from None
+    except guarded_fetch.FetchError as exc:  # it answered, but not within the limits
+        raise ProviderError(f"BlueBubbles server at {server}: {exc}", ambiguous=True) from None
     except httpx.HTTPError as exc:
-        raise ProviderError(f"BlueBubbles server unreachable at {server}: {exc}", ambiguous=request_may_have_arrived(exc)) from None
+        raise ProviderError(f"BlueBubbles server unreachable at {server}: it did not answer ({type(exc).__name__}).",
+                            ambiguous=request_may_have_arrived(exc)) from None
+
+
+def _call(account, method: str, path: str, *, json_body: dict | None = None) -> dict:
+    response = _request(account, method, path, json_body)
     try:
         body = response.json()
     except ValueError:
         body = {}
+    body = body if isinstance(body, dict) else {}
     if not response.is_success:
-        detail = (body.get("error") or {}).get("message") or body.get("message") or response.text[:200] if isinstance(body, dict) else response.text[:200]
+        # the server's own error message at most: whatever answers at a typed address may not
+        # be BlueBubbles, and its raw body is not ours to show
+        detail = str((body.get("error") or {}).get("message") or body.get("message") or "no reason given")[:200]
         raise answer_error("BlueBubbles", response, method, path, detail, unauthorized="BlueBubbles refused the server password (401).")
-    return body if isinstance(body, dict) else {}
+    return body
 
 
 class BlueBubblesProvider(Provider):
@@ -75,13 +93,19 @@ class BlueBubblesProvider(Provider):
     def setup_webhook_url(self, account) -> str:
         return webhook_url(account)
 
+    def address_problems(self, *, credentials: dict, config: dict) -> dict[str, str]:
+        server = (credentials.get("server_url") or "").strip()
+        problem = guarded_fetch.address_problem(server, purpose=guarded_fetch.GATEWAY) if server else ""
+        return {"server_url": problem} if problem else {}
+
     def media_request(self, account, item: dict) -> dict | None:
         """Attachments stay on the Mac: GET /api/v1/attachment/{guid}/download (password auth)."""
         guid = item.get("attachment_guid")
         server = (account.credentials.get("server_url") or "").rstrip("/")
         if not guid or not server:
             return super().media_request(account, item)
-        return {"url": f"{server}/api/v1/attachment/{guid}/download", "params": {"password": account.credentials.get("password", "")}}
+        return {"url": f"{server}/api/v1/attachment/{guid}/download", "purpose": guarded_fetch.GATEWAY,
+                "params": {"password": account.credentials.get("password", "")}}
 
     def connect(self, account) -> list:
         # Nothing to register remotely: the server's webhooks are set in its own settings.

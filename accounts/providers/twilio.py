@@ -31,10 +31,12 @@ from accounts.providers.base import (
     WebhookForbidden,
     WebhookMalformed,
 )
+from whatsnap import guarded_fetch
 
 logger = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 15
+TWILIO_API = "https://api.twilio.com"  # where Twilio's media URLs live (TWILIO_API_BASE_URL overrides it)
 POOL_LIMIT = 400  # Twilio caps a Messaging Service sender pool at 400 numbers
 A2P_VERIFIED = "VERIFIED"
 A2P_NOT_REGISTERED = "NOT_REGISTERED"  # Twilio answered: no campaign on this service
@@ -206,16 +208,18 @@ class TwilioProvider(Provider):
 
     def media_request(self, account, item: dict) -> dict | None:
         """Twilio media URLs answer with HTTP Basic auth (account SID + auth token, or API
-        key + secret) unless the account turned media auth off; they redirect to the file."""
+        key + secret) unless the account turned media auth off; they redirect to the file.
+        The credentials go to Twilio's API origin only (the operator's, so trusted); any other
+        URL, e.g. one posted with a reply, is fetched as is, without them."""
         request = super().media_request(account, item)
-        if request is None:
-            return None
+        if request is None or guarded_fetch.origin(request["url"]) != guarded_fetch.origin(settings.TWILIO_API_BASE_URL or TWILIO_API):
+            return request
         creds = account.credentials
         if creds.get("api_key_sid"):
             request["auth"] = (creds["api_key_sid"], creds.get("api_key_secret", ""))
         elif creds.get("account_sid"):
             request["auth"] = (creds["account_sid"], creds.get("auth_token", ""))
-        return request
+        return {**request, "trusted": True}
 
     def connect(self, account) -> list:
         from accounts.services import account_webhook_urls

@@ -2,7 +2,8 @@
 
 Two hosts, as at Twilio: `url` serves api.twilio.com (2010-04-01: Accounts/{sid}.json,
 IncomingPhoneNumbers.json list + POST IncomingPhoneNumbers/{PN}.json update, Messages.json
-create) and `messaging_url` serves messaging.twilio.com (v1: Services/{MG} fetch + update,
+create, GET Messages/{MM}/Media/{ME}: an inbound MMS attachment, answered with the file itself
+where Twilio redirects to its CDN) and `messaging_url` serves messaging.twilio.com (v1: Services/{MG} fetch + update,
 Services/{MG}/PhoneNumbers, Services/{MG}/Compliance/Usa2p). Requests are form-encoded, Basic
 auth is checked against the account SID + auth token (or a configured API key + secret), and
 answers are JSON shaped like Twilio's, errors `{code, message, more_info, status}`.
@@ -13,7 +14,7 @@ import secrets
 from email.utils import formatdate
 from urllib.parse import parse_qs, urlencode
 
-from tests.standins.evolution_standin import LoopbackStandIn, Recorded
+from tests.standins.evolution_standin import LoopbackStandIn, Raw, Recorded
 
 API = "/2010-04-01"
 
@@ -61,6 +62,7 @@ class TwilioStandIn(LoopbackStandIn):
         self.pools: dict[str, list[dict]] = {}  # MG… -> its PhoneNumbers
         self.campaigns: dict[str, list[dict]] = {}  # MG… -> its Usa2p records
         self.messages: list[dict] = []  # created messages, as answered, plus the request's form
+        self.media: dict[str, tuple[bytes, str]] = {}  # "MM…/ME…" -> (bytes, content type)
         self.messaging = _MessagingHost(self)
         self.messaging.lock = self.lock
         self.messaging_url = self.messaging.url
@@ -102,6 +104,13 @@ class TwilioStandIn(LoopbackStandIn):
             "is_externally_registered": False, "errors": [], "rate_limits": {},
         }]
         return self.services[sid]
+
+    def add_media(self, content: bytes, content_type: str) -> str:
+        """An inbound MMS attachment; returns its MediaUrl as Twilio's webhook gives it."""
+        key = f"{_sid('MM')}/{_sid('ME')}"
+        self.media[key] = (content, content_type)
+        message, media = key.split("/")
+        return f"{self.url}{API}/Accounts/{self.account_sid}/Messages/{message}/Media/{media}"
 
     def number(self, phone: str) -> dict:
         return next(n for n in self.numbers.values() if n["phone_number"] == phone)
@@ -151,6 +160,9 @@ class TwilioStandIn(LoopbackStandIn):
             return self._update(self.numbers.get(match[1]), form(request), path)
         if request.method == "POST" and rest == "/Messages.json":
             return self._create_message(form(request), base)
+        match = re.fullmatch(r"/Messages/(MM\w+)/Media/(ME\w+)", rest)
+        if match and request.method == "GET" and f"{match[1]}/{match[2]}" in self.media:
+            return 200, Raw(*self.media[f"{match[1]}/{match[2]}"])
         return _not_found(path)
 
     def _list_numbers(self, request: Recorded, path: str):
