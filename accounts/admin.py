@@ -96,6 +96,7 @@ class ApiTokenAdmin(LocationScopedAdmin, admin.ModelAdmin):
     list_display = ["masked_key", "name", "location", "user", "created_at", "last_used_at"]
     list_filter = ["location"]
     search_fields = ["prefix", "name"]
+    ordering = ["-created_at", "-id"]
     fields = ["masked_key", "name", "location", "user", "created_at", "last_used_at"]
     readonly_fields = ["masked_key", "created_at", "last_used_at"]
 
