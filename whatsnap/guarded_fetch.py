@@ -31,6 +31,7 @@ Our own code rather than a library: no maintained SSRF guard fits a synchronous 
 network backend, one classifier and a redirect loop, small enough to own; its tests are
 tests/test_guarded_fetch.py."""
 import ipaddress
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ from dataclasses import dataclass
 import httpcore
 import httpx
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 GATEWAY, MEDIA, WEBHOOKS = "gateway", "media", "webhooks"
 ALLOW_SETTING = {GATEWAY: "GATEWAY_ALLOW_PRIVATE_URLS", MEDIA: "MEDIA_ALLOW_PRIVATE_URLS", WEBHOOKS: "WEBHOOKS_ALLOW_PRIVATE_URLS"}
@@ -124,6 +127,7 @@ def check_address(address: str, purpose: str) -> None:
     kind = address_kind(address)
     if kind == PUBLIC or (kind == PRIVATE and private_allowed(purpose)):
         return
+    logger.warning("refused a %s address: %s (%s)", purpose, address, kind)  # probing shows up in the log
     if kind == PRIVATE:
         raise AddressRefused(f"The address points to a private network ({address}); {PUBLIC_ONLY[purpose]} "
                              f"unless the operator sets {ALLOW_SETTING[purpose]}=true.")
