@@ -10,6 +10,15 @@ class MembershipInline(LocationScopedInline, admin.TabularInline):
     extra = 0
     autocomplete_fields = ["user"]
 
+    # Joining a location needs the person's consent (an invitation they accept, or a new login
+    # made for them): only operators attach an existing user here.
+    def has_add_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_add_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.is_superuser else [*fields, "user"]
+
 
 @admin.register(Location)
 class LocationAdmin(LocationScopedAdmin, admin.ModelAdmin):

@@ -1,7 +1,6 @@
 """POST /webhooks/<kind>/<account id>/ — the ack path. Verify, store, answer; no more."""
 import logging
 
-from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -10,6 +9,7 @@ from accounts.models import Account
 from accounts.providers import get_provider
 from accounts.providers.base import WebhookForbidden, WebhookMalformed
 from conversations.services import webhook_events_record
+from whatsnap.request_body import body_within
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def webhook(request, kind: str, account_id: int):
         return JsonResponse({"detail": "No such account.", "code": "not_found"}, status=404)
     provider = get_provider(account.backend)
     limit = provider.webhook_max_bytes()
-    if _body_length(request, limit) > limit:
+    if not body_within(request, limit):
         logger.warning("webhook for account %s refused: body over %s bytes", account_id, limit)
         return JsonResponse({"detail": f"Body larger than {limit} bytes.", "code": "too_large"}, status=413)
     try:
@@ -37,14 +37,3 @@ def webhook(request, kind: str, account_id: int):
     new = webhook_events_record(account=account, events=events)
     return provider.webhook_answer(accepted=len(events), new=new)
 
-
-def _body_length(request, limit: int) -> int:
-    """The body's size, reading at most limit + 1 bytes: the Content-Length header can be
-    absent (chunked) or wrong, so what came is measured."""
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
-    if length > limit:
-        return length
-    try:
-        return len(request.body)
-    except RequestDataTooBig:
-        return limit + 1

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 
 from ghl.models import ContactSync, GhlConnection, WebhookReceipt
 from whatsnap.errors import ApplicationError
+from whatsnap.request_body import body_within
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +70,9 @@ def _error(status: int, detail: str, code: str) -> JsonResponse:
 def _read(request, *, secret_ok: bool = False):
     """(payload, None) for a verified, fresh webhook; else (None, response). Whether it was
     seen before is decided by _first_delivery, inside the transaction that acts on it."""
-    raw = request.body
-    if len(raw) > MAX_BODY:
+    if not body_within(request, MAX_BODY):  # read no more than that, signed or not
         return None, _error(413, "Webhook body too large.", "too_large")
+    raw = request.body
     if not secret_ok and not signature_valid(raw, request.headers):
         logger.warning("GHL webhook refused: missing or invalid signature (from %s)", request.META.get("REMOTE_ADDR"))
         return None, _error(403, "Missing or invalid GHL signature.", "forbidden")
@@ -148,6 +149,8 @@ def provider_webhook(request):
 def provider_webhook_with_secret(request, location_id: int, secret: str):
     connection = GhlConnection.objects.filter(location_id=location_id, status=GhlConnection.Status.CONNECTED).first()
     expected = connection.secrets.get("webhook_secret", "") if connection else ""
+    if not body_within(request, MAX_BODY):
+        return _error(413, "Webhook body too large.", "too_large")
     signed = signature_valid(request.body, request.headers)
     if not signed and not (expected and hmac.compare_digest(expected, secret)):
         logger.warning("GHL provider webhook refused for location %s: bad secret and no valid signature", location_id)

@@ -270,3 +270,18 @@ def test_superusers_see_every_location(world):
         assert response.status_code == 200, model
         assert response.context["cl"].result_count == model._default_manager.count(), model
     assert client.get(_url(get_user_model(), "changelist")).status_code == 200
+
+
+def test_staff_cannot_attach_an_existing_user_to_a_location_in_the_admin(world):
+    """Joining a location needs consent (issue 15.4): the membership inline adds no one and
+    cannot swap the user of a membership, except for operators."""
+    from accounts.admin import MembershipInline
+
+    inline = MembershipInline(Location, admin.site)
+    staff = get_user_model().objects.get(username="staff-a")
+    request = RequestFactory().get("/admin/")
+    request.user = staff
+    assert not inline.has_add_permission(request, world["mine"])
+    assert "user" in inline.get_readonly_fields(request, world["mine"])
+    request.user = get_user_model().objects.create_superuser("root", password="pw")
+    assert inline.has_add_permission(request, world["mine"]) and "user" not in inline.get_readonly_fields(request, world["mine"])

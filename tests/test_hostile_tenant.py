@@ -183,3 +183,18 @@ def test_webhook_body_limit_is_the_backends(sandbox_account, client):
     big = b"{" + b" " * 300_000 + b"}"  # over WEBHOOK_MAX_BYTES, under the WhatsApp gateways' limit
     response = client.post(f"/webhooks/sandbox/{sandbox_account.pk}/", data=big, content_type="application/json")
     assert response.status_code == 413 and response.json()["code"] == "too_large"
+
+
+def test_ghl_webhooks_read_no_more_than_their_limit(db):
+    from django.test import RequestFactory
+
+    from ghl import webhooks
+
+    body = b"{" + b" " * 3_000_000 + b"}"
+    for view, kwargs in ((webhooks.provider_webhook, {}), (webhooks.app_webhook, {}),
+                         (webhooks.provider_webhook_with_secret, {"location_id": 1, "secret": "x"})):
+        request = RequestFactory().post("/ghl/webhooks/provider/", data=body, content_type="application/json")
+        request._stream = stream = _CountingStream(body)
+        request.META.pop("CONTENT_LENGTH")  # chunked: no length announced, the read itself stops
+        response = view(request, **kwargs)
+        assert response.status_code == 413 and stream.read_bytes <= webhooks.MAX_BODY + 1, view

@@ -238,9 +238,18 @@ def test_api_key_goes_only_to_the_gateway(linked, settings):
     provider = get_provider("waha")
     elsewhere = provider.media_request(linked, {"url": "https://bucket.s3.example/f.jpg"})
     assert elsewhere == {"url": "https://bucket.s3.example/f.jpg"}
-    own = provider.media_request(linked, {"url": settings.WAHA_API_BASE_URL + "/api/sessions"})
-    assert own["headers"] == {"X-Api-Key": "waha-test-key"}
+    own = provider.media_request(linked, {"url": f"http://localhost:3000/api/files/{linked.gateway_resource}/false_1@c.us_A.jpg"})
+    assert own["headers"] == {"X-Api-Key": "waha-test-key"} and own["url"].startswith(settings.WAHA_API_BASE_URL)
     assert provider.media_request(linked, {"url": "file:///etc/passwd"}) is None
+    # The key opens every tenant's sessions: an attachment URL (a client can post one) never
+    # gets it for anything but one file of this account's own session.
+    for path in ("/api/sessions", "/api/sessions?all=true", "/api/files/whatsnap-0000000000000000/x.jpg",
+                 f"/api/files/{linked.gateway_resource}/../../api/sessions/other",
+                 f"/api/files/{linked.gateway_resource}/%2e%2e/%2e%2e/api/sessions",
+                 f"/api/files/{linked.gateway_resource}/a/b.jpg", f"/api/files/{linked.gateway_resource}/"):
+        for host in (settings.WAHA_API_BASE_URL, "https://attacker.example"):
+            request = provider.media_request(linked, {"url": host + path})
+            assert "headers" not in request and not request.get("trusted"), path
 
 
 def test_kinds_without_text_are_described_and_lid_only_senders_skipped(linked, gateway, caplog):

@@ -261,7 +261,8 @@ MEDIA_ALLOW_PRIVATE_URLS = env_bool("MEDIA_ALLOW_PRIVATE_URLS", False)  # attach
 WEBHOOK_MAX_BYTES = env_int("WEBHOOK_MAX_BYTES", 256 * 1024)
 # WhatsApp gateways post media inline as base64: a photo or voice note is megabytes.
 WHATSAPP_WEBHOOK_MAX_BYTES = env_int("WHATSAPP_WEBHOOK_MAX_BYTES", 24 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BYTES, WHATSAPP_WEBHOOK_MAX_BYTES) + 65_536
+# Pages and forms keep Django's default body limit (2.5 MB); the webhook endpoints read their
+# bodies with their own limits (whatsnap/request_body.py).
 
 # --- Outside services (base URLs are settings so loopback stand-ins can be used) ----------
 TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")  # empty = Twilio itself

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from datetime import datetime, timezone as dt_timezone
 from urllib.parse import urlsplit
@@ -184,6 +185,17 @@ def _status_event(status: str, me=None) -> ConnectionChanged | None:
     return None
 
 
+# One file name as WAHA writes it ("false_14155550123@c.us_3EB0….jpg"): no other segment, no
+# dot-dot, no percent-escape that a URL parser would turn into one.
+FILE_NAME = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9_@.\-]{0,200}")
+
+
+def _own_file(account, path: str) -> str | None:
+    prefix = f"/api/files/{account.gateway_resource}/"
+    name = path[len(prefix):] if path.startswith(prefix) else ""
+    return name if FILE_NAME.fullmatch(name) and ".." not in name else None
+
+
 class WahaProvider(Provider):
     key = "waha"
     label = "WhatsApp Web (WAHA gateway)"
@@ -259,22 +271,20 @@ class WahaProvider(Provider):
         )
 
     def media_request(self, account, item: dict) -> dict | None:
-        """WAHA serves received files at /api/files/… behind the API key. The URL in the
-        webhook carries WAHA's own idea of its host name (WHATSAPP_API_HOSTNAME), so such paths
-        are fetched from WAHA_API_BASE_URL; the key goes to no other host."""
+        """WAHA serves received files at /api/files/<session>/<file> behind the API key. The
+        URL in the webhook carries WAHA's own idea of its host name (WHATSAPP_API_HOSTNAME), so
+        the path is fetched from WAHA_API_BASE_URL. The key is sent only for one file of this
+        account's own session (the operator's key opens every tenant's sessions, and an
+        attachment URL can come from a client): anything else is fetched as any link, without
+        the key, through the guard."""
         url = item.get("url") or ""
         if not url.startswith(("http://", "https://")):
             return None
-        base = settings.WAHA_API_BASE_URL
-        if not base:
+        file_name = _own_file(account, urlsplit(url).path)
+        if not settings.WAHA_API_BASE_URL or file_name is None:
             return {"url": url}
-        parts = urlsplit(url)
-        if parts.path.startswith("/api/files/"):
-            url = base + parts.path + (f"?{parts.query}" if parts.query else "")
-        elif (parts.scheme, parts.netloc) != urlsplit(base)[:2]:
-            return {"url": url}  # elsewhere (S3 and the like): as is, without our key
-        # the operator's gateway: trusted (its address is not checked), the key goes to it only
-        return {"url": url, "headers": {"X-Api-Key": settings.WAHA_API_KEY}, "trusted": True}
+        path = f"/api/files/{account.gateway_resource}/{file_name}"
+        return {"url": settings.WAHA_API_BASE_URL + path, "headers": {"X-Api-Key": settings.WAHA_API_KEY}, "trusted": True}
 
     # --- send --------------------------------------------------------------------------------
     def send(self, account, *, to: str, text: str, media=None, idempotency_key: str) -> SendResult:
