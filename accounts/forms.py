@@ -75,7 +75,10 @@ class P2PAccountForm(_AccountForm):
         initial="local",
     )
     gateway_address = forms.CharField(
-        required=False, max_length=200, label="Phone address (local mode)", help_text="e.g. http://192.168.1.20:8080"
+        required=False, max_length=200, label="Phone address (local mode)",
+        help_text="The phone's address as the WhatSnap server reaches it, e.g. http://phone.example.com:8080. "
+                  "A local-network address (192.168.…) works only when the server is on that network and its operator "
+                  "allows it; otherwise use cloud mode."
     )
     gateway_username = forms.CharField(required=False, max_length=100, label="SMS Gateway username")
     gateway_password = forms.CharField(required=False, label="SMS Gateway password", widget=forms.PasswordInput)

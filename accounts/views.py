@@ -95,7 +95,8 @@ def _create_from_form(request, key: str, form) -> Account | None:
             config=config,
         )
     except ApplicationError as exc:
-        form.add_error("name" if exc.field in (None, "slug") else exc.field, exc.message)
+        field = "name" if exc.field in (None, "slug") else exc.field
+        form.add_error(field if field in form.fields else None, exc.message)
         return None
 
 

@@ -50,6 +50,12 @@ PUBLIC_ONLY = {
     MEDIA: "attachments are fetched from public addresses only",
     WEBHOOKS: "webhooks go to public addresses only",
 }
+# what a person can do about a refused private address without the operator
+NEXT_STEP = {
+    GATEWAY: " Otherwise use an address the server reaches over the internet, or the app's cloud mode.",
+    MEDIA: "",
+    WEBHOOKS: "",
+}
 MAX_REDIRECTS = 5
 PUBLIC, PRIVATE, NEVER = "public", "private", "never"
 # Cloud metadata services (AWS/GCP/Azure/OpenStack, AWS ECS, Alibaba, AWS over IPv6): never,
@@ -130,7 +136,7 @@ def check_address(address: str, purpose: str) -> None:
     logger.warning("refused a %s address: %s (%s)", purpose, address, kind)  # probing shows up in the log
     if kind == PRIVATE:
         raise AddressRefused(f"The address points to a private network ({address}); {PUBLIC_ONLY[purpose]} "
-                             f"unless the operator sets {ALLOW_SETTING[purpose]}=true.")
+                             f"unless whoever runs this WhatSnap server allows it ({ALLOW_SETTING[purpose]}=true).{NEXT_STEP[purpose]}")
     raise AddressRefused(f"The address points to a reserved or cloud metadata address ({address}); {PUBLIC_ONLY[purpose]}.")
 
 
