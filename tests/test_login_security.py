@@ -232,3 +232,12 @@ def test_users_without_two_factor_log_in_with_the_password(agent_user, url):
     client = Client()
     assert _post_login(client, "teammate", "pw-teammate", url).status_code == 302
     assert client.get("/inbox/").status_code == 200
+
+
+def test_a_member_who_is_no_operator_is_told_what_the_admin_is_for(admin_client):
+    """Not a login form again (which would loop: the password is right, the user no operator)."""
+    response = admin_client.get("/admin/login/?next=/admin/")
+    assert response.status_code == 403
+    text = response.content.decode()
+    assert "for operators" in text and "createsuperuser" in text and 'href="/settings/"' in text
+    assert admin_client.get("/admin/", follow=True).status_code == 403

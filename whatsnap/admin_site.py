@@ -21,7 +21,13 @@ class WhatSnapAdminSite(admin.AdminSite):
         return request.user.is_verified() or not has_device(request.user)
 
     def login(self, request, extra_context=None):
-        """The site's own login (lockout and code step), not the admin's password-only one."""
+        """The site's own login (lockout and code step), not the admin's password-only one. A
+        member who is logged in but no operator is told so, not shown a login form again."""
+        from django.shortcuts import render
+
         from whatsnap.login import LoginView
+
+        if request.user.is_authenticated and not request.user.is_staff:
+            return render(request, "registration/admin_not_operator.html", status=403)
 
         return LoginView.as_view(extra_context={"admin_login": True, **(extra_context or {})})(request)
