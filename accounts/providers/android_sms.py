@@ -3,8 +3,9 @@
 Two modes, same API: `local` talks to the phone itself (config device_url, e.g.
 http://192.168.1.20:8080: a person's input, so called through whatsnap.guarded_fetch, which
 allows a LAN address only with GATEWAY_ALLOW_PRIVATE_URLS); `cloud` talks to the operator's
-SMS_GATEWAY_CLOUD_BASE_URL, which relays to the phone. Both use Basic auth with the username/password shown in the app. Connect registers our
-webhook for the four SMS events (fixed ids, so reconnecting replaces rather than adds).
+SMS_GATEWAY_CLOUD_BASE_URL, which relays to the phone. Both use Basic auth with the
+username/password shown in the app. Connect registers our webhook for the four SMS events
+(fixed ids, so reconnecting replaces rather than adds).
 
 Webhooks come straight from the phone, signed: X-Signature = hex HMAC-SHA256(signing key,
 raw body + X-Timestamp); older than 5 minutes is refused. The phone retries (up to ~2 days),
