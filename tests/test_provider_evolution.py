@@ -38,6 +38,20 @@ def linked(account, gateway):
     return account
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"cat" * 100
+PDF = b"%PDF-1.4 menu"
+
+
+@pytest.fixture
+def files():
+    """Where the attachments of a reply live (loopback; MEDIA_ALLOW_PRIVATE_URLS is on in tests)."""
+    from tests.test_guarded_fetch import Site
+
+    site = Site({"/cat.png": (200, {"Content-Type": "image/png"}, PNG), "/menu.pdf": (200, {"Content-Type": "application/pdf"}, PDF)})
+    yield site
+    site.stop()
+
+
 def instance(account) -> str:
     return account.gateway_resource
 
@@ -239,23 +253,39 @@ def test_reply_is_sent_through_the_gateway_and_receipts_apply(linked, gateway):
     assert message.status == "read"
 
 
-def test_media_reply_uses_send_media(linked, gateway):
+def test_media_reply_uses_send_media_with_the_file_itself(linked, gateway, files):
+    """The gateway gets the file (base64), not its link: given a link it would follow it by
+    itself, redirects included, from inside the operator's network (issue 15.2)."""
+    import base64
+
     post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER))
-    media = [{"url": "https://files.example/cat.png", "content_type": "image/png"}]
+    media = [{"url": files.url + "/cat.png", "content_type": "image/png"}]
     message = message_send(conversation=Conversation.objects.get(), text="a cat", media=media)
     message.refresh_from_db()
     body = gateway.received("POST", f"/message/sendMedia/{instance(linked)}")[0].json
-    assert (body["mediatype"], body["media"], body["caption"], body["number"]) == ("image", media[0]["url"], "a cat", "14155550123")
+    assert (body["mediatype"], body["caption"], body["number"]) == ("image", "a cat", "14155550123")
+    assert base64.b64decode(body["media"]) == PNG and body["fileName"] == "cat.png"
     assert message.status == "sent" and message.provider_message_id.startswith("3EB0")
 
 
-def test_extra_attachments_travel_as_links_in_the_one_send(linked, gateway):
+def test_extra_attachments_travel_as_links_in_the_one_send(linked, gateway, files):
+    import base64
+
     post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER))
-    media = [{"url": "https://files.example/cat.png", "content_type": "image/png"},
+    media = [{"url": files.url + "/cat.png", "content_type": "image/png"},
              {"url": "https://files.example/menu.pdf", "content_type": "application/pdf"}]
     message_send(conversation=Conversation.objects.get(), text="two files", media=media)
     [body] = [r.json for r in gateway.received("POST", f"/message/sendMedia/{instance(linked)}")]
-    assert body["media"] == media[0]["url"] and body["caption"] == "two files\nhttps://files.example/menu.pdf"
+    assert base64.b64decode(body["media"]) == PNG and body["caption"] == "two files\nhttps://files.example/menu.pdf"
+
+
+def test_an_attachment_that_cannot_be_downloaded_fails_the_send_with_the_reason(linked, gateway, files, settings):
+    post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER))
+    conversation = Conversation.objects.get()
+    missing = message_send(conversation=conversation, text="gone", media=[{"url": files.url + "/gone.png"}])
+    missing.refresh_from_db()
+    assert missing.status == "failed" and "answered 404" in missing.error
+    assert not gateway.received("POST", f"/message/sendMedia/{instance(linked)}")
 
 
 # --- refusals and failures -------------------------------------------------------------------

@@ -41,6 +41,20 @@ def linked(account, gateway):
     return account
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"cat" * 100
+PDF = b"%PDF-1.4 menu"
+
+
+@pytest.fixture
+def files():
+    """Where the attachments of a reply live (loopback; MEDIA_ALLOW_PRIVATE_URLS is on in tests)."""
+    from tests.test_guarded_fetch import Site
+
+    site = Site({"/cat.png": (200, {"Content-Type": "image/png"}, PNG), "/menu.pdf": (200, {"Content-Type": "application/pdf"}, PDF)})
+    yield site
+    site.stop()
+
+
 def session(account) -> str:
     return account.gateway_resource
 
@@ -304,22 +318,25 @@ def test_typing_is_shown_for_the_delay_around_the_send(linked, gateway):
     assert message.status == "sent"
 
 
-def test_media_reply_goes_as_image_or_file_with_extra_attachments_as_links(linked, gateway):
+def test_media_reply_goes_as_image_or_file_with_extra_attachments_as_links(linked, gateway, files):
+    """The gateway gets the file itself (base64), never a link it would follow on its own."""
+    import base64
+
     inbound(gateway, linked, chat=CUSTOMER)
     conversation = Conversation.objects.get()
-    image = [{"url": "https://files.example/cat.png", "content_type": "image/png"}]
+    image = [{"url": files.url + "/cat.png", "content_type": "image/png"}]
     message = message_send(conversation=conversation, text="a cat", media=image)
     message.refresh_from_db()
     [body] = [r.json for r in gateway.received("POST", "/api/sendImage")]
     assert body == {"session": session(linked), "chatId": CUSTOMER, "caption": "a cat",
-                    "file": {"url": image[0]["url"], "mimetype": "image/png", "filename": "cat.png"}}
+                    "file": {"data": base64.b64encode(PNG).decode(), "mimetype": "image/png", "filename": "cat.png"}}
     assert message.status == "sent" and message.provider_message_id.startswith(f"true_{CUSTOMER}_3EB0")
 
-    files = [{"url": "https://files.example/menu.pdf", "content_type": "application/pdf", "filename": "Menu.pdf"},
-             {"url": "https://files.example/cat.png", "content_type": "image/png"}]
-    message_send(conversation=conversation, text="two files", media=files)
+    attachments = [{"url": files.url + "/menu.pdf", "content_type": "application/pdf", "filename": "Menu.pdf"},
+                   {"url": "https://files.example/cat.png", "content_type": "image/png"}]
+    message_send(conversation=conversation, text="two files", media=attachments)
     [body] = [r.json for r in gateway.received("POST", "/api/sendFile")]
-    assert body["file"] == {"url": files[0]["url"], "mimetype": "application/pdf", "filename": "Menu.pdf"}
+    assert body["file"] == {"data": base64.b64encode(PDF).decode(), "mimetype": "application/pdf", "filename": "Menu.pdf"}
     assert body["caption"] == "two files\nhttps://files.example/cat.png"
 
 

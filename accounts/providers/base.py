@@ -101,6 +101,29 @@ def gateway_resource_foreign(service: str, name: str) -> "ProviderError":
         transient=False)
 
 
+def media_download(url: str) -> tuple[bytes, str]:
+    """(body, content type) of an attachment link, fetched through the guard, for a backend
+    that is handed the file itself rather than its link: a gateway given a link would follow
+    it on its own, redirects and DNS included, from inside the operator's network."""
+    import httpx
+
+    from whatsnap import guarded_fetch
+
+    limits = guarded_fetch.Limits(connect=5.0, total=60.0, max_bytes=64 * 1024 * 1024)
+    try:
+        response = guarded_fetch.request("GET", guarded_fetch.Target(url, purpose=guarded_fetch.MEDIA), limits=limits)
+    except guarded_fetch.AddressRefused as exc:
+        raise ProviderError(f"Not sent: {exc}", transient=False) from None
+    except guarded_fetch.TooLarge:
+        raise ProviderError("Not sent: the attachment is larger than WhatsApp takes (64 MB).", transient=False) from None
+    except (guarded_fetch.FetchError, httpx.HTTPError) as exc:
+        raise ProviderError(f"The attachment could not be downloaded: {exc}") from None
+    if not response.is_success:
+        raise ProviderError(f"The attachment could not be downloaded (its address answered {response.status_code}).",
+                            transient=response.status_code >= 500)
+    return response.content, response.headers.get("content-type", "").split(";")[0].strip()
+
+
 @dataclass(frozen=True)
 class SendResult:
     provider_id: str

@@ -8,6 +8,7 @@ WhatSnap did not ask to create for this account is never adopted. Calls carry th
 Webhooks are not signed. They are accepted only with the account's secret in our URL
 (`?secret=`), and when the envelope carries an `apikey` it must be the global key or the
 instance's own token. Events arrive as `messages.upsert` (current) or `MESSAGES_UPSERT`."""
+import base64
 import hmac
 import json
 import logging
@@ -21,6 +22,7 @@ from accounts.providers.base import (
     answer_error,
     gateway_resource_claim,
     gateway_resource_foreign,
+    media_download,
     request_may_have_arrived,
     ConnectionChanged,
     DeliveryStatus,
@@ -185,14 +187,15 @@ class EvolutionProvider(Provider):
             # One WhatsApp message carries one file: the first goes as the file, any others as
             # links in its caption (one send, so a retry can never repeat half of it).
             item = media[0]
-            content_type = item.get("content_type", "")
+            data, fetched_type = media_download(item["url"])
+            content_type = item.get("content_type") or fetched_type
             caption = "\n".join([text, *(m["url"] for m in media[1:] if m.get("url"))]).strip()
             body = {
                 "number": number,
                 "mediatype": _media_type(content_type),
                 "mimetype": content_type,
                 "caption": caption,
-                "media": item["url"],
+                "media": base64.b64encode(data).decode(),  # the file itself: the gateway follows no link of ours
                 "fileName": item.get("filename") or item["url"].rsplit("/", 1)[-1][:80],
                 **extra,
             }

@@ -17,6 +17,7 @@ Envelopes are `{event, session, me, payload, engine, ...}`; we use `message` (in
 only: our own sends and messages typed on the phone also arrive, marked fromMe),
 `message.ack` (delivery receipts) and `session.status`. Payload shapes differ a little between
 WAHA's engines (WEBJS, NOWEB, GOWS); the fields read here are the ones its docs give for all."""
+import base64
 import hashlib
 import hmac
 import json
@@ -44,6 +45,7 @@ from accounts.providers.base import (
     answer_error,
     gateway_resource_claim,
     gateway_resource_foreign,
+    media_download,
     request_may_have_arrived,
 )
 from accounts.providers.whatsapp_ids import first_phone, phone_from_jid
@@ -308,10 +310,11 @@ class WahaProvider(Provider):
             # One WhatsApp message carries one file: the first goes as the file, any others as
             # links in its caption (one send, so a retry can never repeat half of it).
             item = media[0]
-            content_type = item.get("content_type") or "application/octet-stream"
+            data, fetched_type = media_download(item["url"])
+            content_type = item.get("content_type") or fetched_type or "application/octet-stream"
             caption = "\n".join([text, *(m["url"] for m in media[1:] if m.get("url"))]).strip()
             file = {
-                "url": item["url"],
+                "data": base64.b64encode(data).decode(),  # the file itself: the gateway follows no link of ours
                 "mimetype": content_type,
                 "filename": item.get("filename") or item["url"].rsplit("/", 1)[-1][:80] or "file",
             }
