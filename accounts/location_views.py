@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import services
 from accounts.invitations import invitations_pending
-from accounts.models import ApiToken, Membership, validate_timezone
+from accounts.models import ApiToken, Invitation, Membership, validate_timezone
 from accounts.two_factor import two_factor_user_ids
 from whatsnap.errors import ApplicationError
 from whatsnap.tenancy import admin_required, get_for_location, location_required
@@ -28,14 +28,37 @@ def _context(request, **extra) -> dict:
     return context
 
 
+# A new API key or invitation link is shown once, on the page the creating POST redirects to
+# (so a reload shows the page, not a second key). It waits in the session for that one request.
+SHOW_ONCE = "settings-show-once"
+
+
+def show_once(request, **secret) -> None:
+    request.session[SHOW_ONCE] = secret
+
+
+def _shown_once(request) -> dict:
+    secret = request.session.pop(SHOW_ONCE, None) or {}
+    if "key" in secret:
+        token = ApiToken.objects.filter(location=request.location, pk=secret.get("token")).first()
+        return {"new_token": token, "new_key": secret["key"]} if token else {}
+    if "url" in secret:
+        invitation = Invitation.objects.filter(location=request.location, pk=secret.get("invitation")).first()
+        return {"new_invitation": {"invitation": invitation, "url": secret["url"], "emailed": secret.get("emailed")}} if invitation else {}
+    return {}
+
+
 @location_required
 def settings_page(request):
-    return render(request, "accounts/location_settings.html", _context(request))
+    response = render(request, "accounts/location_settings.html", _context(request, **_shown_once(request)))
+    response["Cache-Control"] = "no-store"  # it may carry a key shown once
+    return response
 
 
 def _failed(request, exc: ApplicationError, form: str):
-    """Re-render the page with the error next to the field of the form that was sent."""
-    context = _context(request, errors={f"{form}_{exc.field or 'all'}": exc.message}, values=request.POST)
+    """Re-render the page with the error next to the field of the form that was sent, and what
+    was typed back in that form only (another form must not offer it, e.g. to invite)."""
+    context = _context(request, errors={f"{form}_{exc.field or 'all'}": exc.message}, values={form: request.POST})
     return render(request, "accounts/location_settings.html", context, status=400)
 
 
@@ -105,8 +128,8 @@ def token_create(request):
         if user is None:
             return _failed(request, ApplicationError("Pick a member of this location.", field="user"), "token")
     token, key = services.api_token_create(location=request.location, name=request.POST.get("name", ""), user=user)
-    # shown once, on this answer only (not stored in the session or a message; only a hash is kept)
-    return render(request, "accounts/location_settings.html", _context(request, new_token=token, new_key=key))
+    show_once(request, token=token.pk, key=key)  # only a hash is kept: this is the one showing
+    return redirect("settings")
 
 
 @require_POST

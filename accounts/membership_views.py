@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import invitations
-from accounts.location_views import _context, _failed
+from accounts.location_views import _failed, show_once
 from accounts.models import Invitation, Membership
 from whatsnap.errors import ApplicationError
 from whatsnap.tenancy import SESSION_KEY, admin_required, get_for_location, location_required, memberships_for_user
@@ -24,9 +24,9 @@ def invitation_create(request):
     except ApplicationError as exc:
         return _failed(request, exc, "invite")
     emailed = invitations.invitation_email(invitation=invitation, token=token)
-    # the link is shown on this answer only: the server keeps just its hash
-    new = {"invitation": invitation, "url": invitations.invitation_url(token), "emailed": emailed}
-    return render(request, "accounts/location_settings.html", _context(request, new_invitation=new))
+    # the link is shown once, on the page this redirects to: the server keeps just its hash
+    show_once(request, invitation=invitation.pk, url=invitations.invitation_url(token), emailed=emailed)
+    return redirect("settings")
 
 
 @require_POST

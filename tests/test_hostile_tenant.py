@@ -198,3 +198,17 @@ def test_ghl_webhooks_read_no_more_than_their_limit(db):
         request.META.pop("CONTENT_LENGTH")  # chunked: no length announced, the read itself stops
         response = view(request, **kwargs)
         assert response.status_code == 413 and stream.read_bytes <= webhooks.MAX_BODY + 1, view
+
+
+def test_error_pages_say_why_and_offer_the_way_back(agent_client, outsider_client, sandbox_account):
+    from conversations.models import Conversation
+
+    _inbound(sandbox_account, "in-404")
+    conversation = Conversation.objects.get()
+    missing = outsider_client.get(f"/inbox/{conversation.pk}/")  # another location's conversation
+    assert missing.status_code == 404 and 'id="error-page"' in missing.content.decode()
+    assert "another location" in missing.content.decode() and 'href="/"' in missing.content.decode()
+    refused = agent_client.get("/settings/members/add/")
+    assert refused.status_code in (403, 405)
+    refused = agent_client.post("/settings/api-keys/", {"name": "x"})
+    assert refused.status_code == 403 and "Only location admins" in refused.content.decode()

@@ -19,8 +19,8 @@ NOT_A_MEMBER = "not a member of this location"
 
 def _invite(admin_client, **fields) -> str:
     """Create an invitation on the settings page; the link it shows once."""
-    page = admin_client.post("/settings/invitations/", {"role": "agent", **fields})
-    assert page.status_code == 200, page.content
+    page = admin_client.post("/settings/invitations/", {"role": "agent", **fields}, follow=True)
+    assert page.status_code == 200 and page.redirect_chain == [("/settings/", 302)], page.content
     return re.search(r'id="invitation-link">http://testserver(/invitations/[^<]+/)<', page.content.decode()).group(1)
 
 
@@ -186,4 +186,4 @@ def test_assign_service_names_nobody(conversation, outsider):
 def test_inviting_a_name_says_nothing_about_who_exists(admin_client, outsider):
     existing = admin_client.post("/settings/invitations/", {"username": "outsider", "role": "agent"})
     unknown = admin_client.post("/settings/invitations/", {"username": "nobody-at-all", "role": "agent"})
-    assert existing.status_code == unknown.status_code == 200  # both just get a link
+    assert existing.status_code == unknown.status_code == 302  # both just get a link

@@ -69,13 +69,15 @@ def test_member_of_another_location_is_404(admin_client, outsider):
 
 
 def test_api_key_is_shown_once_works_and_can_be_revoked(admin_client, agent_user, location):
-    response = admin_client.post("/settings/api-keys/", {"name": "CRM sync", "user": str(agent_user.pk)})
+    response = admin_client.post("/settings/api-keys/", {"name": "CRM sync", "user": str(agent_user.pk)}, follow=True)
+    assert response.redirect_chain == [("/settings/", 302)]  # a reload shows the page, it makes no second key
     page = response.content.decode()
     key = re.search(r'id="new-key".*?<code>(wsn_[\w-]+)</code>', page, re.S).group(1)
     token = ApiToken.objects.for_key(key)
     assert response.status_code == 200 and token.name == "CRM sync" and token.user == agent_user
     listed = admin_client.get("/settings/").content.decode()
     assert key not in listed and token.masked_key in listed  # never again; told apart by its prefix
+    assert ApiToken.objects.filter(name="CRM sync").count() == 1
     api = Client(HTTP_AUTHORIZATION=f"Token {key}")
     assert api.get("/api/v1/conversations/").status_code == 200
     assert admin_client.post(f"/settings/api-keys/{token.pk}/revoke/").status_code == 302
