@@ -32,6 +32,10 @@ class LocationAdmin(LocationScopedAdmin, admin.ModelAdmin):
         # a new location would be one its creator does not administer yet: operators only
         return request.user.is_superuser and super().has_add_permission(request)
 
+    def has_delete_permission(self, request, obj=None):
+        # deleting a location deletes every account, contact and message in it: operators only
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
     def get_readonly_fields(self, request, obj=None):
         # the GHL location id routes GHL's webhooks to this location: set by the OAuth install
         # only, or by an operator (another tenant's id would receive that tenant's messages)

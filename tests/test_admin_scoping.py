@@ -243,6 +243,8 @@ def test_rows_cannot_be_created_in_another_location(world):
         assert client.post(_url(model, "add"), {**data, "location": mine.pk}).status_code == 302, model
         assert model.objects.filter(location=mine, **{k: v for k, v in data.items() if k in ("name", "shortcut")}).exists()
     assert client.get(_url(Location, "add")).status_code == 403  # a new location is for operators
+    assert client.post(_url(Location, "delete", mine.pk), {"post": "yes"}).status_code == 403  # and deleting one
+    assert Location.objects.filter(pk=mine.pk).exists()
 
 
 def test_api_keys_in_the_admin_show_a_prefix_never_the_key_and_a_new_key_once(world):
