@@ -111,6 +111,19 @@ def twilio_account(location):
     return account
 
 
+@pytest.fixture
+def files():
+    """Where the attachments of a reply live: a loopback site (MEDIA_ALLOW_PRIVATE_URLS is on in
+    the tests) serving /cat.png (files.png) and /menu.pdf (files.pdf)."""
+    from tests.test_guarded_fetch import Site
+
+    png, pdf = b"\x89PNG\r\n\x1a\n" + b"cat" * 100, b"%PDF-1.4 menu"
+    site = Site({"/cat.png": (200, {"Content-Type": "image/png"}, png), "/menu.pdf": (200, {"Content-Type": "application/pdf"}, pdf)})
+    site.png, site.pdf = png, pdf
+    yield site
+    site.stop()
+
+
 class FakeClock:
     """Send pacing's clock: sleeping advances it instantly, so tests control time."""
 

@@ -38,19 +38,6 @@ def linked(account, gateway):
     return account
 
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"cat" * 100
-PDF = b"%PDF-1.4 menu"
-
-
-@pytest.fixture
-def files():
-    """Where the attachments of a reply live (loopback; MEDIA_ALLOW_PRIVATE_URLS is on in tests)."""
-    from tests.test_guarded_fetch import Site
-
-    site = Site({"/cat.png": (200, {"Content-Type": "image/png"}, PNG), "/menu.pdf": (200, {"Content-Type": "application/pdf"}, PDF)})
-    yield site
-    site.stop()
-
 
 def instance(account) -> str:
     return account.gateway_resource
@@ -264,7 +251,7 @@ def test_media_reply_uses_send_media_with_the_file_itself(linked, gateway, files
     message.refresh_from_db()
     body = gateway.received("POST", f"/message/sendMedia/{instance(linked)}")[0].json
     assert (body["mediatype"], body["caption"], body["number"]) == ("image", "a cat", "14155550123")
-    assert base64.b64decode(body["media"]) == PNG and body["fileName"] == "cat.png"
+    assert base64.b64decode(body["media"]) == files.png and body["fileName"] == "cat.png"
     assert message.status == "sent" and message.provider_message_id.startswith("3EB0")
 
 
@@ -276,7 +263,7 @@ def test_extra_attachments_travel_as_links_in_the_one_send(linked, gateway, file
              {"url": "https://files.example/menu.pdf", "content_type": "application/pdf"}]
     message_send(conversation=Conversation.objects.get(), text="two files", media=media)
     [body] = [r.json for r in gateway.received("POST", f"/message/sendMedia/{instance(linked)}")]
-    assert base64.b64decode(body["media"]) == PNG and body["caption"] == "two files\nhttps://files.example/menu.pdf"
+    assert base64.b64decode(body["media"]) == files.png and body["caption"] == "two files\nhttps://files.example/menu.pdf"
 
 
 def test_an_attachment_that_cannot_be_downloaded_fails_the_send_with_the_reason(linked, gateway, files, settings):

@@ -41,19 +41,6 @@ def linked(account, gateway):
     return account
 
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"cat" * 100
-PDF = b"%PDF-1.4 menu"
-
-
-@pytest.fixture
-def files():
-    """Where the attachments of a reply live (loopback; MEDIA_ALLOW_PRIVATE_URLS is on in tests)."""
-    from tests.test_guarded_fetch import Site
-
-    site = Site({"/cat.png": (200, {"Content-Type": "image/png"}, PNG), "/menu.pdf": (200, {"Content-Type": "application/pdf"}, PDF)})
-    yield site
-    site.stop()
-
 
 def session(account) -> str:
     return account.gateway_resource
@@ -329,14 +316,14 @@ def test_media_reply_goes_as_image_or_file_with_extra_attachments_as_links(linke
     message.refresh_from_db()
     [body] = [r.json for r in gateway.received("POST", "/api/sendImage")]
     assert body == {"session": session(linked), "chatId": CUSTOMER, "caption": "a cat",
-                    "file": {"data": base64.b64encode(PNG).decode(), "mimetype": "image/png", "filename": "cat.png"}}
+                    "file": {"data": base64.b64encode(files.png).decode(), "mimetype": "image/png", "filename": "cat.png"}}
     assert message.status == "sent" and message.provider_message_id.startswith(f"true_{CUSTOMER}_3EB0")
 
     attachments = [{"url": files.url + "/menu.pdf", "content_type": "application/pdf", "filename": "Menu.pdf"},
                    {"url": "https://files.example/cat.png", "content_type": "image/png"}]
     message_send(conversation=conversation, text="two files", media=attachments)
     [body] = [r.json for r in gateway.received("POST", "/api/sendFile")]
-    assert body["file"] == {"data": base64.b64encode(PDF).decode(), "mimetype": "application/pdf", "filename": "Menu.pdf"}
+    assert body["file"] == {"data": base64.b64encode(files.pdf).decode(), "mimetype": "application/pdf", "filename": "Menu.pdf"}
     assert body["caption"] == "two files\nhttps://files.example/cat.png"
 
 
