@@ -1,5 +1,8 @@
 """/settings/: the location's own settings — my preferences (every member); the location's
 name and time zone, its members and invitations, and its REST API keys (admins)."""
+import json
+import time
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -10,6 +13,7 @@ from accounts import services
 from accounts.invitations import invitations_pending
 from accounts.models import ApiToken, Invitation, Membership, validate_timezone
 from accounts.two_factor import two_factor_user_ids
+from whatsnap import crypto
 from whatsnap.errors import ApplicationError
 from whatsnap.tenancy import admin_required, get_for_location, location_required
 from whatsnap.two_factor import has_device
@@ -33,12 +37,19 @@ def _context(request, **extra) -> dict:
 SHOW_ONCE = "settings-show-once"
 
 
+SHOW_ONCE_SECONDS = 60
+
+
 def show_once(request, **secret) -> None:
-    request.session[SHOW_ONCE] = secret
+    """Kept encrypted (the session is a database row) and for a minute at most."""
+    request.session[SHOW_ONCE] = {"until": time.time() + SHOW_ONCE_SECONDS, "secret": crypto.encrypt(json.dumps(secret))}
 
 
 def _shown_once(request) -> dict:
-    secret = request.session.pop(SHOW_ONCE, None) or {}
+    slot = request.session.pop(SHOW_ONCE, None) or {}
+    if not slot or slot.get("until", 0) < time.time():
+        return {}
+    secret = json.loads(crypto.decrypt(slot["secret"]))
     if "key" in secret:
         token = ApiToken.objects.filter(location=request.location, pk=secret.get("token")).first()
         return {"new_token": token, "new_key": secret["key"]} if token else {}

@@ -1,8 +1,10 @@
 import base64
 import binascii
+import threading
 from datetime import datetime
 
 import httpx
+from django.conf import settings
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -205,8 +207,13 @@ def message_retry_view(request, pk):
 
 
 # Attachments: a photo, a voice note or a short video. The deadline covers the whole
-# download, the agent's browser reading it included.
-MEDIA_LIMITS = guarded_fetch.Limits(connect=5.0, total=120.0, max_bytes=25 * 1024 * 1024)
+# download, the agent's browser reading it included. A relay holds one of the process's
+# WEB_THREADS until it ends, so at most half of them relay at once (a thread full of photos
+# waits a moment for a turn): a slow upstream, or many, can never take the threads every
+# page, API call and webhook of every tenant needs.
+MEDIA_LIMITS = guarded_fetch.Limits(connect=5.0, total=20.0, max_bytes=25 * 1024 * 1024)
+MEDIA_RELAYS = threading.BoundedSemaphore(max(1, settings.WEB_THREADS // 2) if settings.WEB_THREADS else 16)
+MEDIA_TURN_WAIT = 3.0  # seconds a request waits for a free relay before it is told to retry
 MEDIA_CSP = "default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'; sandbox"
 
 
@@ -243,26 +250,41 @@ def _inline_media(url: str, content_type: str) -> HttpResponse:
 def _fetched_media(spec: dict | None, content_type: str) -> HttpResponse:
     if spec is None:
         raise Http404
+    if not MEDIA_RELAYS.acquire(timeout=MEDIA_TURN_WAIT):
+        response = HttpResponse("Many attachments are loading right now; try again in a moment.", status=503, content_type="text/plain")
+        response["Retry-After"] = "5"
+        return response
     try:
         upstream = guarded_fetch.open_stream("GET", guarded_fetch.Target(**spec), limits=MEDIA_LIMITS)
-    except guarded_fetch.FetchError as exc:
+    except (guarded_fetch.FetchError, httpx.HTTPError) as exc:
+        MEDIA_RELAYS.release()
+        if isinstance(exc, httpx.HTTPError):
+            return _media_error(f"The attachment could not be fetched: the backend did not answer ({type(exc).__name__}).")
         return _media_error(f"The attachment could not be fetched: {exc}")
-    except httpx.HTTPError as exc:
-        return _media_error(f"The attachment could not be fetched: the backend did not answer ({type(exc).__name__}).")
     if upstream.status_code != 200:
-        upstream.close()
+        _Relay(upstream).close()
         return _media_error(f"The backend answered {upstream.status_code} for this attachment (it may have expired).")
-    return StreamingHttpResponse(_relay(upstream), content_type=upstream.headers.get("content-type") or content_type)
+    return StreamingHttpResponse(_Relay(upstream), content_type=upstream.headers.get("content-type") or content_type)
 
 
-def _relay(upstream):
-    """The upstream body as it arrives; past the size cap or the deadline the download stops."""
-    try:
-        yield from upstream.chunks()
-    except (guarded_fetch.FetchError, httpx.HTTPError):
-        return
-    finally:
-        upstream.close()
+class _Relay:
+    """The upstream body as it arrives (past the size cap or the deadline it stops). Django
+    calls close() when the response ends, read or not: that frees the relay's slot."""
+
+    def __init__(self, upstream):
+        self.upstream, self.closed = upstream, False
+
+    def __iter__(self):
+        try:
+            yield from self.upstream.chunks()
+        except (guarded_fetch.FetchError, httpx.HTTPError):
+            return
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.upstream.close()
+            MEDIA_RELAYS.release()
 
 
 def _media_error(reason: str) -> HttpResponse:

@@ -212,3 +212,70 @@ def test_error_pages_say_why_and_offer_the_way_back(agent_client, outsider_clien
     assert refused.status_code in (403, 405)
     refused = agent_client.post("/settings/api-keys/", {"name": "x"})
     assert refused.status_code == 403 and "Only location admins" in refused.content.decode()
+
+
+# --- secrets stay out of logs and sessions -------------------------------------------------------
+def test_secrets_in_urls_never_reach_the_log(admin_client):
+    """Django logs the path of every 4xx answer: an invitation that fails to sign someone up
+    must not write a working join link to the log."""
+    import io
+    import logging
+    import re
+
+    from whatsnap.logs import RedactSecretsFilter
+
+    page = admin_client.post("/settings/invitations/", {"email": "new@example.com", "role": "admin"}, follow=True)
+    token = re.search(r"/invitations/([^/<]+)/", page.content.decode()).group(1)
+    handler = next(h for h in logging.getLogger().handlers if any(isinstance(f, RedactSecretsFilter) for f in h.filters))
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        from django.test import Client
+
+        assert Client().post(f"/invitations/{token}/", {"username": "newcomer", "password": "123"}).status_code == 400
+        logging.getLogger("whatsnap.test").warning("GET /webhooks/whatsapp/7/?secret=s3cr3t&x=1 and /ghl/webhooks/provider/3/abcdef/")
+    finally:
+        handler.setStream(previous)
+    logged = stream.getvalue()
+    assert "/invitations/…" in logged and token not in logged
+    assert "s3cr3t" not in logged and "abcdef" not in logged and "?secret=…&x=1" in logged
+
+
+def test_a_key_shown_once_waits_encrypted_and_briefly(admin_client, monkeypatch):
+    import re
+
+    from django.contrib.sessions.models import Session
+
+    from accounts import location_views
+
+    admin_client.post("/settings/api-keys/", {"name": "CRM"})  # the redirect not followed yet
+    stored = "".join(str(s.get_decoded()) for s in Session.objects.all())
+    assert "settings-show-once" in stored and "wsn_" not in stored
+    page = admin_client.get("/settings/").content.decode()
+    assert re.search(r'id="new-key".*?<code>wsn_', page, re.S)
+    monkeypatch.setattr(location_views, "SHOW_ONCE_SECONDS", -1)  # the page opened too late
+    admin_client.post("/settings/api-keys/", {"name": "CRM 2"})
+    assert 'id="new-key"' not in admin_client.get("/settings/").content.decode()
+
+
+# --- the attachment relay cannot take every web thread ------------------------------------------
+def test_attachment_relays_are_capped_so_slow_upstreams_cannot_take_every_thread(agent_client, sandbox_account, files, monkeypatch):
+    import threading
+
+    from conversations import views
+    from conversations.models import Message
+
+    _inbound(sandbox_account, "in-media")
+    Message.objects.filter(provider_message_id="in-media").update(media=[{"url": files.url + "/cat.png", "content_type": "image/png"}])
+    message = Message.objects.get(provider_message_id="in-media")
+    monkeypatch.setattr(views, "MEDIA_RELAYS", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(views, "MEDIA_TURN_WAIT", 0.05)
+    first = agent_client.get(f"/inbox/messages/{message.pk}/media/0/")  # relaying, not yet read to the end
+    assert first.status_code == 200
+    busy = agent_client.get(f"/inbox/messages/{message.pk}/media/0/")
+    assert busy.status_code == 503 and busy["Retry-After"] == "5"
+    assert b"".join(first.streaming_content) == files.png
+    first.close()  # the response ended: its relay is free again
+    again = agent_client.get(f"/inbox/messages/{message.pk}/media/0/")
+    assert again.status_code == 200 and b"".join(again.streaming_content) == files.png
+    again.close()

@@ -32,6 +32,32 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# Secrets that travel in URLs (an invitation's token, a webhook address's secret, a gateway's
+# ?secret= or ?password=): Django logs the path of every 4xx answer, httpx and uvicorn log URLs.
+_SECRET_IN_URL = [
+    (re.compile(r"(/invitations/)[^/\s?]+"), r"\1…"),
+    (re.compile(r"(/ghl/webhooks/provider/\d+/)[^/\s?]+"), r"\1…"),
+    (re.compile(r"([?&](?:secret|password|token|key|apikey|code|state)=)[^&\s'\"]+", re.I), r"\1…"),
+]
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _SECRET_IN_URL:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Every log line leaves without the secrets a URL can carry."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record):
         entry = {

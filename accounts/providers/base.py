@@ -109,13 +109,14 @@ def media_download(url: str) -> tuple[bytes, str]:
 
     from whatsnap import guarded_fetch
 
-    limits = guarded_fetch.Limits(connect=5.0, total=60.0, max_bytes=64 * 1024 * 1024)
+    # WhatsApp's limit for photos and videos; a worker holds the file (and its base64) in memory
+    limits = guarded_fetch.Limits(connect=5.0, total=30.0, max_bytes=16 * 1024 * 1024)
     try:
         response = guarded_fetch.request("GET", guarded_fetch.Target(url, purpose=guarded_fetch.MEDIA), limits=limits)
     except guarded_fetch.AddressRefused as exc:
         raise ProviderError(f"Not sent: {exc}", transient=False) from None
     except guarded_fetch.TooLarge:
-        raise ProviderError("Not sent: the attachment is larger than WhatsApp takes (64 MB).", transient=False) from None
+        raise ProviderError("Not sent: the attachment is larger than 16 MB (send a link to it instead).", transient=False) from None
     except (guarded_fetch.FetchError, httpx.HTTPError) as exc:
         raise ProviderError(f"The attachment could not be downloaded: {exc}") from None
     if not response.is_success:
