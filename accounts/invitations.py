@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Invitation, Location, Membership, invitation_token_hash
-from accounts.services import USERNAME_NOT_AVAILABLE
+# the invitee reads this, not an admin
+USERNAME_TAKEN_FOR_INVITEE = "That username is taken. If it is yours, log in first and open this link again to accept."
 from whatsnap.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def invitation_sign_up(*, invitation: Invitation, username: str, password: str) 
         raise ApplicationError("Pick a username.", field="username")
     User = get_user_model()
     if User.objects.filter(username__iexact=username).exists():
-        raise ApplicationError(USERNAME_NOT_AVAILABLE, field="username")
+        raise ApplicationError(USERNAME_TAKEN_FOR_INVITEE, field="username")
     try:
         validate_password(password, User(username=username, email=invitation.email))
     except ValidationError as exc:
@@ -128,7 +129,7 @@ def invitation_sign_up(*, invitation: Invitation, username: str, password: str) 
         with transaction.atomic():
             user = User.objects.create_user(username=username, email=invitation.email, password=password)
     except IntegrityError:  # taken by a concurrent sign-up
-        raise ApplicationError(USERNAME_NOT_AVAILABLE, field="username") from None
+        raise ApplicationError(USERNAME_TAKEN_FOR_INVITEE, field="username") from None
     return invitation_accept(invitation=invitation, user=user)
 
 

@@ -81,7 +81,7 @@ def test_invitation_for_someone_new_signs_them_up(admin_client, location, settin
     assert len(mailoutbox) == 1 and link in mailoutbox[0].body and mailoutbox[0].to == ["new.person@example.com"]
     browser = Client()
     taken = browser.post(link, {"username": "owner", "password": "a-long-Passphrase-9"})
-    assert taken.status_code == 400 and "That username is not available" in taken.content.decode()
+    assert taken.status_code == 400 and "That username is taken. If it is yours, log in first" in taken.content.decode()
     weak = browser.post(link, {"username": "newcomer", "password": "123"})
     assert weak.status_code == 400 and not get_user_model().objects.filter(username="newcomer").exists()
     assert browser.post(link, {"username": "newcomer", "password": "a-long-Passphrase-9"}).status_code == 302

@@ -99,7 +99,6 @@ class TwoFactorMiddleware:
             logout(request)
             return _go(request, redirect_to_login(request.get_full_path()).url)
         if reason == "setup" and not request.path.startswith(SETUP_ALLOWED):
-            messages.info(request, f"{request.location.name} requires two-factor login: set it up to continue.")
             return _go(request, reverse("two-factor"))
         return self.get_response(request)
 
