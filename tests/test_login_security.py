@@ -182,7 +182,8 @@ def test_disable_needs_a_code(agent_user):
 
 
 def test_sessions_from_before_two_factor_are_logged_out(agent_client, agent_user):
-    assert agent_client.get("/inbox/").status_code == 200
+    inbox = agent_client.get("/inbox/")
+    assert inbox.status_code == 200 and "<nav>" in inbox.content.decode() and "data-live-url" in inbox.content.decode()
     _device(agent_user)  # turned on in another browser
     response = agent_client.get("/inbox/")
     assert response.status_code == 302 and response["Location"].startswith("/login/")
@@ -201,7 +202,9 @@ def test_location_requires_two_factor_and_members_are_sent_to_set_it_up(admin_cl
         assert response.status_code == 302 and response["Location"] == "/settings/two-factor/", url
     htmx = agent_client.get("/inbox/list/", HTTP_HX_REQUEST="true")
     assert htmx["HX-Redirect"] == "/settings/two-factor/"
-    assert "requires two-factor login" in agent_client.get("/settings/two-factor/").content.decode()
+    setup = agent_client.get("/settings/two-factor/").content.decode()
+    assert "requires two-factor login" in setup
+    assert "<nav>" not in setup and "data-live-url" not in setup and "Log out" in setup  # no menu that would bounce
     assert api_client.get("/api/v1/contacts/").status_code == 200  # the API is token-authenticated
     assert _second_factor_missing(agent_user, {}, agent_user.memberships.select_related("location").get())  # live socket too
 

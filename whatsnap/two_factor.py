@@ -100,6 +100,7 @@ class TwoFactorMiddleware:
             return _go(request, redirect_to_login(request.get_full_path()).url)
         if reason == "setup" and not request.path.startswith(SETUP_ALLOWED):
             return _go(request, reverse("two-factor"))
+        request.two_factor_setup_pending = reason == "setup"  # the page shows no menu that would bounce
         return self.get_response(request)
 
 
