@@ -24,7 +24,7 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.providers.base import (
     answer_error,
-    request_may_have_arrived,
+    device_errors,
     ConnectionChanged,
     DeliveryStatus,
     Health,
@@ -84,15 +84,8 @@ def _request(account, method: str, url: str, json_body: dict | None) -> httpx.Re
 def _call(account, method: str, path: str, *, json_body: dict | None = None, ok_statuses=()) -> httpx.Response:
     base = base_url(account)
     where = "the SMS gateway cloud" if _cloud(account.config) else "the phone"
-    try:
+    with device_errors(unreachable=f"Cannot reach {where} at {base}", bad_answer=f"Cannot use the answer of {where} at {base}"):
         response = _request(account, method, base + path, json_body)
-    except guarded_fetch.AddressRefused as exc:
-        raise ProviderError(str(exc), transient=False) from None
-    except guarded_fetch.FetchError as exc:  # it answered, but not within the limits
-        raise ProviderError(f"Cannot use the answer of {where} at {base}: {exc}", ambiguous=True) from None
-    except httpx.HTTPError as exc:
-        raise ProviderError(f"Cannot reach {where} at {base}: it did not answer ({type(exc).__name__}).",
-                            ambiguous=request_may_have_arrived(exc)) from None
     if response.is_success or response.status_code in ok_statuses:
         return response
     raise answer_error("SMS gateway", response, method, path, _reason(response), refused=(401, 403),

@@ -3,8 +3,13 @@
 Webhook parsing returns normalised events; verification happens inside parse_webhook and a
 bad signature raises WebhookForbidden before anything is stored."""
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+
+import httpx
+
+from whatsnap import guarded_fetch
 
 
 # --- normalised events ---------------------------------------------------------------------
@@ -75,8 +80,6 @@ def answer_error(service: str, response, method: str, path: str, reason: str, *,
 
 def request_may_have_arrived(exc: BaseException) -> bool:
     """httpx: a timeout after connecting, or a connection dropped mid-answer."""
-    import httpx
-
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
         return False
     return isinstance(exc, (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError))
@@ -101,14 +104,26 @@ def gateway_resource_foreign(service: str, name: str) -> "ProviderError":
         transient=False)
 
 
+@contextmanager
+def device_errors(*, unreachable: str, bad_answer: str):
+    """A call to a person's own device (an address they typed, through the guard) with its
+    failures as ProviderErrors: a refused address is final; an answer outside the limits, or
+    none in time, may have done its work (ambiguous)."""
+    try:
+        yield
+    except guarded_fetch.AddressRefused as exc:
+        raise ProviderError(str(exc), transient=False) from None
+    except guarded_fetch.FetchError as exc:  # it answered, but not within the limits
+        raise ProviderError(f"{bad_answer}: {exc}", ambiguous=True) from None
+    except httpx.HTTPError as exc:
+        raise ProviderError(f"{unreachable}: it did not answer ({type(exc).__name__}).",
+                            ambiguous=request_may_have_arrived(exc)) from None
+
+
 def media_download(url: str) -> tuple[bytes, str]:
     """(body, content type) of an attachment link, fetched through the guard, for a backend
     that is handed the file itself rather than its link: a gateway given a link would follow
     it on its own, redirects and DNS included, from inside the operator's network."""
-    import httpx
-
-    from whatsnap import guarded_fetch
-
     # WhatsApp's limit for photos and videos; a worker holds the file (and its base64) in memory
     limits = guarded_fetch.Limits(connect=5.0, total=30.0, max_bytes=16 * 1024 * 1024)
     try:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.providers.base import (
     answer_error,
-    request_may_have_arrived,
+    device_errors,
     ConnectionChanged,
     DeliveryStatus,
     Health,
@@ -57,15 +57,8 @@ def _request(account, method: str, path: str, json_body: dict | None) -> httpx.R
     if not server or not password:
         raise ProviderError("BlueBubbles server URL and password are required.", transient=False)
     target = guarded_fetch.Target(server + path, purpose=guarded_fetch.GATEWAY, params={"password": password})
-    try:
+    with device_errors(unreachable=f"BlueBubbles server unreachable at {server}", bad_answer=f"BlueBubbles server at {server}"):
         return guarded_fetch.request(method, target, limits=LIMITS, json=json_body)
-    except guarded_fetch.AddressRefused as exc:
-        raise ProviderError(str(exc), transient=False) from None
-    except guarded_fetch.FetchError as exc:  # it answered, but not within the limits
-        raise ProviderError(f"BlueBubbles server at {server}: {exc}", ambiguous=True) from None
-    except httpx.HTTPError as exc:
-        raise ProviderError(f"BlueBubbles server unreachable at {server}: it did not answer ({type(exc).__name__}).",
-                            ambiguous=request_may_have_arrived(exc)) from None
 
 
 def _call(account, method: str, path: str, *, json_body: dict | None = None) -> dict:
