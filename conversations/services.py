@@ -317,9 +317,9 @@ def message_send(*, conversation: Conversation, text: str, author=None, account:
 
 
 def _media_address_problem(media) -> str:
-    """Attachment links are downloaded by whoever sends them, e.g. a WhatsApp gateway inside
-    the operator's network: one pointing inside must not go out (MEDIA_ALLOW_PRIVATE_URLS
-    allows it). The reason for the first such link, else ""."""
+    """Attachment links leave with a send: as links in the text (SMS, a caption's extra
+    files), to Twilio, or fetched by us for the WhatsApp gateways. None may point inside our
+    network (MEDIA_ALLOW_PRIVATE_URLS allows it). The reason for the first such link, else ""."""
     for item in media or ():
         url = str(item.get("url") or "")
         if url.startswith(("http://", "https://")):
