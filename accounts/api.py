@@ -18,8 +18,8 @@ from accounts.services import (
     account_disconnect,
     account_webhook_urls,
 )
-from contacts.phones import normalise_e164
-from whatsnap.api_auth import HasLocationToken
+from whatsnap.phones import normalise_e164
+from accounts.api_auth import HasLocationToken
 from whatsnap.api_base import AdminTokenForWrites, LocationViewSet
 
 # Secrets each backend needs to connect (they are stored encrypted and never shown again).

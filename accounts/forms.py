@@ -2,7 +2,7 @@ from django import forms
 from django.conf import settings
 
 from accounts.models import Account
-from contacts.phones import normalise_e164
+from whatsnap.phones import normalise_e164
 
 
 class _AccountForm(forms.Form):
@@ -241,7 +241,7 @@ class AccountSettingsForm(forms.ModelForm):
         return value
 
     def clean_hours_text(self):
-        from routing.hours import parse_hours
+        from accounts.hours import parse_hours
 
         hours = {}
         for line in (self.cleaned_data.get("hours_text") or "").splitlines():

@@ -15,7 +15,7 @@ from accounts.models import ApiToken, Invitation, Membership, validate_timezone
 from accounts.two_factor import two_factor_user_ids
 from whatsnap import crypto
 from whatsnap.errors import ApplicationError
-from whatsnap.tenancy import admin_required, get_for_location, location_required
+from accounts.tenancy import admin_required, get_for_location, location_required
 from whatsnap.two_factor import has_device
 
 

@@ -11,7 +11,7 @@ from accounts import invitations
 from accounts.location_views import _failed, show_once
 from accounts.models import Invitation, Membership
 from whatsnap.errors import ApplicationError
-from whatsnap.tenancy import SESSION_KEY, admin_required, get_for_location, location_required, memberships_for_user
+from accounts.tenancy import SESSION_KEY, admin_required, get_for_location, location_required, memberships_for_user
 
 
 @require_POST

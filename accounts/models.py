@@ -250,7 +250,7 @@ class Account(models.Model):
         """What every way of saving settings must respect (the settings page, the admin, the API)."""
         from django.core.exceptions import ValidationError
 
-        from routing.hours import parse_hours
+        from accounts.hours import parse_hours
 
         errors = {}
         try:

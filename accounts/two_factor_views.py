@@ -11,7 +11,7 @@ from django_otp import login as otp_login
 from accounts import two_factor
 from accounts.location_views import _failed
 from whatsnap.errors import ApplicationError
-from whatsnap.tenancy import admin_required, location_required
+from accounts.tenancy import admin_required, location_required
 from whatsnap.two_factor import has_device
 
 

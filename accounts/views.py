@@ -15,7 +15,7 @@ from accounts.providers import get_provider
 from conversations.pacing import queue_eta
 from ghl.services import account_sync_health
 from whatsnap.errors import ApplicationError
-from whatsnap.tenancy import admin_required, get_for_location, location_required
+from accounts.tenancy import admin_required, get_for_location, location_required
 
 CHOICES = [
     {

@@ -2,7 +2,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from contacts.models import Contact, ContactAccount, ContactTag, Tag
-from contacts.phones import NormalisedSender
+from whatsnap.phones import NormalisedSender
 from hooks.services import hook_event_emit
 
 OPT_OUT_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT"}

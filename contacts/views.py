@@ -7,7 +7,7 @@ from contacts import selectors, services
 from contacts.models import Contact, Tag
 from whatsnap.errors import ApplicationError
 from whatsnap.params import id_param, page_param
-from whatsnap.tenancy import admin_required, get_for_location, location_required
+from accounts.tenancy import admin_required, get_for_location, location_required
 
 
 @location_required
@@ -76,7 +76,7 @@ def contact_detail(request, pk):
 
 
 def _contact_by_phone_or_id(request, value: str) -> Contact:
-    from contacts.phones import normalise_sender
+    from whatsnap.phones import normalise_sender
 
     value = value.strip()
     if id_param(value) and len(value) < 7:

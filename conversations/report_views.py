@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from conversations.reports import daily_svg, report_build
-from whatsnap.tenancy import get_for_location, location_required
+from accounts.tenancy import get_for_location, location_required
 
 
 def _period(request):

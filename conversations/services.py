@@ -16,7 +16,7 @@ from accounts.providers import get_provider
 from accounts.providers.base import ConnectionChanged, DeliveryStatus, InboundMessage, ProviderError, QrUpdated
 from accounts.services import account_apply_events
 from contacts.models import Contact
-from contacts.phones import normalise_sender, region_of
+from whatsnap.phones import normalise_sender, region_of
 from contacts.services import (
     contact_account_touch,
     contact_opt_out_from_keyword,
@@ -132,7 +132,7 @@ def _file_inbound_message(event: InboundEvent) -> Message | None:
         # Decision: a WhatsApp group is its own contact (kind=group, keyed by the group id) and
         # conversation; each message records the participant who wrote it (sender_contact),
         # who is also a contact of their own carrying the account's tag.
-        from contacts.phones import NormalisedSender
+        from whatsnap.phones import NormalisedSender
 
         thread_contact, _c, _n = contact_upsert_from_inbound(
             location=location,
@@ -202,7 +202,7 @@ AUTO_REPLY_EVERY = timezone.timedelta(hours=12)
 def _auto_reply_if_closed(conversation: Conversation, at) -> None:
     """Outside the account's business hours, answer with its auto-reply (at most every 12 h
     per conversation)."""
-    from routing.hours import is_within_hours
+    from accounts.hours import is_within_hours
 
     account = conversation.account
     if not account.auto_reply_text or is_within_hours(account, at):

@@ -22,9 +22,14 @@ from conversations.services import message_retry, message_send
 from whatsnap import guarded_fetch
 from whatsnap.errors import NOT_A_MEMBER, ApplicationError
 from whatsnap.params import id_param
-from whatsnap.tenancy import get_for_location, location_required
+from accounts.tenancy import get_for_location, location_required
 
 PAGE_SIZE = 30
+
+
+@location_required
+def home(request):
+    return redirect("inbox")
 
 
 def _filters(request):

@@ -297,7 +297,7 @@ def provider_outbound(*, payload: dict) -> tuple[str, object]:
             if payload.get("contactId"):
                 contact = Contact.objects.filter(location=location, ghl_contact_id=payload["contactId"]).first()
             if contact is None and payload.get("phone"):
-                from contacts.phones import normalise_e164
+                from whatsnap.phones import normalise_e164
 
                 try:
                     phone = normalise_e164(str(payload["phone"]))

@@ -13,7 +13,7 @@ from ghl.client import GhlError, GhlRejected
 from ghl.models import GhlConnection, GhlUser, OutboxItem
 from whatsnap.errors import ApplicationError
 from whatsnap.params import id_param
-from whatsnap.tenancy import admin_required, get_for_location, location_required
+from accounts.tenancy import admin_required, get_for_location, location_required
 
 logger = logging.getLogger(__name__)
 PAGE = 50

@@ -13,7 +13,7 @@ from hooks.services import (
     hook_subscription_rotate_secret,
     hook_subscription_update,
 )
-from whatsnap.api_auth import HasLocationToken
+from accounts.api_auth import HasLocationToken
 from whatsnap.api_base import AdminTokenOnly, LocationViewSet, id_filter
 
 EVENTS_HELP = "Events to receive: " + ", ".join(Event.values)

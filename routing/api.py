@@ -9,7 +9,7 @@ from accounts.models import Account
 from contacts.models import Tag
 from routing.forms import RoutingRuleForm
 from routing.models import RoutingRule, Team
-from whatsnap.api_auth import HasLocationToken
+from accounts.api_auth import HasLocationToken
 from whatsnap.api_base import MAX_ID, AdminTokenForWrites, LocationViewSet
 
 FORM_FIELDS = RoutingRuleForm._meta.fields

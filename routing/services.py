@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from conversations.models import Conversation
-from routing.hours import is_within_hours
+from accounts.hours import is_within_hours
 from routing.models import RoutingRule, Team
 
 OPEN_STATES = (Conversation.Status.OPEN, Conversation.Status.PENDING)

@@ -4,11 +4,11 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Membership
 from contacts.models import Contact, Tag
-from contacts.phones import normalise_sender, region_of
+from whatsnap.phones import normalise_sender, region_of
 from routing.forms import DryRunForm, RoutingRuleForm, TeamForm
 from routing.models import RoutingRule, Team
 from routing.services import route_decide
-from whatsnap.tenancy import admin_required, get_for_location, location_required
+from accounts.tenancy import admin_required, get_for_location, location_required
 
 
 @location_required

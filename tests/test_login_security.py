@@ -13,7 +13,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Location
-from whatsnap.consumers import _second_factor_missing
+from accounts.consumers import _second_factor_missing
 from whatsnap.login import client_ip
 
 WRONG = "not-the-password"

@@ -11,7 +11,7 @@ from accounts.services import account_connect, account_create
 from contacts.models import Tag
 from conversations.models import Conversation, InboundEvent
 from conversations.services import inbound_event_process, webhook_events_record
-from routing.hours import is_within_hours
+from accounts.hours import is_within_hours
 from routing.models import RoutingRule, Team
 from routing.services import route_decide
 

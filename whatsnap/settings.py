@@ -77,7 +77,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "whatsnap.tenancy.CurrentLocationMiddleware",
+    "accounts.tenancy.CurrentLocationMiddleware",
     "whatsnap.two_factor.TwoFactorMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a lockout flagged by the backend into the 429 page
 ]
@@ -97,7 +97,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "whatsnap.context_processors.tenancy",
+                "accounts.context_processors.tenancy",
             ],
         },
     },
@@ -235,8 +235,8 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["whatsnap.api_auth.LocationTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["whatsnap.api_auth.HasLocationToken"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.LocationTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.api_auth.HasLocationToken"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "whatsnap.api_policies.DefaultCursorPagination",
     "PAGE_SIZE": 50,

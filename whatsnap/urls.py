@@ -14,7 +14,7 @@ from routing import views as routing_views
 from whatsnap import login, views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", conversation_views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("livez", views.livez, name="livez"),
     path("login/", login.LoginView.as_view(), name="login"),

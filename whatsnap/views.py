@@ -3,17 +3,9 @@ import time
 
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 
-from whatsnap.tenancy import location_required
-
 logger = logging.getLogger(__name__)
-
-
-@location_required
-def home(request):
-    return redirect("inbox")
 
 
 def _check_database() -> tuple[bool, str]:

@@ -42,7 +42,7 @@ class HasLocationToken(permissions.BasePermission):
 
 
 class LocationTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "whatsnap.api_auth.LocationTokenAuthentication"
+    target_class = "accounts.api_auth.LocationTokenAuthentication"
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):

@@ -1,6 +1,6 @@
 from django.utils.functional import SimpleLazyObject
 
-from whatsnap.tenancy import memberships_for_user
+from accounts.tenancy import memberships_for_user
 
 
 def tenancy(request):

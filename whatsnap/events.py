@@ -1,0 +1,128 @@
+"""Domain events: the one way a change made by a service reaches the apps above it.
+
+A service records what happened, inside the transaction of the change::
+
+    events.record("message.received", location_id=..., message=message, ...)
+
+Apps subscribe in their ``AppConfig.ready()``::
+
+    events.subscribe("message.received", outbox_for_inbound)              # now, same transaction
+    events.subscribe("message.received", kick_drain, on_commit=True)      # after the commit
+
+An in-transaction subscriber writes rows that must commit or vanish with the change (GHL outbox
+rows, webhook delivery rows, live events relayed through the database); when it raises, the
+change rolls back. An on-commit subscriber does what must never happen for a change that does
+not commit (queue kicks, live pushes). Subscribers run in the order they were registered, which
+is the order of INSTALLED_APPS. ``subscriptions()`` lists who reacts to what: the README's table
+is checked against it by the test suite.
+
+This is Zulip's ``send_event_on_commit`` idea, made the one way side effects leave a service."""
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+
+# Every event a service may record, with what its data holds. A name not listed here is a bug
+# (record() and subscribe() refuse it), so this is also the catalogue for readers.
+CATALOGUE: dict[str, str] = {
+    # accounts
+    "account.created": "account — a new account (its tag is made by contacts)",
+    "account.status_changed": "account, status, previous, reason — connection state moved",
+    "account.qr_updated": "account — a new QR code or pairing code to show",
+    "account.settings_changed": "account, changed — settings saved (names of changed fields)",
+    "account.archived": "account — deleted by a user: hidden, its tag becomes a plain tag",
+    "member.removing": "membership — a person is taken out of a location (before the row goes)",
+    # contacts
+    "contact.created": "contact — first seen (inbound message, API, import)",
+    "contact.updated": "contact — a person edited its name or tags",
+    "contact.merging": "source, into — two contacts become one (before source is deleted)",
+    "contact.merged": "contact, source_id — after a merge: the kept contact",
+    "tag.renamed": "tag, contact_ids — a tag's new name; the contacts that carry it",
+    "tag.merging": "source, into, contact_ids — source's contacts now carry into (before source is deleted)",
+    "tag.deleting": "tag — about to be deleted (a subscriber may refuse with ApplicationError)",
+    "tag.deleted": "tag_id, contact_ids — deleted; the contacts that carried it",
+    # conversations
+    "message.received": "message, conversation, contact, sender, account, contact_changed — an inbound message was filed",
+    "message.queued": "message, conversation, from_ghl — an outbound message waits in its account's queue",
+    "message.status_changed": "message, status, error — an outbound message moved forward (sent, delivered, read, failed)",
+    "conversation.assigned": "conversation, assignee, previous_assignee_id, reason — assigned or unassigned",
+    "conversation.status_changed": "conversation, status, previous — open, pending, snoozed, resolved",
+    "conversation.read": "conversation — its unread count went to zero",
+    "conversation.unread": "conversation — marked unread by an agent",
+    "note.added": "conversation, note — a private note for the team",
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    location_id: int
+    data: dict = field(default_factory=dict)
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    def get(self, key, default=None):
+        return self.data.get(key, default)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    event: str
+    handler: Callable[[Event], object]
+    on_commit: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.handler.__module__}.{self.handler.__qualname__}"
+
+
+_subscriptions: dict[str, list[Subscription]] = defaultdict(list)
+_captures: list[list[Event]] = []
+
+
+def _known(name: str) -> None:
+    if name not in CATALOGUE:
+        raise ImproperlyConfigured(f"unknown domain event {name!r}: add it to whatsnap.events.CATALOGUE")
+
+
+def subscribe(name: str, handler: Callable[[Event], object], *, on_commit: bool = False) -> None:
+    """Register `handler` for the event `name` (idempotent: ready() may run twice in tests)."""
+    _known(name)
+    subscription = Subscription(name, handler, on_commit)
+    if subscription not in _subscriptions[name]:
+        _subscriptions[name].append(subscription)
+
+
+def record(name: str, *, location_id: int, **data) -> Event:
+    """Record that something happened. Call it inside the transaction of the change."""
+    _known(name)
+    event = Event(name, location_id, data)
+    for capture in _captures:
+        capture.append(event)
+    for subscription in _subscriptions[name]:
+        if subscription.on_commit:
+            transaction.on_commit(partial(subscription.handler, event))
+        else:
+            subscription.handler(event)
+    return event
+
+
+def subscriptions() -> list[Subscription]:
+    """Who reacts to what, in catalogue order then registration order."""
+    return [s for name in CATALOGUE for s in _subscriptions.get(name, ())]
+
+
+@contextmanager
+def captured() -> Iterator[list[Event]]:
+    """The events recorded inside the block, in order (for tests: assert what a service told)."""
+    events: list[Event] = []
+    _captures.append(events)
+    try:
+        yield events
+    finally:
+        _captures.remove(events)

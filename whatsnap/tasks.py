@@ -1,0 +1,77 @@
+"""Background-task plumbing shared by every app (django-q2 underneath).
+
+- ``enqueue(func, *args)``: queue now, best effort. The work is always stored in a row first,
+  so when the broker is down the minute sweep queues it again; nothing is lost.
+- ``enqueue_on_commit(func, *args)``: the same, once the current transaction commits.
+- ``run_now_or_at(func, arg, name=..., at=...)``: now, or at a moment kept in the database.
+- ``register_sweep(func)`` / ``run_sweeps()``: each app registers its minute sweep in its
+  AppConfig.ready(); one schedule (``whatsnap.tasks.run_sweeps``, every minute) runs them all,
+  each on its own so one failing sweep does not starve the others."""
+import logging
+from collections.abc import Callable
+
+from django.db import transaction
+from django_q.brokers import get_broker
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+logger = logging.getLogger(__name__)
+
+_broker = None
+_sweeps: list[Callable[[], int]] = []
+
+
+def _shared_broker():
+    """One broker (and so one Redis connection pool) per process: a new one per task costs
+    a TCP connect on the webhook's ack path."""
+    global _broker
+    if _broker is None:
+        _broker = get_broker()
+    return _broker
+
+
+def enqueue(func: Callable, *args) -> None:
+    global _broker
+    try:
+        async_task(func, *args, group=func.__name__, broker=_shared_broker())
+    except Exception:
+        _broker = None
+        # The row is stored; the sweep queues it again once the broker is back.
+        logger.warning("task broker unavailable; %s%s left for the sweep", func.__name__, args, exc_info=True)
+
+
+def enqueue_on_commit(func: Callable, *args) -> None:
+    transaction.on_commit(lambda: enqueue(func, *args))
+
+
+def run_now_or_at(func: Callable, arg: int, *, name: str, at=None) -> None:
+    """Queue `func(arg)` now, or at `at` as a one-off schedule kept in the database (it survives
+    restarts; one per name, so rescheduling moves it instead of piling up)."""
+    if at is None:
+        enqueue(func, arg)
+        return
+    Schedule.objects.update_or_create(
+        name=name,
+        defaults={"func": f"{func.__module__}.{func.__name__}", "args": repr((arg,)),
+                  "schedule_type": Schedule.ONCE, "next_run": at, "repeats": 1},
+    )
+
+
+def register_sweep(func: Callable[[], int]) -> None:
+    if func not in _sweeps:
+        _sweeps.append(func)
+
+
+def sweeps() -> list[Callable[[], int]]:
+    return list(_sweeps)
+
+
+def run_sweeps() -> int:
+    """Scheduled every minute. Returns how much work the sweeps found."""
+    found = 0
+    for sweep in _sweeps:
+        try:
+            found += sweep() or 0
+        except Exception:
+            logger.exception("sweep %s.%s failed; the others ran", sweep.__module__, sweep.__qualname__)
+    return found
