@@ -165,6 +165,9 @@ class Account(models.Model):
         ANDROID_SMS = "android_sms", "SMS (Android phone)"
         TWILIO = "twilio", "Twilio SMS"
 
+    # carrier SMS: the STOP / START / HELP keywords are the sender's opt-out and opt-in
+    SMS_KINDS = frozenset({Kind.TWILIO, Kind.ANDROID_SMS})
+
     class Status(models.TextChoices):
         NEW = "new", "New"
         CONNECTING = "connecting", "Connecting"

@@ -1,11 +1,14 @@
+from functools import partial
+
 from django import forms
 from django.contrib import admin
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership
-
+from conversations.actions import conversation_assign, conversation_set_status
 from conversations.models import CannedResponse, Conversation, ConversationEvent, InboundEvent, Message
+from conversations.tasks import inbound_event_requeue
 from whatsnap.admin_scoping import LocationScopedAdmin, LocationScopedInline
 
 
@@ -55,8 +58,6 @@ class ConversationAdmin(LocationScopedAdmin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         """Assignment and status go through the inbox's services: history row, live event,
         outgoing webhook and GHL sync, exactly as from the inbox."""
-        from conversations.inbox import conversation_assign, conversation_set_status
-
         current = Conversation.objects.get(pk=obj.pk)
         with transaction.atomic():
             if "assignee" in form.changed_data:
@@ -67,8 +68,6 @@ class ConversationAdmin(LocationScopedAdmin, admin.ModelAdmin):
 
     @admin.action(description="Unassign selected conversations")
     def unassign(self, request, queryset):
-        from conversations.inbox import conversation_assign
-
         for conversation in queryset:
             conversation_assign(conversation=conversation, assignee=None, actor=request.user, reason="admin")
 
@@ -93,11 +92,9 @@ class InboundEventAdmin(LocationScopedAdmin, admin.ModelAdmin):
 
     @admin.action(description="Process again (pending/failed only)")
     def requeue(self, request, queryset):
-        from conversations.tasks import enqueue_inbound_event
-
         for event in queryset.exclude(status=InboundEvent.Status.DONE):
             InboundEvent.objects.filter(pk=event.pk).update(status=InboundEvent.Status.PENDING, attempts=0)
-            enqueue_inbound_event(event.pk)
+            transaction.on_commit(partial(inbound_event_requeue, event.pk))
 
 
 @admin.register(CannedResponse)

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from accounts.models import Account
 from contacts.models import Contact
-from conversations.inbox import conversation_assign, conversation_set_status
+from conversations.actions import conversation_assign, conversation_set_status
 from conversations.models import Conversation, Message
 from conversations.services import message_retry, message_send
 from whatsnap import guarded_fetch

@@ -16,7 +16,8 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Sum
 from django.db.models.functions import TruncDate
 
 from contacts.models import Contact, ContactAccount
-from conversations.models import Conversation, ConversationEvent, Message
+from conversations.models import Conversation, ConversationEvent, Message, MessageDayCount
+from conversations.rollups import watermark_of
 
 
 @dataclass
@@ -134,9 +135,6 @@ def report_build(*, location, start: date, end: date, account=None) -> Report:
 
     # Daily counts: the rolled-up days (messages up to the watermark) plus the newer messages
     # counted live; see conversations/rollups.py.
-    from conversations.models import MessageDayCount
-    from conversations.rollups import watermark_of
-
     mark, rolled_tz = watermark_of(location)
     if rolled_tz != (location.timezone or "UTC"):
         mark = 0  # rolled up in another zone: count everything live until the next refresh

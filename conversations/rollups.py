@@ -14,6 +14,7 @@ from django.db.models import Count, Max
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from accounts.models import Location
 from conversations.models import Message, MessageDayCount, ReportRollupState
 
 SETTLE_SECONDS = 300
@@ -54,8 +55,6 @@ def rollup_refresh(location, *, settle_seconds: float = SETTLE_SECONDS) -> int:
 
 
 def rollup_refresh_all() -> int:
-    from accounts.models import Location
-
     return sum(rollup_refresh(location) for location in Location.objects.all())
 
 

@@ -15,7 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.models import Account
 from accounts.providers import get_provider
 from contacts.models import Tag
-from conversations import inbox as actions
+from conversations import actions
 from conversations import selectors
 from conversations.models import Conversation, Message
 from conversations.services import message_retry, message_send

@@ -1,23 +1,15 @@
-"""Inbox actions on a conversation: assign, status (resolve/reopen/pending/snooze), unread,
-private notes. Every change is recorded as a ConversationEvent and published live."""
+"""What agents do to a conversation: assign, status (resolve/reopen/pending/snooze),
+read/unread, private notes. Every change is kept as a ConversationEvent row and recorded as a
+domain event (the inbox, GHL and outgoing webhooks subscribe)."""
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership
+from contacts.models import Contact
 from conversations.models import Conversation, ConversationEvent, Message
-from hooks.services import hook_event_emit
+from whatsnap import events
 from whatsnap.errors import NOT_A_MEMBER, ApplicationError
-from whatsnap.live import publish_on_commit
-
-
-def _publish(conversation: Conversation, event: str, **data) -> None:
-    publish_on_commit(
-        location_id=conversation.location_id,
-        event=event,
-        topics=["inbox", f"conversation:{conversation.pk}", f"contact:{conversation.contact_id}"],
-        data={"conversation": conversation.pk, **data},
-    )
 
 
 def _label(user) -> str:
@@ -42,15 +34,10 @@ def conversation_assign(*, conversation: Conversation, assignee, actor=None, rea
     )
     Conversation.objects.filter(pk=current.pk).update(assignee=assignee)
     conversation.assignee = assignee
-    _publish(conversation, "conversation.assigned", assignee=assignee.pk if assignee else None)
-    from contacts.models import Contact
-    from ghl.services import contact_changed
-
     if assignee is not None:  # the contact's owner is whoever took it last (sticky routing goes back to them)
         Contact.objects.filter(pk=current.contact_id).exclude(assignee=assignee).update(assignee=assignee)
-
-    contact_changed(Contact(pk=current.contact_id, location_id=current.location_id))  # GHL's assignedTo follows
-    hook_event_emit(location_id=conversation.location_id, event="conversation.assigned", data={"conversation": conversation.pk, "contact": conversation.contact_id, "account": conversation.account_id, "assignee": assignee.pk if assignee else None, "previous_assignee": current.assignee_id, "reason": reason})
+    events.record("conversation.assigned", location_id=conversation.location_id, conversation=conversation,
+                  assignee=assignee, previous_assignee_id=current.assignee_id, reason=reason)
     return True
 
 
@@ -73,20 +60,21 @@ def conversation_set_status(*, conversation: Conversation, status: str, actor=No
     )
     Conversation.objects.filter(pk=current.pk).update(status=status, snoozed_until=snooze_until)
     conversation.status, conversation.snoozed_until = status, snooze_until
-    _publish(conversation, "conversation.status", status=status)
+    events.record("conversation.status_changed", location_id=conversation.location_id,
+                  conversation=conversation, status=status, previous=current.status)
     return True
 
 
 def conversation_mark_read(*, conversation: Conversation) -> None:
     if Conversation.objects.filter(pk=conversation.pk, unread_count__gt=0).update(unread_count=0):
         with transaction.atomic():
-            _publish(conversation, "conversation.read")
+            events.record("conversation.read", location_id=conversation.location_id, conversation=conversation)
 
 
 def conversation_mark_unread(*, conversation: Conversation) -> None:
     with transaction.atomic():
         Conversation.objects.filter(pk=conversation.pk, unread_count=0).update(unread_count=1)
-        _publish(conversation, "conversation.unread")
+        events.record("conversation.unread", location_id=conversation.location_id, conversation=conversation)
 
 
 @transaction.atomic
@@ -105,7 +93,7 @@ def note_add(*, conversation: Conversation, text: str, author) -> Message:
         status=Message.Status.SENT,
         author=author,
     )
-    _publish(conversation, "note.added", message=note.pk)
+    events.record("note.added", location_id=conversation.location_id, conversation=conversation, note=note)
     return note
 
 

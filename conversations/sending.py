@@ -1,0 +1,77 @@
+"""Sending: a reply is stored as a queued message and leaves through its account's paced
+queue (conversations/pacing.py) once the transaction commits."""
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from conversations.models import Conversation, Message
+from conversations.pacing import enqueue_account_drain
+from whatsnap import events
+from whatsnap.errors import ApplicationError
+
+
+def preview_of(message: Message) -> str:
+    """The line the inbox list shows for a conversation's last message."""
+    if message.text:
+        return message.text[:160]
+    return f"[{len(message.media)} attachment(s)]" if message.media else ""
+
+
+def _check_can_send(*, contact, account: Account, text: str, media) -> None:
+    if not text and not media:
+        raise ApplicationError("Type a message first.", field="text")
+    if contact.opted_out:
+        raise ApplicationError(
+            f"{contact.display_name} replied STOP and has opted out; WhatSnap will not send until they send START.",
+            code="opted_out",
+        )
+    if not account.accepts_replies:
+        raise ApplicationError(f"The account {account.name} is not connected ({account.get_status_display()}).", code="account_unavailable")
+
+
+@transaction.atomic
+def message_send(*, conversation: Conversation, text: str, author=None, account: Account | None = None, media: list | None = None, from_ghl: bool = False) -> Message:
+    """Queue an outbound message through the conversation's account (or another account the
+    contact has written through). The send happens in a task, after commit."""
+    account = account or conversation.account
+    text = (text or "").strip()
+    _check_can_send(contact=conversation.contact, account=account, text=text, media=media)
+    if account.pk != conversation.account_id:
+        conversation, _ = Conversation.objects.get_or_create(
+            contact=conversation.contact, account=account, defaults={"location": conversation.location})
+    if account.signature:
+        text = f"{text}\n{account.signature}"
+    now = timezone.now()
+    message = Message.objects.create(
+        location_id=conversation.location_id,
+        conversation=conversation,
+        account=account,
+        direction=Message.Direction.OUTBOUND,
+        text=text,
+        media=media or [],
+        status=Message.Status.QUEUED,
+        author=author,
+        sent_at=now,
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now, last_message_preview=preview_of(message), unread_count=0)
+    # from_ghl: a reply typed in GHL is in GHL already (the GHL subscriber does not log it back)
+    events.record("message.queued", location_id=conversation.location_id,
+                  message=message, conversation=conversation, from_ghl=from_ghl)
+    account_id = account.pk
+    transaction.on_commit(lambda: enqueue_account_drain(account_id))
+    return message
+
+
+def message_retry(*, message: Message) -> Message:
+    """Retry a failed send: back to queued (same row, so it cannot be sent twice)."""
+    if message.direction != Message.Direction.OUTBOUND or message.status != Message.Status.FAILED:
+        raise ApplicationError("Only a failed outbound message can be retried.")
+    if message.provider_message_id:
+        raise ApplicationError("The backend accepted this message already; it will not be sent twice.")
+    Message.objects.filter(pk=message.pk, status=Message.Status.FAILED).update(
+        status=Message.Status.QUEUED, error="", send_attempts=0, status_changed_at=timezone.now()
+    )
+    account_id = message.account_id
+    transaction.on_commit(lambda: enqueue_account_drain(account_id))
+    message.refresh_from_db()
+    return message

@@ -1,0 +1,100 @@
+"""How the conversations app reacts to domain events (registered in ConversationsConfig.ready):
+the inbox's live updates for its own events, and its part of changes made below it (a member
+who leaves, two contacts merged)."""
+from accounts.models import Membership
+from contacts.models import Contact
+from conversations.actions import conversation_assign
+from conversations.models import Conversation, Message
+from whatsnap import events
+from whatsnap.live import publish_on_commit
+
+
+# --- live: which parts of the open pages refresh ------------------------------------------------
+def _conversation_topics(conversation) -> list[str]:
+    return ["inbox", f"conversation:{conversation.pk}", f"contact:{conversation.contact_id}"]
+
+
+def live_message_received(event) -> None:
+    message, conversation, account = event["message"], event["conversation"], event["account"]
+    publish_on_commit(location_id=event.location_id, event="message.received",
+                      topics=["inbox", f"conversation:{conversation.pk}", f"sandbox:{account.pk}", f"account:{account.pk}"],
+                      data={"conversation": conversation.pk, "message": message.pk})
+
+
+def live_message_queued(event) -> None:
+    message, conversation = event["message"], event["conversation"]
+    publish_on_commit(location_id=event.location_id, event="message.queued",
+                      topics=["inbox", f"conversation:{conversation.pk}"],
+                      data={"conversation": conversation.pk, "message": message.pk})
+
+
+def live_message_status(event) -> None:
+    message = event["message"]
+    publish_on_commit(location_id=event.location_id, event="message.status",
+                      topics=[f"conversation:{message.conversation_id}", f"message:{message.pk}", f"sandbox:{message.account_id}"],
+                      data={"message": message.pk, "status": event["status"]})
+
+
+def live_conversation_assigned(event) -> None:
+    conversation, assignee = event["conversation"], event["assignee"]
+    publish_on_commit(location_id=event.location_id, event="conversation.assigned", topics=_conversation_topics(conversation),
+                      data={"conversation": conversation.pk, "assignee": assignee.pk if assignee else None})
+
+
+def live_conversation_status(event) -> None:
+    conversation = event["conversation"]
+    publish_on_commit(location_id=event.location_id, event="conversation.status", topics=_conversation_topics(conversation),
+                      data={"conversation": conversation.pk, "status": event["status"]})
+
+
+def live_conversation_read(event) -> None:
+    conversation = event["conversation"]
+    publish_on_commit(location_id=event.location_id, event=event.name, topics=_conversation_topics(conversation),
+                      data={"conversation": conversation.pk})
+
+
+def live_note_added(event) -> None:
+    conversation = event["conversation"]
+    publish_on_commit(location_id=event.location_id, event="note.added", topics=_conversation_topics(conversation),
+                      data={"conversation": conversation.pk, "message": event["note"].pk})
+
+
+# --- changes made below ---------------------------------------------------------------------------
+def unassign_leaving_member(event) -> None:
+    """A person taken out of the location: their open conversations become unassigned."""
+    membership: Membership = event["membership"]
+    mine = Conversation.objects.filter(location_id=membership.location_id, assignee_id=membership.user_id)
+    for conversation in mine.exclude(status=Conversation.Status.RESOLVED):
+        conversation_assign(conversation=conversation, assignee=None, reason=f"{membership.user} left the location")
+
+
+def move_threads_on_merge(event) -> None:
+    """Merging two contacts: source's conversations move to `into`; where both wrote through
+    the same account, the two threads fold into one."""
+    source: Contact = event["source"]
+    into: Contact = event["into"]
+    for conversation in Conversation.objects.filter(contact=source):
+        target = Conversation.objects.filter(contact=into, account_id=conversation.account_id).first()
+        if target is None:
+            Conversation.objects.filter(pk=conversation.pk).update(contact=into)
+            continue
+        Message.objects.filter(conversation=conversation).update(conversation=target)
+        if conversation.last_message_at and (not target.last_message_at or conversation.last_message_at > target.last_message_at):
+            target.last_message_at, target.last_message_preview = conversation.last_message_at, conversation.last_message_preview
+        target.unread_count += conversation.unread_count
+        target.save(update_fields=["last_message_at", "last_message_preview", "unread_count"])
+        conversation.delete()
+    Message.objects.filter(sender_contact=source).update(sender_contact=into)
+
+
+def register() -> None:
+    events.subscribe("message.received", live_message_received)
+    events.subscribe("message.queued", live_message_queued)
+    events.subscribe("message.status_changed", live_message_status)
+    events.subscribe("conversation.assigned", live_conversation_assigned)
+    events.subscribe("conversation.status_changed", live_conversation_status)
+    events.subscribe("conversation.read", live_conversation_read)
+    events.subscribe("conversation.unread", live_conversation_read)
+    events.subscribe("note.added", live_note_added)
+    events.subscribe("member.removing", unassign_leaving_member)
+    events.subscribe("contact.merging", move_threads_on_merge)
