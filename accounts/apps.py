@@ -7,3 +7,6 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         from accounts import checks  # noqa: F401  (registers system checks)
+        from accounts import subscribers
+
+        subscribers.register()

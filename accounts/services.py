@@ -4,17 +4,19 @@ Network calls to backends are never made inside a transaction."""
 import logging
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.models import Account, AccountEvent, Location
+from accounts.models import Account, AccountEvent, AccountSettingsChange, ApiToken, Location, Membership, validate_timezone
 from accounts.providers import get_provider
 from accounts.providers.base import ConnectionChanged, ProviderError, QrUpdated
-from contacts.models import Tag
+from whatsnap import events
 from whatsnap.errors import NOT_A_MEMBER, ApplicationError
-from whatsnap.live import publish_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ def account_slug_suggest(*, location: Location, slug: str) -> str:
 def _slug_taken(location: Location, slug: str) -> bool:
     if Account.objects.filter(location=location, slug=slug, archived_at__isnull=True).exists():
         return True
-    return Tag.objects.filter(location=location, name=f"whatsnap-account-{slug}", account__archived_at__isnull=True).exclude(account=None).exists()
+    # an account renamed later keeps its tag: a live account may hold this tag name under another slug
+    return Account.objects.filter(location=location, tag__name=f"whatsnap-account-{slug}", archived_at__isnull=True).exists()
 
 
 def _clean_slug(name: str, slug: str | None) -> str:
@@ -104,17 +107,14 @@ def account_create(
     )
     account.full_clean()
     try:
-        with transaction.atomic():
+        with transaction.atomic():  # the account and its tag (made by contacts) together
             account.save()
+            events.record("account.created", location_id=location.id, account=account)
     except IntegrityError:
         if not _slug_taken(location, slug):
             raise
         # a concurrent create of the same slug won the race
         raise ApplicationError(f"The tag whatsnap-account-{slug} was just taken.", code="slug_taken", field="slug") from None
-    tag, _ = Tag.objects.get_or_create(location=location, name=account.tag_name)
-    tag.account = account
-    tag.save(update_fields=["account"])
-    publish_on_commit(location_id=location.id, event="account.created", topics=["accounts"])
     return account
 
 
@@ -165,7 +165,7 @@ def account_qr_update(*, account: Account, qr: str, pairing_code: str = "", expi
     account.qr_expires_at, account.last_event_at = now + timezone.timedelta(seconds=expires_in), now
     if account.status != Account.Status.QR_PENDING:
         account_set_status(account=account, status=Account.Status.QR_PENDING, reason="QR code issued")
-    publish_on_commit(location_id=account.location_id, event="account.qr", topics=[f"account:{account.pk}"])
+    events.record("account.qr_updated", location_id=account.location_id, account=account)
 
 
 @transaction.atomic
@@ -189,12 +189,8 @@ def account_set_status(*, account: Account, status: str, reason: str = "", phone
         setattr(account, key, value)
     if changed or "phone_number" in fields:
         logger.info("account %s status %s -> %s (%s)", account.pk, current.status, status, reason)
-        publish_on_commit(
-            location_id=account.location_id,
-            event="account.status",
-            topics=["accounts", f"account:{account.pk}"],
-            data={"account": account.pk, "status": status},
-        )
+        events.record("account.status_changed", location_id=account.location_id, account=account,
+                      status=status, previous=current.status, reason=reason)
 
 
 def account_disconnect(*, account: Account, reason: str = "disconnected by a user") -> None:
@@ -211,8 +207,7 @@ def account_archive(*, account: Account) -> None:
     account_disconnect(account=account, reason="account deleted")
     with transaction.atomic():
         Account.objects.filter(pk=account.pk).update(archived_at=timezone.now())
-        Tag.objects.filter(account=account).update(account=None)
-        publish_on_commit(location_id=account.location_id, event="account.deleted", topics=["accounts", f"account:{account.pk}"])
+        events.record("account.archived", location_id=account.location_id, account=account)  # its tag becomes a plain tag
 
 
 def account_webhook_urls(account: Account) -> dict[str, str]:
@@ -229,8 +224,6 @@ SETTINGS_FIELDS = ("name", "timezone", "business_hours", "signature", "default_a
 @transaction.atomic
 def account_settings_update(*, account: Account, actor=None, **values) -> dict:
     """Validate and save per-account settings; record who changed what. Returns the changes."""
-    from accounts.models import AccountSettingsChange
-
     current = Account.objects.select_for_update().get(pk=account.pk)
     changes = {}
     for field, value in values.items():
@@ -245,7 +238,7 @@ def account_settings_update(*, account: Account, actor=None, **values) -> dict:
     current.full_clean()
     current.save(update_fields=[f.removesuffix("_id") for f in changes])
     AccountSettingsChange.objects.create(account=current, actor=actor, changes=changes)
-    publish_on_commit(location_id=current.location_id, event="account.settings", topics=["accounts", f"account:{current.pk}"])
+    events.record("account.settings_changed", location_id=current.location_id, account=current, changed=sorted(changes))
     for field in changes:
         setattr(account, field, getattr(current, field))
     return changes
@@ -254,9 +247,6 @@ def account_settings_update(*, account: Account, actor=None, **values) -> dict:
 # --- the location's own settings: details, members, API tokens --------------------------------
 def location_update(*, location: Location, name: str, timezone_name: str) -> Location:
     """Rename the location or change its time zone (reports and business hours use it)."""
-    from django.core.exceptions import ValidationError
-
-    from accounts.models import validate_timezone
 
     name = (name or "").strip()
     if not name:
@@ -273,16 +263,12 @@ def location_update(*, location: Location, name: str, timezone_name: str) -> Loc
 
 
 def _other_admins(membership) -> bool:
-    from accounts.models import Membership
-
     return Membership.objects.filter(location_id=membership.location_id, role=Membership.Role.ADMIN).exclude(pk=membership.pk).exists()
 
 
 @transaction.atomic
 def member_update(*, membership, role: str, capacity: int):
     """An admin changes a member's role or capacity; the last admin stays an admin."""
-    from accounts.models import Membership
-
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if role not in Membership.Role.values:
         raise ApplicationError(f"Unknown role {role!r}.", field="role")
@@ -301,12 +287,6 @@ def member_add(*, location: Location, username: str, email: str, password: str, 
     an invitation (accounts.invitations): an admin must not pull someone else's login into
     their location. A taken name gets the same answer wherever it is used, so the form does
     not tell which usernames exist in other locations."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.password_validation import validate_password
-    from django.core.exceptions import ValidationError
-
-    from accounts.models import Membership
-
     username = (username or "").strip()
     if not username:
         raise ApplicationError("Give the person a username.", field="username")
@@ -334,16 +314,9 @@ USERNAME_NOT_AVAILABLE = "That username is not available. Pick another one, or i
 def member_remove(*, membership) -> None:
     """Take a person out of the location: their open conversations become unassigned and their
     API keys for it stop working."""
-    from accounts.models import Membership
-    from conversations.inbox import conversation_assign
-    from conversations.models import Conversation
-
     if membership.role == Membership.Role.ADMIN and not _other_admins(membership):
         raise ApplicationError("The location needs at least one admin.")
-    from accounts.models import ApiToken
-
-    for conversation in Conversation.objects.filter(location_id=membership.location_id, assignee_id=membership.user_id).exclude(status="resolved"):
-        conversation_assign(conversation=conversation, assignee=None, reason=f"{membership.user} left the location")
+    events.record("member.removing", location_id=membership.location_id, membership=membership)  # their conversations: unassigned
     ApiToken.objects.filter(location_id=membership.location_id, user_id=membership.user_id).delete()
     membership.delete()
 
@@ -351,8 +324,6 @@ def member_remove(*, membership) -> None:
 def api_token_create(*, location: Location, name: str, user=None) -> tuple["ApiToken", str]:
     """A REST API key for the location (for one member's view of it when `user` is given).
     Returns the token and its key: only a hash is stored, so show the key once, right now."""
-    from accounts.models import ApiToken, Membership
-
     if user is not None and not Membership.objects.filter(user=user, location=location).exists():
         raise ApplicationError(NOT_A_MEMBER, field="user")
     token = ApiToken(location=location, name=(name or "").strip()[:80] or "token", user=user)

@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class ContactsConfig(AppConfig):
     name = "contacts"
+
+    def ready(self):
+        from contacts import subscribers
+
+        subscribers.register()

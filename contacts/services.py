@@ -2,8 +2,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from contacts.models import Contact, ContactAccount, ContactTag, Tag
+from whatsnap import events
+from whatsnap.errors import ApplicationError
 from whatsnap.phones import NormalisedSender
-from hooks.services import hook_event_emit
 
 OPT_OUT_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT"}
 OPT_IN_WORDS = {"START", "UNSTOP", "YES", "OPTIN"}
@@ -29,7 +30,7 @@ def contact_upsert_from_inbound(
                     name=platform_name,
                     name_source=Contact.NameSource.PLATFORM if platform_name else "",
                 )
-                hook_event_emit(location_id=location.id, event="contact.created", data={"contact": contact.pk, "phone": contact.phone, "name": contact.name, "kind": contact.kind})
+                events.record("contact.created", location_id=location.id, contact=contact)
             return contact, True, False
         except IntegrityError:  # created concurrently by another worker
             contact = Contact.objects.get(location=location, phone=sender.value)
@@ -76,22 +77,12 @@ def contact_opt_out_from_keyword(*, contact: Contact, text: str) -> bool:
 
 
 # --- management by people (tags page, contacts page) -------------------------------------------
-def _publish_contact(contact: Contact) -> None:
-    from whatsnap.live import publish_on_commit
-
-    publish_on_commit(location_id=contact.location_id, event="contact.updated", topics=[f"contact:{contact.pk}", "inbox"])
-
-
-def _ghl_contact_changed(contact: Contact) -> None:
-    from ghl.services import contact_changed
-
-    contact_changed(contact)
+def _contact_ids_of(tag: Tag) -> list[int]:
+    return list(ContactTag.objects.filter(tag=tag).order_by("contact_id").values_list("contact_id", flat=True))
 
 
 @transaction.atomic
 def tag_create(*, location, name: str) -> Tag:
-    from whatsnap.errors import ApplicationError
-
     name = (name or "").strip()
     if not name:
         raise ApplicationError("A tag needs a name.", field="name")
@@ -106,8 +97,6 @@ def tag_create(*, location, name: str) -> Tag:
 @transaction.atomic
 def tag_rename(*, tag: Tag, name: str) -> Tag:
     """Renaming keeps the tag's identity, so an account's tag stays linked to its account."""
-    from whatsnap.errors import ApplicationError
-
     name = (name or "").strip()
     if not name:
         raise ApplicationError("A tag needs a name.", field="name")
@@ -117,8 +106,7 @@ def tag_rename(*, tag: Tag, name: str) -> Tag:
         raise ApplicationError("Names starting with whatsnap-account- are reserved for account tags.", field="name")
     tag.name = name
     tag.save(update_fields=["name"])
-    for contact in Contact.objects.filter(contacttag__tag=tag):
-        _ghl_contact_changed(contact)
+    events.record("tag.renamed", location_id=tag.location_id, tag=tag, contact_ids=_contact_ids_of(tag))
     return tag
 
 
@@ -126,44 +114,28 @@ def tag_rename(*, tag: Tag, name: str) -> Tag:
 def tag_merge(*, source: Tag, into: Tag) -> int:
     """Every contact of `source` gets `into`; `source` is deleted. Account tags cannot be
     merged away while their account exists."""
-    from whatsnap.errors import ApplicationError
-
     if source.pk == into.pk or source.location_id != into.location_id:
         raise ApplicationError("Pick two different tags of this location.")
     if source.account_id and source.account.archived_at is None:
         raise ApplicationError(f"{source.name} is the tag of the account {source.account.name}; it cannot be merged away.")
     moved = 0
+    contact_ids = _contact_ids_of(source)
     for link in ContactTag.objects.filter(tag=source).select_related("contact"):
         moved += contact_tag_add(contact=link.contact, tag=into)
-        _ghl_contact_changed(link.contact)
-    # routing rules on the merged tag now look for the tag it became
-    for rule in _rules_using(source):
-        rule.tags.add(into)
+    # before the delete: routing moves its rules to `into`, GHL re-syncs the contacts
+    events.record("tag.merging", location_id=source.location_id, source=source, into=into, contact_ids=contact_ids)
     source.delete()
     return moved
 
 
-def _rules_using(tag: Tag):
-    from routing.models import RoutingRule
-
-    return list(RoutingRule.objects.filter(location_id=tag.location_id, tags=tag).order_by("position", "id"))
-
-
 @transaction.atomic
 def tag_delete(*, tag: Tag) -> None:
-    from whatsnap.errors import ApplicationError
-
     if tag.account_id and tag.account.archived_at is None:
         raise ApplicationError(f"{tag.name} belongs to the account {tag.account.name}; delete the account first.")
-    rules = _rules_using(tag)
-    if rules:
-        # a rule that lost its only tag condition would match every conversation
-        names = ", ".join(f"“{r.name}”" for r in rules)
-        raise ApplicationError(f"{tag.name} is a condition of the routing rule(s) {names}; take it out of them (or merge it into another tag) first.")
-    contacts = list(Contact.objects.filter(contacttag__tag=tag))
+    events.record("tag.deleting", location_id=tag.location_id, tag=tag)  # routing refuses a rule's tag
+    contact_ids, tag_id = _contact_ids_of(tag), tag.pk
     tag.delete()
-    for contact in contacts:
-        _ghl_contact_changed(contact)
+    events.record("tag.deleted", location_id=tag.location_id, tag_id=tag_id, contact_ids=contact_ids)
 
 
 @transaction.atomic
@@ -178,8 +150,7 @@ def contact_update(*, contact: Contact, name: str, tag_ids: list[int]) -> Contac
     current = set(ContactTag.objects.filter(contact=contact).values_list("tag_id", flat=True))
     ContactTag.objects.filter(contact=contact, tag_id__in=current - wanted).delete()
     ContactTag.objects.bulk_create([ContactTag(contact=contact, tag_id=pk) for pk in wanted - current])
-    _ghl_contact_changed(contact)
-    _publish_contact(contact)
+    events.record("contact.updated", location_id=contact.location_id, contact=contact)
     return contact
 
 
@@ -188,9 +159,6 @@ def contact_merge(*, source: Contact, into: Contact) -> Contact:
     """One person who wrote from two numbers: `source`'s tags, account links and
     conversations move to `into` (a clash of conversations on one account is folded into
     one thread); `source` is deleted."""
-    from conversations.models import Conversation, Message
-    from whatsnap.errors import ApplicationError
-
     if source.pk == into.pk or source.location_id != into.location_id:
         raise ApplicationError("Pick two different contacts of this location.")
     for link in ContactTag.objects.filter(contact=source):
@@ -204,28 +172,14 @@ def contact_merge(*, source: Contact, into: Contact) -> Contact:
         else:
             ContactAccount.objects.create(contact=into, account_id=link.account_id, platform=link.platform,
                                           first_seen_at=link.first_seen_at, last_seen_at=link.last_seen_at)
-    for conversation in Conversation.objects.filter(contact=source):
-        target = Conversation.objects.filter(contact=into, account_id=conversation.account_id).first()
-        if target is None:
-            Conversation.objects.filter(pk=conversation.pk).update(contact=into)
-            continue
-        Message.objects.filter(conversation=conversation).update(conversation=target)
-        if conversation.last_message_at and (not target.last_message_at or conversation.last_message_at > target.last_message_at):
-            target.last_message_at, target.last_message_preview = conversation.last_message_at, conversation.last_message_preview
-        target.unread_count += conversation.unread_count
-        target.save(update_fields=["last_message_at", "last_message_preview", "unread_count"])
-        conversation.delete()
-    Message.objects.filter(sender_contact=source).update(sender_contact=into)
+    # before the delete: conversations fold the threads, GHL moves the work still waiting
+    events.record("contact.merging", location_id=into.location_id, source=source, into=into)
     if not into.name and source.name:
         into.name, into.name_source = source.name, source.name_source
     into.opted_out = into.opted_out or source.opted_out
     into.assignee_id = into.assignee_id or source.assignee_id
     into.save()
-    from ghl.models import OutboxItem
-
-    # GHL work still waiting for the merged-away contact carries on under the kept one.
-    OutboxItem.objects.filter(contact=source, status=OutboxItem.Status.PENDING).update(contact=into)
+    source_id = source.pk
     source.delete()
-    _ghl_contact_changed(into)
-    _publish_contact(into)
+    events.record("contact.merged", location_id=into.location_id, contact=into, source_id=source_id)
     return into

@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class RoutingConfig(AppConfig):
     name = "routing"
+
+    def ready(self):
+        from routing import subscribers
+
+        subscribers.register()

@@ -1,16 +1,19 @@
 """Routing: which rule matches a conversation, and who gets it.
 
-route_decide() is pure reading and explains itself (used by the dry-run page);
-conversation_route() applies the decision inside the inbound transaction. Capacity and
+route_decide() is pure reading and returns a Decision that explains itself (used by the dry-run
+page); conversation_route() applies it inside the inbound transaction (routing subscribes to
+"message.received"). Capacity and
 round-robin hold under concurrency: the candidates' membership rows (and the team row) are
 locked in a fixed order before open conversations are counted, so two workers assigning at
 the same moment are serialised."""
 from dataclasses import dataclass, field
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import Membership
+from conversations.actions import conversation_assign
 from conversations.models import Conversation
 from accounts.hours import is_within_hours
 from routing.models import RoutingRule, Team
@@ -136,10 +139,6 @@ def conversation_route(*, conversation: Conversation) -> bool:
     decision = route_decide(account=conversation.account, contact=conversation.contact, lock=True)
     if decision.assignee_id is None:
         return False
-    from django.contrib.auth import get_user_model
-
-    from conversations.inbox import conversation_assign
-
     assignee = get_user_model().objects.get(pk=decision.assignee_id)
     reason = f"rule {decision.rule.name}" if decision.rule else "account default"
     conversation_assign(conversation=conversation, assignee=assignee, reason=reason)
