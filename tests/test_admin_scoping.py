@@ -18,7 +18,7 @@ from django.urls import reverse
 from accounts.models import ApiToken, Location, Membership
 from accounts.services import account_connect, account_create, account_settings_update, api_token_create
 from contacts.models import Contact, Tag
-from conversations.inbox import conversation_assign
+from conversations.actions import conversation_assign
 from conversations.models import CannedResponse, Conversation, Message
 from ghl.models import GhlConnection, GhlMessageLink, GhlUser, OutboxItem
 from hooks.models import IdempotencyKey, WebhookSubscription

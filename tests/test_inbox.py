@@ -7,7 +7,7 @@ from accounts.models import AccountEvent
 from accounts.providers.base import InboundMessage
 from accounts.services import account_connect, account_create
 from contacts.models import Contact, Tag
-from conversations.inbox import conversation_assign, conversation_set_status, conversations_wake_snoozed, note_add
+from conversations.actions import conversation_assign, conversation_set_status, conversations_wake_snoozed, note_add
 from conversations.models import Conversation, ConversationEvent, Message
 from conversations.services import message_send, webhook_events_record
 from whatsnap.errors import ApplicationError

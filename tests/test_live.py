@@ -62,7 +62,7 @@ async def test_inbox_hears_messages_statuses_and_assignments(admin_user, agent_u
     from datetime import datetime, timezone as dt_tz
 
     from accounts.providers.base import InboundMessage
-    from conversations.inbox import conversation_assign
+    from conversations.actions import conversation_assign
     from conversations.models import Conversation
     from conversations.services import message_send, webhook_events_record
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.invitations import invitation_create, invitation_for_token
 from accounts.models import Invitation, Membership
-from conversations.inbox import conversation_assign
+from conversations.actions import conversation_assign
 from conversations.models import Conversation
 from tests.test_inbox import write_in
 from whatsnap.errors import ApplicationError

@@ -190,12 +190,12 @@ def test_outbox_rows_only_for_ghl_connected_locations(sandbox_account, location)
 
 
 def test_crash_midway_leaves_no_half_state_and_retry_succeeds(sandbox_account, monkeypatch):
-    import conversations.services as svc
+    import routing.services as routing_services
 
     def boom(**kwargs):
         raise RuntimeError("worker died")
 
-    monkeypatch.setattr(svc, "conversation_route", boom)
+    monkeypatch.setattr(routing_services, "conversation_route", boom)
     webhook_events_record(account=sandbox_account, events=[inbound(pid="1")])
     event = InboundEvent.objects.get()
     assert event.status == "pending" and event.attempts == 1 and "worker died" in event.error
@@ -209,8 +209,9 @@ def test_crash_midway_leaves_no_half_state_and_retry_succeeds(sandbox_account, m
 
 def test_worker_down_events_wait_then_sweeper_processes(sandbox_account, monkeypatch):
     import conversations.tasks as tasks
+    import whatsnap.tasks as queue
 
-    monkeypatch.setattr(tasks, "async_task", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("broker down")))
+    monkeypatch.setattr(queue, "async_task", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("broker down")))
     response = post_sandbox(sandbox_account, {"id": "w1", "from": "+14155550123", "text": "Hi"})
     assert response.status_code == 200  # the ack path does not need the broker
     assert InboundEvent.objects.get().status == "pending" and not Message.objects.exists()

@@ -149,7 +149,7 @@ def test_slow_pace_hands_over_to_a_scheduled_drain(sandbox_account, pacing_clock
     first.refresh_from_db(), second.refresh_from_db()
     assert first.status == "delivered" and second.status == "queued"
     schedule = Schedule.objects.get(name=f"drain-account-{sandbox_account.pk}")
-    assert schedule.func == "conversations.tasks.drain_account"
+    assert schedule.func == "conversations.pacing.drain_account"
     sandbox_account.refresh_from_db()
     assert [m.pk for m, _eta in queue_eta(sandbox_account)] == [second.pk]
     pacing_clock.sleep(60)

@@ -75,7 +75,7 @@ def test_sticky_returning_contact_goes_back_to_owner(sales_team, sandbox_account
 
 
 def test_sticky_follows_a_manual_reassignment(sales_team, sandbox_account, location):
-    from conversations.inbox import conversation_assign
+    from conversations.actions import conversation_assign
 
     team, (amy, ben, cid) = sales_team
     first = write_in(sandbox_account, "1", "+14155551001")
@@ -195,17 +195,17 @@ def test_capacity_holds_under_concurrent_assignment(sales_team, sandbox_account,
     team.strategy = Team.Strategy.LEAST_OPEN
     team.save()
     Membership.objects.filter(location=location).update(capacity=2)
-    import conversations.tasks as tasks
+    import conversations.receiving as receiving
 
-    original = tasks._enqueue
-    tasks._enqueue = lambda *a: None  # store only; the threads below process
+    original = receiving.enqueue_on_commit
+    receiving.enqueue_on_commit = lambda *a: None  # store only; the threads below process
     try:
         for i in range(12):
             webhook_events_record(account=sandbox_account, events=[
                 InboundMessage(provider_id=f"c{i}", from_phone=f"+1415555{2000 + i}", name="", text="hi", at=datetime.now(dt_tz.utc))
             ])
     finally:
-        tasks._enqueue = original
+        receiving.enqueue_on_commit = original
     ids = list(InboundEvent.objects.values_list("id", flat=True))
     barrier = threading.Barrier(4)
     errors = []

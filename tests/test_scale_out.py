@@ -30,7 +30,7 @@ account_connect(account=a)
 a.refresh_from_db()
 print("ACCOUNT", a.pk, a.webhook_secret)
 """
-SWEEP = "from conversations.tasks import sweep_pending; print('SWEPT', sweep_pending())"
+SWEEP = "from whatsnap.tasks import run_sweeps; print('SWEPT', run_sweeps())"
 
 
 @pytest.fixture(scope="module")

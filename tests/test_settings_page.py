@@ -48,7 +48,7 @@ def test_admin_adds_changes_and_removes_members(admin_client, admin_user, agent_
     assert last_admin.status_code == 400 and "at least one admin" in last_admin.content.decode()
     assert Membership.objects.get(pk=mine.pk).role == "admin"
     # removing a member unassigns their open conversations
-    from conversations.inbox import conversation_assign
+    from conversations.actions import conversation_assign
     from tests.test_inbox import write_in
 
     conversation = write_in(sandbox_account, "1")

@@ -1,6 +1,9 @@
 from django.contrib import admin
+from django.shortcuts import render
 
 from whatsnap.admin_scoping import scoped_admin_class
+from whatsnap.login import LoginView
+from whatsnap.two_factor import has_device
 
 
 class WhatSnapAdminSite(admin.AdminSite):
@@ -14,8 +17,6 @@ class WhatSnapAdminSite(admin.AdminSite):
 
     def has_permission(self, request):
         """Staff with two-factor need a session that gave the code, whatever logged it in."""
-        from whatsnap.two_factor import has_device
-
         if not super().has_permission(request):
             return False
         return request.user.is_verified() or not has_device(request.user)
@@ -23,10 +24,6 @@ class WhatSnapAdminSite(admin.AdminSite):
     def login(self, request, extra_context=None):
         """The site's own login (lockout and code step), not the admin's password-only one. A
         member who is logged in but no operator is told so, not shown a login form again."""
-        from django.shortcuts import render
-
-        from whatsnap.login import LoginView
-
         if request.user.is_authenticated and not request.user.is_staff:
             return render(request, "registration/admin_not_operator.html", status=403)
 

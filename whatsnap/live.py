@@ -10,11 +10,13 @@ and every web process relays new rows to its own in-memory layer (``relay_foreve
 import asyncio
 import logging
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+
+from whatsnap.models import LiveEvent
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +32,6 @@ def publish_on_commit(*, location_id: int, event: str, topics: list[str], data: 
     payload = {"event": event, "topics": topics, "data": data or {}}
     group = location_group(location_id)
     if settings.LIVE_EVENTS_VIA_DATABASE:
-        from whatsnap.models import LiveEvent
-
         # Written inside the caller's transaction: visible to the relay only once committed.
         LiveEvent.objects.create(group=group, payload=payload)
         return
@@ -58,8 +58,6 @@ def ensure_relay_running() -> None:
 
 
 def _fetch_after(last_id: int | None):
-    from whatsnap.models import LiveEvent
-
     if last_id is None:
         newest = LiveEvent.objects.order_by("-id").values_list("id", flat=True).first()
         return newest or 0, []
@@ -70,8 +68,6 @@ def _fetch_after(last_id: int | None):
 
 
 async def relay_forever() -> None:
-    from asgiref.sync import sync_to_async
-
     layer = get_channel_layer()
     last_id = None
     while True:
