@@ -1,12 +1,15 @@
 import hashlib
 import hmac
 import secrets
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone as dj_tz
 
+from accounts.hours import parse_hours
 from whatsnap.crypto import EncryptedJSONField, EncryptedTextField
 
 
@@ -42,10 +45,6 @@ def api_key_hash(key: str) -> str:
 
 
 def validate_timezone(value: str) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    from django.core.exceptions import ValidationError
-
     if not value:
         return
     try:
@@ -139,8 +138,6 @@ class ApiToken(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
         if self.user_id and self.location_id and not Membership.objects.filter(user_id=self.user_id, location_id=self.location_id).exists():
             raise ValidationError({"user": "The user must be a member of the token's location."})
 
@@ -251,10 +248,6 @@ class Account(models.Model):
 
     def clean(self):
         """What every way of saving settings must respect (the settings page, the admin, the API)."""
-        from django.core.exceptions import ValidationError
-
-        from accounts.hours import parse_hours
-
         errors = {}
         try:
             parse_hours(self.business_hours)
@@ -315,8 +308,6 @@ class AccountSettingsChange(models.Model):
 
 def invitation_token_hash(token: str) -> str:
     """SHA-256 of an invitation token (32 random bytes: a fast hash is enough, as for API keys)."""
-    import hashlib
-
     return hashlib.sha256(token.encode()).hexdigest()
 
 

@@ -4,12 +4,13 @@ from functools import wraps
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from accounts.models import Membership
+from whatsnap.params import id_param
+
 SESSION_KEY = "location_id"
 
 
 def memberships_for_user(user):
-    from accounts.models import Membership
-
     if not user.is_authenticated:
         return Membership.objects.none()
     return Membership.objects.filter(user=user).select_related("location").order_by("location__name")
@@ -83,8 +84,6 @@ def admin_required(view):
 def get_for_location(queryset, location, **lookup):
     """Fetch one object of the current location; another location's object is a 404, and so
     is an id that is no id at all (junk, or past the database's integer range)."""
-    from whatsnap.params import id_param
-
     for key in ("pk", "id"):
         if key in lookup and id_param(lookup[key]) is None:
             raise Http404

@@ -6,8 +6,9 @@ from django.views.decorators.http import require_POST
 from contacts import selectors, services
 from contacts.models import Contact, Tag
 from whatsnap.errors import ApplicationError
-from whatsnap.params import id_param, page_param
 from accounts.tenancy import admin_required, get_for_location, location_required
+from whatsnap.params import id_param, page_param
+from whatsnap.phones import normalise_sender
 
 
 @location_required
@@ -76,8 +77,6 @@ def contact_detail(request, pk):
 
 
 def _contact_by_phone_or_id(request, value: str) -> Contact:
-    from whatsnap.phones import normalise_sender
-
     value = value.strip()
     if id_param(value) and len(value) < 7:
         return get_for_location(Contact.objects.all(), request.location, pk=int(value))
