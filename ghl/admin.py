@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from ghl.models import GhlConnection, GhlMessageLink, GhlUser, OutboxItem
+from ghl.services import outbox_retry
 from whatsnap.admin_scoping import LocationScopedAdmin
 
 
@@ -16,8 +17,6 @@ class OutboxItemAdmin(LocationScopedAdmin, admin.ModelAdmin):
 
     @admin.action(description="Retry the selected failed operations")
     def retry(self, request, queryset):
-        from ghl.services import outbox_retry
-
         n = 0
         with transaction.atomic():
             for item in queryset.filter(status=OutboxItem.Status.FAILED).order_by("id"):

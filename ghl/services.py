@@ -1,18 +1,27 @@
-"""GHL services: the outbox writers (called inside the transaction of the local change),
-install/uninstall, retries, and replies typed in GHL."""
+"""GHL services: the outbox writer (ghl/subscribers.py calls it inside the transaction of the
+local change), install/uninstall, retries, and replies typed in GHL."""
 import logging
 import secrets
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Max, Min, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Account, Location, Membership
+from contacts.models import Contact, ContactAccount, ContactTag
+from conversations.models import Conversation
+from conversations.services import message_send
+from ghl.client import store_tokens, token_request
 from ghl.models import ContactSync, GhlConnection, GhlMessageLink, GhlUser, OutboxItem
+from ghl.tasks import kick, sync_users
 from whatsnap.errors import ApplicationError
+from whatsnap.phones import normalise_e164
+from whatsnap.tasks import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -27,67 +36,19 @@ def outbox_enqueue(*, location, operation: str, contact=None, account=None, payl
     if not location.ghl_location_id:
         return None
     item = OutboxItem.objects.create(location=location, contact=contact, account=account, operation=operation, payload=payload)
-    location_id = location.pk
-    transaction.on_commit(lambda: _kick(location_id))
+    _kick_on_commit(location.pk)
     return item
 
 
-def _kick(location_id: int) -> None:
-    from ghl.tasks import kick
-
-    kick(location_id)
-
-
-def _ghl_location(location_id: int):
-    """The location when it has the GHL app installed, else None (then nothing is queued)."""
-    from accounts.models import Location
-
-    location = Location.objects.only("id", "ghl_location_id").get(pk=location_id)
-    return location if location.ghl_location_id else None
+def _kick_on_commit(location_id: int) -> None:
+    transaction.on_commit(lambda: kick(location_id))
 
 
 def contact_changed(contact) -> None:
-    location = _ghl_location(contact.location_id)
-    if location:
-        outbox_enqueue(location=location, operation=OutboxItem.Operation.CONTACT_UPSERT, contact=contact, payload={})
-
-
-def _thread_contact(message):
-    from conversations.models import Conversation
-
-    contact_id = Conversation.objects.filter(pk=message.conversation_id).values_list("contact_id", flat=True).first()
-    return None if contact_id is None else _contact_ref(contact_id)
-
-
-def outbound_message_logged(message) -> None:
-    """A reply sent from WhatSnap (not one typed in GHL): log it in the GHL conversation."""
-    location = _ghl_location(message.location_id)
-    if location:
-        outbox_enqueue(
-            location=location, operation=OutboxItem.Operation.OUTBOUND_MESSAGE, contact=_thread_contact(message),
-            account=message.account, payload={"message_id": message.pk},
-        )
-
-
-def message_status_changed(message) -> None:
-    """Delivered / read / failed of an outbound message: GHL shows it on the message (the
-    drainer skips messages GHL does not know)."""
-    if message.direction != "outbound" or message.status not in ("delivered", "read", "failed"):
-        return
-    location = _ghl_location(message.location_id)
-    if location:
-        from accounts.models import Account
-
-        outbox_enqueue(
-            location=location, operation=OutboxItem.Operation.MESSAGE_STATUS, contact=_thread_contact(message),
-            account=Account(pk=message.account_id), payload={"message_id": message.pk, "status": message.status, "error": message.error},
-        )
-
-
-def _contact_ref(contact_id: int):
-    from contacts.models import Contact
-
-    return Contact(pk=contact_id)
+    """Kept while contacts/services.py still calls it; the contact events' GHL subscriber
+    (ghl/subscribers.py) replaces it."""
+    location = Location.objects.only("id", "ghl_location_id").get(pk=contact.location_id)
+    outbox_enqueue(location=location, operation=OutboxItem.Operation.CONTACT_UPSERT, contact=contact, payload={})
 
 
 # --- install (OAuth 2.0, authorization code) ------------------------------------------------
@@ -109,9 +70,6 @@ def install_url(*, location, user) -> str:
 def install_complete(*, code: str, state: str, user) -> GhlConnection:
     """The OAuth callback: check the state we signed, exchange the code, store the tokens
     encrypted and the GHL location id on the location."""
-    from accounts.models import Location, Membership
-    from ghl.client import token_request
-
     try:
         data = signing.loads(state or "", salt=STATE_SALT, max_age=STATE_MAX_AGE)
     except signing.BadSignature:
@@ -134,8 +92,6 @@ def install_complete(*, code: str, state: str, user) -> GhlConnection:
         if previous and previous != ghl_location_id:
             _forget_ghl_ids(location)
         connection.installed_ghl_location_id = ghl_location_id
-        from ghl.client import store_tokens
-
         store_tokens(connection, body)
         connection.company_id = body.get("companyId") or connection.company_id
         connection.installed_by, connection.installed_at, connection.uninstalled_at = user, timezone.now(), None
@@ -143,18 +99,13 @@ def install_complete(*, code: str, state: str, user) -> GhlConnection:
         connection.save()
         location.ghl_location_id = ghl_location_id
         location.save(update_fields=["ghl_location_id"])
-    from conversations.tasks import _enqueue
-    from ghl.tasks import sync_users
-
-    _enqueue(sync_users, location.pk)
+    enqueue(sync_users, location.pk)
     logger.info("GHL installed for location %s (GHL location %s)", location.pk, ghl_location_id)
     return connection
 
 
 def _forget_ghl_ids(location) -> None:
     """Another GHL location than before: the ids we stored belong to the old one."""
-    from contacts.models import Contact
-
     Contact.objects.filter(location=location).exclude(ghl_contact_id="").update(ghl_contact_id="")
     ContactSync.objects.filter(contact__location=location).delete()
     GhlMessageLink.objects.filter(location=location).delete()
@@ -164,8 +115,6 @@ def _forget_ghl_ids(location) -> None:
 def uninstall(*, ghl_location_id: str) -> bool:
     """The app's UNINSTALL webhook: tokens dropped, sync stopped. Pending rows stay, so a
     reinstall resumes where it stopped; nothing new is queued meanwhile."""
-    from accounts.models import Location
-
     with transaction.atomic():
         location = Location.objects.select_for_update().filter(ghl_location_id=ghl_location_id).first()
         if location is None:
@@ -196,7 +145,7 @@ def outbox_retry(*, item: OutboxItem) -> None:
     OutboxItem.objects.filter(pk=item.pk, status=OutboxItem.Status.FAILED).update(
         status=OutboxItem.Status.PENDING, next_attempt_at=timezone.now(), last_error=""
     )
-    transaction.on_commit(lambda: _kick(item.location_id))
+    _kick_on_commit(item.location_id)
 
 
 def outbox_retry_failed(*, location) -> int:
@@ -204,7 +153,7 @@ def outbox_retry_failed(*, location) -> int:
         status=OutboxItem.Status.PENDING, next_attempt_at=timezone.now(), last_error=""
     )
     if count:
-        transaction.on_commit(lambda: _kick(location.pk))
+        _kick_on_commit(location.pk)
     return count
 
 
@@ -212,14 +161,12 @@ def resume_now(*, location) -> None:
     """Staff ask to try GHL again now instead of waiting out the backoff."""
     GhlConnection.objects.filter(location=location).update(paused_until=None, pause_reason="")
     OutboxItem.objects.filter(location=location, status=OutboxItem.Status.PENDING).update(next_attempt_at=timezone.now())
-    transaction.on_commit(lambda: _kick(location.pk))
+    _kick_on_commit(location.pk)
 
 
 def contacts_backfill(*, location) -> int:
     """Queue an upsert for every contact of the location (after installing on an existing
     location). Unchanged contacts cost no call later."""
-    from contacts.models import Contact
-
     if not location.ghl_location_id:
         raise ApplicationError("Connect GHL first.")
     ids = list(Contact.objects.filter(location=location, kind=Contact.Kind.PERSON).values_list("pk", flat=True))
@@ -227,14 +174,12 @@ def contacts_backfill(*, location) -> int:
         [OutboxItem(location=location, contact_id=pk, operation=OutboxItem.Operation.CONTACT_UPSERT, payload={}) for pk in ids],
         batch_size=1000,
     )
-    transaction.on_commit(lambda: _kick(location.pk))
+    _kick_on_commit(location.pk)
     return len(ids)
 
 
 def sync_health(location) -> dict:
     """Backlog, last success, last error: for the GHL page and each account's page."""
-    from django.db.models import Count, Min
-
     connection = GhlConnection.objects.filter(location=location).first()
     counts = dict(
         OutboxItem.objects.filter(location=location, status__in=[OutboxItem.Status.PENDING, OutboxItem.Status.FAILED])
@@ -255,11 +200,6 @@ def reply_account_for(contact):
     """The account a reply typed in GHL leaves through: one of the contact's account tags —
     the one the contact last wrote to, or a tag a person put on it later (moving the
     contact to another account's tag moves its replies)."""
-    from django.db.models import Max
-
-    from accounts.models import Account
-    from contacts.models import ContactAccount, ContactTag
-
     tagged = list(
         ContactTag.objects.filter(contact=contact, tag__account__isnull=False, tag__account__archived_at__isnull=True)
         .values_list("tag__account_id", "added_at")
@@ -278,11 +218,6 @@ def provider_outbound(*, payload: dict) -> tuple[str, object]:
     """GHL's ProviderOutboundMessage (a reply typed in GHL). Returns (outcome, message).
     Idempotent on GHL's messageId: a redelivery sends nothing twice. When no account can
     take the reply, GHL is told why (status failed) — nothing is dropped silently."""
-    from accounts.models import Location
-    from contacts.models import Contact
-    from conversations.models import Conversation
-    from conversations.services import message_send
-
     ghl_message_id = str(payload.get("messageId") or "")
     ghl_location_id = str(payload.get("locationId") or "")
     if not ghl_message_id or not ghl_location_id:
@@ -297,8 +232,6 @@ def provider_outbound(*, payload: dict) -> tuple[str, object]:
             if payload.get("contactId"):
                 contact = Contact.objects.filter(location=location, ghl_contact_id=payload["contactId"]).first()
             if contact is None and payload.get("phone"):
-                from whatsnap.phones import normalise_e164
-
                 try:
                     phone = normalise_e164(str(payload["phone"]))
                 except ValueError:
@@ -315,8 +248,6 @@ def provider_outbound(*, payload: dict) -> tuple[str, object]:
                 return "refused", reason
             conversation, _ = Conversation.objects.get_or_create(contact=contact, account=account, defaults={"location": location})
             author = GhlUser.objects.filter(location=location, ghl_user_id=payload.get("userId") or "-").values_list("user", flat=True).first()
-            from django.contrib.auth import get_user_model
-
             try:
                 with transaction.atomic():
                     message = message_send(
@@ -347,8 +278,6 @@ def account_sync_health(account) -> dict | None:
     """The GHL card of an account's page: the waiting and failed sync work of this account and
     its contacts, and the
     location's last success and last error. None when the location has no GHL app."""
-    from django.db.models import Count
-
     if not account.location.ghl_location_id:
         return None
     connection = GhlConnection.objects.filter(location_id=account.location_id).first()

@@ -1,29 +1,26 @@
-"""django-q2 entry points for the GHL sync: thin, they call ghl/sync.py."""
+"""GHL's background work: a drain kick after a commit that wrote outbox rows, matching GHL
+users after an install, and the minute sweep (registered with whatsnap.tasks in
+GhlConfig.ready()). The drain task itself lives with the drainer (sync.drain_location), which
+queues it again; tasks and one-off schedules stored by an earlier version name
+`ghl.tasks.drain_location`, so that name stays importable here."""
 import logging
+
+from django.db.models import Q
 from django.utils import timezone
+
+from ghl.client import GhlError, refresh_tokens
+from ghl.models import GhlConnection, OutboxItem, WebhookReceipt
+from ghl.sync import drain_location, enqueue_location_drain
+from ghl.user_sync import users_sync
 
 logger = logging.getLogger(__name__)
 
-def drain_location(location_id: int) -> int:
-    from ghl.sync import location_drain
-
-    return location_drain(location_id=location_id)
-
-
-def enqueue_location_drain(location_id: int, at=None) -> None:
-    """Drain now, or at `at` (when GHL asked us to wait)."""
-    from conversations.tasks import run_now_or_at
-
-    run_now_or_at(drain_location, location_id, name=f"ghl-drain-{location_id}", at=at)
+__all__ = ["drain_location", "enqueue_location_drain", "kick", "sweep", "sync_users"]
 
 
 def sync_users(location_id: int) -> int:
     """After an install: fetch the location's GHL users and match them to members by e-mail
     (assignedTo and the author of replies typed in GHL use the match)."""
-    from ghl.client import GhlError
-    from ghl.models import GhlConnection
-    from ghl.sync import users_sync
-
     connection = GhlConnection.objects.select_related("location").filter(location_id=location_id, status=GhlConnection.Status.CONNECTED).first()
     if connection is None:
         return 0
@@ -44,12 +41,6 @@ def kick(location_id: int) -> None:
 def sweep() -> int:
     """Every minute: restart drains that should be running (a lost worker, a lost task) and
     forget webhook ids older than a day."""
-    from django.db.models import Q
-
-    from ghl.models import GhlConnection, OutboxItem, WebhookReceipt
-
-    from ghl.client import GhlError, refresh_tokens
-
     now = timezone.now()
     expiring = GhlConnection.objects.filter(
         status=GhlConnection.Status.CONNECTED, token_expires_at__lt=now + timezone.timedelta(hours=1)

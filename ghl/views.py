@@ -1,19 +1,22 @@
 """The GoHighLevel page: install, connection, sync health, the sync log and its retries."""
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from ghl import services, sync
+from accounts.tenancy import admin_required, get_for_location, location_required
+from ghl import services
 from ghl.client import GhlError, GhlRejected
 from ghl.models import GhlConnection, GhlUser, OutboxItem
+from ghl.user_sync import users_sync
 from whatsnap.errors import ApplicationError
 from whatsnap.params import id_param
-from accounts.tenancy import admin_required, get_for_location, location_required
 
 logger = logging.getLogger(__name__)
 PAGE = 50
@@ -50,9 +53,6 @@ def ghl_home(request):
 
 
 def _webhook_urls(request, connection):
-    from django.conf import settings
-    from django.urls import reverse
-
     urls = {"provider": settings.PUBLIC_BASE_URL + reverse("ghl-provider-webhook"), "app": settings.PUBLIC_BASE_URL + reverse("ghl-app-webhook")}
     if connection and connection.active and request.membership.role == "admin":
         urls["provider_with_secret"] = settings.PUBLIC_BASE_URL + reverse(
@@ -122,7 +122,7 @@ def ghl_action(request, action: str):
                 connection = GhlConnection.objects.select_related("location").filter(location=location, status=GhlConnection.Status.CONNECTED).first()
                 if connection is None:
                     raise ApplicationError("Connect GHL first.")
-                n = sync.users_sync(connection)
+                n = users_sync(connection)
                 messages.success(request, f"{n} GHL user(s) fetched and matched to members by e-mail.")
             else:
                 return HttpResponseBadRequest("Unknown action.")

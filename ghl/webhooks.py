@@ -22,7 +22,11 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.models import Location
+from contacts.models import Contact, ContactTag, Tag
+from ghl.contact_sync import desired_contact, fingerprint_of
 from ghl.models import ContactSync, GhlConnection, WebhookReceipt
+from ghl.services import provider_outbound, uninstall
 from whatsnap.errors import ApplicationError
 from whatsnap.request_body import body_within
 
@@ -112,12 +116,8 @@ def _provider(request, *, secret_ok: bool, location_id: int | None = None):
     payload, refusal = _read(request, secret_ok=secret_ok)
     if refusal:
         return refusal
-    from ghl.services import provider_outbound
-
     if location_id is not None:
         # a location's secret address only ever speaks for that location
-        from accounts.models import Location
-
         own = Location.objects.filter(pk=location_id).values_list("ghl_location_id", flat=True).first()
         if not own or str(payload.get("locationId") or "") != own:
             logger.warning("GHL provider webhook refused: address of location %s, body for GHL location %r", location_id, payload.get("locationId"))
@@ -174,8 +174,6 @@ def app_webhook(request):
 
 def _app_event(payload: dict) -> JsonResponse:
     kind = payload.get("type")
-    from ghl.services import uninstall
-
     if kind == "UNINSTALL":
         done = uninstall(ghl_location_id=str(payload.get("locationId") or ""))
         return JsonResponse({"ok": True, "outcome": "uninstalled" if done else "unknown location"})
@@ -188,9 +186,6 @@ def _app_event(payload: dict) -> JsonResponse:
 def _account_tags_from_ghl(payload: dict) -> int:
     """Mirror whatsnap-account-* tags set or removed in GHL onto our contact. Other tags are
     GHL's own business. GHL's view is recorded as synced, so nothing echoes back."""
-    from accounts.models import Location
-    from contacts.models import Contact, ContactTag, Tag
-
     location = Location.objects.filter(ghl_location_id=str(payload.get("locationId") or "")).first()
     if location is None:
         return 0
@@ -211,8 +206,6 @@ def _account_tags_from_ghl(payload: dict) -> int:
         sync = ContactSync.objects.filter(contact=contact).first()
         if sync and changed:
             sync.tags = sorted(set(contact.tags.values_list("name", flat=True)))
-            from ghl.sync import _fingerprint, desired_contact
-
-            sync.fingerprint = _fingerprint(desired_contact(contact))
+            sync.fingerprint = fingerprint_of(desired_contact(contact))
             sync.save(update_fields=["tags", "fingerprint"])
     return changed

@@ -15,7 +15,7 @@ from accounts.services import account_connect, account_create
 from contacts.models import Contact, ContactTag, Tag
 from conversations.models import Message
 from conversations.services import webhook_events_record
-from ghl import sync
+from ghl import sync, user_sync
 from ghl.client import acquire_slot
 from ghl.models import GhlConnection, GhlMessageLink, OutboxItem
 from tests.standins.ghl_standin import GhlStandIn
@@ -220,7 +220,7 @@ def test_contact_deleted_in_ghl_is_made_again_for_the_next_message(installed, gh
 
 def test_tag_changes_rename_and_assignee_reach_ghl(installed, ghl, sales, location, admin_user):
     from contacts.services import tag_rename
-    from conversations.inbox import conversation_assign
+    from conversations.actions import conversation_assign
     from conversations.models import Conversation
     from ghl.models import GhlUser
 
@@ -228,7 +228,7 @@ def test_tag_changes_rename_and_assignee_reach_ghl(installed, ghl, sales, locati
     admin_user.save()
     ghl.users = [{"id": "ghl-u-1", "email": "OWNER@example.com", "name": "Owner"}]
     connection = GhlConnection.objects.select_related("location").get(location=location)
-    assert sync.users_sync(connection) == 1
+    assert user_sync.users_sync(connection) == 1
     assert GhlUser.objects.get().user == admin_user
     inbound(sales, "p1")
     ghl_id = Contact.objects.get().ghl_contact_id
@@ -658,12 +658,12 @@ def test_account_page_shows_its_sync_health(installed, ghl, sales, location, adm
 def test_a_failed_first_delivery_of_a_ghl_reply_is_sent_exactly_once_on_redelivery(installed, ghl, sales, location, monkeypatch):
     """Issue 15.5: the webhook id is recorded in the transaction that queues the reply, so a
     failure between the two leaves nothing that would make GHL's redelivery a "duplicate"."""
-    from conversations import services as conversation_services
+    from ghl import services as ghl_services
 
     inbound(sales, "p1")
     contact = Contact.objects.get()
     payload = ghl.provider_outbound(location_id="ghl-loc-1", contact_id=contact.ghl_contact_id, text="must leave", webhook_id="wh-once")
-    real_send, calls = conversation_services.message_send, []
+    real_send, calls = ghl_services.message_send, []
 
     def fails_once(**kwargs):
         calls.append(1)
@@ -671,7 +671,7 @@ def test_a_failed_first_delivery_of_a_ghl_reply_is_sent_exactly_once_on_redelive
             raise RuntimeError("worker lost its database connection")
         return real_send(**kwargs)
 
-    monkeypatch.setattr(conversation_services, "message_send", fails_once)
+    monkeypatch.setattr(ghl_services, "message_send", fails_once)
     first = post_signed(ghl, "/ghl/webhooks/provider/", payload, client=Client(raise_request_exception=False))
     assert first.status_code == 500 and not Message.objects.filter(direction="outbound").exists()
     again = post_signed(ghl, "/ghl/webhooks/provider/", payload)

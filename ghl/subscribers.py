@@ -1,0 +1,111 @@
+"""How GHL follows what happens below it (registered in GhlConfig.ready()): each change becomes
+outbox rows written inside the transaction of the change, so they commit or vanish with it;
+outbox_enqueue starts a drain once the transaction commits. A location without the GHL app
+gets no rows.
+
+    message.received        -> contact upsert of the sender (when created, renamed or newly
+                               tagged), then the inbound message
+    message.queued          -> the outbound message (not for a reply typed in GHL)
+    message.status_changed  -> delivered / read / failed of an outbound message
+    conversation.assigned   -> contact upsert (GHL's assignedTo follows the assignee)
+    contact.updated, contact.merged, tag.renamed, tag.merging, tag.deleted -> contact upserts
+    contact.merging         -> the merged-away contact's waiting rows move to the kept one"""
+from accounts.models import Account, Location
+from contacts.models import Contact
+from conversations.models import Conversation, Message
+from ghl.models import OutboxItem
+from ghl.services import outbox_enqueue
+from whatsnap import events
+
+CONTACT_UPSERT = OutboxItem.Operation.CONTACT_UPSERT
+# what GHL shows on a message it holds; the other statuses stay ours
+STATUSES_FOR_GHL = (Message.Status.DELIVERED, Message.Status.READ, Message.Status.FAILED)
+
+
+def _ghl_location(location_id: int) -> Location | None:
+    """The location when it has the GHL app installed, else None (then nothing is queued)."""
+    location = Location.objects.only("id", "ghl_location_id").get(pk=location_id)
+    return location if location.ghl_location_id else None
+
+
+def _upsert_contacts(location_id: int, contact_ids) -> None:
+    location = _ghl_location(location_id)
+    if location:
+        for contact_id in contact_ids:
+            outbox_enqueue(location=location, operation=CONTACT_UPSERT, contact=Contact(pk=contact_id), payload={})
+
+
+def _thread_contact(message: Message) -> Contact | None:
+    contact_id = Conversation.objects.filter(pk=message.conversation_id).values_list("contact_id", flat=True).first()
+    return None if contact_id is None else Contact(pk=contact_id)
+
+
+# --- messages --------------------------------------------------------------------------------------
+def outbox_message_received(event) -> None:
+    account = event["account"]
+    location = account.location
+    if not location.ghl_location_id:
+        return
+    if event["contact_changed"]:
+        outbox_enqueue(location=location, operation=CONTACT_UPSERT, contact=event["sender"], account=account, payload={})
+    outbox_enqueue(location=location, operation=OutboxItem.Operation.INBOUND_MESSAGE, contact=event["contact"],
+                   account=account, payload={"message_id": event["message"].pk})
+
+
+def outbox_message_queued(event) -> None:
+    """A reply sent from WhatSnap is logged in the GHL conversation; one typed in GHL is there
+    already."""
+    if event["from_ghl"]:
+        return
+    message, conversation = event["message"], event["conversation"]
+    location = _ghl_location(event.location_id)
+    if location:
+        outbox_enqueue(location=location, operation=OutboxItem.Operation.OUTBOUND_MESSAGE, contact=Contact(pk=conversation.contact_id),
+                       account=message.account, payload={"message_id": message.pk})
+
+
+def outbox_message_status(event) -> None:
+    """Delivered / read / failed of an outbound message: GHL shows it on the message (the
+    drainer skips messages GHL does not know)."""
+    message = event["message"]
+    if message.direction != Message.Direction.OUTBOUND or message.status not in STATUSES_FOR_GHL:
+        return
+    location = _ghl_location(event.location_id)
+    if location:
+        outbox_enqueue(location=location, operation=OutboxItem.Operation.MESSAGE_STATUS, contact=_thread_contact(message),
+                       account=Account(pk=message.account_id),
+                       payload={"message_id": message.pk, "status": message.status, "error": message.error})
+
+
+# --- contacts --------------------------------------------------------------------------------------
+def outbox_conversation_assigned(event) -> None:
+    """GHL's assignedTo follows the assignee of the contact's latest conversation."""
+    _upsert_contacts(event.location_id, [event["conversation"].contact_id])
+
+
+def outbox_contact_changed(event) -> None:
+    """contact.updated, contact.merged: the kept contact."""
+    _upsert_contacts(event.location_id, [event["contact"].pk])
+
+
+def outbox_tag_contacts(event) -> None:
+    """tag.renamed, tag.merging, tag.deleted: every contact that carries (or carried) the tag."""
+    _upsert_contacts(event.location_id, event["contact_ids"])
+
+
+def outbox_rows_follow_merge(event) -> None:
+    """GHL work still waiting for the merged-away contact carries on under the kept one."""
+    OutboxItem.objects.filter(contact=event["source"], status=OutboxItem.Status.PENDING).update(contact=event["into"])
+
+
+def register() -> None:
+    events.subscribe("message.received", outbox_message_received)
+    events.subscribe("message.queued", outbox_message_queued)
+    events.subscribe("message.status_changed", outbox_message_status)
+    events.subscribe("conversation.assigned", outbox_conversation_assigned)
+    events.subscribe("contact.updated", outbox_contact_changed)
+    events.subscribe("contact.merged", outbox_contact_changed)
+    events.subscribe("contact.merging", outbox_rows_follow_merge)
+    events.subscribe("tag.renamed", outbox_tag_contacts)
+    events.subscribe("tag.merging", outbox_tag_contacts)
+    events.subscribe("tag.deleted", outbox_tag_contacts)
