@@ -1,8 +1,9 @@
 from django.contrib import admin, messages
 
 from hooks import services
-from hooks.models import IdempotencyKey, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from hooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from whatsnap.admin_scoping import LocationScopedAdmin, LocationScopedInline
+from whatsnap.models import IdempotencyKey
 
 
 @admin.register(WebhookSubscription)

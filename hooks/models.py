@@ -1,5 +1,5 @@
-"""Outgoing webhooks (a location's subscriptions, their deliveries and every attempt) and the
-REST API's idempotency keys: the plumbing WhatSnap offers external systems."""
+"""Outgoing webhooks: a location's subscriptions, their deliveries and every attempt. (The REST
+API's idempotency keys, which lived here, are whatsnap.models.IdempotencyKey now.)"""
 import secrets
 import uuid
 
@@ -102,18 +102,3 @@ class WebhookAttempt(models.Model):
     class Meta:
         ordering = ["id"]
 
-
-class IdempotencyKey(models.Model):
-    """A POST made with an `Idempotency-Key` header, remembered per API token so that a
-    retry of the same request answers the first response instead of acting twice. The row
-    is written in the transaction of the action itself."""
-
-    token = models.ForeignKey("accounts.ApiToken", on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body")
-    response_status = models.PositiveIntegerField(default=0)
-    response_body = models.JSONField(default=dict)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["token", "key"], name="uniq_idempotency_key_per_token")]

@@ -1,9 +1,10 @@
-"""Outgoing webhooks and API idempotency.
+"""Outgoing webhooks.
 
 Events are written as delivery rows inside the transaction of the change they report
-(hook_event_emit), so they commit or vanish with it; a task posts each one after commit,
-outside any transaction, signed with the subscription's secret, and failures are retried
-with exponential backoff by the minute sweep until MAX_ATTEMPTS."""
+(hook_event_emit, called by hooks.subscribers), so they commit or vanish with it; a task
+(deliver_webhook) posts each one after commit, outside any transaction, signed with the
+subscription's secret, and failures are retried with exponential backoff by the minute sweep
+until MAX_ATTEMPTS."""
 import hashlib
 import hmac
 import json
@@ -15,13 +16,14 @@ from urllib.parse import urlsplit
 
 import httpx
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from hooks.models import Event, IdempotencyKey, WebhookAttempt, WebhookDelivery, WebhookSubscription, new_signing_secret
+from hooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription, new_signing_secret
 from whatsnap import guarded_fetch
 from whatsnap.errors import ApplicationError
+from whatsnap.tasks import enqueue, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +34,6 @@ BACKOFF_MAX_SECONDS = 3600
 LIMITS = guarded_fetch.Limits(connect=5.0, total=5.0, max_bytes=10 * 1024 * 1024)
 STUCK_AFTER_SECONDS = 300  # a "sending" claim older than this died with its worker
 EXCERPT_BYTES = 500
-IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 
 SIGNATURE_HEADER = "X-WhatSnap-Signature"
 TIMESTAMP_HEADER = "X-WhatSnap-Timestamp"
@@ -141,21 +142,17 @@ def hook_event_emit(*, location_id: int, event: str, data: dict) -> int:
                         next_attempt_at=now)
         for s in subscriptions
     ])
-    _enqueue_on_commit([row.pk for row in rows])
+    for row in rows:
+        enqueue_on_commit(deliver_webhook, row.pk)
     return len(rows)
 
 
-def _enqueue_on_commit(delivery_ids: list[int]) -> None:
-    from hooks.tasks import enqueue_delivery
-
-    def enqueue():
-        for pk in delivery_ids:
-            enqueue_delivery(pk)
-
-    transaction.on_commit(enqueue)
-
-
 # --- delivery ----------------------------------------------------------------------------------
+def deliver_webhook(delivery_id: int) -> str:
+    """The task: one attempt at one delivery."""
+    return hook_delivery_attempt(delivery_id=delivery_id)
+
+
 def _post(url: str, body: bytes, headers: dict) -> tuple[int, str]:
     """POST through the guard (checked again at every delivery, connected to the address it
     checked; redirects are not followed); (status code, the first bytes of the answer)."""
@@ -225,8 +222,6 @@ def _record_attempt(delivery: WebhookDelivery, *, status_code, excerpt: str, err
 
 def hook_deliveries_due(*, limit: int = 500) -> int:
     """Queue the deliveries whose retry time has come (and release claims whose worker died)."""
-    from hooks.tasks import enqueue_delivery
-
     now = timezone.now()
     WebhookDelivery.objects.filter(
         status=WebhookDelivery.Status.SENDING, claimed_at__lt=now - timedelta(seconds=STUCK_AFTER_SECONDS)
@@ -236,7 +231,7 @@ def hook_deliveries_due(*, limit: int = 500) -> int:
         .order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
     )
     for pk in due:
-        enqueue_delivery(pk)
+        enqueue(deliver_webhook, pk)
     return len(due)
 
 
@@ -249,38 +244,6 @@ def hook_delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
         location_id=delivery.location_id, subscription_id=delivery.subscription_id, event=delivery.event,
         event_id=delivery.event_id, payload=delivery.payload, next_attempt_at=timezone.now(), replay_of=delivery,
     )
-    _enqueue_on_commit([replay.pk])
+    enqueue_on_commit(deliver_webhook, replay.pk)
     return replay
 
-
-# --- API idempotency -------------------------------------------------------------------------
-def idempotent_call(*, token, key: str, fingerprint: str, produce) -> tuple[int, dict, bool]:
-    """Run `produce()` -> (status, body) once per (token, key); returns (status, body, replayed).
-
-    The key row is inserted first, in the transaction of the action: a concurrent twin blocks
-    on the unique key until the first commits and then answers its stored response; a
-    refused action (ApplicationError) rolls back with its key, so it may be retried."""
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                row = IdempotencyKey.objects.create(token=token, key=key, fingerprint=fingerprint)
-        except IntegrityError:
-            row = None
-        if row is not None:
-            status, body = produce()
-            row.response_status, row.response_body = status, body
-            row.save(update_fields=["response_status", "response_body"])
-            return status, body, False
-    stored = IdempotencyKey.objects.get(token=token, key=key)
-    if stored.fingerprint != fingerprint:
-        raise ApplicationError(
-            "This Idempotency-Key was used with a different request; use a new key for a new request.",
-            code="idempotency_key_reused",
-        )
-    return stored.response_status, stored.response_body, True
-
-
-def idempotency_keys_prune() -> int:
-    cutoff = timezone.now() - IDEMPOTENCY_KEY_TTL
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
-    return deleted

@@ -1,27 +1,14 @@
-"""django-q2 entry points: thin, they call services."""
-import logging
+"""The hooks app's minute sweep, and the task name earlier versions queued.
 
-from django_q.tasks import async_task
+Deliveries are queued by hooks.services (deliver_webhook) through whatsnap.tasks. Tasks stored
+by an earlier version name `hooks.tasks.deliver_webhook`: that name stays importable here so a
+deploy never strands a queued delivery."""
+from hooks.services import deliver_webhook, hook_deliveries_due
 
-logger = logging.getLogger(__name__)
-
-
-def deliver_webhook(delivery_id: int) -> str:
-    from hooks.services import hook_delivery_attempt
-
-    return hook_delivery_attempt(delivery_id=delivery_id)
-
-
-def enqueue_delivery(delivery_id: int) -> None:
-    try:
-        async_task(deliver_webhook, delivery_id, group="deliver_webhook")
-    except Exception:
-        # The row is stored; the minute sweep queues it again once the broker is back.
-        logger.warning("task broker unavailable; webhook delivery %s left for the sweep", delivery_id, exc_info=True)
+__all__ = ["deliver_webhook", "sweep"]
 
 
 def sweep() -> int:
-    """Scheduled every minute: queue deliveries due for a retry; forget old idempotency keys."""
-    from hooks.services import hook_deliveries_due, idempotency_keys_prune
-
-    return hook_deliveries_due() + idempotency_keys_prune()
+    """Every minute (registered with whatsnap.tasks): queue deliveries due for a retry and
+    release claims whose worker died."""
+    return hook_deliveries_due()

@@ -21,11 +21,12 @@ from contacts.models import Contact, Tag
 from conversations.actions import conversation_assign
 from conversations.models import CannedResponse, Conversation, Message
 from ghl.models import GhlConnection, GhlMessageLink, GhlUser, OutboxItem
-from hooks.models import IdempotencyKey, WebhookSubscription
+from hooks.models import WebhookSubscription
 from hooks.services import hook_event_emit, hook_subscription_create
 from routing.models import RoutingRule, Team
 from tests.test_api_support import receive
 from whatsnap.admin_scoping import LocationScopedAdmin, LocationScopedInline, SuperuserOnlyAdmin
+from whatsnap.models import IdempotencyKey
 
 PROJECT_APPS = {"whatsnap", "accounts", "contacts", "routing", "conversations", "ghl", "hooks"}
 

@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from accounts.services import account_create, account_connect, account_disconnect
 from contacts.models import Contact
-from conversations.inbox import conversation_assign
+from conversations.actions import conversation_assign
 from conversations.models import Conversation, ConversationEvent, Message
-from hooks.models import IdempotencyKey
+from whatsnap.models import IdempotencyKey
 from tests.test_api_support import *  # noqa: F401,F403  (fixtures)
 from tests.test_api_support import assert_error, new_key, receive, token_client
 

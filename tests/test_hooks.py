@@ -18,6 +18,9 @@ from hooks import services
 from hooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from hooks.services import hook_event_emit, hook_subscription_create
 from hooks.tasks import sweep
+from whatsnap import tasks
+from whatsnap.idempotency import idempotency_keys_prune
+from whatsnap.models import IdempotencyKey
 from tests.test_api_support import *  # noqa: F401,F403  (fixtures)
 from tests.test_api_support import LoopbackServer, assert_error, receive
 
@@ -181,6 +184,21 @@ def test_stuck_claims_are_released_by_the_sweep(location, receiver):
     WebhookDelivery.objects.update(status="sending", claimed_at=timezone.now() - timedelta(minutes=10))
     sweep()
     assert WebhookDelivery.objects.get().status == "succeeded"
+
+
+def test_the_minute_schedule_runs_the_hooks_sweep_and_forgets_old_idempotency_keys(location, receiver, api_token):
+    assert {sweep, idempotency_keys_prune} <= set(tasks.sweeps())
+    hook_subscription_create(location=location, url=receiver.url, events=["contact.created"])
+    receiver.statuses = [500]
+    with transaction.atomic():
+        hook_event_emit(location_id=location.pk, event="contact.created", data={})
+    _make_due()
+    old = IdempotencyKey.objects.create(token=api_token, key="old", fingerprint="0" * 64)
+    IdempotencyKey.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    IdempotencyKey.objects.create(token=api_token, key="new", fingerprint="0" * 64)
+    tasks.run_sweeps()
+    assert WebhookDelivery.objects.get().status == "succeeded"
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
 
 
 def test_backoff_grows_exponentially_and_is_capped():

@@ -4,6 +4,7 @@ location, idempotent POSTs. (Pagination and throttling live in api_policies.py, 
 import rest_framework.views: DRF settings import them while it loads.)"""
 import hashlib
 import json
+from functools import wraps
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -17,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from whatsnap.errors import ApplicationError
+from whatsnap.idempotency import idempotent_call
 from whatsnap.params import id_param
 
 MAX_ID = 2**63 - 1  # larger ids cannot exist; looking them up would overflow the database
@@ -107,10 +109,26 @@ class AdminTokenOnly(permissions.BasePermission):
 
 
 # --- the base viewset --------------------------------------------------------------------------
+def _schema_safe(get_queryset):
+    """drf-spectacular calls get_queryset() on a fake view without a token, only to learn the
+    model: answer an empty queryset of the serializer's model there."""
+    @wraps(get_queryset)
+    def guarded(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.get_serializer_class().Meta.model.objects.none()
+        return get_queryset(self)
+
+    guarded.schema_safe = True
+    return guarded
+
+
 class LocationViewSet(viewsets.GenericViewSet):
     """Objects of the token's location only (others are 404). List filters are validated by
     `filter_serializer_class` and applied by `apply_filters`; `ordering` is accepted for
-    `ordering_fields` (unique, never null: the cursor pagination needs that)."""
+    `ordering_fields` (unique, never null: the cursor pagination needs that).
+
+    A subclass's get_queryset() may use the token freely (self.location, agent_user_id): the
+    base class guards it for schema generation, so no viewset repeats that guard."""
 
     schema = WhatSnapAutoSchema()
     parser_classes = [JSONParser]
@@ -120,6 +138,12 @@ class LocationViewSet(viewsets.GenericViewSet):
     filter_serializer_class = None
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     managed_name = "this resource"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("get_queryset")
+        if own is not None and not getattr(own, "schema_safe", False):
+            cls.get_queryset = _schema_safe(own)
 
     @property
     def location(self):
@@ -191,8 +215,6 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
 
 def idempotent(request, produce) -> Response:
     """Answer `produce()` -> (status, body) once per `Idempotency-Key` of the token."""
-    from hooks.services import idempotent_call
-
     key = request.headers.get("Idempotency-Key")
     if key is None:
         status, body = produce()

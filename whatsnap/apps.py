@@ -11,3 +11,9 @@ class WhatsnapConfig(AppConfig):
     default = True
     name = "whatsnap"
     verbose_name = "WhatSnap core"
+
+    def ready(self):
+        from whatsnap.idempotency import idempotency_keys_prune
+        from whatsnap.tasks import register_sweep
+
+        register_sweep(idempotency_keys_prune)

@@ -1,0 +1,47 @@
+"""How outgoing webhooks react to domain events (registered in HooksConfig.ready): each
+subscriber runs inside the transaction of the change and writes that location's delivery rows
+(hook_event_emit), so they commit or vanish with it. The payloads are the public contract with
+receivers: their keys never change with the events' data."""
+from hooks.services import hook_event_emit
+from whatsnap import events
+
+
+def message_received(event) -> None:
+    message, sender = event["message"], event["sender"]
+    hook_event_emit(location_id=event.location_id, event="message.received", data={
+        "message": message.pk, "conversation": event["conversation"].pk, "contact": event["contact"].pk,
+        "sender": sender.pk, "account": event["account"].pk, "from": sender.phone, "name": sender.name,
+        "text": message.text, "media": message.media, "sent_at": message.sent_at,
+    })
+
+
+def message_status(event) -> None:
+    message = event["message"]
+    hook_event_emit(location_id=event.location_id, event="message.status", data={
+        "message": message.pk, "conversation": message.conversation_id, "account": message.account_id,
+        "status": event["status"], "error": event["error"],
+    })
+
+
+def contact_created(event) -> None:
+    contact = event["contact"]
+    hook_event_emit(location_id=event.location_id, event="contact.created", data={
+        "contact": contact.pk, "phone": contact.phone, "name": contact.name, "kind": contact.kind,
+    })
+
+
+def conversation_assigned(event) -> None:
+    conversation, assignee = event["conversation"], event["assignee"]
+    hook_event_emit(location_id=event.location_id, event="conversation.assigned", data={
+        "conversation": conversation.pk, "contact": conversation.contact_id, "account": conversation.account_id,
+        "assignee": assignee.pk if assignee else None, "previous_assignee": event["previous_assignee_id"],
+        "reason": event["reason"],
+    })
+
+
+def register() -> None:
+    # domain event -> the webhook event receivers subscribe to (hooks.models.Event)
+    events.subscribe("message.received", message_received)
+    events.subscribe("message.status_changed", message_status)
+    events.subscribe("contact.created", contact_created)
+    events.subscribe("conversation.assigned", conversation_assigned)
