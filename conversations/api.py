@@ -61,8 +61,6 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Loca
     ordering_fields = ("id", "created_at")
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation has no token
-            return Conversation.objects.none()
         qs = Conversation.objects.filter(location=self.location).select_related("contact")
         if self.agent_user_id is not None:
             qs = qs.filter(assignee_id=self.agent_user_id)
@@ -179,8 +177,6 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LocationV
     ordering_fields = ("id", "created_at")
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation has no token
-            return Message.objects.none()
         qs = Message.objects.filter(location=self.location).select_related("conversation")
         if self.agent_user_id is not None:
             qs = qs.filter(conversation__assignee_id=self.agent_user_id)

@@ -57,8 +57,6 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     managed_name = "webhook subscriptions"
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return WebhookSubscription.objects.none()
         return WebhookSubscription.objects.filter(location=self.location)
 
     def create(self, request):
@@ -118,8 +116,6 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, L
     filter_serializer_class = WebhookDeliveryFilters
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return WebhookDelivery.objects.none()
         return WebhookDelivery.objects.filter(location=self.location).select_related("subscription").prefetch_related("attempt_log")
 
     def apply_filters(self, queryset, params):
