@@ -35,10 +35,6 @@ def conversations_for(*, location, user, view: str = "all", account_id=None, sta
 THREAD_PAGE = 100
 
 
-def messages_of(conversation: Conversation, limit: int = THREAD_PAGE) -> list[Message]:
-    return thread_page(conversation, limit=limit)[0]
-
-
 def thread_page(conversation: Conversation, *, before: int | None = None, limit: int = THREAD_PAGE) -> tuple[list[Message], int | None]:
     """The newest `limit` messages of a thread (older than message `before` when given), oldest
     first, and the cursor for the page before them (None at the start of the thread)."""
