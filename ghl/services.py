@@ -44,13 +44,6 @@ def _kick_on_commit(location_id: int) -> None:
     transaction.on_commit(lambda: kick(location_id))
 
 
-def contact_changed(contact) -> None:
-    """Kept while contacts/services.py still calls it; the contact events' GHL subscriber
-    (ghl/subscribers.py) replaces it."""
-    location = Location.objects.only("id", "ghl_location_id").get(pk=contact.location_id)
-    outbox_enqueue(location=location, operation=OutboxItem.Operation.CONTACT_UPSERT, contact=contact, payload={})
-
-
 # --- install (OAuth 2.0, authorization code) ------------------------------------------------
 def redirect_uri() -> str:
     return f"{settings.PUBLIC_BASE_URL}{reverse('ghl-oauth-callback')}"
