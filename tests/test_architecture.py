@@ -99,19 +99,20 @@ def test_only_providers_know_backend_names():
     assert found == [], "ask the provider instead:\n" + "\n".join(found)
 
 
-HANDLER = r"\b(?:" + "|".join(APPS) + r")\.[\w.]+"
+HANDLER = r"`?((?:" + "|".join(APPS) + r")\.[\w.]+)`?( \(after commit\))?"
 
 
 def _readme_event_table() -> set[tuple[str, str, bool]]:
+    """Rows `| event | what it carries | subscriber, subscriber (after commit), … |`."""
     text = (ROOT / "README.md").read_text()
     section = text.split("### Who reacts to what", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     rows = set()
     for line in section.splitlines():
-        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 2 and cells[0] in events.CATALOGUE:
-            for cell, when in ((cells[1], False), (cells[2] if len(cells) > 2 else "", True)):
-                for handler in re.findall(HANDLER, cell):
-                    rows.add((cells[0], handler, when))
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        name = cells[0].strip("`")
+        if len(cells) >= 3 and name in events.CATALOGUE:
+            for handler, after_commit in re.findall(HANDLER, cells[2]):
+                rows.add((name, handler, bool(after_commit)))
     return rows
 
 
