@@ -7,6 +7,5 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         from accounts import checks  # noqa: F401  (registers system checks)
-        from accounts import subscribers
+        from accounts import subscribers  # noqa: F401  (registers its subscribers)
 
-        subscribers.register()

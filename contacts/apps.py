@@ -5,6 +5,5 @@ class ContactsConfig(AppConfig):
     name = "contacts"
 
     def ready(self):
-        from contacts import subscribers
+        from contacts import subscribers  # noqa: F401  (registers its subscribers)
 
-        subscribers.register()

@@ -5,6 +5,7 @@ from whatsnap import events
 from whatsnap.live import publish_on_commit
 
 
+@events.on("account.created")
 def give_account_its_tag(event) -> None:
     """A new account gets its tag (an existing plain tag of that name becomes the account's)."""
     account = event["account"]
@@ -13,18 +14,13 @@ def give_account_its_tag(event) -> None:
     tag.save(update_fields=["account"])
 
 
+@events.on("account.archived")
 def release_archived_accounts_tag(event) -> None:
     """A deleted account's tag stays on its contacts as a plain tag."""
     Tag.objects.filter(account=event["account"]).update(account=None)
 
 
+@events.on("contact.updated", "contact.merged")
 def live_contact_updated(event) -> None:
     contact = event["contact"]
     publish_on_commit(location_id=event.location_id, event="contact.updated", topics=[f"contact:{contact.pk}", "inbox"])
-
-
-def register() -> None:
-    events.subscribe("account.created", give_account_its_tag)
-    events.subscribe("account.archived", release_archived_accounts_tag)
-    events.subscribe("contact.updated", live_contact_updated)
-    events.subscribe("contact.merged", live_contact_updated)

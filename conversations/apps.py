@@ -5,8 +5,7 @@ class ConversationsConfig(AppConfig):
     name = "conversations"
 
     def ready(self):
-        from conversations import subscribers, tasks
+        from conversations import subscribers, tasks  # noqa: F401  (subscribers register themselves)
         from whatsnap.tasks import register_sweep
 
-        subscribers.register()
         register_sweep(tasks.sweep_pending)

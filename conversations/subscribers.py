@@ -14,6 +14,7 @@ def _conversation_topics(conversation) -> list[str]:
     return ["inbox", f"conversation:{conversation.pk}", f"contact:{conversation.contact_id}"]
 
 
+@events.on("message.received")
 def live_message_received(event) -> None:
     message, conversation, account = event["message"], event["conversation"], event["account"]
     publish_on_commit(location_id=event.location_id, event="message.received",
@@ -21,6 +22,7 @@ def live_message_received(event) -> None:
                       data={"conversation": conversation.pk, "message": message.pk})
 
 
+@events.on("message.queued")
 def live_message_queued(event) -> None:
     message, conversation = event["message"], event["conversation"]
     publish_on_commit(location_id=event.location_id, event="message.queued",
@@ -28,6 +30,7 @@ def live_message_queued(event) -> None:
                       data={"conversation": conversation.pk, "message": message.pk})
 
 
+@events.on("message.status_changed")
 def live_message_status(event) -> None:
     message = event["message"]
     publish_on_commit(location_id=event.location_id, event="message.status",
@@ -35,24 +38,28 @@ def live_message_status(event) -> None:
                       data={"message": message.pk, "status": event["status"]})
 
 
+@events.on("conversation.assigned")
 def live_conversation_assigned(event) -> None:
     conversation, assignee = event["conversation"], event["assignee"]
     publish_on_commit(location_id=event.location_id, event="conversation.assigned", topics=_conversation_topics(conversation),
                       data={"conversation": conversation.pk, "assignee": assignee.pk if assignee else None})
 
 
+@events.on("conversation.status_changed")
 def live_conversation_status(event) -> None:
     conversation = event["conversation"]
     publish_on_commit(location_id=event.location_id, event="conversation.status", topics=_conversation_topics(conversation),
                       data={"conversation": conversation.pk, "status": event["status"]})
 
 
+@events.on("conversation.read", "conversation.unread")
 def live_conversation_read(event) -> None:
     conversation = event["conversation"]
     publish_on_commit(location_id=event.location_id, event=event.name, topics=_conversation_topics(conversation),
                       data={"conversation": conversation.pk})
 
 
+@events.on("note.added")
 def live_note_added(event) -> None:
     conversation = event["conversation"]
     publish_on_commit(location_id=event.location_id, event="note.added", topics=_conversation_topics(conversation),
@@ -60,6 +67,7 @@ def live_note_added(event) -> None:
 
 
 # --- changes made below ---------------------------------------------------------------------------
+@events.on("member.removing")
 def unassign_leaving_member(event) -> None:
     """A person taken out of the location: their open conversations become unassigned."""
     membership: Membership = event["membership"]
@@ -68,6 +76,7 @@ def unassign_leaving_member(event) -> None:
         conversation_assign(conversation=conversation, assignee=None, reason=f"{membership.user} left the location")
 
 
+@events.on("contact.merging")
 def move_threads_on_merge(event) -> None:
     """Merging two contacts: source's conversations move to `into`; where both wrote through
     the same account, the two threads fold into one."""
@@ -85,16 +94,3 @@ def move_threads_on_merge(event) -> None:
         target.save(update_fields=["last_message_at", "last_message_preview", "unread_count"])
         conversation.delete()
     Message.objects.filter(sender_contact=source).update(sender_contact=into)
-
-
-def register() -> None:
-    events.subscribe("message.received", live_message_received)
-    events.subscribe("message.queued", live_message_queued)
-    events.subscribe("message.status_changed", live_message_status)
-    events.subscribe("conversation.assigned", live_conversation_assigned)
-    events.subscribe("conversation.status_changed", live_conversation_status)
-    events.subscribe("conversation.read", live_conversation_read)
-    events.subscribe("conversation.unread", live_conversation_read)
-    events.subscribe("note.added", live_note_added)
-    events.subscribe("member.removing", unassign_leaving_member)
-    events.subscribe("contact.merging", move_threads_on_merge)

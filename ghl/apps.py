@@ -5,8 +5,7 @@ class GhlConfig(AppConfig):
     name = "ghl"
 
     def ready(self):
-        from ghl import subscribers, tasks
+        from ghl import subscribers, tasks  # noqa: F401  (subscribers register themselves)
         from whatsnap.tasks import register_sweep
 
-        subscribers.register()
         register_sweep(tasks.sweep)

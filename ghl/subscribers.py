@@ -41,6 +41,7 @@ def _thread_contact(message: Message) -> Contact | None:
 
 
 # --- messages --------------------------------------------------------------------------------------
+@events.on("message.received")
 def outbox_message_received(event) -> None:
     account = event["account"]
     location = account.location
@@ -52,6 +53,7 @@ def outbox_message_received(event) -> None:
                    account=account, payload={"message_id": event["message"].pk})
 
 
+@events.on("message.queued")
 def outbox_message_queued(event) -> None:
     """A reply sent from WhatSnap is logged in the GHL conversation; one typed in GHL is there
     already."""
@@ -64,6 +66,7 @@ def outbox_message_queued(event) -> None:
                        account=message.account, payload={"message_id": message.pk})
 
 
+@events.on("message.status_changed")
 def outbox_message_status(event) -> None:
     """Delivered / read / failed of an outbound message: GHL shows it on the message (the
     drainer skips messages GHL does not know)."""
@@ -78,34 +81,25 @@ def outbox_message_status(event) -> None:
 
 
 # --- contacts --------------------------------------------------------------------------------------
+@events.on("conversation.assigned")
 def outbox_conversation_assigned(event) -> None:
     """GHL's assignedTo follows the assignee of the contact's latest conversation."""
     _upsert_contacts(event.location_id, [event["conversation"].contact_id])
 
 
+@events.on("contact.updated", "contact.merged")
 def outbox_contact_changed(event) -> None:
     """contact.updated, contact.merged: the kept contact."""
     _upsert_contacts(event.location_id, [event["contact"].pk])
 
 
+@events.on("tag.renamed", "tag.merging", "tag.deleted")
 def outbox_tag_contacts(event) -> None:
     """tag.renamed, tag.merging, tag.deleted: every contact that carries (or carried) the tag."""
     _upsert_contacts(event.location_id, event["contact_ids"])
 
 
+@events.on("contact.merging")
 def outbox_rows_follow_merge(event) -> None:
     """GHL work still waiting for the merged-away contact carries on under the kept one."""
     OutboxItem.objects.filter(contact=event["source"], status=OutboxItem.Status.PENDING).update(contact=event["into"])
-
-
-def register() -> None:
-    events.subscribe("message.received", outbox_message_received)
-    events.subscribe("message.queued", outbox_message_queued)
-    events.subscribe("message.status_changed", outbox_message_status)
-    events.subscribe("conversation.assigned", outbox_conversation_assigned)
-    events.subscribe("contact.updated", outbox_contact_changed)
-    events.subscribe("contact.merged", outbox_contact_changed)
-    events.subscribe("contact.merging", outbox_rows_follow_merge)
-    events.subscribe("tag.renamed", outbox_tag_contacts)
-    events.subscribe("tag.merging", outbox_tag_contacts)
-    events.subscribe("tag.deleted", outbox_tag_contacts)

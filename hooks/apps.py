@@ -6,8 +6,7 @@ class HooksConfig(AppConfig):
     verbose_name = "Outgoing webhooks"
 
     def ready(self):
-        from hooks import subscribers, tasks
+        from hooks import subscribers, tasks  # noqa: F401  (subscribers register themselves)
         from whatsnap.tasks import register_sweep
 
-        subscribers.register()
         register_sweep(tasks.sweep)

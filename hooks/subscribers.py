@@ -6,6 +6,7 @@ from hooks.services import hook_event_emit
 from whatsnap import events
 
 
+@events.on("message.received")
 def message_received(event) -> None:
     message, sender = event["message"], event["sender"]
     hook_event_emit(location_id=event.location_id, event="message.received", data={
@@ -15,6 +16,7 @@ def message_received(event) -> None:
     })
 
 
+@events.on("message.status_changed")
 def message_status(event) -> None:
     message = event["message"]
     hook_event_emit(location_id=event.location_id, event="message.status", data={
@@ -23,6 +25,7 @@ def message_status(event) -> None:
     })
 
 
+@events.on("contact.created")
 def contact_created(event) -> None:
     contact = event["contact"]
     hook_event_emit(location_id=event.location_id, event="contact.created", data={
@@ -30,6 +33,7 @@ def contact_created(event) -> None:
     })
 
 
+@events.on("conversation.assigned")
 def conversation_assigned(event) -> None:
     conversation, assignee = event["conversation"], event["assignee"]
     hook_event_emit(location_id=event.location_id, event="conversation.assigned", data={
@@ -37,11 +41,3 @@ def conversation_assigned(event) -> None:
         "assignee": assignee.pk if assignee else None, "previous_assignee": event["previous_assignee_id"],
         "reason": event["reason"],
     })
-
-
-def register() -> None:
-    # domain event -> the webhook event receivers subscribe to (hooks.models.Event)
-    events.subscribe("message.received", message_received)
-    events.subscribe("message.status_changed", message_status)
-    events.subscribe("contact.created", contact_created)
-    events.subscribe("conversation.assigned", conversation_assigned)

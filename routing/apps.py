@@ -5,6 +5,5 @@ class RoutingConfig(AppConfig):
     name = "routing"
 
     def ready(self):
-        from routing import subscribers
+        from routing import subscribers  # noqa: F401  (registers its subscribers)
 
-        subscribers.register()

@@ -4,10 +4,13 @@ A service records what happened, inside the transaction of the change::
 
     events.record("message.received", location_id=..., message=message, ...)
 
-Apps subscribe in their ``AppConfig.ready()``::
+Apps subscribe in their ``subscribers.py``, which their ``AppConfig.ready()`` imports::
 
-    events.subscribe("message.received", outbox_for_inbound)              # now, same transaction
-    events.subscribe("message.received", kick_drain, on_commit=True)      # after the commit
+    @events.on("message.received")                  # now, in the same transaction
+    def outbox_for_inbound(event): ...
+
+    @events.on("message.received", on_commit=True)  # after the commit
+    def kick_drain(event): ...
 
 An in-transaction subscriber writes rows that must commit or vanish with the change (GHL outbox
 rows, webhook delivery rows, live events relayed through the database); when it raises, the
@@ -96,6 +99,15 @@ def subscribe(name: str, handler: Callable[[Event], object], *, on_commit: bool 
     subscription = Subscription(name, handler, on_commit)
     if subscription not in _subscriptions[name]:
         _subscriptions[name].append(subscription)
+
+
+def on(*names: str, on_commit: bool = False) -> Callable:
+    """Decorator: subscribe the function to each of `names`."""
+    def register(handler: Callable[[Event], object]) -> Callable[[Event], object]:
+        for name in names:
+            subscribe(name, handler, on_commit=on_commit)
+        return handler
+    return register
 
 
 def record(name: str, *, location_id: int, **data) -> Event:
