@@ -1,6 +1,4 @@
 """/api/v1/accounts/ (connected numbers) and /api/v1/users/ (members and their availability)."""
-import re
-
 from django.db import transaction
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer, extend_schema_view
 from rest_framework import mixins, serializers, status
@@ -9,9 +7,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from accounts.models import Account, Membership
-from accounts.providers import backend_choices, get_provider
+from accounts.providers import backend_choices, backends_for_kind, get_provider
 from accounts.services import (
-    BACKENDS_FOR_KIND,
     account_archive,
     account_connect,
     account_create,
@@ -21,14 +18,6 @@ from accounts.services import (
 from whatsnap.phones import normalise_e164
 from accounts.api_auth import HasLocationToken
 from whatsnap.api_base import AdminTokenForWrites, LocationViewSet
-
-# Secrets each backend needs to connect (they are stored encrypted and never shown again).
-REQUIRED_CREDENTIALS = {
-    "twilio": ("account_sid", "auth_token"),
-    "bluebubbles": ("server_url", "password"),
-    "android_sms": ("username", "password", "signing_key"),
-}
-TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 
 
 class WebhookUrlsSerializer(serializers.Serializer):
@@ -86,23 +75,21 @@ class AccountCreateSerializer(serializers.Serializer):
 
     def validate(self, data):
         kind = data["kind"]
-        backend = data.setdefault("backend", BACKENDS_FOR_KIND.get(kind, ("sandbox",))[0])
-        if backend not in BACKENDS_FOR_KIND.get(kind, ()):
-            allowed = ", ".join(BACKENDS_FOR_KIND.get(kind, ()))
-            raise serializers.ValidationError({"backend": [f"The {backend} backend cannot serve {kind} accounts (use {allowed})."]})
-        credentials = data.setdefault("credentials", {})
-        missing = [name for name in REQUIRED_CREDENTIALS.get(backend, ()) if not credentials.get(name)]
-        if missing:
+        allowed = backends_for_kind(kind)
+        backend = data.setdefault("backend", allowed[0])
+        if backend not in allowed:
+            raise serializers.ValidationError({"backend": [f"The {backend} backend cannot serve {kind} accounts (use {', '.join(allowed)})."]})
+        provider = get_provider(backend)
+        credentials, config = data.setdefault("credentials", {}), data.get("config", {})
+        missing = [name for name in provider.required_credentials if not credentials.get(name)]
+        if missing:  # secrets it needs to connect (stored encrypted, never shown again)
             raise serializers.ValidationError({"credentials": [f"The {backend} backend needs {', '.join(missing)}."]})
-        problems = get_provider(backend).address_problems(credentials=credentials, config=data.get("config", {}))
+        problems = provider.address_problems(credentials=credentials, config=config)
         if problems:  # the device's address: a private one only when the operator allows it
             raise serializers.ValidationError({setting: [problem] for setting, problem in problems.items()})
-        if backend == "twilio" and not TWILIO_SID.match(credentials["account_sid"]):
-            raise serializers.ValidationError({"credentials": ["An Account SID starts with AC followed by 32 hex characters."]})
-        if backend == "twilio" and bool(credentials.get("api_key_sid")) != bool(credentials.get("api_key_secret")):
-            raise serializers.ValidationError({"credentials": ["Give both api_key_sid and api_key_secret (or neither)."]})
-        if kind == Account.Kind.TWILIO and backend == "sandbox" and not data.get("phone_number"):
-            raise serializers.ValidationError({"phone_number": ["The simulated Twilio number is required."]})
+        problems = provider.settings_problems(kind=kind, phone_number=data.get("phone_number", ""), credentials=credentials, config=config)
+        if problems:
+            raise serializers.ValidationError({field: [problem] for field, problem in problems.items()})
         return data
 
 

@@ -2,6 +2,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import Account
+from accounts.services import account_webhook_urls
 
 
 def accounts_for_location(location):
@@ -14,16 +15,14 @@ def accounts_for_location(location):
 
 
 def account_stats(account: Account) -> dict:
-    from contacts.models import ContactAccount
-    from conversations.models import Message
-
+    # through the reverse relations of the apps above (contacts, conversations): not imported here
     start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    counts = Message.objects.filter(account=account, created_at__gte=start).aggregate(
+    counts = account.messages.filter(created_at__gte=start).aggregate(
         inbound=Count("id", filter=Q(direction="inbound")),
         outbound=Count("id", filter=Q(direction="outbound")),
     )
     return {
-        "contacts": ContactAccount.objects.filter(account=account).count(),
+        "contacts": account.contact_links.count(),
         "messages_in_today": counts["inbound"],
         "messages_out_today": counts["outbound"],
     }
@@ -31,8 +30,6 @@ def account_stats(account: Account) -> dict:
 
 def account_diagnostics(account: Account, *, health=None) -> list[dict]:
     """Each common failure as a check with what to do about it."""
-    from accounts.services import account_webhook_urls
-
     now = timezone.now()
     checks = []
     urls = account_webhook_urls(account)
@@ -61,9 +58,7 @@ def account_diagnostics(account: Account, *, health=None) -> list[dict]:
         checks.append({"name": "Last error", "ok": False, "detail": f"{account.last_error} — fix the cause (credentials, backend address) and press Reconnect."})
     if account.accepts_replies:
         checks.append({"name": "Session", "ok": True, "detail": f"Connected{' as ' + account.phone_number if account.phone_number else ''}."})
-        from conversations.models import Message
-
-        retrying = Message.objects.filter(account=account, status=Message.Status.QUEUED, send_attempts__gt=0).count()
+        retrying = account.messages.filter(status="queued", send_attempts__gt=0).count()
         if account.status == Account.Status.ERROR or retrying:
             failure = account.last_error.removeprefix(Account.SEND_FAILING) or "unknown error"
             checks.append({"name": "Sending", "ok": False, "detail": (
@@ -71,23 +66,3 @@ def account_diagnostics(account: Account, *, health=None) -> list[dict]:
                 "they are retried automatically with backoff and fail with the reason after the last attempt. "
                 "Replies can still be queued; the status returns to Connected with the first successful send.")})
     return checks
-
-
-def account_twilio_numbers(account: Account) -> dict | None:
-    """The Twilio number(s) of an account and, with a Messaging Service, its sender pool and
-    US A2P 10DLC state, as recorded at the last connect."""
-    if account.backend != "twilio":
-        return None
-    from accounts.providers.twilio import A2P_VERIFIED, a2p_label
-
-    config = account.config
-    service = config.get("messaging_service_sid", "")
-    a2p = config.get("a2p_status", "")
-    return {
-        "service_sid": service,
-        "numbers": config.get("pool_numbers") or ([account.phone_number] if account.phone_number else []),
-        "a2p_status": (a2p or "unknown") if service else "",
-        "a2p_ok": a2p == A2P_VERIFIED,
-        "a2p_label": a2p_label(a2p) if service else "",
-        "checked_at": config.get("checked_at", ""),
-    }

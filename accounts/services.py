@@ -13,20 +13,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import Account, AccountEvent, AccountSettingsChange, ApiToken, Location, Membership, validate_timezone
-from accounts.providers import get_provider
+from accounts.providers import backends_for_kind, get_provider
 from accounts.providers.base import ConnectionChanged, ProviderError, QrUpdated
 from whatsnap import events
 from whatsnap.errors import NOT_A_MEMBER, ApplicationError
 
 logger = logging.getLogger(__name__)
-
-BACKENDS_FOR_KIND = {
-    Account.Kind.WHATSAPP: ("evolution", "waha", "sandbox"),
-    Account.Kind.IMESSAGE: ("bluebubbles", "sandbox"),
-    Account.Kind.ANDROID_SMS: ("android_sms", "sandbox"),
-    Account.Kind.TWILIO: ("twilio", "sandbox"),
-}
-
 
 def account_slug_suggest(*, location: Location, slug: str) -> str:
     for n in range(2, 100):
@@ -82,7 +74,7 @@ def account_create(
 ) -> Account:
     """Create the account and its unique tag `whatsnap-account-<slug>`. A slug already used
     in the location is refused with a suggestion, never silently suffixed."""
-    if backend not in BACKENDS_FOR_KIND.get(kind, ()):
+    if backend not in backends_for_kind(kind):
         raise ApplicationError(f"The {backend} backend cannot serve {kind} accounts.", field="backend")
     _check_client_settings(backend, credentials or {}, config or {})
     slug = _clean_slug(name, slug)

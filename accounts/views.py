@@ -9,13 +9,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
-from accounts.forms import P2PAccountForm, TwilioAccountForm, WhatsAppAccountForm
+from accounts.forms import AccountSettingsForm, P2PAccountForm, TwilioAccountForm, WhatsAppAccountForm
 from accounts.models import Account
+from accounts.panels import detail_context
 from accounts.providers import get_provider
-from conversations.pacing import queue_eta
-from ghl.services import account_sync_health
-from whatsnap.errors import ApplicationError
+from accounts.providers.base import ProviderError
 from accounts.tenancy import admin_required, get_for_location, location_required
+from whatsnap.errors import ApplicationError
 
 CHOICES = [
     {
@@ -64,7 +64,7 @@ def account_add(request, choice: str | None = None):
     if selected:
         form = selected["form"](request.POST or None)
         if request.method == "POST" and form.is_valid():
-            account = _create_from_form(request, selected["key"], form)
+            account = _create_from_form(request, form)
             if account is not None:
                 services.account_connect(account=account)
                 if request.htmx:
@@ -74,20 +74,13 @@ def account_add(request, choice: str | None = None):
     return render(request, template, {"choices": CHOICES, "selected": selected, "form": form})
 
 
-def _create_from_form(request, key: str, form) -> Account | None:
+def _create_from_form(request, form) -> Account | None:
     data = form.cleaned_data
-    if key == "whatsapp":
-        kind, creds, config = Account.Kind.WHATSAPP, {}, {}
-    elif key == "p2p":
-        kind = data["device"]
-        creds, config = form.backend_settings()
-    else:
-        kind = Account.Kind.TWILIO
-        creds, config = form.backend_settings()
+    creds, config = form.backend_settings()
     try:
         return services.account_create(
             location=request.location,
-            kind=kind,
+            kind=form.kind(),
             backend=data["backend"],
             name=data["name"],
             phone_number=data.get("phone_number", ""),
@@ -112,15 +105,16 @@ def account_detail(request, pk):
 
 
 def _detail_context(account, health=None):
+    provider = get_provider(account.backend)
     return {
         "account": account,
         "stats": selectors.account_stats(account),
         "checks": selectors.account_diagnostics(account, health=health),
         "events": account.events.all()[:20],
         "webhook_urls": services.account_webhook_urls(account),
-        "queue": queue_eta(account),
-        "twilio": selectors.account_twilio_numbers(account),
-        "ghl": account_sync_health(account),
+        "backend_card": provider.account_card(account),
+        "backend_card_template": provider.card_template,
+        **detail_context(account),  # what higher apps show here (send queue, GHL sync)
         **_qr_context(account),
     }
 
@@ -194,8 +188,6 @@ def account_delete_confirm(request, pk):
 
 @admin_required
 def account_settings(request, pk):
-    from accounts.forms import AccountSettingsForm
-
     account = _account(request, pk)
     form = AccountSettingsForm(request.POST or None, instance=Account.objects.get(pk=account.pk))
     if request.method == "POST" and form.is_valid():
@@ -220,25 +212,28 @@ def account_settings(request, pk):
 
 @admin_required
 @require_POST
-def twilio_numbers(request):
+def account_add_numbers(request, choice: str):
     """The Add Account form's "Load my numbers": the credentials typed so far (never stored,
-    never rendered back) -> a picker of the account's SMS numbers in place of the text field."""
-    from accounts.providers.base import ProviderError
-
-    fields = TwilioAccountForm.base_fields
+    never rendered back) -> a picker of the account's numbers in place of the text field."""
+    card = next((c for c in CHOICES if c["key"] == choice), None)
+    provider = card["form"].number_lister() if card else None
+    if provider is None:
+        return HttpResponse(status=404)
+    current = request.POST.get("phone_number", "")
     data = {}
-    for name in ("account_sid", "auth_token", "api_key_sid", "api_key_secret", "messaging_service_sid"):
-        try:  # each field on its own: the form's clean() would call Twilio to verify the number too
-            data[name] = fields[name].clean(request.POST.get(name, ""))
+    for name, field in provider.form_fields().items():
+        try:  # each field on its own: the form's clean() would ask the backend to verify the number too
+            data[name] = field.clean(request.POST.get(name, ""))
         except ValidationError as exc:
-            return render(request, "accounts/_twilio_number_picker.html", {"numbers": [], "error": " ".join(exc.messages),
-                                                                            "current": request.POST.get("phone_number", "")})
-    credentials = {k: data.get(k) or "" for k in ("account_sid", "auth_token", "api_key_sid", "api_key_secret") if data.get(k)}
-    config = {"messaging_service_sid": data["messaging_service_sid"]} if data.get("messaging_service_sid") else {}
+            return _number_picker(request, provider, [], " ".join(exc.messages), current)
+    credentials, config = provider.form_settings(data)
     try:
-        numbers = get_provider("twilio").sms_numbers(credentials=credentials, config=config)
-        error = "" if numbers else "No SMS-capable number in this Twilio account."
+        numbers, error = provider.list_numbers(credentials=credentials, config=config), ""
     except ProviderError as exc:
         numbers, error = [], str(exc)
-    return render(request, "accounts/_twilio_number_picker.html", {"numbers": numbers, "error": error,
-                                                                    "current": request.POST.get("phone_number", "")})
+    return _number_picker(request, provider, numbers, error, current)
+
+
+def _number_picker(request, provider, numbers: list[str], error: str, current: str):
+    return render(request, "accounts/_number_picker.html", {"numbers": numbers, "error": error, "current": current,
+                                                            "label": provider.label})

@@ -5,7 +5,10 @@ class ConversationsConfig(AppConfig):
     name = "conversations"
 
     def ready(self):
+        from accounts.panels import register_detail_context
         from conversations import subscribers, tasks  # noqa: F401  (subscribers register themselves)
+        from conversations.pacing import queue_eta
         from whatsnap.tasks import register_sweep
 
         register_sweep(tasks.sweep_pending)
+        register_detail_context("queue", queue_eta)  # an account page's send queue

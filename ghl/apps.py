@@ -5,7 +5,10 @@ class GhlConfig(AppConfig):
     name = "ghl"
 
     def ready(self):
+        from accounts.panels import register_detail_context
         from ghl import subscribers, tasks  # noqa: F401  (subscribers register themselves)
+        from ghl.services import account_sync_health
         from whatsnap.tasks import register_sweep
 
         register_sweep(tasks.sweep)
+        register_detail_context("ghl", account_sync_health)  # an account page's GHL card

@@ -2,10 +2,10 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accounts import location_views, membership_views, sandbox_views, two_factor_views
+from accounts import location_views, membership_views, two_factor_views
 from accounts import views as account_views
 from contacts import views as contact_views
-from conversations import report_views
+from conversations import report_views, sandbox_views
 from conversations import views as conversation_views
 from conversations.webhooks import webhook
 from ghl import views as ghl_views
@@ -27,7 +27,7 @@ urlpatterns = [
     # accounts
     path("accounts/", account_views.account_list, name="account-list"),
     path("accounts/rows/", account_views.account_rows, name="account-rows"),
-    path("accounts/add/twilio/numbers/", account_views.twilio_numbers, name="account-twilio-numbers"),
+    path("accounts/add/<str:choice>/numbers/", account_views.account_add_numbers, name="account-add-numbers"),
     path("accounts/add/", account_views.account_add, name="account-add"),
     path("accounts/add/<str:choice>/", account_views.account_add, name="account-add-choice"),
     path("accounts/<int:pk>/", account_views.account_detail, name="account-detail"),

@@ -18,13 +18,12 @@ import time
 from datetime import datetime
 
 import httpx
+from django import forms
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.providers.base import (
-    answer_error,
-    device_errors,
     ConnectionChanged,
     DeliveryStatus,
     Health,
@@ -35,11 +34,17 @@ from accounts.providers.base import (
     WebhookForbidden,
     WebhookMalformed,
 )
+from accounts.providers.transport import Gateway, decoded
+from accounts.services import account_webhook_urls
 from whatsnap import guarded_fetch
 
 logger = logging.getLogger(__name__)
 
-TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+# the gateway's own error message (its JSON `message`) at most, never other text: whatever
+# answers at a typed address may not be a gateway, and its body is not ours to show
+GATEWAY = Gateway(service="SMS gateway", unauthorized="SMS gateway refused the username/password ({status}).",
+                  refused=(401, 403), base_setting="SMS_GATEWAY_CLOUD_BASE_URL",
+                  unreachable="Cannot reach {where}", bad_answer="Cannot use the answer of {where}")
 DEVICE_LIMITS = guarded_fetch.Limits(connect=5.0, total=15.0, max_bytes=1024 * 1024)
 EVENTS = ("sms:received", "sms:sent", "sms:delivered", "sms:failed")
 MAX_SKEW_SECONDS = 5 * 60
@@ -64,43 +69,17 @@ def device_url(config: dict) -> str:
     return address if not address or "://" in address else f"http://{address}"
 
 
-def base_url(account) -> str:
-    if _cloud(account.config):
-        return settings.SMS_GATEWAY_CLOUD_BASE_URL
-    address = device_url(account.config)
-    if not address:
-        raise ProviderError("The phone's address (local mode) is not set.", transient=False)
-    return address
-
-
-def _request(account, method: str, url: str, json_body: dict | None) -> httpx.Response:
-    auth = (account.credentials.get("username", ""), account.credentials.get("password", ""))
-    if _cloud(account.config):  # the operator's relay
-        return httpx.request(method, url, json=json_body, auth=auth, timeout=TIMEOUT)
-    target = guarded_fetch.Target(url, purpose=guarded_fetch.GATEWAY, auth=auth)
-    return guarded_fetch.request(method, target, limits=DEVICE_LIMITS, json=json_body)
-
-
 def _call(account, method: str, path: str, *, json_body: dict | None = None, ok_statuses=()) -> httpx.Response:
-    base = base_url(account)
-    where = "the SMS gateway cloud" if _cloud(account.config) else "the phone"
-    with device_errors(unreachable=f"Cannot reach {where} at {base}", bad_answer=f"Cannot use the answer of {where} at {base}"):
-        response = _request(account, method, base + path, json_body)
-    if response.is_success or response.status_code in ok_statuses:
-        return response
-    raise answer_error("SMS gateway", response, method, path, _reason(response), refused=(401, 403),
-                       unauthorized=f"SMS gateway refused the username/password ({response.status_code}).")
-
-
-def _reason(response: httpx.Response) -> str:
-    """The gateway's own error message (its JSON `message`), never other text: whatever answers
-    at a typed address may not be a gateway, and its body is not ours to show."""
-    try:
-        body = response.json()
-    except ValueError:
-        return "no reason given"
-    message = body.get("message") if isinstance(body, dict) else None
-    return str(message)[:200] if message else "no reason given"
+    if _cloud(account.config):  # the operator's relay: its configured base, a trusted origin
+        base, where = None, f"the SMS gateway cloud at {settings.SMS_GATEWAY_CLOUD_BASE_URL}"
+    else:
+        base = device_url(account.config)
+        if not base:
+            raise ProviderError("The phone's address (local mode) is not set.", transient=False)
+        where = f"the phone at {base}"
+    auth = (account.credentials.get("username", ""), account.credentials.get("password", ""))
+    return GATEWAY.call(method, path, base=base, where=where, auth=auth, json_body=json_body, ok_statuses=ok_statuses,
+                        limits=DEVICE_LIMITS)
 
 
 class AndroidSmsProvider(Provider):
@@ -110,6 +89,43 @@ class AndroidSmsProvider(Provider):
     settable_config = {"mode": ("local", "cloud"), "device_url": None}
     settable_credentials = ("username", "password", "signing_key")
     idempotent_sends = True  # the gateway answers 409 to a second message with our id
+    required_credentials = ("username", "password", "signing_key")
+    form_field_of_setting = {"device_url": "gateway_address"}
+
+    def form_fields(self) -> dict[str, forms.Field]:
+        return {
+            "gateway_mode": forms.ChoiceField(
+                required=False,
+                label="SMS Gateway mode",
+                choices=[("local", "Local server (the phone's own address)"), ("cloud", "Cloud server (api.sms-gate.app)")],
+                initial="local",
+            ),
+            "gateway_address": forms.CharField(
+                required=False, max_length=200, label="Phone address (local mode)",
+                help_text="The phone's address as the WhatSnap server reaches it, e.g. http://phone.example.com:8080. "
+                          "A local-network address (192.168.…) works only when the server is on that network and its operator "
+                          "allows it; otherwise use cloud mode."
+            ),
+            "gateway_username": forms.CharField(required=False, max_length=100, label="SMS Gateway username"),
+            "gateway_password": forms.CharField(required=False, label="SMS Gateway password", widget=forms.PasswordInput),
+            "gateway_signing_key": forms.CharField(
+                required=False,
+                label="Webhook signing key",
+                widget=forms.PasswordInput,
+                help_text="In the app: Settings → Webhooks → Signing Key.",
+            ),
+        }
+
+    def form_required(self, data: dict) -> tuple[str, ...]:
+        required = ("gateway_username", "gateway_password", "gateway_signing_key")
+        return required if data.get("gateway_mode", "local") == "cloud" else (*required, "gateway_address")
+
+    def form_settings(self, data: dict) -> tuple[dict, dict]:
+        mode = data.get("gateway_mode") or "local"
+        config = {"mode": mode, **({"device_url": data["gateway_address"]} if mode == "local" else {})}
+        credentials = {"username": data["gateway_username"], "password": data["gateway_password"],
+                       "signing_key": data["gateway_signing_key"]}
+        return credentials, config
 
     def address_problems(self, *, credentials: dict, config: dict) -> dict[str, str]:
         if _cloud(config) or not device_url(config):
@@ -118,8 +134,6 @@ class AndroidSmsProvider(Provider):
         return {"device_url": problem} if problem else {}
 
     def connect(self, account) -> list:
-        from accounts.services import account_webhook_urls
-
         url = account_webhook_urls(account)["inbound"]
         for event in EVENTS:
             _call(account, "POST", "/webhooks", json_body={"id": webhook_id(account, event), "url": url, "event": event})
@@ -131,8 +145,8 @@ class AndroidSmsProvider(Provider):
 
     def health(self, account) -> Health:
         try:
-            listed = _call(account, "GET", "/webhooks").json()
-        except (ProviderError, ValueError) as exc:
+            listed = GATEWAY.json(_call(account, "GET", "/webhooks")) or []
+        except ProviderError as exc:
             return Health(ok=False, detail=str(exc), checks=[("SMS gateway reachable", False, str(exc))])
         registered = {w.get("event") for w in listed if isinstance(w, dict) and w.get("id", "").startswith(f"whatsnap-{account.pk}-")}
         missing = [e for e in EVENTS if e not in registered]
@@ -153,10 +167,8 @@ class AndroidSmsProvider(Provider):
             # through. Count it as sent; never send a second copy.
             logger.info("SMS gateway already has message %s; not sending it again", idempotency_key)
             return SendResult(provider_id=idempotency_key, status="sent")
-        try:
-            state = response.json().get("state", "Pending")
-        except (ValueError, AttributeError):
-            state = "Pending"
+        body = decoded(response)
+        state = body.get("state", "Pending") if isinstance(body, dict) else "Pending"
         if state == "Failed":
             raise ProviderError("The phone reported the SMS as failed.", transient=False)
         return SendResult(provider_id=idempotency_key, status=STATE_STATUS.get(state, "queued"))

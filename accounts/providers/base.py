@@ -3,13 +3,13 @@
 Webhook parsing returns normalised events; verification happens inside parse_webhook and a
 bad signature raises WebhookForbidden before anything is stored."""
 from abc import ABC, abstractmethod
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import httpx
-
-from whatsnap import guarded_fetch
+from django import forms
+from django.conf import settings
+from django.http import JsonResponse
+from django.utils import timezone
 
 
 # --- normalised events ---------------------------------------------------------------------
@@ -66,32 +66,11 @@ class ProviderError(Exception):
         self.ambiguous = ambiguous
 
 
-def answer_error(service: str, response, method: str, path: str, reason: str, *, unauthorized: str, refused=(401,)) -> ProviderError:
-    """The ProviderError for a gateway's error answer: 401 (`refused`) is a configuration problem (not
-    retried, `unauthorized` says what to fix); 5xx and 429 are transient (retried with backoff);
-    any other 4xx is final, with the gateway's reason."""
-    if response.status_code in refused:
-        return ProviderError(unauthorized, transient=False)
-    return ProviderError(
-        f"{service} answered {response.status_code} to {method} {path}: {reason}",
-        transient=response.status_code >= 500 or response.status_code == 429,
-    )
-
-
-def request_may_have_arrived(exc: BaseException) -> bool:
-    """httpx: a timeout after connecting, or a connection dropped mid-answer."""
-    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
-        return False
-    return isinstance(exc, (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError))
-
-
 def gateway_resource_claim(account) -> bool:
     """Record, before asking a shared gateway to create the account's session, that WhatSnap
     asked for it. Returns True when it had been claimed before: only then may a session found
     existing under that name be adopted (it is this account's own, e.g. a create whose answer
     was lost); a name that exists but was never claimed here belongs to someone else."""
-    from django.utils import timezone
-
     claimed_now = type(account).objects.filter(pk=account.pk, gateway_claimed_at__isnull=True).update(
         gateway_claimed_at=timezone.now())
     return claimed_now == 0
@@ -102,42 +81,6 @@ def gateway_resource_foreign(service: str, name: str) -> "ProviderError":
         f"{service} already has a session named {name} that WhatSnap did not create for this account; "
         "it is not adopted. Ask the gateway's operator to remove it, or delete and re-add this account.",
         transient=False)
-
-
-@contextmanager
-def device_errors(*, unreachable: str, bad_answer: str):
-    """A call to a person's own device (an address they typed, through the guard) with its
-    failures as ProviderErrors: a refused address is final; an answer outside the limits, or
-    none in time, may have done its work (ambiguous)."""
-    try:
-        yield
-    except guarded_fetch.AddressRefused as exc:
-        raise ProviderError(str(exc), transient=False) from None
-    except guarded_fetch.FetchError as exc:  # it answered, but not within the limits
-        raise ProviderError(f"{bad_answer}: {exc}", ambiguous=True) from None
-    except httpx.HTTPError as exc:
-        raise ProviderError(f"{unreachable}: it did not answer ({type(exc).__name__}).",
-                            ambiguous=request_may_have_arrived(exc)) from None
-
-
-def media_download(url: str) -> tuple[bytes, str]:
-    """(body, content type) of an attachment link, fetched through the guard, for a backend
-    that is handed the file itself rather than its link: a gateway given a link would follow
-    it on its own, redirects and DNS included, from inside the operator's network."""
-    # WhatsApp's limit for photos and videos; a worker holds the file (and its base64) in memory
-    limits = guarded_fetch.Limits(connect=5.0, total=30.0, max_bytes=16 * 1024 * 1024)
-    try:
-        response = guarded_fetch.request("GET", guarded_fetch.Target(url, purpose=guarded_fetch.MEDIA), limits=limits)
-    except guarded_fetch.AddressRefused as exc:
-        raise ProviderError(f"Not sent: {exc}", transient=False) from None
-    except guarded_fetch.TooLarge:
-        raise ProviderError("Not sent: the attachment is larger than 16 MB (send a link to it instead).", transient=False) from None
-    except (guarded_fetch.FetchError, httpx.HTTPError) as exc:
-        raise ProviderError(f"The attachment could not be downloaded: {exc}") from None
-    if not response.is_success:
-        raise ProviderError(f"The attachment could not be downloaded (its address answered {response.status_code}).",
-                            transient=response.status_code >= 500)
-    return response.content, response.headers.get("content-type", "").split(";")[0].strip()
 
 
 @dataclass(frozen=True)
@@ -158,8 +101,14 @@ class Provider(ABC):
     these methods cannot be instantiated, so it fails when loaded, not mid-request)."""
 
     key: str = ""
-    label: str = ""
+    label: str = ""  # how the API and the admin name it
     kinds: tuple[str, ...] = ()  # Account.Kind values this backend can serve
+    # A stand-in for the real backends of its kinds (the sandbox): offered after them, never
+    # a kind's default.
+    simulated: bool = False
+    # The operator settings it cannot work without (a gateway's base URL): while one is unset
+    # the Add Account form does not offer it as the default, and refuses it.
+    operator_settings: tuple[str, ...] = ()
     # True when the backend refuses a second message with the same idempotency key: then a
     # send whose answer was lost (a timeout) is simply tried again, it cannot go out twice
     idempotent_sends: bool = False
@@ -168,6 +117,16 @@ class Provider(ABC):
     # written by WhatSnap itself (gateway tokens, pool numbers, link nonces) and never settable.
     settable_config: dict[str, tuple[str, ...] | None] = {}
     settable_credentials: tuple[str, ...] = ()
+    required_credentials: tuple[str, ...] = ()  # what a client must give to add an account
+    # The Add Account form: how its backend choice names this backend, the message for a field
+    # it requires left empty, and the form field a setting of address_problems() was typed in.
+    choice_label: str = ""
+    form_required_message: str = "Required to connect to your device."
+    form_field_of_setting: dict[str, str] = {}
+    # True when it can list the numbers an account could use (the form's "Load my numbers").
+    lists_numbers: bool = False
+    # The account page's card of what this backend recorded about the account (account_card()).
+    card_template: str = ""
 
     @abstractmethod
     def connect(self, account) -> list:
@@ -211,17 +170,54 @@ class Provider(ABC):
 
     def webhook_max_bytes(self) -> int:
         """Larger webhook bodies are refused (413) before they are parsed."""
-        from django.conf import settings
-
         return settings.WEBHOOK_MAX_BYTES
 
     def webhook_answer(self, *, accepted: int, new: int):
         """The HTTP answer to an accepted webhook (what the backend expects to read)."""
-        from django.http import JsonResponse
-
         return JsonResponse({"accepted": accepted, "new": new})
 
     def setup_webhook_url(self, account) -> str | None:
         """The URL a person must enter on the device, for backends whose webhooks are not
         registered by connect() (it may carry the account's shared secret)."""
+        return None
+
+    # --- adding an account -----------------------------------------------------------------
+    def missing_settings(self) -> list[str]:
+        return [name for name in self.operator_settings if not getattr(settings, name, "")]
+
+    def settings_problems(self, *, kind: str, phone_number: str, credentials: dict, config: dict) -> dict[str, str]:
+        """What is wrong with a new account's settings as a client gave them (the API), beyond
+        required_credentials and address_problems(): field -> message."""
+        return {}
+
+    def form_fields(self) -> dict[str, forms.Field]:
+        """The Add Account form's fields for this backend's credentials and config, new ones on
+        every call (names unique across backends: one form may ask for several)."""
+        return {}
+
+    def form_required(self, data: dict) -> tuple[str, ...]:
+        """The form fields that must be filled in, given the form's cleaned data."""
+        return ()
+
+    def form_problems(self, data: dict) -> dict[str, str]:
+        """What the form's cleaned data lacks or has inconsistent: field -> message."""
+        return {name: self.form_required_message for name in self.form_required(data) if not data.get(name)}
+
+    def form_settings(self, data: dict) -> tuple[dict, dict]:
+        """(credentials, config) from the form's cleaned data; secrets go to credentials."""
+        return {}, {}
+
+    def verify(self, *, credentials: dict, config: dict, phone: str = "") -> str:
+        """Check credentials and number with the backend before anything is saved, changing
+        nothing (raise ProviderError); returns the number the account will use."""
+        return phone
+
+    def list_numbers(self, *, credentials: dict, config: dict) -> list[str]:
+        """The numbers an account with these credentials could use (when lists_numbers);
+        ProviderError when there are none to offer."""
+        raise NotImplementedError
+
+    # --- the account page ----------------------------------------------------------------------
+    def account_card(self, account) -> dict | None:
+        """What card_template shows about the account, as `card` (None: no card)."""
         return None

@@ -13,12 +13,10 @@ import json
 import logging
 from datetime import datetime, timezone as dt_timezone
 
-import httpx
+from django import forms
 from django.utils import timezone
 
 from accounts.providers.base import (
-    answer_error,
-    device_errors,
     ConnectionChanged,
     DeliveryStatus,
     Health,
@@ -29,18 +27,23 @@ from accounts.providers.base import (
     WebhookForbidden,
     WebhookMalformed,
 )
+from accounts.providers.transport import Gateway, decoded
+from accounts.services import account_webhook_urls
 from whatsnap import guarded_fetch
 
 logger = logging.getLogger(__name__)
 
 # AppleScript sends wait for the message to appear in Messages' database before answering.
 LIMITS = guarded_fetch.Limits(connect=5.0, total=30.0, max_bytes=1024 * 1024)
+# the server's own error message at most: whatever answers at a typed address may not be
+# BlueBubbles, and its raw body is not ours to show
+GATEWAY = Gateway(service="BlueBubbles", unauthorized="BlueBubbles refused the server password (401).",
+                  reason_fields=("error.message", "message"), unreachable="BlueBubbles server unreachable at {where}",
+                  bad_answer="BlueBubbles server at {where}")
 
 
 def webhook_url(account) -> str:
     """The URL to register in BlueBubbles Server -> API & Webhooks."""
-    from accounts.services import account_webhook_urls
-
     return f"{account_webhook_urls(account)['inbound']}?secret={account.webhook_secret}"
 
 
@@ -51,29 +54,14 @@ def chat_guid(account, to: str) -> str:
     return f"{service};-;{to}"
 
 
-def _request(account, method: str, path: str, json_body: dict | None) -> httpx.Response:
+def _call(account, method: str, path: str, *, json_body: dict | None = None) -> dict:
     server = (account.credentials.get("server_url") or "").rstrip("/")
     password = account.credentials.get("password") or ""
     if not server or not password:
         raise ProviderError("BlueBubbles server URL and password are required.", transient=False)
-    target = guarded_fetch.Target(server + path, purpose=guarded_fetch.GATEWAY, params={"password": password})
-    with device_errors(unreachable=f"BlueBubbles server unreachable at {server}", bad_answer=f"BlueBubbles server at {server}"):
-        return guarded_fetch.request(method, target, limits=LIMITS, json=json_body)
-
-
-def _call(account, method: str, path: str, *, json_body: dict | None = None) -> dict:
-    response = _request(account, method, path, json_body)
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    body = body if isinstance(body, dict) else {}
-    if not response.is_success:
-        # the server's own error message at most: whatever answers at a typed address may not
-        # be BlueBubbles, and its raw body is not ours to show
-        detail = str((body.get("error") or {}).get("message") or body.get("message") or "no reason given")[:200]
-        raise answer_error("BlueBubbles", response, method, path, detail, unauthorized="BlueBubbles refused the server password (401).")
-    return body
+    response = GATEWAY.call(method, path, base=server, params={"password": password}, json_body=json_body, limits=LIMITS)
+    body = decoded(response)
+    return body if isinstance(body, dict) else {}
 
 
 class BlueBubblesProvider(Provider):
@@ -82,6 +70,22 @@ class BlueBubblesProvider(Provider):
     kinds = ("imessage",)
     settable_config = {"service": ("iMessage", "SMS"), "send_method": ("apple-script", "private-api")}
     settable_credentials = ("server_url", "password")
+    required_credentials = ("server_url", "password")
+    form_field_of_setting = {"server_url": "bluebubbles_url"}
+
+    def form_fields(self) -> dict[str, forms.Field]:
+        return {
+            "bluebubbles_url": forms.URLField(
+                required=False, label="BlueBubbles server URL", help_text="As shown in BlueBubbles Server, e.g. https://mac.example.com:1234"
+            ),
+            "bluebubbles_password": forms.CharField(required=False, label="BlueBubbles server password", widget=forms.PasswordInput),
+        }
+
+    def form_required(self, data: dict) -> tuple[str, ...]:
+        return ("bluebubbles_url", "bluebubbles_password")
+
+    def form_settings(self, data: dict) -> tuple[dict, dict]:
+        return {"server_url": data["bluebubbles_url"], "password": data["bluebubbles_password"]}, {}
 
     def setup_webhook_url(self, account) -> str:
         return webhook_url(account)

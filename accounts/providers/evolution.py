@@ -12,18 +12,13 @@ import base64
 import hmac
 import json
 import logging
+from dataclasses import replace
 from datetime import datetime, timezone as dt_timezone
 
-import httpx
 from django.conf import settings
 from django.utils import timezone
 
 from accounts.providers.base import (
-    answer_error,
-    gateway_resource_claim,
-    gateway_resource_foreign,
-    media_download,
-    request_may_have_arrived,
     ConnectionChanged,
     DeliveryStatus,
     Health,
@@ -34,12 +29,17 @@ from accounts.providers.base import (
     SendResult,
     WebhookForbidden,
     WebhookMalformed,
+    gateway_resource_claim,
+    gateway_resource_foreign,
 )
+from accounts.providers.transport import OPERATOR_LIMITS, Gateway, media_download
 from accounts.providers.whatsapp_ids import first_phone, phone_from_jid
+from accounts.services import account_webhook_urls
 
 logger = logging.getLogger(__name__)
 
-TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+GATEWAY = Gateway(service="WhatsApp gateway", unauthorized="The WhatsApp gateway refused EVOLUTION_API_KEY (401).",
+                  reason_fields=("response.message",), base_setting="EVOLUTION_API_BASE_URL", quotable=True)
 WEBHOOK_EVENTS = ["QRCODE_UPDATED", "CONNECTION_UPDATE", "MESSAGES_UPSERT", "MESSAGES_UPDATE", "LOGOUT_INSTANCE"]
 QR_LIFETIME_SECONDS = 30
 # Baileys receipt states as Evolution names them -> our delivery statuses.
@@ -60,44 +60,12 @@ def instance_name(account) -> str:
 
 
 def webhook_url(account) -> str:
-    from accounts.services import account_webhook_urls
-
     return f"{account_webhook_urls(account)['inbound']}?secret={account.webhook_secret}"
 
 
-def _call(method: str, path: str, *, json_body: dict | None = None, ok_statuses=(), timeout=TIMEOUT) -> httpx.Response:
-    base = settings.EVOLUTION_API_BASE_URL
-    if not base:
-        raise ProviderError("EVOLUTION_API_BASE_URL is not set: no WhatsApp gateway configured.", transient=False)
-    try:
-        response = httpx.request(
-            method, base + path, json=json_body, headers={"apikey": settings.EVOLUTION_API_KEY}, timeout=timeout
-        )
-    except httpx.HTTPError as exc:
-        raise ProviderError(f"WhatsApp gateway unreachable at {base}: {exc}", ambiguous=request_may_have_arrived(exc)) from None
-    if response.is_success or response.status_code in ok_statuses:
-        return response
-    raise answer_error("WhatsApp gateway", response, method, path, _reason(response),
-                       unauthorized="The WhatsApp gateway refused EVOLUTION_API_KEY (401).")
-
-
-def _reason(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    message = (body.get("response") or {}).get("message") if isinstance(body, dict) else None
-    if isinstance(message, list):
-        message = "; ".join(str(m) for m in message)
-    return str(message or body)[:200]
-
-
-def _json(response: httpx.Response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        raise ProviderError(f"WhatsApp gateway answered non-JSON: {response.text[:120]!r}") from None
-    return body if isinstance(body, dict) else {}
+def _call(method: str, path: str, *, json_body: dict | None = None, ok_statuses=(), limits=OPERATOR_LIMITS):
+    return GATEWAY.call(method, path, headers={"apikey": settings.EVOLUTION_API_KEY}, json_body=json_body,
+                        ok_statuses=ok_statuses, limits=limits)
 
 
 def _qr_events(qrcode: dict | None) -> list:
@@ -111,10 +79,11 @@ class EvolutionProvider(Provider):
     key = "evolution"
     label = "WhatsApp Web (Evolution API gateway)"
     kinds = ("whatsapp",)
+    choice_label = "WhatsApp Web gateway (Evolution API)"
+    operator_settings = (GATEWAY.base_setting,)
 
     def webhook_max_bytes(self) -> int:
         return settings.WHATSAPP_WEBHOOK_MAX_BYTES  # media arrives inline, base64
-
 
     # --- session -----------------------------------------------------------------------------
     def connect(self, account) -> list:
@@ -126,7 +95,7 @@ class EvolutionProvider(Provider):
         claimed_before = gateway_resource_claim(account)
         created = _call("POST", "/instance/create", json_body=body, ok_statuses=(403, 409))
         if created.is_success:
-            data = _json(created)
+            data = GATEWAY.json_object(created)
             self._remember(account, token=data.get("hash"))
             return _qr_events(data.get("qrcode")) or [ConnectionChanged(status="connecting", reason="gateway instance created")]
         if not claimed_before:
@@ -134,7 +103,7 @@ class EvolutionProvider(Provider):
         # Our instance exists already (a reconnect): point its webhook at us again, resume.
         _call("POST", f"/webhook/set/{name}", json_body={"webhook": {"enabled": True, **webhook}})
         suffix = f"?number={body['number']}" if "number" in body else ""
-        data = _json(_call("GET", f"/instance/connect/{name}{suffix}"))
+        data = GATEWAY.json_object(_call("GET", f"/instance/connect/{name}{suffix}"))
         state = (data.get("instance") or {}).get("state")
         if state == "open":
             return [ConnectionChanged(status="connected", reason="WhatsApp session already linked")]
@@ -145,7 +114,7 @@ class EvolutionProvider(Provider):
         instance and its webhook exist since connect()."""
         name = instance_name(account)
         suffix = f"?number={account.phone_number.lstrip('+')}" if account.phone_number else ""
-        data = _json(_call("GET", f"/instance/connect/{name}{suffix}"))
+        data = GATEWAY.json_object(_call("GET", f"/instance/connect/{name}{suffix}"))
         if (data.get("instance") or {}).get("state") == "open":
             return [ConnectionChanged(status="connected", reason="WhatsApp session linked")]
         return _qr_events(data)
@@ -163,7 +132,7 @@ class EvolutionProvider(Provider):
 
     def health(self, account) -> Health:
         try:
-            data = _json(_call("GET", f"/instance/connectionState/{instance_name(account)}"))
+            data = GATEWAY.json_object(_call("GET", f"/instance/connectionState/{instance_name(account)}"))
         except ProviderError as exc:
             return Health(ok=False, detail=str(exc), checks=[("gateway reachable", False, str(exc))])
         state = (data.get("instance") or {}).get("state", "unknown")
@@ -182,7 +151,7 @@ class EvolutionProvider(Provider):
         name, number = instance_name(account), to.lstrip("+")
         delay_ms = int(getattr(account, "typing_delay_seconds", 0) or 0) * 1000
         extra = {"delay": delay_ms} if delay_ms else {}
-        timeout = httpx.Timeout(TIMEOUT.read + delay_ms / 1000, connect=TIMEOUT.connect)
+        limits = replace(OPERATOR_LIMITS, total=OPERATOR_LIMITS.total + delay_ms / 1000)
         if media:
             # One WhatsApp message carries one file: the first goes as the file, any others as
             # links in its caption (one send, so a retry can never repeat half of it).
@@ -199,10 +168,10 @@ class EvolutionProvider(Provider):
                 "fileName": item.get("filename") or item["url"].rsplit("/", 1)[-1][:80],
                 **extra,
             }
-            response = _call("POST", f"/message/sendMedia/{name}", json_body=body, timeout=timeout)
+            response = _call("POST", f"/message/sendMedia/{name}", json_body=body, limits=limits)
         else:
-            response = _call("POST", f"/message/sendText/{name}", json_body={"number": number, "text": text, **extra}, timeout=timeout)
-        provider_id = (_json(response).get("key") or {}).get("id")
+            response = _call("POST", f"/message/sendText/{name}", json_body={"number": number, "text": text, **extra}, limits=limits)
+        provider_id = (GATEWAY.json_object(response).get("key") or {}).get("id")
         if not provider_id:
             raise ProviderError(f"WhatsApp gateway accepted the message but returned no key.id: {response.text[:120]!r}")
         return SendResult(provider_id=provider_id, status="sent")

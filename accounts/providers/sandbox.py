@@ -40,6 +40,13 @@ class SandboxProvider(Provider):
     key = "sandbox"
     label = "Sandbox (simulated phone)"
     kinds = ("whatsapp", "imessage", "android_sms", "twilio")
+    simulated = True
+
+    def settings_problems(self, *, kind: str, phone_number: str, credentials: dict, config: dict) -> dict[str, str]:
+        # a simulated Twilio account has no Twilio account to find its number in
+        if kind == "twilio" and not phone_number:
+            return {"phone_number": "The simulated Twilio number is required."}
+        return {}
 
     def connect(self, account) -> list:
         if account.kind != "whatsapp":
