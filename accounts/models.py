@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone as dj_tz
 
 from accounts.hours import parse_hours
+from accounts.providers import get_provider
 from whatsnap.crypto import EncryptedJSONField, EncryptedTextField
 
 
@@ -265,7 +266,11 @@ class Account(models.Model):
 
     @property
     def is_sandbox(self) -> bool:
-        return self.backend == "sandbox"
+        """Simulated inside WhatSnap (the sandbox backend): no outside service is contacted."""
+        try:
+            return get_provider(self.backend).simulated
+        except LookupError:
+            return False
 
     @property
     def webhook_kind(self) -> str:

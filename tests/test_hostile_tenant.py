@@ -129,7 +129,7 @@ def test_a_status_event_for_an_inbound_message_changes_nothing(sandbox_account):
 def test_the_drainer_passes_over_a_row_it_cannot_claim(sandbox_account, monkeypatch):
     """Rows a claim would skip (here: an inbound message a status event once turned `queued`,
     and a queued row that already has a provider id) are never picked in a loop."""
-    from conversations import pacing, tasks
+    from conversations import pacing
     from conversations.models import Message
 
     _inbound(sandbox_account, "in-2")
@@ -138,7 +138,7 @@ def test_the_drainer_passes_over_a_row_it_cannot_claim(sandbox_account, monkeypa
     stuck = Message.objects.create(location=received.location, conversation=received.conversation, account=sandbox_account,
                                    direction="outbound", status="queued", text="half-recorded", provider_message_id="prov-x")
     later = []
-    monkeypatch.setattr(tasks, "enqueue_account_drain", lambda account_id, at=None: later.append(at))
+    monkeypatch.setattr(pacing, "enqueue_account_drain", lambda account_id, at=None: later.append(at))
     reply = Message.objects.create(location=received.location, conversation=received.conversation, account=sandbox_account,
                                    direction="outbound", status="queued", text="must leave")
     sent = pacing.account_drain(account_id=sandbox_account.pk, budget_seconds=pacing.SEND_ALLOWANCE + 1.0)
