@@ -13,11 +13,10 @@ from accounts.services import (
     account_connect,
     account_create,
     account_disconnect,
-    account_webhook_urls,
 )
-from whatsnap.phones import normalise_e164
 from accounts.api_auth import HasLocationToken
 from whatsnap.api_base import AdminTokenForWrites, LocationViewSet
+from whatsnap.phones import normalise_e164
 
 
 class WebhookUrlsSerializer(serializers.Serializer):
@@ -39,7 +38,7 @@ class AccountSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(WebhookUrlsSerializer)
     def get_webhook_urls(self, obj) -> dict[str, str]:
-        return account_webhook_urls(obj)
+        return obj.webhook_urls()
 
 
 # Documented as "AccountRequest": the request side of the Account component (the enum of

@@ -1,8 +1,8 @@
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.db import database_sync_to_async
 
-from whatsnap.live import ensure_relay_running, location_group
 from accounts.tenancy import SESSION_KEY, membership_for
+from whatsnap.live import ensure_relay_running, location_group
 from whatsnap.two_factor import blocked_reason, session_is_verified
 
 

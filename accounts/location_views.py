@@ -12,10 +12,10 @@ from django.views.decorators.http import require_POST
 from accounts import services
 from accounts.invitations import invitations_pending
 from accounts.models import ApiToken, Invitation, Membership, validate_timezone
+from accounts.tenancy import admin_required, get_for_location, location_required
 from accounts.two_factor import two_factor_user_ids
 from whatsnap import crypto
 from whatsnap.errors import ApplicationError
-from accounts.tenancy import admin_required, get_for_location, location_required
 from whatsnap.two_factor import has_device
 
 

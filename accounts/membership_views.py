@@ -10,8 +10,8 @@ from django.views.decorators.http import require_POST
 from accounts import invitations
 from accounts.location_views import _failed, show_once
 from accounts.models import Invitation, Membership
-from whatsnap.errors import ApplicationError
 from accounts.tenancy import SESSION_KEY, admin_required, get_for_location, location_required, memberships_for_user
+from whatsnap.errors import ApplicationError
 
 
 @require_POST

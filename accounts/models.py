@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone as dj_tz
 
 from accounts.hours import parse_hours
@@ -276,6 +277,12 @@ class Account(models.Model):
     def webhook_kind(self) -> str:
         """The path segment of this account's webhook URL."""
         return "sandbox" if self.is_sandbox else self.kind
+
+    def webhook_urls(self) -> dict[str, str]:
+        """Where this account's backend posts messages (`inbound`) and delivery statuses (`status`)."""
+        base = settings.PUBLIC_BASE_URL
+        kwargs = {"kind": self.webhook_kind, "account_id": self.pk}
+        return {"inbound": base + reverse("webhook", kwargs=kwargs), "status": base + reverse("webhook-status", kwargs=kwargs)}
 
     @property
     def tag_name(self) -> str:

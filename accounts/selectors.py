@@ -2,7 +2,6 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import Account
-from accounts.services import account_webhook_urls
 
 
 def accounts_for_location(location):
@@ -32,7 +31,7 @@ def account_diagnostics(account: Account, *, health=None) -> list[dict]:
     """Each common failure as a check with what to do about it."""
     now = timezone.now()
     checks = []
-    urls = account_webhook_urls(account)
+    urls = account.webhook_urls()
     if account.is_sandbox:
         checks.append({"name": "Backend", "ok": True, "detail": "Sandbox: simulated inside WhatSnap; no outside service is contacted."})
     else:

@@ -3,12 +3,10 @@
 Network calls to backends are never made inside a transaction."""
 import logging
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -200,13 +198,6 @@ def account_archive(*, account: Account) -> None:
     with transaction.atomic():
         Account.objects.filter(pk=account.pk).update(archived_at=timezone.now())
         events.record("account.archived", location_id=account.location_id, account=account)  # its tag becomes a plain tag
-
-
-def account_webhook_urls(account: Account) -> dict[str, str]:
-    base = settings.PUBLIC_BASE_URL
-    inbound = base + reverse("webhook", kwargs={"kind": account.webhook_kind, "account_id": account.pk})
-    status = base + reverse("webhook-status", kwargs={"kind": account.webhook_kind, "account_id": account.pk})
-    return {"inbound": inbound, "status": status}
 
 
 SETTINGS_FIELDS = ("name", "timezone", "business_hours", "signature", "default_assignee_id", "default_team_id",

@@ -10,8 +10,8 @@ from django_otp import login as otp_login
 
 from accounts import two_factor
 from accounts.location_views import _failed
-from whatsnap.errors import ApplicationError
 from accounts.tenancy import admin_required, location_required
+from whatsnap.errors import ApplicationError
 from whatsnap.two_factor import has_device
 
 

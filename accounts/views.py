@@ -111,7 +111,7 @@ def _detail_context(account, health=None):
         "stats": selectors.account_stats(account),
         "checks": selectors.account_diagnostics(account, health=health),
         "events": account.events.all()[:20],
-        "webhook_urls": services.account_webhook_urls(account),
+        "webhook_urls": account.webhook_urls(),
         "backend_card": provider.account_card(account),
         "backend_card_template": provider.card_template,
         **detail_context(account),  # what higher apps show here (send queue, GHL sync)

@@ -6,13 +6,13 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.api_auth import HasLocationToken
 from contacts.models import Contact, ContactAccount, Tag
-from whatsnap.phones import NormalisedSender, normalise_e164, normalise_sender
 from contacts.selectors import contacts_search, tags_with_counts
 from contacts.services import contact_update, contact_upsert_from_inbound, tag_create, tag_delete, tag_merge, tag_rename
-from accounts.api_auth import HasLocationToken
 from whatsnap.api_base import AdminTokenForWrites, LocationObjectField, LocationViewSet, id_filter
 from whatsnap.errors import ApplicationError
+from whatsnap.phones import NormalisedSender, normalise_e164, normalise_sender
 
 def tag_name_field(**kwargs):
     return serializers.CharField(max_length=100, **kwargs)

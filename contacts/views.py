@@ -3,10 +3,10 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.tenancy import admin_required, get_for_location, location_required
 from contacts import selectors, services
 from contacts.models import Contact, Tag
 from whatsnap.errors import ApplicationError
-from accounts.tenancy import admin_required, get_for_location, location_required
 from whatsnap.params import id_param, page_param
 from whatsnap.phones import normalise_sender
 

@@ -7,8 +7,8 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.models import Account
-from conversations.reports import daily_svg, report_build
 from accounts.tenancy import get_for_location, location_required
+from conversations.reports import daily_svg, report_build
 
 
 def _period(request):

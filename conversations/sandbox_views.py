@@ -9,10 +9,10 @@ from accounts.models import Account
 from accounts.providers import get_provider
 from accounts.providers.base import InboundMessage
 from accounts.services import account_apply_events
-from whatsnap.phones import normalise_sender, region_of
+from accounts.tenancy import get_for_location, location_required
 from conversations.models import Message
 from conversations.services import webhook_events_record
-from accounts.tenancy import get_for_location, location_required
+from whatsnap.phones import normalise_sender, region_of
 
 DEFAULT_SENDER = "+14155550100"
 

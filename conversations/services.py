@@ -21,3 +21,9 @@ from conversations.pacing import (  # noqa: F401
 from conversations.receiving import inbound_event_process, webhook_events_record  # noqa: F401
 from conversations.sending import message_retry, message_send  # noqa: F401
 from conversations.statuses import message_status_advance  # noqa: F401
+
+__all__ = [
+    "conversation_assign", "conversation_mark_read", "conversation_mark_unread", "conversation_set_status", "note_add",
+    "MAX_SEND_ATTEMPTS", "STUCK_SENDING_SECONDS", "message_deliver", "messages_fail_stuck",
+    "inbound_event_process", "webhook_events_record", "message_retry", "message_send", "message_status_advance",
+]

@@ -14,6 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import Account
 from accounts.providers import get_provider
+from accounts.tenancy import get_for_location, location_required
 from contacts.models import Tag
 from conversations import actions
 from conversations import selectors
@@ -22,7 +23,6 @@ from conversations.services import message_retry, message_send
 from whatsnap import guarded_fetch
 from whatsnap.errors import NOT_A_MEMBER, ApplicationError
 from whatsnap.params import id_param
-from accounts.tenancy import get_for_location, location_required
 
 PAGE_SIZE = 30
 

@@ -5,11 +5,11 @@ from drf_spectacular.utils import extend_schema, extend_schema_field, extend_sch
 from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
 
+from accounts.api_auth import HasLocationToken
 from accounts.models import Account
 from contacts.models import Tag
 from routing.forms import RoutingRuleForm
 from routing.models import RoutingRule, Team
-from accounts.api_auth import HasLocationToken
 from whatsnap.api_base import MAX_ID, AdminTokenForWrites, LocationViewSet
 
 FORM_FIELDS = RoutingRuleForm._meta.fields

@@ -9,13 +9,13 @@ the same moment are serialised."""
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
+from accounts.hours import is_within_hours
 from accounts.models import Membership
 from conversations.actions import conversation_assign
 from conversations.models import Conversation
-from accounts.hours import is_within_hours
 from routing.models import RoutingRule, Team
 
 OPEN_STATES = (Conversation.Status.OPEN, Conversation.Status.PENDING)

@@ -3,12 +3,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import Membership
-from contacts.models import Contact, Tag
-from whatsnap.phones import normalise_sender, region_of
+from accounts.tenancy import admin_required, get_for_location, location_required
+from contacts.models import Contact
 from routing.forms import DryRunForm, RoutingRuleForm, TeamForm
 from routing.models import RoutingRule, Team
 from routing.services import route_decide
-from accounts.tenancy import admin_required, get_for_location, location_required
+from whatsnap.phones import normalise_sender, region_of
 
 
 @location_required

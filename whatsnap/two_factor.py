@@ -5,7 +5,6 @@ codes are a django-otp static device beside it. A session is verified when the l
 step (or turning two-factor on in it) recorded the device in it (django_otp.login)."""
 import math
 
-from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction

@@ -35,7 +35,6 @@ from accounts.providers.base import (
     WebhookMalformed,
 )
 from accounts.providers.transport import Gateway, decoded
-from accounts.services import account_webhook_urls
 from whatsnap import guarded_fetch
 
 logger = logging.getLogger(__name__)
@@ -134,7 +133,7 @@ class AndroidSmsProvider(Provider):
         return {"device_url": problem} if problem else {}
 
     def connect(self, account) -> list:
-        url = account_webhook_urls(account)["inbound"]
+        url = account.webhook_urls()["inbound"]
         for event in EVENTS:
             _call(account, "POST", "/webhooks", json_body={"id": webhook_id(account, event), "url": url, "event": event})
         return [ConnectionChanged(status="connected", phone=account.phone_number, reason="webhooks registered on the SMS gateway")]

@@ -28,7 +28,6 @@ from accounts.providers.base import (
     WebhookMalformed,
 )
 from accounts.providers.transport import Gateway, decoded
-from accounts.services import account_webhook_urls
 from whatsnap import guarded_fetch
 
 logger = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ GATEWAY = Gateway(service="BlueBubbles", unauthorized="BlueBubbles refused the s
 
 def webhook_url(account) -> str:
     """The URL to register in BlueBubbles Server -> API & Webhooks."""
-    return f"{account_webhook_urls(account)['inbound']}?secret={account.webhook_secret}"
+    return f"{account.webhook_urls()['inbound']}?secret={account.webhook_secret}"
 
 
 def chat_guid(account, to: str) -> str:

@@ -34,7 +34,6 @@ from accounts.providers.base import (
 )
 from accounts.providers.transport import OPERATOR_LIMITS, Gateway, media_download
 from accounts.providers.whatsapp_ids import first_phone, phone_from_jid
-from accounts.services import account_webhook_urls
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ def instance_name(account) -> str:
 
 
 def webhook_url(account) -> str:
-    return f"{account_webhook_urls(account)['inbound']}?secret={account.webhook_secret}"
+    return f"{account.webhook_urls()['inbound']}?secret={account.webhook_secret}"
 
 
 def _call(method: str, path: str, *, json_body: dict | None = None, ok_statuses=(), limits=OPERATOR_LIMITS):

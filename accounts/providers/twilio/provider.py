@@ -31,7 +31,6 @@ from accounts.providers.twilio.setup import (
     sms_numbers,
     twilio_client,
 )
-from accounts.services import account_webhook_urls
 from whatsnap import guarded_fetch
 
 TWILIO_API = "https://api.twilio.com"  # where Twilio's media URLs live (TWILIO_API_BASE_URL overrides it)
@@ -159,7 +158,7 @@ class TwilioProvider(Provider):
     def connect(self, account) -> list:
         client = twilio_client(account)
         setup = inspect(client, account.credentials, account.config, account.phone_number)
-        urls = account_webhook_urls(account)
+        urls = account.webhook_urls()
         service_sid = account.config.get("messaging_service_sid")
         if service_sid:
             call("setting the Messaging Service webhooks", lambda: client.messaging.v1.services(service_sid).update(
@@ -194,7 +193,7 @@ class TwilioProvider(Provider):
             setup = inspect(twilio_client(account), account.credentials, account.config, account.phone_number)
         except ProviderError as exc:
             return Health(ok=False, detail=str(exc), checks=[("Twilio credentials and number", False, str(exc))])
-        inbound = account_webhook_urls(account)["inbound"]
+        inbound = account.webhook_urls()["inbound"]
         pointed = setup.inbound_url == inbound
         where = "the Messaging Service's Incoming Request URL" if setup.pool else f"{setup.phone}'s messaging webhook"
         advice = "" if pointed else f"{where} is {setup.inbound_url or 'empty'}, not {inbound}: press Reconnect."
@@ -205,7 +204,7 @@ class TwilioProvider(Provider):
         return Health(ok=pointed, detail=detail, checks=checks)
 
     def send(self, account, *, to: str, text: str, media=None, idempotency_key: str) -> SendResult:
-        kwargs = {"to": to, "body": text, "status_callback": account_webhook_urls(account)["status"]}
+        kwargs = {"to": to, "body": text, "status_callback": account.webhook_urls()["status"]}
         if account.config.get("messaging_service_sid"):
             kwargs["messaging_service_sid"] = account.config["messaging_service_sid"]
         else:

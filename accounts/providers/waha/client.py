@@ -7,7 +7,6 @@ from django.conf import settings
 
 from accounts.providers.base import ProviderError
 from accounts.providers.transport import Gateway
-from accounts.services import account_webhook_urls
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +22,7 @@ def session_name(account) -> str:
 
 
 def webhook_url(account) -> str:
-    return account_webhook_urls(account)["inbound"]
+    return account.webhook_urls()["inbound"]
 
 
 def chat_id(to: str) -> str:
