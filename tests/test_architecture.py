@@ -134,3 +134,12 @@ def test_every_recorded_event_is_in_the_catalogue():
         recorded |= set(re.findall(r'events\.record\(\s*"([\w.]+)"', path.read_text()))
     assert recorded <= set(events.CATALOGUE)
     assert set(events.CATALOGUE) - recorded == set(), "catalogued but never recorded"
+
+
+def test_an_event_never_carries_another_locations_object():
+    """Subscribers write for the event's location: an object of another one is refused."""
+    from types import SimpleNamespace
+
+    with pytest.raises(ValueError, match="message belongs to location 2, the event to location 1"):
+        events.record("note.added", location_id=1, conversation=SimpleNamespace(location_id=1), message=SimpleNamespace(location_id=2))
+    events._same_location("note.added", 3, {"conversation": SimpleNamespace(location_id=3), "reason": "text"})

@@ -360,3 +360,14 @@ def test_trusted_origins_skip_the_address_check_only_for_themselves(site, strict
     assert guarded_fetch.request("GET", Target(site.url + "/ok", trusted=True)).content == b"trusted"
     with pytest.raises(AddressRefused):  # same port, another origin (localhost): checked, refused
         guarded_fetch.request("GET", Target(site.url + "/media", trusted=True))
+
+
+def test_a_trusted_origin_still_never_reaches_a_metadata_address(internet, strict):
+    """The operator's gateway may sit on the private network, but a DNS answer pointing its
+    name at the metadata service is refused before anything is sent (credentials included)."""
+    internet.names["gateway.example"] = ["169.254.169.254"]
+    with pytest.raises(AddressRefused, match="metadata"):
+        guarded_fetch.request("GET", Target("http://gateway.example/api", trusted=True, auth=("u", "secret")))
+    internet.names["gateway.example"] = ["10.0.0.7"]  # private: allowed for the operator's own origin
+    with pytest.raises(httpx.ConnectError, match="not on the test's internet"):
+        guarded_fetch.request("GET", Target("http://gateway.example/api", trusted=True))

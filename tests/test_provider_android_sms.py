@@ -225,3 +225,24 @@ def test_lost_answer_is_retried_safely_because_the_gateway_dedupes_by_id(connect
     message.refresh_from_db()
     assert message.status == "sent" and message.provider_message_id == f"wsm-{message.pk}"
     assert len(phone.messages) == 1 and len(phone.received("POST", "/message")) == 2  # the retry met a 409
+
+
+def test_health_never_shows_what_answers_at_a_typed_address(location, agent_client, settings):
+    """A device address is typed by a person: whatever answers there (an internal page, when
+    GATEWAY_ALLOW_PRIVATE_URLS lets phones on the shop's network be used) is not shown on the
+    diagnostics page, only that it was not a gateway's answer."""
+    from tests.test_guarded_fetch import Site
+
+    settings.GATEWAY_ALLOW_PRIVATE_URLS = True
+    internal = Site({"/internal/config": (200, {"Content-Type": "text/plain"}, b"DB_PASSWORD=hunter2 internal-only page")})
+    try:
+        account = account_create(
+            location=location, kind="android_sms", backend="android_sms", name="probe", phone_number="+14155550111",
+            credentials={"username": "u", "password": "p", "signing_key": "k"},
+            config={"mode": "local", "device_url": internal.url + "/internal/config?x="})
+        health = get_provider("android_sms").health(account)
+        assert not health.ok and "non-JSON" in health.detail and "hunter2" not in health.detail
+        page = agent_client.get(f"/accounts/{account.pk}/diagnostics/")
+        assert page.status_code == 200 and b"hunter2" not in page.content
+    finally:
+        internal.stop()

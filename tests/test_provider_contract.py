@@ -145,8 +145,9 @@ def test_answers_and_their_errors(gateway, settings):
     settings.TEST_GATEWAY_BASE_URL = gateway.url
     assert DEVICE.json_object(DEVICE.call("GET", "/ok", base=gateway.url)) == {"id": "m1"}
     assert DEVICE.json(DEVICE.call("GET", "/empty", base=gateway.url)) is None
-    with pytest.raises(ProviderError, match="Test gateway answered non-JSON"):
+    with pytest.raises(ProviderError, match="Test gateway answered non-JSON") as html:
         DEVICE.json(DEVICE.call("GET", "/html", base=gateway.url))
+    assert "<h1>" not in str(html.value)  # what answers at a typed address is never shown
     with pytest.raises(ProviderError, match="answered 503 to GET /busy: try later") as busy:
         DEVICE.call("GET", "/busy", base=gateway.url)
     assert busy.value.transient and not busy.value.ambiguous
@@ -162,6 +163,15 @@ def test_answers_and_their_errors(gateway, settings):
         DEVICE.call("GET", "/teapot", base=gateway.url)
     with pytest.raises(ProviderError, match="answered 418 to GET /teapot: <h1>internal page</h1>$"):
         OPERATOR.call("GET", "/teapot")
+    with pytest.raises(ProviderError, match="answered non-JSON: '<h1>not json</h1>'"):
+        OPERATOR.json(OPERATOR.call("GET", "/html"))
+    # a gateway that has an operator base (the Android cloud relay) called at a typed address
+    # (a phone): quoted nowhere, neither an error answer nor a non-JSON body
+    with pytest.raises(ProviderError, match="answered 418 to GET /teapot: no reason given$"):
+        OPERATOR.call("GET", "/teapot", base=gateway.url)
+    with pytest.raises(ProviderError) as typed:
+        OPERATOR.json(OPERATOR.call("GET", "/html", base=gateway.url))
+    assert "<h1>" not in str(typed.value)
 
 
 def test_no_answer_and_too_much_answer(gateway, settings):

@@ -113,6 +113,7 @@ def on(*names: str, on_commit: bool = False) -> Callable:
 def record(name: str, *, location_id: int, **data) -> Event:
     """Record that something happened. Call it inside the transaction of the change."""
     _known(name)
+    _same_location(name, location_id, data)
     event = Event(name, location_id, data)
     for capture in _captures:
         capture.append(event)
@@ -122,6 +123,15 @@ def record(name: str, *, location_id: int, **data) -> Event:
         else:
             subscription.handler(event)
     return event
+
+
+def _same_location(name: str, location_id: int, data: dict) -> None:
+    """Subscribers write rows for `location_id` (webhook deliveries, GHL outbox, live groups):
+    an object of another location in the data is a bug that would cross tenants, so it stops."""
+    for key, value in data.items():
+        other = getattr(value, "location_id", location_id)
+        if other != location_id:
+            raise ValueError(f"{name}: {key} belongs to location {other}, the event to location {location_id}")
 
 
 def subscriptions() -> list[Subscription]:

@@ -240,8 +240,11 @@ class _PinnedBackend(httpcore.NetworkBackend):
         addresses = resolve(host, port)
         if not addresses:
             raise httpcore.ConnectError(f"{host} does not resolve")
-        if (host, port) != self.trusted:
-            for address in addresses:  # one bad address refuses the name: no gambling on order
+        trusted = (host, port) == self.trusted
+        for address in addresses:  # one bad address refuses the name: no gambling on order
+            # an operator's origin may be private (a gateway beside the server), never a
+            # metadata or reserved address (a DNS answer the operator did not mean)
+            if not trusted or address_kind(address) == NEVER:
                 check_address(address, self.purpose)
         return addresses
 

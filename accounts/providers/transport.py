@@ -34,9 +34,11 @@ class Gateway:
     refused: tuple[int, ...] = (401,)
     # The operator's gateway, when its base URL is a setting: called as a trusted origin.
     base_setting: str = ""
-    # The operator's own gateway may be quoted: the HTTP library's words for a failed call, an
-    # error answer's body. A person's device may not: its errors would tell a port scan open
-    # from closed, and whatever answers at a typed address is not ours to show.
+    # The operator's own gateway (a trusted call, to the base of the setting) may be quoted: the
+    # HTTP library's words for a failed call, an error answer's body. Nothing at an address a
+    # person typed may be, even on a gateway that also has an operator base (the Android
+    # gateway's cloud relay vs a phone): its errors would tell a port scan open from closed,
+    # and whatever answers at a typed address is not ours to show.
     quotable: bool = False
     unreachable: str = "{service} unreachable at {where}"
     bad_answer: str = "Cannot use the answer of the {service} at {where}"
@@ -56,14 +58,15 @@ class Gateway:
         trusted = base is None
         base = self.base() if base is None else base
         url = guarded_fetch.Target(base + path, purpose=guarded_fetch.GATEWAY, trusted=trusted, **target)
-        with self.errors(where or base):
+        with self.errors(where or base, quotable=self.quotable and trusted):
             response = guarded_fetch.request(method, url, limits=limits, json=json_body)
+        response.quotable = self.quotable and trusted  # read by reason() and json()
         if response.is_success or response.status_code in ok_statuses:
             return response
         raise self.answer_error(response, method, path)
 
     @contextmanager
-    def errors(self, where: str):
+    def errors(self, where: str, *, quotable: bool = False):
         """The failures of a guarded call as ProviderErrors (see the module's docstring)."""
         try:
             yield
@@ -72,7 +75,7 @@ class Gateway:
         except guarded_fetch.FetchError as exc:  # it answered, but not within the limits
             raise ProviderError(f"{self.bad_answer.format(service=self.service, where=where)}: {exc}", ambiguous=True) from None
         except httpx.HTTPError as exc:
-            said = str(exc) if self.quotable else f"it did not answer ({type(exc).__name__})."
+            said = str(exc) if quotable else f"it did not answer ({type(exc).__name__})."
             raise ProviderError(f"{self.unreachable.format(service=self.service, where=where)}: {said}",
                                 ambiguous=request_may_have_arrived(exc)) from None
 
@@ -93,7 +96,7 @@ class Gateway:
                 value = value.get(key) if isinstance(value, dict) else None
             if value:
                 return ("; ".join(map(str, value)) if isinstance(value, list) else str(value))[:200]
-        if not self.quotable:
+        if not getattr(response, "quotable", False):
             return "no reason given"
         return (response.text if body is None else str(body))[:200]
 
@@ -104,7 +107,8 @@ class Gateway:
         try:
             return response.json()
         except ValueError:
-            raise ProviderError(f"{self.service} answered non-JSON: {response.text[:120]!r}") from None
+            said = f": {response.text[:120]!r}" if getattr(response, "quotable", False) else " (not shown: an address typed in WhatSnap)"
+            raise ProviderError(f"{self.service} answered non-JSON{said}") from None
 
     def json_object(self, response: httpx.Response) -> dict:
         body = self.json(response)
