@@ -13,10 +13,8 @@ import hmac
 import json
 import logging
 from dataclasses import replace
-from datetime import datetime, timezone as dt_timezone
 
 from django.conf import settings
-from django.utils import timezone
 
 from accounts.providers.base import (
     ConnectionChanged,
@@ -33,7 +31,7 @@ from accounts.providers.base import (
     gateway_resource_foreign,
 )
 from accounts.providers.transport import OPERATOR_LIMITS, Gateway, media_download
-from accounts.providers.whatsapp_ids import first_phone, phone_from_jid
+from accounts.providers.whatsapp_ids import first_phone, message_time, phone_from_jid
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +275,7 @@ def _on_upsert(data: dict) -> list:
             name=str(data.get("pushName") or ""),
             text=text,
             media=media,
-            at=_timestamp(data.get("messageTimestamp")),
+            at=message_time(data.get("messageTimestamp")),
             group_id=group_id,
         )
     ]
@@ -315,13 +313,6 @@ def _fallback_text(message: dict) -> str:
     return f"[WhatsApp {kinds[0] if kinds else 'message'} not shown here; see the phone]"
 
 
-def _timestamp(value) -> datetime:
-    if isinstance(value, dict):  # protobuf Long serialised as {low, high}
-        value = (value.get("high", 0) << 32) + (value.get("low", 0) & 0xFFFFFFFF)
-    try:
-        return datetime.fromtimestamp(int(value), tz=dt_timezone.utc)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return timezone.now()
 
 
 _HANDLERS = {

@@ -6,13 +6,10 @@ import hashlib
 import hmac
 import json
 import logging
-from datetime import datetime, timezone as dt_timezone
-
-from django.utils import timezone
 
 from accounts.providers.base import ConnectionChanged, DeliveryStatus, InboundMessage, WebhookForbidden, WebhookMalformed
 from accounts.providers.waha.client import session_name
-from accounts.providers.whatsapp_ids import first_phone, phone_from_jid
+from accounts.providers.whatsapp_ids import first_phone, message_time, phone_from_jid
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +132,7 @@ def _on_message(account, envelope: dict, payload: dict) -> list:
             name=_push_name(data),
             text=text,
             media=media,
-            at=_timestamp(payload.get("timestamp")),
+            at=message_time(payload.get("timestamp")),
             group_id=group_id,
         )
     ]
@@ -170,14 +167,6 @@ def _fallback_text(payload: dict, data: dict) -> str:
     return f"[WhatsApp {kind} not shown here; see the phone]"
 
 
-def _timestamp(value) -> datetime:
-    try:
-        seconds = int(value)
-        if seconds > 10**11:  # milliseconds
-            seconds //= 1000
-        return datetime.fromtimestamp(seconds, tz=dt_timezone.utc)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return timezone.now()
 
 
 _HANDLERS = {
