@@ -2,6 +2,7 @@
 
 Webhook parsing returns normalised events; verification happens inside parse_webhook and a
 bad signature raises WebhookForbidden before anything is stored."""
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +54,17 @@ class WebhookForbidden(Exception):
 
 class WebhookMalformed(Exception):
     """Verified but unparseable payload: answer 400 with the reason, store nothing."""
+
+
+def json_envelope(request) -> dict:
+    """A verified webhook's body as a JSON object; WebhookMalformed otherwise."""
+    try:
+        envelope = json.loads(request.body)
+    except ValueError:
+        raise WebhookMalformed("body is not JSON") from None
+    if not isinstance(envelope, dict):
+        raise WebhookMalformed("body is not a JSON object")
+    return envelope
 
 
 class ProviderError(Exception):

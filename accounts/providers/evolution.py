@@ -10,7 +10,6 @@ Webhooks are not signed. They are accepted only with the account's secret in our
 instance's own token. Events arrive as `messages.upsert` (current) or `MESSAGES_UPSERT`."""
 import base64
 import hmac
-import json
 import logging
 from dataclasses import replace
 
@@ -27,6 +26,7 @@ from accounts.providers.base import (
     SendResult,
     WebhookForbidden,
     WebhookMalformed,
+    json_envelope,
     gateway_resource_claim,
     gateway_resource_foreign,
 )
@@ -178,12 +178,7 @@ class EvolutionProvider(Provider):
         secret = request.GET.get("secret", "")
         if not secret or not hmac.compare_digest(secret.encode(), account.webhook_secret.encode()):
             raise WebhookForbidden("missing or wrong ?secret= in the webhook URL")
-        try:
-            envelope = json.loads(request.body)
-        except ValueError:
-            raise WebhookMalformed("body is not JSON") from None
-        if not isinstance(envelope, dict):
-            raise WebhookMalformed("body is not a JSON object")
+        envelope = json_envelope(request)
         apikey = envelope.get("apikey")
         if apikey and not _known_key(account, str(apikey)):
             raise WebhookForbidden("envelope apikey is neither the gateway key nor the instance token")

@@ -4,10 +4,16 @@ events we use: `message` (incoming messages only: our own sends and messages typ
 phone also arrive, marked fromMe), `message.ack` (delivery receipts) and `session.status`."""
 import hashlib
 import hmac
-import json
 import logging
 
-from accounts.providers.base import ConnectionChanged, DeliveryStatus, InboundMessage, WebhookForbidden, WebhookMalformed
+from accounts.providers.base import (
+    ConnectionChanged,
+    DeliveryStatus,
+    InboundMessage,
+    WebhookForbidden,
+    WebhookMalformed,
+    json_envelope,
+)
 from accounts.providers.waha.client import session_name
 from accounts.providers.whatsapp_ids import first_phone, message_time, phone_from_jid
 
@@ -24,12 +30,7 @@ NOT_A_CHAT_SUFFIXES = ("@newsletter", "@broadcast")
 def parse_webhook(account, request) -> list:
     """Verify a WAHA webhook and normalise its event (Provider.parse_webhook)."""
     verify_signature(account, request)
-    try:
-        envelope = json.loads(request.body)
-    except ValueError:
-        raise WebhookMalformed("body is not JSON") from None
-    if not isinstance(envelope, dict):
-        raise WebhookMalformed("body is not a JSON object")
+    envelope = json_envelope(request)
     sent_by = envelope.get("session")
     if sent_by and sent_by != session_name(account):
         raise WebhookForbidden(f"event of WAHA session {sent_by!r} sent to the webhook of {session_name(account)!r}")
