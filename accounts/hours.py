@@ -14,11 +14,18 @@ def parse_hours(raw: dict) -> dict[str, list[tuple[time, time]]]:
             raise ValueError(f"unknown day {day!r}; use {', '.join(DAYS)}")
         parsed[day] = []
         for span in spans:
-            start, end = (time.fromisoformat(v) for v in span)
+            start, end = (_clock_time(day, v) for v in span)
             if end <= start:
                 raise ValueError(f"{day}: {span[0]}-{span[1]} ends before it starts")
             parsed[day].append((start, end))
     return parsed
+
+
+def _clock_time(day: str, value) -> time:
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{day}: {value!r} is not a time of day; write 24-hour times like 09:00-17:30") from None
 
 
 def account_zone(account) -> ZoneInfo:

@@ -108,6 +108,9 @@ def test_settings_are_validated_and_audited(admin_client, admin_user, sandbox_ac
     html = response.content.decode()
     assert "is not a time zone name" in html
     assert "Between 1 and 600" in html and "ends before it starts" in html
+    response = admin_client.post(f"/accounts/{sandbox_account.pk}/settings/", {
+        "name": "Sales NYC", "timezone": NY, "send_per_minute": 20, "send_jitter_seconds": 1, "hours_text": "mon 9-5"})
+    assert "mon: &#x27;9&#x27; is not a time of day; write 24-hour times like 09:00-17:30" in response.content.decode()
     admin_client.post(f"/accounts/{sandbox_account.pk}/settings/", {
         "name": "Sales NYC", "timezone": NY, "send_per_minute": 20, "send_jitter_seconds": 1, "hours_text": "mon 09:00-17:00",
         "signature": "— Sales"})
