@@ -213,3 +213,11 @@ def test_the_account_page_shows_what_the_apps_above_register(admin_client, locat
     account = account_create(location=location, kind="android_sms", backend="sandbox", name="Sales", phone_number="+14155550111")
     assert admin_client.get(f"/accounts/{account.pk}/").status_code == 200
     assert seen == [account.pk]
+
+
+def test_a_backend_that_lists_no_numbers_says_so():
+    sandbox = get_provider("sandbox")
+    assert not sandbox.lists_numbers
+    with pytest.raises(ProviderError, match="cannot list the numbers of an account; type the number instead") as refused:
+        sandbox.list_numbers(credentials={}, config={})
+    assert not refused.value.transient

@@ -227,7 +227,7 @@ class Provider(ABC):
     def list_numbers(self, *, credentials: dict, config: dict) -> list[str]:
         """The numbers an account with these credentials could use (when lists_numbers);
         ProviderError when there are none to offer."""
-        raise NotImplementedError
+        raise ProviderError(f"{self.label} cannot list the numbers of an account; type the number instead.", transient=False)
 
     # --- the account page ----------------------------------------------------------------------
     def account_card(self, account) -> dict | None:
