@@ -204,6 +204,22 @@ class Account(models.Model):
     typing_delay_seconds = models.PositiveIntegerField(
         default=0, validators=[MaxValueValidator(15)],
         help_text="WhatsApp: the gateway shows 'typing…' this long before each message (0–15 s)")
+    # what the gateway does beside messages (issue 17)
+    send_read_receipts = models.BooleanField(
+        default=True, help_text="WhatsApp: opening a conversation marks the contact's messages read on the phone (blue ticks)")
+    history_days = models.PositiveIntegerField(
+        default=7, validators=[MaxValueValidator(90)],
+        help_text="when the account connects (first time or after an outage), import this many days of the history the gateway holds (0 = none)")
+    quiet_alert_minutes = models.PositiveIntegerField(
+        default=0, validators=[MaxValueValidator(7 * 24 * 60)],
+        help_text="raise an alert when no webhook has arrived for this many minutes (0 = never)")
+    history_imported_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # the last webhook refused (bad or missing signature), why, and what to change
+    webhook_refused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    webhook_refused_reason = models.CharField(max_length=300, blank=True, editable=False)
+    # an alert raised for this account (disconnected, logged out, banned, silent) and not yet cleared
+    alert = models.CharField(max_length=300, blank=True, editable=False)
+    alert_at = models.DateTimeField(null=True, blank=True, editable=False)
     next_send_at = models.DateTimeField(null=True, blank=True, editable=False)
     drain_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     # provider state

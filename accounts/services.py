@@ -183,6 +183,21 @@ def account_set_status(*, account: Account, status: str, reason: str = "", phone
                       status=status, previous=current.status, reason=reason)
 
 
+REFUSAL_NOTE_EVERY = timezone.timedelta(seconds=60)
+
+
+def account_webhook_refused(*, account: Account, reason: str) -> None:
+    """Keep why the account's last webhook was refused (the account page says it, with what to
+    change). Written at most once a minute per reason: a flood of forged requests is no write
+    storm. The reason is ours (the provider's check), never the caller's text."""
+    now = timezone.now()
+    if (account.webhook_refused_reason == reason[:300] and account.webhook_refused_at
+            and now - account.webhook_refused_at < REFUSAL_NOTE_EVERY):
+        return
+    Account.objects.filter(pk=account.pk).update(webhook_refused_at=now, webhook_refused_reason=reason[:300])
+    account.webhook_refused_at, account.webhook_refused_reason = now, reason[:300]
+
+
 def account_disconnect(*, account: Account, reason: str = "disconnected by a user") -> None:
     try:
         get_provider(account.backend).disconnect(account)

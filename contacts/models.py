@@ -50,6 +50,9 @@ class Contact(models.Model):
     opted_out_at = models.DateTimeField(null=True, blank=True)
     help_requested_at = models.DateTimeField(null=True, blank=True, help_text="last time the contact sent HELP (or INFO)")
     ghl_contact_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # WhatsApp's hidden id of this person ('12345@lid'). A person known only by it has it as
+    # their phone too, until the number becomes known and the contact merges into the phone's.
+    whatsapp_lid = models.CharField(max_length=64, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -80,6 +80,17 @@ class Message(models.Model):
     sent_at = models.DateTimeField(default=timezone.now, help_text="platform time")
     created_at = models.DateTimeField(default=timezone.now)
     status_changed_at = models.DateTimeField(default=timezone.now)
+    # outbound typed on the phone or Mac itself, not sent by WhatSnap
+    via_device = models.BooleanField(default=False)
+    # imported from the gateway's history on connect: never routed, auto-replied or sent to GHL
+    is_history = models.BooleanField(default=False)
+    # the message this one quotes (a quoted reply); its provider id and text when it is not here
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reply_to_provider_id = models.CharField(max_length=128, blank=True)
+    quoted_text = models.CharField(max_length=300, blank=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    edits = models.JSONField(default=list, blank=True, help_text="earlier texts, oldest first: [{text, until}] (admins only)")
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="deleted for everyone")
 
     class Meta:
         ordering = ["sent_at", "id"]
@@ -110,20 +121,45 @@ class Message(models.Model):
             rows.filter(first_inbound_at__lte=self.sent_at, first_response_at__isnull=True).update(first_response_at=self.sent_at)
 
 
+class MessageReaction(models.Model):
+    """An emoji on a message: one per reacting party (the contact, a group participant, or
+    the account itself — from the phone or an agent in the inbox)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    # "me" for the account's side; "c<contact id>" for a contact
+    actor_key = models.CharField(max_length=40)
+    contact = models.ForeignKey("contacts.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    emoji = models.CharField(max_length=32)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [models.UniqueConstraint(fields=["message", "actor_key"], name="uniq_reaction_per_actor")]
+
+
 class InboundEvent(models.Model):
-    """A verified webhook event, stored before the 200 goes out; processed by a task."""
+    """A verified webhook event, stored before the 200 goes out; processed by a task. One that
+    is not filed ends UNFILED with its reason in `error` (an admin may re-run it)."""
 
     class Kind(models.TextChoices):
-        MESSAGE = "message", "Inbound message"
+        MESSAGE = "message", "Message"
         STATUS = "status", "Delivery status"
+        REACTION = "reaction", "Reaction"
+        EDIT = "edit", "Edit"
+        DELETE = "delete", "Deletion"
+        CHAT_EVENT = "chat_event", "Group event"
+        IDENTITY = "identity", "Phone of a WhatsApp LID"
+        UNFILED = "unfiled", "Webhook not understood"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        UNFILED = "unfiled", "Not filed"
 
     account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="inbound_events")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
     dedupe_key = models.CharField(max_length=160)
     payload = models.JSONField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -136,7 +172,10 @@ class InboundEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["account", "dedupe_key"], name="uniq_inbound_event")
         ]
-        indexes = [models.Index(fields=["status", "received_at"], name="inbound_pending")]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="inbound_pending"),
+            models.Index(fields=["account", "status"], name="inbound_account_status"),  # diagnostics
+        ]
 
 
 class ConversationEvent(models.Model):
@@ -146,6 +185,7 @@ class ConversationEvent(models.Model):
         ASSIGNED = "assigned", "Assigned"
         UNASSIGNED = "unassigned", "Unassigned"
         STATUS = "status", "Status changed"
+        CHAT = "chat", "Group event"  # members joined/left, renamed: `reason` says what
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=12, choices=Kind.choices)

@@ -158,6 +158,7 @@ def message_deliver(*, message_id: int) -> str:
             text=message.text,
             media=message.media or None,
             idempotency_key=f"wsm-{message.pk}",
+            reply_to=message.reply_to_provider_id,
         )
     except ProviderError as exc:
         repeatable = not exc.ambiguous or provider.idempotent_sends  # a lost answer is safe to retry

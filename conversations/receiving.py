@@ -4,6 +4,8 @@ webhook_events_record() stores verified events (unique per account + provider id
 redeliveries are no-ops) and queues inbound_event_process(), which files each one in one
 transaction: sender -> contacts -> conversation -> message -> the "message.received" event
 (routing, live, GHL and outgoing webhooks subscribe to it) -> the auto-reply outside hours."""
+import hashlib
+import json
 import logging
 from dataclasses import asdict, dataclass
 
@@ -13,7 +15,18 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.hours import is_within_hours
 from accounts.models import Account
-from accounts.providers.base import ConnectionChanged, DeliveryStatus, InboundMessage, QrUpdated
+from accounts.providers.base import (
+    ChatEvent,
+    ConnectionChanged,
+    DeliveryStatus,
+    InboundMessage,
+    MessageDeleted,
+    MessageEdited,
+    PhoneIdentified,
+    QrUpdated,
+    Reaction,
+    Unfiled,
+)
 from accounts.services import account_apply_events
 from contacts.models import Contact
 from contacts.services import (
@@ -38,7 +51,8 @@ AUTO_REPLY_EVERY = timezone.timedelta(hours=12)
 
 # --- the ack path ----------------------------------------------------------------------------
 def webhook_events_record(*, account: Account, events: list) -> int:
-    """Store verified events; returns how many were new. Connection/QR events apply at once."""
+    """Store verified events; returns how many were new. Connection/QR events apply at once;
+    Unfiled events are kept with their reason and not processed."""
     new_ids = []
     session_events = [e for e in events if isinstance(e, (QrUpdated, ConnectionChanged))]
     if session_events:
@@ -48,28 +62,55 @@ def webhook_events_record(*, account: Account, events: list) -> int:
         if stored is None:
             continue
         kind, key, payload = stored
+        unfiled = kind == InboundEvent.Kind.UNFILED
         try:
             with transaction.atomic():
-                row = InboundEvent.objects.create(account=account, kind=kind, dedupe_key=key[:160], payload=payload)
+                row = InboundEvent.objects.create(
+                    account=account, kind=kind, dedupe_key=key[:160], payload=payload,
+                    status=InboundEvent.Status.UNFILED if unfiled else InboundEvent.Status.PENDING,
+                    error=event.reason[:500] if unfiled else "", processed_at=timezone.now() if unfiled else None)
         except IntegrityError:
             logger.info("duplicate webhook event %s for account %s ignored", key, account.pk)
             continue
-        new_ids.append(row.pk)
+        if unfiled:
+            logger.info("webhook event for account %s kept unfiled: %s", account.pk, event.reason)
+        else:
+            new_ids.append(row.pk)
     _touch_last_webhook(account)
     for pk in new_ids:
         enqueue_on_commit(process_inbound_event, pk)
     return len(new_ids)
 
 
+def _timed(event) -> dict:
+    payload = asdict(event)
+    if "at" in payload:
+        payload["at"] = event.at.isoformat()
+    return payload
+
+
 def _stored_form(event) -> tuple[str, str, dict] | None:
     """(kind, dedupe key, JSON payload) of an event to file later; None for session events."""
     if isinstance(event, InboundMessage):
-        payload = asdict(event)
-        payload["at"] = event.at.isoformat()
+        payload = _timed(event)
         payload["media"] = list(event.media)
         return InboundEvent.Kind.MESSAGE, f"msg:{event.provider_id}", payload
     if isinstance(event, DeliveryStatus):
         return InboundEvent.Kind.STATUS, f"st:{event.provider_id}:{event.status}", asdict(event)
+    if isinstance(event, Reaction):
+        return InboundEvent.Kind.REACTION, f"re:{event.provider_id}", _timed(event)
+    if isinstance(event, MessageEdited):
+        return InboundEvent.Kind.EDIT, f"ed:{event.provider_id}", _timed(event)
+    if isinstance(event, MessageDeleted):
+        return InboundEvent.Kind.DELETE, f"del:{event.target_id}", _timed(event)
+    if isinstance(event, ChatEvent):
+        return InboundEvent.Kind.CHAT_EVENT, f"ce:{event.provider_id}", _timed(event)
+    if isinstance(event, PhoneIdentified):
+        return InboundEvent.Kind.IDENTITY, f"id:{event.lid}:{event.phone}", asdict(event)
+    if isinstance(event, Unfiled):
+        body = json.dumps(event.envelope, sort_keys=True, default=str)
+        key = event.key or hashlib.sha256(body.encode()).hexdigest()
+        return InboundEvent.Kind.UNFILED, f"unf:{key}", {"reason": event.reason, "envelope": json.loads(body)}
     return None
 
 

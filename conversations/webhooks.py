@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Account
 from accounts.providers import get_provider
 from accounts.providers.base import WebhookForbidden, WebhookMalformed
+from accounts.services import account_webhook_refused
 from conversations.services import webhook_events_record
 from whatsnap.request_body import body_within
 
@@ -30,6 +31,7 @@ def webhook(request, kind: str, account_id: int):
         events = provider.parse_webhook(account, request)
     except WebhookForbidden as exc:
         logger.warning("forged or unsigned webhook for account %s refused: %s", account_id, exc)
+        account_webhook_refused(account=account, reason=str(exc))
         return JsonResponse({"detail": "Signature verification failed.", "code": "forbidden"}, status=403)
     except WebhookMalformed as exc:
         logger.warning("malformed webhook for account %s: %s", account_id, exc)

@@ -85,7 +85,7 @@ class FakeGatewayProvider(Provider):
     def health(self, account):
         return Health(ok=True, detail="fake")
 
-    def send(self, account, *, to, text, media=None, idempotency_key):
+    def send(self, account, *, to, text, media=None, idempotency_key, reply_to=""):
         return SendResult(provider_id=idempotency_key)
 
     def parse_webhook(self, account, request):

@@ -156,7 +156,7 @@ class AndroidSmsProvider(Provider):
             checks=[("SMS gateway reachable", True, ""), ("webhooks registered", not missing, advice)],
         )
 
-    def send(self, account, *, to: str, text: str, media=None, idempotency_key: str) -> SendResult:
+    def send(self, account, *, to: str, text: str, media=None, idempotency_key: str, reply_to: str = "") -> SendResult:
         if media:  # SMS carries text only: send the links
             text = "\n".join([text, *(m["url"] for m in media if m.get("url"))]).strip()
         body = {"textMessage": {"text": text}, "phoneNumbers": [to], "id": idempotency_key}

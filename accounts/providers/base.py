@@ -30,14 +30,81 @@ class ConnectionChanged:
 
 @dataclass(frozen=True)
 class InboundMessage:
+    """A message in one of the account's chats. Usually the contact wrote it; with from_me the
+    account's own phone/Mac sent it (typed on the device, or WhatSnap's own send echoing back:
+    filing tells the two apart by provider id)."""
     provider_id: str
-    from_phone: str  # raw sender as the platform gives it
+    # The contact's phone or handle as the platform gives it: the sender, or for from_me the
+    # chat's other party. '' when WhatsApp names the person only by a LID (see sender_lid).
+    from_phone: str
     name: str
     text: str
     at: datetime
     media: tuple[dict, ...] = ()
-    group_id: str = ""  # WhatsApp group jid; the sender is then the participant
+    group_id: str = ""  # WhatsApp group jid / iMessage group chat guid; the sender is then the participant
     group_name: str = ""
+    from_me: bool = False
+    sender_lid: str = ""  # WhatsApp's hidden id of the person ('12345@lid'), when the engine gives one
+    reply_to: str = ""  # provider id of the message it quotes
+    quoted_text: str = ""  # the quoted message's text as the platform shows it (the original may be unknown)
+    history: bool = False  # imported from the gateway's history on connect: no routing, auto-reply or GHL
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """An emoji reaction on an earlier message (target_id); emoji '' removes the reaction."""
+    provider_id: str  # the reaction's own id, or target + who + emoji when the platform has none
+    target_id: str
+    emoji: str
+    at: datetime
+    from_me: bool = False  # the account's own phone reacted
+    from_phone: str = ""  # who reacted, when not from_me (a group participant, the contact)
+    sender_lid: str = ""
+
+
+@dataclass(frozen=True)
+class MessageEdited:
+    provider_id: str  # the edit's own id (dedupe); target + text hash when the platform has none
+    target_id: str
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class MessageDeleted:
+    """A message deleted for everyone (revoked / unsent)."""
+    target_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ChatEvent:
+    """Something that happened in a group chat that is not a message (members joined or left,
+    renamed): shown in the thread, no unread bump, no reopen, no GHL message."""
+    provider_id: str
+    group_id: str
+    text: str
+    at: datetime
+    group_name: str = ""
+
+
+@dataclass(frozen=True)
+class PhoneIdentified:
+    """The gateway told us the phone number behind a WhatsApp LID: the LID's contact becomes
+    (or merges into) the phone's contact."""
+    lid: str
+    phone: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Unfiled:
+    """A verified webhook WhatSnap does not file (an event type it does not handle, a payload it
+    cannot read yet). Kept with the reason and the whole envelope, so an admin can re-run it
+    through Provider.parse_envelope() after an upgrade. `key` dedupes redeliveries."""
+    reason: str
+    envelope: dict
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -172,13 +239,45 @@ class Provider(ABC):
         """Is the backend reachable and are the credentials accepted (read-only)."""
 
     @abstractmethod
-    def send(self, account, *, to: str, text: str, media: list[dict] | None = None, idempotency_key: str) -> SendResult:
+    def send(self, account, *, to: str, text: str, media: list[dict] | None = None, idempotency_key: str,
+             reply_to: str = "") -> SendResult:
         """Send once per idempotency_key; return the provider's message id and status.
-        Raise ProviderError on failure."""
+        reply_to: the provider id of a message this one quotes (backends that cannot quote
+        send it as a plain message). Raise ProviderError on failure."""
 
     @abstractmethod
     def parse_webhook(self, account, request) -> list:
-        """Verify a webhook (raise WebhookForbidden / WebhookMalformed) and normalise it."""
+        """Verify a webhook (raise WebhookForbidden / WebhookMalformed) and normalise it.
+        Every event it accepts but does not file comes back as Unfiled, with the reason."""
+
+    def parse_envelope(self, account, envelope: dict) -> list:
+        """Normalise a webhook body that was verified when it arrived (an Unfiled event re-run
+        by an admin after an upgrade). Backends whose parse_webhook keeps Unfiled events
+        implement it; the default says it cannot."""
+        raise WebhookMalformed(f"{self.label} cannot re-read a stored webhook")
+
+    # --- what a backend can do besides sending (capabilities; the inbox offers only these) ---
+    supports_reactions: bool = False
+    supports_read_receipts: bool = False
+    supports_history: bool = False
+
+    def react(self, account, *, to: str, target_id: str, target_from_me: bool, emoji: str) -> None:
+        """React with emoji ('' removes our reaction) to the message target_id in the chat `to`
+        (target_from_me: the message was sent by the account). ProviderError on failure."""
+        raise ProviderError(f"{self.label} cannot send reactions.", transient=False)
+
+    def mark_read(self, account, *, to: str, provider_ids: list[str]) -> None:
+        """Tell the platform the contact's messages in the chat `to` were read (blue ticks)."""
+        raise ProviderError(f"{self.label} cannot mark messages read.", transient=False)
+
+    def history(self, account, *, since: datetime) -> list:
+        """The messages (InboundMessage with history=True, from_me for our side) the gateway
+        still holds from `since` on, oldest first."""
+        raise ProviderError(f"{self.label} cannot import history.", transient=False)
+
+    def resolve_lid(self, account, lid: str) -> str:
+        """The phone number (E.164) behind a WhatsApp LID if the gateway knows it, else ''."""
+        return ""
 
     def webhook_max_bytes(self) -> int:
         """Larger webhook bodies are refused (413) before they are parsed."""

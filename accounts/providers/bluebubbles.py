@@ -119,7 +119,7 @@ class BlueBubblesProvider(Provider):
         advice = "BlueBubbles Server -> API & Webhooks must hold the account's webhook URL, with its ?secret=."
         return Health(ok=True, detail="BlueBubbles server answered ping.", checks=[("BlueBubbles server reachable", True, advice)])
 
-    def send(self, account, *, to: str, text: str, media=None, idempotency_key: str) -> SendResult:
+    def send(self, account, *, to: str, text: str, media=None, idempotency_key: str, reply_to: str = "") -> SendResult:
         if media:  # attachments need a multipart upload of the file; send the links instead
             text = "\n".join([text, *(m["url"] for m in media if m.get("url"))]).strip()
         body = {

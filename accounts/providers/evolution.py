@@ -141,7 +141,7 @@ class EvolutionProvider(Provider):
         )
 
     # --- send --------------------------------------------------------------------------------
-    def send(self, account, *, to: str, text: str, media=None, idempotency_key: str) -> SendResult:
+    def send(self, account, *, to: str, text: str, media=None, idempotency_key: str, reply_to: str = "") -> SendResult:
         # Evolution has no idempotency key; message_deliver's claim makes this call happen once.
         # The account's typing delay goes as Evolution's `delay`: the gateway shows "typing…"
         # (or "recording…" before audio) that long, then sends; the call lasts that much longer.

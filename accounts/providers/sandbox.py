@@ -76,7 +76,7 @@ class SandboxProvider(Provider):
     def health(self, account) -> Health:
         return Health(ok=True, detail="Sandbox backend: simulated inside WhatSnap, always reachable.")
 
-    def send(self, account, *, to: str, text: str, media=None, idempotency_key: str) -> SendResult:
+    def send(self, account, *, to: str, text: str, media=None, idempotency_key: str, reply_to: str = "") -> SendResult:
         # Deterministic id: a retried send of the same message is the same sandbox message;
         # the simulated phone receives it at once.
         return SendResult(provider_id=f"sbx-out-{idempotency_key}", status="delivered")

@@ -203,7 +203,7 @@ class TwilioProvider(Provider):
         detail = "Twilio accepted the credentials." if pointed else advice
         return Health(ok=pointed, detail=detail, checks=checks)
 
-    def send(self, account, *, to: str, text: str, media=None, idempotency_key: str) -> SendResult:
+    def send(self, account, *, to: str, text: str, media=None, idempotency_key: str, reply_to: str = "") -> SendResult:
         kwargs = {"to": to, "body": text, "status_callback": account.webhook_urls()["status"]}
         if account.config.get("messaging_service_sid"):
             kwargs["messaging_service_sid"] = account.config["messaging_service_sid"]

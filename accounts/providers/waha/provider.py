@@ -134,7 +134,7 @@ class WahaProvider(Provider):
         return {"url": settings.WAHA_API_BASE_URL + path, "headers": {"X-Api-Key": settings.WAHA_API_KEY}, "trusted": True}
 
     # --- send --------------------------------------------------------------------------------
-    def send(self, account, *, to: str, text: str, media=None, idempotency_key: str) -> SendResult:
+    def send(self, account, *, to: str, text: str, media=None, idempotency_key: str, reply_to: str = "") -> SendResult:
         # WAHA has no idempotency key; message_deliver's claim makes this call happen once.
         name, chat = session_name(account), chat_id(to)
         delay = int(getattr(account, "typing_delay_seconds", 0) or 0)
