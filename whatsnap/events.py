@@ -37,6 +37,7 @@ CATALOGUE: dict[str, str] = {
     "account.status_changed": "account, status, previous, reason — connection state moved",
     "account.qr_updated": "account — a new QR code or pairing code to show",
     "account.settings_changed": "account, changed — settings saved (names of changed fields)",
+    "account.alert": "account, alert, cleared — an alert raised (disconnected, logged out, banned, silent) or cleared ('' alert)",
     "account.archived": "account — deleted by a user: hidden, its tag becomes a plain tag",
     "member.removing": "membership — a person is taken out of a location (before the row goes)",
     # contacts
@@ -50,6 +51,12 @@ CATALOGUE: dict[str, str] = {
     "tag.deleted": "tag_id, contact_ids — deleted; the contacts that carried it",
     # conversations
     "message.received": "message, conversation, contact, sender, account, contact_changed — an inbound message was filed",
+    "message.sent_from_device": "message, conversation, contact, account — a message typed on the phone or Mac itself was filed (outbound)",
+    "message.imported": "message, conversation, contact, account — a message of the gateway's history, imported on connect (no routing, no GHL)",
+    "message.reacted": "message, emoji, previous, actor_key, author — a reaction added, changed or removed ('' emoji), either side",
+    "message.edited": "message, previous_text — the sender edited a message",
+    "message.deleted": "message — the sender deleted a message for everyone",
+    "conversation.chat_event": "conversation, text — a group system item (members joined or left, renamed)",
     "message.queued": "message, conversation, from_ghl — an outbound message waits in its account's queue",
     "message.status_changed": "message, status, error — an outbound message moved forward (sent, delivered, read, failed)",
     "conversation.assigned": "conversation, assignee, previous_assignee_id, reason — assigned or unassigned",
