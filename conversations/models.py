@@ -29,6 +29,8 @@ class Conversation(models.Model):
     first_inbound_at = models.DateTimeField(null=True, blank=True)
     first_response_at = models.DateTimeField(null=True, blank=True, help_text="first reply after the first inbound message")
     first_resolved_at = models.DateTimeField(null=True, blank=True)
+    # the last inbound message whose read receipt went to the platform (each is marked once)
+    read_receipt_through = models.BigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
