@@ -34,12 +34,73 @@ def contact_upsert_from_inbound(
             return contact, True, False
         except IntegrityError:  # created concurrently by another worker
             contact = Contact.objects.get(location=location, phone=sender.value)
-    if platform_name and contact.name_source != Contact.NameSource.PERSON and contact.name != platform_name:
-        contact.name = platform_name
-        contact.name_source = Contact.NameSource.PLATFORM
-        contact.save(update_fields=["name", "name_source", "updated_at"])
-        return contact, False, True
-    return contact, False, False
+    return contact, False, _platform_rename(contact, platform_name)
+
+
+def contact_upsert_from_whatsapp(
+    *, location, sender: NormalisedSender | None, lid: str, platform_name: str
+) -> tuple[Contact, bool, bool]:
+    """A WhatsApp person known by phone, by LID ('123@lid', WhatsApp's hidden id), or both.
+
+    - Only the LID: the contact that carries it (by phone or not), else a new contact keyed by
+      the LID itself until the number is known.
+    - Phone and LID: the phone's contact. A contact keyed only by that LID becomes it: renumbered
+      when the phone has no contact yet, merged into the phone's contact otherwise (messages,
+      tags, conversations and GHL follow contact_merge).
+    Returns (contact, created, changed) like contact_upsert_from_inbound."""
+    if sender is None or not sender.value:
+        known = Contact.objects.filter(location=location, whatsapp_lid=lid).order_by("-phone_is_e164", "pk").first()
+        if known is not None:
+            return known, False, _platform_rename(known, platform_name)
+        contact, created, renamed = contact_upsert_from_inbound(
+            location=location, sender=NormalisedSender(lid, False), platform_name=platform_name)
+        _remember_lid(contact, lid)
+        return contact, created, renamed
+    if not lid:
+        return contact_upsert_from_inbound(location=location, sender=sender, platform_name=platform_name)
+    lid_only = Contact.objects.filter(location=location, phone=lid).first()
+    if lid_only is not None and not Contact.objects.filter(location=location, phone=sender.value).exists():
+        try:
+            with transaction.atomic():
+                lid_only.phone, lid_only.phone_is_e164, lid_only.whatsapp_lid = sender.value, sender.is_e164, lid
+                lid_only.save(update_fields=["phone", "phone_is_e164", "whatsapp_lid", "updated_at"])
+                _platform_rename(lid_only, platform_name)
+                events.record("contact.updated", location_id=location.id, contact=lid_only)
+            return lid_only, False, True
+        except IntegrityError:  # the phone's contact was created concurrently: merge below
+            lid_only.refresh_from_db()
+    contact, created, renamed = contact_upsert_from_inbound(location=location, sender=sender, platform_name=platform_name)
+    if lid_only is not None and lid_only.pk != contact.pk:
+        contact = contact_merge(source=lid_only, into=contact)
+        renamed = True
+    _remember_lid(contact, lid)
+    return contact, created, renamed
+
+
+def contact_identify_lid(*, location, lid: str, sender: NormalisedSender, platform_name: str = "") -> Contact | None:
+    """The gateway told us the phone behind a LID: a contact known only by it takes the phone
+    (or merges into the phone's contact). Nobody known by that LID: nothing to do."""
+    if not Contact.objects.filter(location=location, whatsapp_lid=lid).exists():
+        return None
+    return contact_upsert_from_whatsapp(location=location, sender=sender, lid=lid, platform_name=platform_name)[0]
+
+
+def _remember_lid(contact: Contact, lid: str) -> None:
+    if contact.whatsapp_lid == lid:
+        return
+    # a LID names one person: an older holder (WhatsApp reassigned it) lets go of it
+    Contact.objects.filter(location_id=contact.location_id, whatsapp_lid=lid).exclude(pk=contact.pk).update(whatsapp_lid="")
+    Contact.objects.filter(pk=contact.pk).update(whatsapp_lid=lid)
+    contact.whatsapp_lid = lid
+
+
+def _platform_rename(contact: Contact, platform_name: str) -> bool:
+    platform_name = (platform_name or "").strip()[:120]
+    if not platform_name or contact.name_source == Contact.NameSource.PERSON or contact.name == platform_name:
+        return False
+    contact.name, contact.name_source = platform_name, Contact.NameSource.PLATFORM
+    contact.save(update_fields=["name", "name_source", "updated_at"])
+    return True
 
 
 def contact_tag_add(*, contact: Contact, tag: Tag) -> bool:

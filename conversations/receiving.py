@@ -1,19 +1,19 @@
 """Receiving: the product's hot path.
 
-webhook_events_record() stores verified events (unique per account + provider id, so
-redeliveries are no-ops) and queues inbound_event_process(), which files each one in one
-transaction: sender -> contacts -> conversation -> message -> the "message.received" event
-(routing, live, GHL and outgoing webhooks subscribe to it) -> the auto-reply outside hours."""
+webhook_events_record() stores verified events (unique per account + kind + provider id, so
+redeliveries are no-ops; Unfiled ones are kept with their reason, not processed) and queues
+inbound_event_process(), which files each one in one transaction with the filer of its kind:
+messages (conversations/filing.py), delivery statuses (here), reactions, edits, deletions,
+group events and LID identities (conversations/amendments.py). An event that cannot be filed
+ends UNFILED with its reason; nothing acknowledged disappears."""
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from accounts.hours import is_within_hours
 from accounts.models import Account
 from accounts.providers.base import (
     ChatEvent,
@@ -28,25 +28,24 @@ from accounts.providers.base import (
     Unfiled,
 )
 from accounts.services import account_apply_events
-from contacts.models import Contact
-from contacts.services import (
-    contact_account_touch,
-    contact_opt_out_from_keyword,
-    contact_tag_add,
-    contact_upsert_from_inbound,
+from conversations.amendments import (
+    NotFiled,
+    NotYet,
+    chat_event_file,
+    delete_file,
+    edit_file,
+    identity_file,
+    reaction_file,
 )
-from conversations.models import Conversation, InboundEvent, Message
-from conversations.sending import message_send, preview_of
+from conversations.filing import message_file
+from conversations.models import InboundEvent, Message
 from conversations.statuses import message_status_advance
-from whatsnap import events
-from whatsnap.errors import ApplicationError
-from whatsnap.phones import NormalisedSender, normalise_sender, region_of
 from whatsnap.tasks import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
 MAX_PROCESS_ATTEMPTS = 8
-AUTO_REPLY_EVERY = timezone.timedelta(hours=12)
+NOT_YET_ATTEMPTS = 4  # a reaction/edit/deletion waits ~3 sweeps for its message, then is kept unfiled
 
 
 # --- the ack path ----------------------------------------------------------------------------
@@ -138,14 +137,18 @@ def inbound_event_process(*, event_id: int) -> str:
             event = InboundEvent.objects.select_for_update(of=("self",)).select_related("account__location").get(pk=event_id)
             if event.status != InboundEvent.Status.PENDING:
                 return event.status
-            if event.kind == InboundEvent.Kind.MESSAGE:
-                _file_inbound_message(event)
-            else:
-                _apply_delivery_status(event)
-            event.status = InboundEvent.Status.DONE
+            try:
+                with transaction.atomic():  # a savepoint: an event kept unfiled leaves no half
+                    FILERS[event.kind](event)
+                event.status = InboundEvent.Status.DONE
+            except NotFiled as exc:
+                if isinstance(exc, NotYet) and event.attempts + 1 < NOT_YET_ATTEMPTS:
+                    raise  # what it refers to may still arrive: retried by the sweep
+                event.status, event.error = InboundEvent.Status.UNFILED, exc.reason[:2000]
+                logger.info("inbound event %s kept unfiled: %s", event.pk, exc.reason)
             event.processed_at = timezone.now()
             event.attempts += 1
-            event.save(update_fields=["status", "processed_at", "attempts"])
+            event.save(update_fields=["status", "error", "processed_at", "attempts"])
             return event.status
     except Exception as exc:
         _record_failure(event_id, exc)
@@ -164,103 +167,6 @@ def _record_failure(event_id: int, exc: Exception) -> None:
     event.save(update_fields=["attempts", "error", "status"])
 
 
-# --- filing one inbound message, step by step ------------------------------------------------
-@dataclass
-class Sender:
-    """Who wrote (`person`) and whose thread it lands in (`thread`: the person, or the group)."""
-    person: Contact
-    thread: Contact
-    changed: bool  # the person was created or renamed, or got the account's tag
-
-
-def _file_inbound_message(event: InboundEvent) -> Message:
-    account, data = event.account, event.payload
-    at = parse_datetime(data["at"]) or timezone.now()
-    sender = _sender_contacts(account, data)
-    sender.changed |= _link_to_account(sender, account, at)
-    if account.kind in Account.SMS_KINDS:
-        contact_opt_out_from_keyword(contact=sender.person, text=data.get("text", ""))
-    conversation = Conversation.objects.get_or_create(
-        contact=sender.thread, account=account, defaults={"location": account.location})[0]
-    message = _store_message(conversation, sender, data, at)
-    _bump_conversation(conversation, message, at)
-    events.record("message.received", location_id=account.location_id, message=message, conversation=conversation,
-                  contact=sender.thread, sender=sender.person, account=account, contact_changed=sender.changed)
-    _auto_reply_if_closed(conversation, at)
-    return message
-
-
-def _sender_contacts(account: Account, data: dict) -> Sender:
-    """The person found or created by phone (the platform's display name when given). A
-    WhatsApp group is its own contact (kind=group, keyed by the group id) and thread; the
-    person who wrote is recorded on each message."""
-    location = account.location
-    region = region_of(account.phone_number) or "US"
-    person, created, renamed = contact_upsert_from_inbound(
-        location=location, sender=normalise_sender(data["from_phone"], default_region=region),
-        platform_name=data.get("name", ""))
-    thread = person
-    if data.get("group_id"):
-        thread = contact_upsert_from_inbound(
-            location=location, sender=NormalisedSender(data["group_id"], False),
-            platform_name=data.get("group_name", ""), kind=Contact.Kind.GROUP)[0]
-    return Sender(person=person, thread=thread, changed=created or renamed)
-
-
-def _link_to_account(sender: Sender, account: Account, at) -> bool:
-    """The account's tag and link on the person (and the group); True when a tag was added."""
-    tag = getattr(account, "tag", None)
-    tags_changed = False
-    for contact in {sender.person, sender.thread}:
-        if tag is not None:
-            tags_changed |= contact_tag_add(contact=contact, tag=tag)
-        contact_account_touch(contact=contact, account=account, at=at)
-        Contact.objects.filter(pk=contact.pk).update(active_account=account)
-    return tags_changed
-
-
-def _store_message(conversation: Conversation, sender: Sender, data: dict, at) -> Message:
-    return Message.objects.create(
-        location_id=conversation.location_id,
-        conversation=conversation,
-        account=conversation.account,
-        direction=Message.Direction.INBOUND,
-        text=data.get("text", ""),
-        media=data.get("media") or [],
-        provider_message_id=data["provider_id"],
-        status=Message.Status.RECEIVED,
-        sender_contact=sender.person if sender.thread is not sender.person else None,
-        sent_at=at,
-    )
-
-
-def _bump_conversation(conversation: Conversation, message: Message, at) -> None:
-    """Last message, unread count; a resolved or snoozed conversation opens again."""
-    conversation.last_message_at = at
-    conversation.last_message_preview = preview_of(message)
-    conversation.unread_count += 1
-    if conversation.status in (Conversation.Status.RESOLVED, Conversation.Status.SNOOZED):
-        conversation.status = Conversation.Status.OPEN
-        conversation.snoozed_until = None
-    conversation.save(update_fields=["last_message_at", "last_message_preview", "unread_count", "status", "snoozed_until"])
-
-
-def _auto_reply_if_closed(conversation: Conversation, at) -> None:
-    """Outside the account's business hours, answer with its auto-reply (at most every 12 h
-    per conversation)."""
-    account = conversation.account
-    if not account.auto_reply_text or is_within_hours(account, at):
-        return
-    if conversation.auto_replied_at and conversation.auto_replied_at > at - AUTO_REPLY_EVERY:
-        return
-    try:
-        message_send(conversation=conversation, text=account.auto_reply_text)
-    except ApplicationError as exc:
-        logger.info("auto-reply for conversation %s skipped: %s", conversation.pk, exc.message)
-        return
-    Conversation.objects.filter(pk=conversation.pk).update(auto_replied_at=at)
-
-
 # --- delivery statuses from the backend -------------------------------------------------------
 def _apply_delivery_status(event: InboundEvent) -> None:
     data = event.payload
@@ -276,3 +182,19 @@ def _apply_delivery_status(event: InboundEvent) -> None:
         # The status can overtake the send's own bookkeeping: wait and retry.
         raise LookupError(f"no message with provider id {data['provider_id']} yet")
     message_status_advance(message=message, status=data["status"], error=data.get("error", ""))
+
+
+def _unfiled_on_arrival(event: InboundEvent) -> None:
+    raise NotFiled(event.error or "kept unfiled when it arrived")
+
+
+FILERS = {
+    InboundEvent.Kind.MESSAGE: message_file,
+    InboundEvent.Kind.STATUS: _apply_delivery_status,
+    InboundEvent.Kind.REACTION: reaction_file,
+    InboundEvent.Kind.EDIT: edit_file,
+    InboundEvent.Kind.DELETE: delete_file,
+    InboundEvent.Kind.CHAT_EVENT: chat_event_file,
+    InboundEvent.Kind.IDENTITY: identity_file,
+    InboundEvent.Kind.UNFILED: _unfiled_on_arrival,
+}

@@ -1,0 +1,178 @@
+"""Filing what changes earlier messages or a thread without being a message: reactions, edits,
+deletions for everyone, group system items, and the phone behind a WhatsApp LID.
+
+None of these bumps unread counts, reopens a conversation or reaches routing. A change to a
+message WhatSnap does not have (yet) raises NotYet: the event is retried for a few minutes (it
+may have overtaken its message) and then kept unfiled with that reason, for an admin to re-run."""
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from accounts.models import Account
+from accounts.providers import get_provider
+from accounts.providers.base import ProviderError
+from contacts.models import Contact
+from contacts.services import contact_identify_lid, contact_upsert_from_inbound, contact_upsert_from_whatsapp
+from conversations.models import Conversation, ConversationEvent, InboundEvent, Message, MessageReaction
+from conversations.sending import preview_of
+from whatsnap import events
+from whatsnap.phones import normalise_sender, region_of
+
+logger = logging.getLogger(__name__)
+
+DELETED_PREVIEW = "This message was deleted"
+
+
+class NotFiled(Exception):
+    """The event is kept unfiled with this reason."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotYet(NotFiled):
+    """Not filed for now (what it refers to may still arrive): retried, then kept unfiled."""
+
+
+def _at(data: dict):
+    return parse_datetime(data.get("at") or "") or timezone.now()
+
+
+def _target(account: Account, target_id: str, what: str) -> Message:
+    message = (Message.objects.select_for_update().select_related("conversation")
+               .filter(account=account, provider_message_id=target_id).first())
+    if message is None:
+        raise NotYet(f"{what} of a message WhatSnap does not have ({target_id[:60]})")
+    return message
+
+
+def person_of(account: Account, *, phone: str, lid: str, name: str = "") -> tuple[Contact, bool, bool] | None:
+    """(contact, created, changed) of a person named by phone and/or LID; None when neither is given."""
+    sender = normalise_sender(phone, default_region=region_of(account.phone_number) or "US") if phone else None
+    if lid:
+        return contact_upsert_from_whatsapp(location=account.location, sender=sender, lid=lid, platform_name=name)
+    if sender is not None:
+        return contact_upsert_from_inbound(location=account.location, sender=sender, platform_name=name)
+    return None
+
+
+# --- reactions ---------------------------------------------------------------------------------
+def reaction_file(event: InboundEvent) -> None:
+    data = event.payload
+    message = _target(event.account, data["target_id"], "reaction")
+    if data.get("from_me"):
+        actor_key, contact = "me", None
+    else:
+        found = person_of(event.account, phone=data.get("from_phone", ""), lid=data.get("sender_lid", ""))
+        contact = found[0] if found else message.conversation.contact
+        actor_key = f"c{contact.pk}"
+    reaction_set(message=message, actor_key=actor_key, contact=contact, emoji=data.get("emoji", ""), at=_at(data))
+
+
+def reaction_set(*, message: Message, actor_key: str, emoji: str, at, contact: Contact | None = None, author=None) -> bool:
+    """Add, change or remove ('' emoji) one party's reaction; records message.reacted when it
+    changed anything. Shared by reactions that arrive and reactions an agent makes."""
+    current = MessageReaction.objects.filter(message=message, actor_key=actor_key).first()
+    previous = current.emoji if current else ""
+    if previous == emoji:
+        return False
+    if not emoji:
+        current.delete()
+    elif current is None:
+        MessageReaction.objects.create(message=message, actor_key=actor_key, contact=contact, author=author, emoji=emoji[:32], at=at)
+    else:
+        current.emoji, current.at, current.author = emoji[:32], at, author
+        current.save(update_fields=["emoji", "at", "author"])
+    events.record("message.reacted", location_id=message.location_id, message=message, emoji=emoji,
+                  previous=previous, actor_key=actor_key, author=author)
+    return True
+
+
+# --- edits and deletions --------------------------------------------------------------------------
+def edit_file(event: InboundEvent) -> None:
+    data = event.payload
+    message = _target(event.account, data["target_id"], "edit")
+    text, at = str(data.get("text") or ""), _at(data)
+    if message.deleted_at or text == message.text:
+        return  # nothing to show: a repeat of the same edit, or an edit of a deleted message
+    previous = message.text
+    message.edits = [*message.edits, {"text": previous, "until": at.isoformat()}]
+    message.text, message.edited_at = text, at
+    message.save(update_fields=["text", "edits", "edited_at"])
+    _refresh_preview(message)
+    events.record("message.edited", location_id=message.location_id, message=message, previous_text=previous)
+
+
+def delete_file(event: InboundEvent) -> None:
+    data = event.payload
+    message = _target(event.account, data["target_id"], "deletion")
+    if message.deleted_at:
+        return
+    message.deleted_at = _at(data)
+    message.save(update_fields=["deleted_at"])
+    _refresh_preview(message)
+    events.record("message.deleted", location_id=message.location_id, message=message)
+
+
+def _refresh_preview(message: Message) -> None:
+    """The inbox list shows the conversation's last message: keep it true after an edit or a
+    deletion of that message."""
+    latest = Message.objects.filter(conversation_id=message.conversation_id, is_note=False).order_by("-sent_at", "-id").first()
+    if latest is None or latest.pk != message.pk:
+        return
+    preview = DELETED_PREVIEW if message.deleted_at else preview_of(message)
+    Conversation.objects.filter(pk=message.conversation_id).update(last_message_preview=preview)
+
+
+# --- group system items -------------------------------------------------------------------------
+def chat_event_file(event: InboundEvent) -> None:
+    data = event.payload
+    account = event.account
+    group = Contact.objects.filter(location=account.location, phone=data["group_id"]).first()
+    conversation = Conversation.objects.filter(contact=group, account=account).first() if group else None
+    if conversation is None:
+        raise NotFiled("event of a group chat WhatSnap has no conversation with yet")
+    text = str(data.get("text") or "")[:200]
+    if data.get("group_name") and group.name_source != Contact.NameSource.PERSON and group.name != data["group_name"]:
+        group.name, group.name_source = str(data["group_name"])[:120], Contact.NameSource.PLATFORM
+        group.save(update_fields=["name", "name_source", "updated_at"])
+    ConversationEvent.objects.create(conversation=conversation, kind=ConversationEvent.Kind.CHAT, at=_at(data), reason=text)
+    events.record("conversation.chat_event", location_id=account.location_id, conversation=conversation, text=text)
+
+
+# --- the phone behind a LID -------------------------------------------------------------------------
+def identity_file(event: InboundEvent) -> None:
+    data, account = event.payload, event.account
+    sender = normalise_sender(data["phone"], default_region=region_of(account.phone_number) or "US")
+    if not sender.is_e164:
+        raise NotFiled(f"the gateway named {data['phone'][:40]!r} as the phone of a LID: not a phone number")
+    contact_identify_lid(location=account.location, lid=data["lid"], sender=sender, platform_name=data.get("name", ""))
+
+
+def lid_contact(account: Account, lid: str, name: str) -> tuple[Contact, bool, bool]:
+    """A person WhatsApp names only by a LID (no phone field at all)."""
+    return contact_upsert_from_whatsapp(location=account.location, sender=None, lid=lid, platform_name=name)
+
+
+
+def lid_resolve(account_id: int, lid: str) -> str:
+    """The task queued when a message is filed under a LID only: ask the gateway for the phone
+    behind it. Found: the LID's contact takes it (or merges into the phone's contact); not
+    found or the gateway fails: nothing changes (a later message with the phone merges it)."""
+    account = Account.objects.select_related("location").filter(pk=account_id).first()
+    if account is None:
+        return "no account"
+    try:
+        phone = get_provider(account.backend).resolve_lid(account, lid)
+    except ProviderError as exc:
+        logger.info("LID lookup on account %s failed: %s", account_id, exc)
+        return "lookup failed"
+    sender = normalise_sender(phone, default_region=region_of(account.phone_number) or "US") if phone else None
+    if sender is None or not sender.is_e164:
+        return "unknown"
+    with transaction.atomic():
+        contact_identify_lid(location=account.location, lid=lid, sender=sender)
+    return "identified"
