@@ -1,4 +1,5 @@
 """POST /webhooks/<kind>/<account id>/ — the ack path. Verify, store, answer; no more."""
+import json
 import logging
 
 from django.http import JsonResponse
@@ -7,7 +8,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Account
 from accounts.providers import get_provider
-from accounts.providers.base import WebhookForbidden, WebhookMalformed
+from accounts.providers.base import Unfiled, WebhookForbidden, WebhookMalformed
 from accounts.services import account_webhook_refused
 from conversations.services import webhook_events_record
 from whatsnap.request_body import body_within
@@ -36,6 +37,22 @@ def webhook(request, kind: str, account_id: int):
     except WebhookMalformed as exc:
         logger.warning("malformed webhook for account %s: %s", account_id, exc)
         return JsonResponse({"detail": str(exc), "code": "malformed"}, status=400)
+    accepted = len(events)
+    if not events:
+        # Nothing acknowledged disappears: a webhook the backend found nothing in is kept too.
+        events = [Unfiled(reason=f"nothing to file in this {provider.label} webhook", envelope=_envelope_of(request))]
     new = webhook_events_record(account=account, events=events)
-    return provider.webhook_answer(accepted=len(events), new=new)
+    return provider.webhook_answer(accepted=accepted, new=new)
 
+
+def _envelope_of(request) -> dict:
+    """A verified body as a dict to keep: JSON, else form fields, else its text."""
+    try:
+        body = json.loads(request.body)
+        if isinstance(body, dict):
+            return body
+    except ValueError:
+        pass
+    if request.POST:
+        return {key: request.POST.getlist(key) if len(request.POST.getlist(key)) > 1 else request.POST[key] for key in request.POST}
+    return {"body": request.body.decode("utf-8", "replace")[:20000]}
