@@ -8,4 +8,8 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from accounts import checks  # noqa: F401  (registers system checks)
         from accounts import subscribers  # noqa: F401  (registers its subscribers)
+        from accounts.alerts import quiet_accounts_sweep
+        from whatsnap.tasks import register_sweep
+
+        register_sweep(quiet_accounts_sweep)  # silence alerts (quiet_alert_minutes)
 

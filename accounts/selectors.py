@@ -1,4 +1,4 @@
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from accounts.models import Account
@@ -44,6 +44,9 @@ def account_diagnostics(account: Account, *, health=None) -> list[dict]:
                 else f"Nothing has arrived yet. Configure {urls['inbound']} as the incoming-message webhook."
             ),
         })
+    refused = webhook_refusal_check(account)
+    if refused:
+        checks.append(refused)
     if health is not None:
         checks.append({"name": "Backend reachable and credentials", "ok": health.ok, "detail": health.detail})
         checks.extend({"name": name, "ok": ok, "detail": advice} for name, ok, advice in health.checks if advice or not ok)
@@ -64,4 +67,37 @@ def account_diagnostics(account: Account, *, health=None) -> list[dict]:
                 f"The backend failed: {failure} — {retrying} message(s) waiting; "
                 "they are retried automatically with backoff and fail with the reason after the last attempt. "
                 "Replies can still be queued; the status returns to Connected with the first successful send.")})
+    unfiled = unfiled_summary(account)
+    if unfiled:
+        total = sum(row["count"] for row in unfiled)
+        checks.append({"name": "Unfiled webhooks", "ok": False, "unfiled": unfiled, "account_id": account.pk, "detail": (
+            f"{total} webhook event(s) were accepted but not filed, kept with the reason. "
+            "After an upgrade that handles them, an admin re-runs them here.")})
     return checks
+
+
+WEBHOOK_REFUSAL_RECENT = timezone.timedelta(days=7)
+
+
+def webhook_refusal_check(account: Account) -> dict | None:
+    """Webhooks refused lately (bad or missing signature: the backend's reason says what to
+    change), unless one was accepted after the last refusal."""
+    refused_at = account.webhook_refused_at
+    if not refused_at or timezone.now() - refused_at > WEBHOOK_REFUSAL_RECENT:
+        return None
+    if account.last_webhook_at and account.last_webhook_at >= refused_at:
+        return None
+    when = timezone.localtime(refused_at)
+    return {"name": "Webhooks refused", "ok": False,
+            "detail": f"Webhooks refused: {account.webhook_refused_reason or 'signature check failed'} (last at {when:%Y-%m-%d %H:%M})."}
+
+
+UNFILED_REASONS_SHOWN = 20
+
+
+def unfiled_summary(account: Account) -> list[dict]:
+    """The account's unfiled events by reason: how many, the last one; most recent first.
+    (InboundEvent lives in conversations, above: read through the reverse relation.)"""
+    rows = (account.inbound_events.filter(status="unfiled").order_by().values("error")
+            .annotate(count=Count("id"), last=Max("received_at")).order_by("-last")[:UNFILED_REASONS_SHOWN])
+    return [{"reason": row["error"], "count": row["count"], "last": row["last"]} for row in rows]

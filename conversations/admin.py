@@ -9,6 +9,7 @@ from accounts.models import Membership
 from conversations.actions import conversation_assign, conversation_set_status
 from conversations.models import CannedResponse, Conversation, ConversationEvent, InboundEvent, Message
 from conversations.tasks import inbound_event_requeue
+from conversations.unfiled import unfiled_rerun_selected
 from whatsnap.admin_scoping import LocationScopedAdmin, LocationScopedInline
 
 
@@ -81,20 +82,43 @@ class MessageAdmin(LocationScopedAdmin, admin.ModelAdmin):
     raw_id_fields = ["conversation", "sender_contact"]
 
 
+class UnfiledReasonFilter(admin.SimpleListFilter):
+    """The reasons of unfiled events, as the rows this user may see give them."""
+    title = "reason (unfiled)"
+    parameter_name = "reason"
+
+    def lookups(self, request, model_admin):
+        rows = model_admin.get_queryset(request).filter(status=InboundEvent.Status.UNFILED)
+        reasons = rows.order_by("error").values_list("error", flat=True).distinct()[:50]
+        return [(reason, reason[:80]) for reason in reasons]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset if value is None else queryset.filter(status=InboundEvent.Status.UNFILED, error=value)
+
+
 @admin.register(InboundEvent)
 class InboundEventAdmin(LocationScopedAdmin, admin.ModelAdmin):
     location_field = "account__location"
-    list_display = ["id", "account", "kind", "dedupe_key", "status", "attempts", "received_at", "processed_at"]
-    list_filter = ["status", "kind", "account"]
+    list_display = ["id", "account", "kind", "dedupe_key", "status", "error_excerpt", "attempts", "received_at", "processed_at"]
+    list_filter = ["status", "kind", UnfiledReasonFilter, "account"]
     search_fields = ["dedupe_key"]
     readonly_fields = [f.name for f in InboundEvent._meta.fields]
-    actions = ["requeue"]
+    actions = ["requeue", "rerun_unfiled"]
+
+    @admin.display(description="reason / error")
+    def error_excerpt(self, obj):
+        return obj.error[:100]
 
     @admin.action(description="Process again (pending/failed only)")
     def requeue(self, request, queryset):
-        for event in queryset.exclude(status=InboundEvent.Status.DONE):
+        for event in queryset.filter(status__in=[InboundEvent.Status.PENDING, InboundEvent.Status.FAILED]):
             InboundEvent.objects.filter(pk=event.pk).update(status=InboundEvent.Status.PENDING, attempts=0)
             transaction.on_commit(partial(inbound_event_requeue, event.pk))
+
+    @admin.action(description="Re-run selected unfiled events")
+    def rerun_unfiled(self, request, queryset):
+        self.message_user(request, unfiled_rerun_selected(queryset=queryset).summary())
 
 
 @admin.register(CannedResponse)

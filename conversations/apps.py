@@ -11,4 +11,5 @@ class ConversationsConfig(AppConfig):
         from whatsnap.tasks import register_sweep
 
         register_sweep(tasks.sweep_pending)
+        register_sweep(tasks.unfiled_prune)  # unfiled events past UNFILED_EVENT_RETENTION_DAYS
         register_detail_context("queue", queue_eta)  # an account page's send queue

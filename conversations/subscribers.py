@@ -4,6 +4,7 @@ who leaves, two contacts merged)."""
 from accounts.models import Membership
 from contacts.models import Contact
 from conversations.actions import conversation_assign
+from conversations.history import history_on_connect
 from conversations.models import Conversation, Message
 from whatsnap import events
 from whatsnap.live import publish_on_commit
@@ -94,3 +95,9 @@ def move_threads_on_merge(event) -> None:
         target.save(update_fields=["last_message_at", "last_message_preview", "unread_count"])
         conversation.delete()
     Message.objects.filter(sender_contact=source).update(sender_contact=into)
+
+
+@events.on("account.status_changed", on_commit=True)
+def import_history_on_connect(event) -> None:
+    """An account whose backend keeps history came up: import the recent history (conversations.history)."""
+    history_on_connect(account=event["account"], status=event["status"], previous=event["previous"])

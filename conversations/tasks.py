@@ -12,9 +12,10 @@ from conversations.models import InboundEvent, Message
 from conversations.pacing import drain_account, messages_fail_stuck
 from conversations.receiving import process_inbound_event
 from conversations.rollups import rollup_refresh_all
+from conversations.unfiled import unfiled_prune
 from whatsnap.tasks import enqueue
 
-__all__ = ["drain_account", "process_inbound_event", "sweep_pending", "inbound_event_requeue"]
+__all__ = ["drain_account", "process_inbound_event", "sweep_pending", "inbound_event_requeue", "unfiled_prune"]
 
 
 def inbound_event_requeue(event_id: int) -> None:

@@ -6,6 +6,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.alerts import account_alert_heard_from
 from accounts.models import Account
 from accounts.providers import get_provider
 from accounts.providers.base import Unfiled, WebhookForbidden, WebhookMalformed
@@ -42,6 +43,7 @@ def webhook(request, kind: str, account_id: int):
         # Nothing acknowledged disappears: a webhook the backend found nothing in is kept too.
         events = [Unfiled(reason=f"nothing to file in this {provider.label} webhook", envelope=_envelope_of(request))]
     new = webhook_events_record(account=account, events=events)
+    account_alert_heard_from(account=account)  # a silent account's alert clears
     return provider.webhook_answer(accepted=accepted, new=new)
 
 

@@ -14,6 +14,7 @@ class Event(models.TextChoices):
     MESSAGE_STATUS = "message.status", "Message status changed"
     CONTACT_CREATED = "contact.created", "Contact created"
     CONVERSATION_ASSIGNED = "conversation.assigned", "Conversation assigned"
+    ACCOUNT_STATUS = "account.status", "Account alert raised or cleared"
 
 
 def new_signing_secret() -> str:

@@ -2,6 +2,8 @@
 subscriber runs inside the transaction of the change and writes that location's delivery rows
 (hook_event_emit), so they commit or vanish with it. The payloads are the public contract with
 receivers: their keys never change with the events' data."""
+from django.utils import timezone
+
 from hooks.services import hook_event_emit
 from whatsnap import events
 
@@ -40,4 +42,14 @@ def conversation_assigned(event) -> None:
         "conversation": conversation.pk, "contact": conversation.contact_id, "account": conversation.account_id,
         "assignee": assignee.pk if assignee else None, "previous_assignee": event["previous_assignee_id"],
         "reason": event["reason"],
+    })
+
+
+@events.on("account.alert")
+def account_status(event) -> None:
+    """An account alert raised (disconnected, logged out, banned, silent) or cleared."""
+    account = event["account"]
+    hook_event_emit(location_id=event.location_id, event="account.status", data={
+        "account": account.pk, "name": account.name, "status": account.status, "alert": event["alert"],
+        "cleared": event["cleared"], "at": timezone.now(),
     })

@@ -255,6 +255,16 @@ SPECTACULAR_SETTINGS = {
 # Stored events / queued sends older than this with no result are queued again by the
 # minute-by-minute sweeper (their task was lost: worker killed, broker down).
 RETRY_PENDING_AFTER_SECONDS = env_int("RETRY_PENDING_AFTER_SECONDS", 30)
+# Webhooks kept unfiled (with their reason, for an admin to re-run) are deleted after this many
+# days (0 = kept until re-run or deleted by hand).
+UNFILED_EVENT_RETENTION_DAYS = env_int("UNFILED_EVENT_RETENTION_DAYS", 30)
+# At most this many messages of a gateway's history are imported when an account connects
+# (the newest ones; the rest of the period is left on the phone).
+HISTORY_IMPORT_MAX_MESSAGES = env_int("HISTORY_IMPORT_MAX_MESSAGES", 2000)
+if UNFILED_EVENT_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("UNFILED_EVENT_RETENTION_DAYS must be 0 (keep) or more")
+if HISTORY_IMPORT_MAX_MESSAGES < 1:
+    raise ImproperlyConfigured("HISTORY_IMPORT_MAX_MESSAGES must be 1 or more (history_days 0 on an account imports none)")
 # Addresses users give are called at public addresses only (whatsnap/guarded_fetch.py) unless
 # the operator allows loopback / private / link-local ones for that purpose:
 WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", False)  # outgoing webhook receivers

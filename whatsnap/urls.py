@@ -2,10 +2,10 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accounts import location_views, membership_views, two_factor_views
+from accounts import alert_views, location_views, membership_views, two_factor_views
 from accounts import views as account_views
 from contacts import views as contact_views
-from conversations import report_views, sandbox_views
+from conversations import report_views, sandbox_views, unfiled_views
 from conversations import views as conversation_views
 from conversations.webhooks import webhook
 from ghl import views as ghl_views
@@ -35,6 +35,8 @@ urlpatterns = [
     path("accounts/<int:pk>/history/", account_views.account_history_fragment, name="account-history"),
     path("accounts/<int:pk>/diagnostics/", account_views.account_diagnostics_fragment, name="account-diagnostics"),
     path("accounts/<int:pk>/qr/refresh/", account_views.account_qr_refresh, name="account-qr-refresh"),
+    path("accounts/<int:pk>/unfiled/rerun/", unfiled_views.account_unfiled_rerun, name="account-unfiled-rerun"),
+    path("accounts/alerts/", alert_views.account_alerts_banner, name="account-alerts"),
     path("accounts/<int:pk>/delete/", account_views.account_delete_confirm, name="account-delete"),
     path("accounts/<int:pk>/settings/", account_views.account_settings, name="account-settings"),
     path("accounts/<int:pk>/report/", report_views.account_report, name="account-report"),
