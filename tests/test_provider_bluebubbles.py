@@ -81,10 +81,21 @@ def test_inbound_message_makes_one_tagged_contact_and_message_and_redelivery_is_
     assert (message.text, message.provider_message_id, message.sent_at) == ("Is it in stock?", "p:0/ABC", sent_at)
 
 
-def test_from_me_echo_is_skipped(connected, mac):
-    response = post(connected, mac.new_message(is_from_me=True))
-    assert response.status_code == 200 and response.json()["accepted"] == 0
-    assert rows() == (0, 0, 0)
+def test_our_own_send_echoing_back_is_not_filed_twice(connected, mac):
+    post(connected, mac.new_message(address="+14155550123"))
+    message = message_send(conversation=Conversation.objects.get(), text="Yes, 3 left")
+    message.refresh_from_db()
+    echo = {"type": "new-message", "data": mac.sent[0]}  # index.ts: the sent message, isFromMe, its guid
+    assert post(connected, echo).status_code == 200
+    assert Message.objects.count() == 2
+    assert Message.objects.get(direction="outbound").pk == message.pk and not message.via_device
+
+
+def test_a_message_typed_on_the_mac_is_an_outbound_message_from_the_device(connected, mac):
+    post(connected, mac.new_message(address="+14155550123", text="Do you have it?"))
+    assert post(connected, mac.new_message(text="Yes, come by", is_from_me=True, chat="iMessage;-;+14155550123")).status_code == 200
+    typed = Message.objects.get(direction="outbound")
+    assert (typed.text, typed.via_device, typed.conversation.contact.phone) == ("Yes, come by", True, "+14155550123")
 
 
 def test_group_chat_is_a_group_thread(connected, mac):
@@ -122,7 +133,7 @@ def test_reply_is_sent_once_and_receipts_apply(connected, mac):
 
 def test_updates_of_received_messages_are_not_statuses(connected, mac):
     post(connected, {"type": "updated-message", "data": mac.message(guid="theirs", is_from_me=False) | {"dateRead": 1}})
-    assert InboundEvent.objects.count() == 0
+    assert not InboundEvent.objects.exclude(kind="unfiled").exists()
 
 
 def test_send_error_webhook_fails_the_message(connected, mac):
