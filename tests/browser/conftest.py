@@ -56,7 +56,7 @@ def running_product():
         logins = dict(re.findall(r"user: (\w+)\s+password: (\S+)", output))
         # the keys that open the encrypted secrets are not in the data directory (issue 15.11)
         assert keys_file.read_text().count("KEY=") == 2 and not list(Path(var_dir).glob("*keys*"))
-        yield {"base": base, "logins": logins, "var_dir": var_dir}
+        yield {"base": base, "logins": logins, "var_dir": var_dir, "keys_file": str(keys_file)}
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
