@@ -82,7 +82,9 @@ def test_connect_creates_session_with_our_signed_webhook_and_shows_qr(account, g
     # the webhook URL carries no secret: WAHA signs every body with the account's secret
     assert webhook["url"] == f"http://testserver/webhooks/whatsapp/{account.pk}/"
     assert webhook["hmac"] == {"key": account.webhook_secret}
-    assert set(webhook["events"]) == {"message", "message.ack", "session.status"}
+    # message.any (not message): what the account's own phone sends arrives too
+    assert webhook["events"] == ["message.any", "message.ack", "message.reaction", "message.edited", "message.revoked",
+                                 "session.status"]
     assert gateway.received("POST", f"/api/sessions/{name}/start")
     assert gateway.received("GET", f"/api/{name}/auth/qr")[0].query == {"format": "raw"}
     assert "session" not in account.config and account.gateway_resource == name
@@ -195,10 +197,16 @@ def test_inbound_message_makes_one_tagged_contact_and_message_and_redelivery_is_
     assert (message.text, message.direction, message.provider_message_id) == ("Do you ship?", "inbound", f"false_{CUSTOMER}_ABC1")
 
 
-def test_from_me_echo_is_skipped(linked, gateway):
-    response = inbound(gateway, linked, chat=CUSTOMER, from_me=True)
-    assert response.json()["accepted"] == 0
-    assert rows() == (0, 0, 0)
+def test_echo_of_our_own_send_is_reported_and_filed_once(linked, gateway):
+    # devlikeapro/waha src/core/engines/webjs/session.webjs.core.ts: message.any is every
+    # message_create, our API sends included (fromMe, the id the send answered)
+    inbound(gateway, linked, chat=CUSTOMER, text="hi")
+    message = message_send(conversation=Conversation.objects.get(), text="Yes, we ship!")
+    message.refresh_from_db()
+    raw_id = message.provider_message_id.rsplit("_", 1)[1]
+    response = inbound(gateway, linked, chat=CUSTOMER, text="Yes, we ship!", message_id=raw_id, from_me=True)
+    assert response.json()["accepted"] == 1  # reported: filing knows it by its provider id
+    assert Message.objects.count() == 2
 
 
 def test_group_message_files_group_thread_with_participant_contact(linked, gateway):
@@ -253,13 +261,14 @@ def test_api_key_goes_only_to_the_gateway(linked, settings):
             assert "headers" not in request and not request.get("trusted"), path
 
 
-def test_kinds_without_text_are_described_and_lid_only_senders_skipped(linked, gateway, caplog):
+def test_kinds_without_text_are_described_and_lid_only_senders_kept_by_their_lid(linked, gateway):
     location = {"latitude": 52.52, "longitude": 13.4, "name": "Shop"}
     inbound(gateway, linked, chat=CUSTOMER, text="", extra={"location": location})
-    with caplog.at_level(logging.WARNING, logger="accounts.providers.waha"):
-        inbound(gateway, linked, chat="123456789012345@lid", message_id="LID1")
-    assert list(Message.objects.values_list("text", flat=True)) == ["Location: 52.52, 13.4 Shop"]
-    assert "LID1" in caplog.text and "LID" in caplog.text
+    inbound(gateway, linked, chat="123456789012345@lid", message_id="LID1", text="who am I")
+    texts = set(Message.objects.values_list("text", flat=True))
+    assert texts == {"Location: 52.52, 13.4 Shop", "who am I"}
+    lid_event = InboundEvent.objects.get(dedupe_key=f"msg:false_123456789012345@lid_LID1")
+    assert (lid_event.payload["from_phone"], lid_event.payload["sender_lid"]) == ("", "123456789012345@lid")
 
 
 # --- outbound --------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 WAHA_API_KEY in `X-Api-Key`) and what its answers mean."""
 import logging
 import re
+from urllib.parse import quote
 
 from django.conf import settings
 
@@ -15,6 +16,13 @@ GATEWAY = Gateway(service="WAHA gateway", unauthorized="The WAHA gateway refused
 # One file name as WAHA writes it ("false_14155550123@c.us_3EB0….jpg"): no other segment, no
 # dot-dot, no percent-escape that a URL parser would turn into one.
 FILE_NAME = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9_@.\-]{0,200}")
+
+
+# What a session's webhook posts to WhatSnap. `message.any` (not `message`) so the messages the
+# account's own phone sends arrive too. WAHA refuses a session config naming an event it does
+# not know (400): a gateway older than `message.edited` gets LEGACY_WEBHOOK_EVENTS instead.
+WEBHOOK_EVENTS = ["message.any", "message.ack", "message.reaction", "message.edited", "message.revoked", "session.status"]
+LEGACY_WEBHOOK_EVENTS = [e for e in WEBHOOK_EVENTS if e != "message.edited"]
 
 
 def session_name(account) -> str:
@@ -67,6 +75,36 @@ def pairing_code(account, name: str) -> str:
         logger.warning("WAHA session %s gave no pairing code (the QR code still works): %s", name, exc)
         return ""
     return str((data or {}).get("code") or "") if isinstance(data, dict) else ""
+
+
+def lid_phone(name: str, lid: str) -> str:
+    """GET /api/{session}/lids/{lid} -> {lid, pn}: the phone JID WAHA knows for a LID ('' when
+    it knows none, or the gateway predates the endpoint: 404)."""
+    response = call("GET", f"/api/{name}/lids/{quote(lid, safe='@')}", ok_statuses=(404, 422))
+    if not response.is_success:
+        return ""
+    data = GATEWAY.json(response)
+    return str((data or {}).get("pn") or "") if isinstance(data, dict) else ""
+
+
+def chats_overview(name: str, limit: int) -> list[dict]:
+    """The session's chats, most recent first: GET /api/{session}/chats/overview (WAHA 2025+,
+    `{id, name, lastMessage}`), else GET /api/{session}/chats sorted by conversationTimestamp."""
+    response = call("GET", f"/api/{name}/chats/overview", params={"limit": limit, "offset": 0}, ok_statuses=(404,))
+    if response.status_code == 404:
+        params = {"limit": limit, "offset": 0, "sortBy": "conversationTimestamp", "sortOrder": "desc"}
+        response = call("GET", f"/api/{name}/chats", params=params)
+    data = GATEWAY.json(response)
+    return [c for c in data if isinstance(c, dict)][:limit] if isinstance(data, list) else []
+
+
+def chat_messages(name: str, chat: str, *, since: int, limit: int) -> list[dict]:
+    """One page of a chat's messages from `since` (Unix seconds) on, newest first, without
+    downloading media (GET /api/{session}/chats/{chatId}/messages)."""
+    params = {"limit": limit, "offset": 0, "downloadMedia": "false", "filter.timestamp.gte": since,
+              "sortBy": "timestamp", "sortOrder": "desc"}
+    data = GATEWAY.json(call("GET", f"/api/{name}/chats/{quote(chat, safe='@')}/messages", params=params))
+    return [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
 
 
 def has_webhook(config, ours: dict) -> bool:

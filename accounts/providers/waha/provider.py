@@ -21,9 +21,12 @@ from accounts.providers.base import (
 from accounts.providers.transport import media_download
 from accounts.providers.waha.client import (
     GATEWAY,
+    LEGACY_WEBHOOK_EVENTS,
+    WEBHOOK_EVENTS,
     call,
     chat_id,
     has_webhook,
+    lid_phone,
     own_file,
     pairing_code,
     qr_value,
@@ -32,11 +35,13 @@ from accounts.providers.waha.client import (
     session_name,
     webhook_url,
 )
-from accounts.providers.waha.webhooks import parse_webhook, status_event
+from accounts.providers.waha.history import recent_messages
+from accounts.providers.waha.jids import lid_of
+from accounts.providers.waha.webhooks import parse_envelope, parse_webhook, status_event
+from accounts.providers.whatsapp_ids import phone_from_jid
 
 logger = logging.getLogger(__name__)
 
-WEBHOOK_EVENTS = ["message", "message.ack", "session.status"]
 # WAHA renews the code on its own (the first one lives about a minute, the next ones ~20 s):
 # the inbox asks again after this long.
 QR_LIFETIME_SECONDS = 20
@@ -55,20 +60,21 @@ class WahaProvider(Provider):
     # --- session -----------------------------------------------------------------------------
     def connect(self, account) -> list:
         name = session_name(account)
-        config = {"webhooks": [{"url": webhook_url(account), "events": WEBHOOK_EVENTS, "hmac": {"key": account.webhook_secret}}]}
+        config = self._config(account, WEBHOOK_EVENTS)
         claimed_before = gateway_resource_claim(account)
-        created = call("POST", "/api/sessions", json_body={"name": name, "config": config}, ok_statuses=(409, 422))
+        created = self._configure("POST", "/api/sessions", account, {"name": name}, ok_statuses=(409, 422))
         if not created.is_success and not claimed_before:
             raise gateway_resource_foreign("The WAHA gateway", name)
         if not created.is_success:
             # WAHA refuses a second session of the same name (422 "already exists. Use PUT").
-            # A reconnect points its webhook at us again, unless it does already: an update
-            # restarts a running session, which a linked account need not go through.
+            # A reconnect points its webhook at us again (with today's events: a session
+            # created before subscribes to fewer), unless it does already: an update restarts
+            # a running session, which a linked account need not go through.
             existing = session_info(name)
             if existing is None:
                 raise ProviderError(f"WAHA gateway refused to create session {name}: {GATEWAY.reason(created)}", transient=False)
             if not has_webhook(existing.get("config"), config["webhooks"][0]):
-                call("PUT", f"/api/sessions/{name}", json_body={"config": config})
+                self._configure("PUT", f"/api/sessions/{name}", account, {})
         call("POST", f"/api/sessions/{name}/start")  # idempotent: a running session stays as it is
         info = session_info(name)
         if info is None:
@@ -83,6 +89,24 @@ class WahaProvider(Provider):
             info["me"] = me if isinstance(me, dict) else None
         event = status_event(status, info.get("me"))
         return [event or ConnectionChanged(status="connecting", reason=f"WAHA session is {status or 'starting'}")]
+
+    @staticmethod
+    def _config(account, events: list[str]) -> dict:
+        return {"webhooks": [{"url": webhook_url(account), "events": events, "hmac": {"key": account.webhook_secret}}]}
+
+    def _configure(self, method: str, path: str, account, body: dict, ok_statuses=()) -> httpx.Response:
+        """Create or update the session with our webhook. A WAHA older than one of our events
+        refuses the whole config (400 naming `events`): it then gets the events it knows."""
+        response = call(method, path, json_body={**body, "config": self._config(account, WEBHOOK_EVENTS)},
+                        ok_statuses=(400, *ok_statuses))
+        if response.status_code == 400 and "events" in GATEWAY.reason(response).lower():
+            logger.warning("WAHA gateway refused webhook events %s; subscribing to %s (upgrade WAHA for edits)",
+                           WEBHOOK_EVENTS, LEGACY_WEBHOOK_EVENTS)
+            response = call(method, path, json_body={**body, "config": self._config(account, LEGACY_WEBHOOK_EVENTS)},
+                            ok_statuses=ok_statuses)
+        elif response.status_code == 400:
+            raise GATEWAY.answer_error(response, method, path)
+        return response
 
     def renew_qr(self, account) -> list:
         """Only ask WAHA for the session's current QR: the session and its webhook exist since
@@ -141,7 +165,7 @@ class WahaProvider(Provider):
         if delay:
             self._typing(name, chat, delay)
         try:
-            response = self._send(name, chat, text, media)
+            response = self._send(name, chat, text, media, reply_to)
         finally:
             if delay:
                 self._typing_off(name, chat)
@@ -150,7 +174,9 @@ class WahaProvider(Provider):
             raise ProviderError(f"WAHA gateway accepted the message but returned no message id: {response.text[:120]!r}")
         return SendResult(provider_id=provider_id, status="sent")
 
-    def _send(self, name: str, chat: str, text: str, media) -> httpx.Response:
+    def _send(self, name: str, chat: str, text: str, media, reply_to: str = "") -> httpx.Response:
+        # reply_to: the serialized id of the message quoted (WAHA's `reply_to` on every send)
+        quote = {"reply_to": reply_to} if reply_to else {}
         if media:
             # One WhatsApp message carries one file: the first goes as the file, any others as
             # links in its caption (one send, so a retry can never repeat half of it).
@@ -164,8 +190,8 @@ class WahaProvider(Provider):
                 "filename": item.get("filename") or item["url"].rsplit("/", 1)[-1][:80] or "file",
             }
             endpoint = "/api/sendImage" if content_type.startswith("image/") else "/api/sendFile"
-            return call("POST", endpoint, json_body={"session": name, "chatId": chat, "file": file, "caption": caption})
-        return call("POST", "/api/sendText", json_body={"session": name, "chatId": chat, "text": text})
+            return call("POST", endpoint, json_body={"session": name, "chatId": chat, "file": file, "caption": caption, **quote})
+        return call("POST", "/api/sendText", json_body={"session": name, "chatId": chat, "text": text, **quote})
 
     def _typing(self, name: str, chat: str, seconds: int) -> None:
         """Show "typing…" for the account's typing delay before the send. A gateway that does
@@ -187,6 +213,33 @@ class WahaProvider(Provider):
         except ProviderError as exc:
             logger.info("WAHA session %s: stopTyping for %s failed after the send: %s", name, chat, exc)
 
+    # --- reactions, read receipts, history, LIDs -------------------------------------------------
+    supports_reactions = True
+    supports_read_receipts = True
+    supports_history = True
+
+    def react(self, account, *, to: str, target_id: str, target_from_me: bool, emoji: str) -> None:
+        """PUT /api/reaction {session, messageId, reaction}: the serialized id names the chat and
+        whose message it is; '' removes the account's reaction."""
+        call("PUT", "/api/reaction", json_body={"session": session_name(account), "messageId": target_id, "reaction": emoji})
+
+    def mark_read(self, account, *, to: str, provider_ids: list[str]) -> None:
+        """POST /api/sendSeen {session, chatId, messageIds} (blue ticks for those messages)."""
+        body = {"session": session_name(account), "chatId": chat_id(to), "messageIds": list(provider_ids)}
+        call("POST", "/api/sendSeen", json_body=body)
+
+    def history(self, account, *, since) -> list:
+        return recent_messages(account, since=since)
+
+    def resolve_lid(self, account, lid: str) -> str:
+        """GET /api/{session}/lids/{lid}: '' when WAHA knows no phone for it (or predates the
+        endpoint); ProviderError when the gateway cannot be asked."""
+        lid = lid_of(lid)
+        return phone_from_jid(lid_phone(session_name(account), lid)) if lid else ""
+
     # --- webhooks ----------------------------------------------------------------------------
     def parse_webhook(self, account, request) -> list:
         return parse_webhook(account, request)
+
+    def parse_envelope(self, account, envelope: dict) -> list:
+        return parse_envelope(account, envelope)

@@ -1,7 +1,12 @@
 """WAHA's webhooks: the signature check (X-Webhook-Hmac: hex HMAC-SHA512 of the raw body with
-the account's webhook secret) and the envelopes `{event, session, me, payload, ...}` of the
-events we use: `message` (incoming messages only: our own sends and messages typed on the
-phone also arrive, marked fromMe), `message.ack` (delivery receipts) and `session.status`."""
+the account's webhook secret) and the envelopes `{id, event, session, me, payload, engine, ...}`
+of the events the session is subscribed to (client.WEBHOOK_EVENTS): `message.any` (every
+message in the account's chats, the ones its own phone sends too), `message.reaction`,
+`message.edited`, `message.revoked`, `message.ack` (delivery receipts) and `session.status`.
+
+Everything verified is answered with something: a normalised event, or Unfiled with the
+reason (an event type we do not subscribe to, a status update, a receipt for a message we
+received, a payload we cannot read yet) so an admin can see it and re-run it."""
 import hashlib
 import hmac
 import logging
@@ -9,22 +14,35 @@ import logging
 from accounts.providers.base import (
     ConnectionChanged,
     DeliveryStatus,
-    InboundMessage,
+    PhoneIdentified,
     WebhookForbidden,
     WebhookMalformed,
     json_envelope,
 )
+from accounts.providers.waha.amendments import on_edited, on_reaction, on_revoked
 from accounts.providers.waha.client import session_name
-from accounts.providers.whatsapp_ids import first_phone, message_time, phone_from_jid
+from accounts.providers.waha.envelopes import unfiled
+from accounts.providers.waha.jids import Me, jid_text
+from accounts.providers.waha.messages import read_message
+from accounts.providers.whatsapp_ids import phone_from_jid
 
 logger = logging.getLogger(__name__)
 
 HMAC_ALGORITHM = "sha512"
-# message.ack: ackName (or its number) -> our delivery statuses; PENDING (0) says nothing new.
+# WAHA Core signs webhooks only from 2024.11.5 on: the 2024.10.8 sender
+# (devlikeapro/waha: src/core/webhooks.core.ts, WebhookSenderCore.send) posts the body with
+# content-type and User-Agent only, whatever `hmac` the session's webhook config names.
+NO_SIGNATURE = ("no X-Webhook-Hmac header: this WAHA signs no webhooks. WAHA before 2024.11.5 cannot; upgrade WAHA "
+                "to 2024.11.5 or later and reconnect the account (WhatSnap sets the HMAC key when it creates the session)")
+BAD_ALGORITHM = ("X-Webhook-Hmac-Algorithm is not sha512, the one WAHA signs with: the sender is not this account's WAHA "
+                 "session, or a proxy rewrote the header")
+BAD_SIGNATURE = ("X-Webhook-Hmac does not match the body: the session's webhook has another HMAC key than this account "
+                 "(reconnect the account to set it again), or something between WAHA and WhatSnap changed the body")
+OTHER_SESSION = ("event of another WAHA session sent to this account's webhook: that session was given this account's "
+                 "webhook; reconnect the account and remove the webhook from the other session")
+# message.ack: ackName (or its number) -> our delivery statuses.
 ACK_NAMES = {-1: "ERROR", 0: "PENDING", 1: "SERVER", 2: "DEVICE", 3: "READ", 4: "PLAYED"}
 ACK_STATUS = {"ERROR": "failed", "SERVER": "sent", "DEVICE": "delivered", "READ": "read", "PLAYED": "read"}
-NOT_A_CHAT = ("status@broadcast",)
-NOT_A_CHAT_SUFFIXES = ("@newsletter", "@broadcast")
 
 
 def parse_webhook(account, request) -> list:
@@ -33,30 +51,37 @@ def parse_webhook(account, request) -> list:
     envelope = json_envelope(request)
     sent_by = envelope.get("session")
     if sent_by and sent_by != session_name(account):
-        raise WebhookForbidden(f"event of WAHA session {sent_by!r} sent to the webhook of {session_name(account)!r}")
-    event = str(envelope.get("event") or "")
-    handler = _HANDLERS.get(event)
-    if handler is None:
-        return []
-    payload = envelope.get("payload")
-    if not isinstance(payload, dict):
-        raise WebhookMalformed(f"{event} without a payload object")
-    try:
-        return handler(account, envelope, payload)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise WebhookMalformed(f"{event} payload not understood: {exc!r}") from None
+        raise WebhookForbidden(OTHER_SESSION)
+    return parse_envelope(account, envelope)
 
 
 def verify_signature(account, request) -> None:
     supplied = request.headers.get("X-Webhook-Hmac", "").strip().lower()
     if not supplied:
-        raise WebhookForbidden("no X-Webhook-Hmac header (the session's webhook must have our HMAC key)")
+        raise WebhookForbidden(NO_SIGNATURE)
     algorithm = request.headers.get("X-Webhook-Hmac-Algorithm", HMAC_ALGORITHM).strip().lower()
     if algorithm != HMAC_ALGORITHM:
-        raise WebhookForbidden(f"X-Webhook-Hmac-Algorithm {algorithm!r}, expected {HMAC_ALGORITHM}")
+        raise WebhookForbidden(BAD_ALGORITHM)
     expected = hmac.new(account.webhook_secret.encode(), request.body, hashlib.sha512).hexdigest()
     if not hmac.compare_digest(supplied.encode(), expected.encode()):
-        raise WebhookForbidden("X-Webhook-Hmac does not match the body")
+        raise WebhookForbidden(BAD_SIGNATURE)
+
+
+def parse_envelope(account, envelope: dict) -> list:
+    """Normalise a verified envelope (also an Unfiled one re-run by an admin)."""
+    event = str(envelope.get("event") or "")
+    handler = _HANDLERS.get(event)
+    if handler is None:
+        return [unfiled(f"unsupported WAHA event type {event[:60] or '(none)'}", envelope)]
+    payload = envelope.get("payload")
+    if not isinstance(payload, dict):
+        raise WebhookMalformed(f"{event} without a payload object")
+    me = Me(me=envelope.get("me"), phone=account.phone_number or "")
+    try:
+        return handler(envelope, payload, me)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        logger.warning("WAHA %s for account %s not understood: %r", event, account.pk, exc)
+        return [unfiled(f"{event} payload not understood: {type(exc).__name__}", envelope)]
 
 
 def me_phone(me) -> str:
@@ -81,97 +106,57 @@ def status_event(status: str, me=None) -> ConnectionChanged | None:
 
 
 # --- event mapping -------------------------------------------------------------------------
-def _on_session_status(account, envelope: dict, payload: dict) -> list:
+def _on_session_status(envelope: dict, payload: dict, me: Me) -> list:
     status = str(payload.get("status") or "")
     if status == "SCAN_QR_CODE":
         # WAHA posts no QR itself. The webhook is answered without calling the gateway: the
         # account page, seeing "waiting for a scan" without a code, asks for one (renew_qr).
         return [ConnectionChanged(status="qr_pending", reason="WAHA session waits for a QR scan")]
     event = status_event(status, payload.get("me") or envelope.get("me"))
-    return [event] if event else []
+    return [event] if event else [unfiled(f"unknown WAHA session status {status[:40] or '(none)'}", envelope)]
 
 
-def _on_ack(account, envelope: dict, payload: dict) -> list:
+def _on_ack(envelope: dict, payload: dict, me: Me) -> list:
     name = payload.get("ackName")
     if not name and payload.get("ack") is not None:
         name = ACK_NAMES.get(int(payload["ack"]))
-    status = ACK_STATUS.get(str(name or "").upper())
-    provider_id = payload.get("id")
-    if isinstance(provider_id, dict):
-        provider_id = provider_id.get("_serialized")
-    if not status or not provider_id or not payload.get("fromMe", True):
-        return []  # receipts of messages we received are not delivery statuses
+    name = str(name or "").upper()
+    provider_id = jid_text(payload.get("id"))
+    if not provider_id:
+        return [unfiled("message.ack without a message id", envelope)]
+    if not payload.get("fromMe", True):
+        # The account's own phone read (or received) a message the contact sent: a receipt
+        # about a received message, which has no delivery status in WhatSnap.
+        return [unfiled("read receipt for a received message (the account's phone read it), not a delivery status", envelope)]
+    if name == "PENDING":
+        return []  # "queued on the phone": says nothing the send itself did not already record
+    status = ACK_STATUS.get(name)
+    if not status:
+        return [unfiled(f"message.ack with an unknown ack {name[:20] or payload.get('ack')!r}", envelope)]
     error = "WhatsApp reported an error for this message (ack ERROR)" if status == "failed" else ""
-    return [DeliveryStatus(provider_id=str(provider_id), status=status, error=error)]
+    return [DeliveryStatus(provider_id=provider_id, status=status, error=error)]
 
 
-def _on_message(account, envelope: dict, payload: dict) -> list:
-    if payload.get("fromMe"):
-        return []  # our own sends (and messages typed on the phone) echo back
-    remote = str(payload.get("from") or "")
-    if remote in NOT_A_CHAT or remote.endswith(NOT_A_CHAT_SUFFIXES):
-        return []
-    data = payload.get("_data") if isinstance(payload.get("_data"), dict) else {}
-    key = data.get("key") if isinstance(data.get("key"), dict) else {}
-    group_id = remote if remote.endswith("@g.us") else ""
-    if group_id:
-        sender = first_phone(payload.get("participant"), payload.get("author"), key.get("participantAlt"), key.get("participantPn"))
-    else:
-        sender = first_phone(remote, key.get("remoteJidAlt"), key.get("senderPn"))
-    if not sender:
-        # Never a contact from a LID: it is not a phone number.
-        logger.warning("WhatsApp message %s from %s skipped: no phone number for this sender (LID only)", payload.get("id"), remote)
-        return []
-    text = str(payload.get("body") or "")
-    media = _media(payload)
-    if not text and not media:
-        text = _fallback_text(payload, data)
-    return [
-        InboundMessage(
-            provider_id=str(payload["id"]),
-            from_phone=sender,
-            name=_push_name(data),
-            text=text,
-            media=media,
-            at=message_time(payload.get("timestamp")),
-            group_id=group_id,
-        )
-    ]
-
-
-def _push_name(data: dict) -> str:
-    info = data.get("Info") if isinstance(data.get("Info"), dict) else {}  # GOWS
-    return str(data.get("notifyName") or data.get("pushName") or info.get("PushName") or "")
-
-
-def _media(payload: dict) -> tuple:
-    media = payload.get("media")
-    if not payload.get("hasMedia") and not isinstance(media, dict):
-        return ()
-    media = media if isinstance(media, dict) else {}
-    content_type = str(media.get("mimetype") or "").split(";", 1)[0].strip()
-    major = content_type.split("/", 1)[0]
-    kind = major if major in ("image", "video", "audio") else "document"
-    return ({"url": str(media.get("url") or payload.get("mediaUrl") or ""), "content_type": content_type,
-             "kind": kind, "filename": str(media.get("filename") or "")},)
-
-
-def _fallback_text(payload: dict, data: dict) -> str:
-    """Kinds WhatSnap does not render still reach the inbox, described, rather than vanish."""
-    location = payload.get("location")
-    if isinstance(location, dict):
-        where = f"{location.get('latitude')}, {location.get('longitude')}"
-        return f"Location: {where} {location.get('name') or location.get('description') or ''}".strip()
-    if payload.get("vCards"):
-        return "Contact card"
-    kind = payload.get("type") or data.get("type") or "message"
-    return f"[WhatsApp {kind} not shown here; see the phone]"
-
-
+def _on_message(envelope: dict, payload: dict, me: Me) -> list:
+    read = read_message(payload, me)
+    if read.other is not None:
+        return [read.other]
+    if read.message is None:
+        return [unfiled(read.reason, envelope)]
+    events = [read.message]
+    if read.lid and read.phone:
+        events.append(PhoneIdentified(lid=read.lid, phone=read.phone, name=read.message.name))
+    return events
 
 
 _HANDLERS = {
+    # `message` is what sessions created before issue 17 still send until they reconnect
+    # (incoming messages only); `message.any` replaces it and also carries the account's own.
     "message": _on_message,
+    "message.any": _on_message,
     "message.ack": _on_ack,
+    "message.reaction": on_reaction,
+    "message.edited": on_edited,
+    "message.revoked": on_revoked,
     "session.status": _on_session_status,
 }
