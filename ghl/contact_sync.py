@@ -1,5 +1,11 @@
 """A contact in GHL: what GHL should know of it (phone, name, tags, assignee) and bringing the
-GHL contact in line with as few calls as it takes. Runs inside the outbox drainer (sync.py)."""
+GHL contact in line with as few calls as it takes. Runs inside the outbox drainer (sync.py).
+
+A WhatsApp person known only by a LID ('123@lid': no phone yet) is created in GHL without a
+phone (POST /contacts/, whose only required field is locationId — GoHighLevel/highlevel-api-docs
+apps/contacts.json, CreateContactDto), so their messages reach GHL at once. When the phone
+becomes known the same GHL contact gets it — unless GHL already has a contact with that phone:
+then that one is kept and the phoneless one is retired (ghl/merges.py)."""
 import hashlib
 import json
 
@@ -9,6 +15,7 @@ from django.utils import timezone
 from contacts.models import Contact
 from conversations.models import Conversation
 from ghl.client import GhlClient, GhlRejected
+from ghl.merges import retire_ghl_contact
 from ghl.models import ContactSync, GhlUser
 
 
@@ -27,7 +34,12 @@ def desired_contact(contact) -> dict:
     ghl_user = None
     if assignee_id:
         ghl_user = GhlUser.objects.filter(location_id=contact.location_id, user_id=assignee_id).values_list("ghl_user_id", flat=True).first()
-    return {"phone": contact.phone, "name": contact.name, "tags": tags, "assignedTo": ghl_user}
+    return {"phone": phone_for_ghl(contact), "name": contact.name, "tags": tags, "assignedTo": ghl_user}
+
+
+def phone_for_ghl(contact) -> str:
+    """The phone GHL gets: the contact's, except a WhatsApp LID, which is no phone number."""
+    return "" if contact.phone.endswith("@lid") else contact.phone
 
 
 def fingerprint_of(desired: dict) -> str:
@@ -49,33 +61,66 @@ def contact_push(client: GhlClient, contact, record: dict) -> str:
         return "unchanged: no call"
     if contact.ghl_contact_id:
         return _contact_update(client, contact, sync, desired, fingerprint, record)
-    found = client.request("GET", "/contacts/search/duplicate", params={"locationId": location.ghl_location_id, "number": contact.phone}, record=record)
-    existing = found.data.get("contact") or {}
-    tags = sorted(set(desired["tags"]) | set(existing.get("tags") or []))  # both calls replace tags: keep GHL's own
-    fields = _contact_fields(desired)
-    if existing.get("id"):
+    if not desired["phone"]:
+        return _contact_create_without_phone(client, contact, sync, desired, fingerprint, record)
+    existing = _ghl_contact_with_phone(client, location, desired["phone"], record)
+    if existing:
         # GHL has this person already (made by GHL, or by our earlier attempt whose answer was
         # lost): update that contact. An upsert could make a second one where the location
         # allows duplicate contacts.
-        ghl_id = existing["id"]
-        given = {k: v for k, v in fields.items() if v}  # never wipe an assignee GHL has set
-        client.request("PUT", f"/contacts/{ghl_id}", json={**given, "tags": tags}, record=record)
-    else:
-        body = {"locationId": location.ghl_location_id, "phone": contact.phone, "tags": tags, "source": "WhatSnap",
-                **{k: v for k, v in fields.items() if v}}
-        response = client.request("POST", "/contacts/upsert", json=body, record=record)
-        ghl_id = (response.data.get("contact") or {}).get("id")
-        if not ghl_id:
-            raise GhlRejected("GHL's upsert answered without a contact id", status=response.status, body=response.data)
+        _adopt(client, contact, sync, existing, desired, fingerprint, record)
+        return f"found GHL contact {existing['id']}"
+    fields = _contact_fields(desired)
+    body = {"locationId": location.ghl_location_id, "phone": desired["phone"], "tags": desired["tags"], "source": "WhatSnap",
+            **{k: v for k, v in fields.items() if v}}
+    response = client.request("POST", "/contacts/upsert", json=body, record=record)
+    ghl_id = (response.data.get("contact") or {}).get("id")
+    if not ghl_id:
+        raise GhlRejected("GHL's upsert answered without a contact id", status=response.status, body=response.data)
+    _linked(contact, sync, ghl_id, desired, fingerprint, fields)
+    return f"created GHL contact {ghl_id}"
+
+
+def _ghl_contact_with_phone(client, location, phone: str, record: dict) -> dict:
+    found = client.request("GET", "/contacts/search/duplicate", params={"locationId": location.ghl_location_id, "number": phone}, record=record)
+    existing = found.data.get("contact") or {}
+    return existing if existing.get("id") else {}
+
+
+def _adopt(client, contact, sync, existing: dict, desired: dict, fingerprint: str, record: dict) -> None:
+    """Make GHL's contact `existing` ours: our tags added to its own (the PUT replaces tags, so
+    GHL's are kept in the set), our name and assignee set (an assignee GHL set is never wiped)."""
+    tags = sorted(set(desired["tags"]) | set(existing.get("tags") or []))
+    fields = _contact_fields(desired)
+    given = {k: v for k, v in fields.items() if v}
+    client.request("PUT", f"/contacts/{existing['id']}", json={**given, "tags": tags}, record=record)
+    _linked(contact, sync, existing["id"], desired, fingerprint, fields)
+
+
+def _contact_create_without_phone(client, contact, sync, desired, fingerprint, record) -> str:
+    """A person known only by a WhatsApp LID: a GHL contact with name and tags, no phone (GHL has
+    nothing to look it up by, so unlike a phone's contact a lost answer can leave a second one)."""
+    fields = _contact_fields(desired)
+    body = {"locationId": contact.location.ghl_location_id, "tags": desired["tags"], "source": "WhatSnap",
+            **{k: v for k, v in fields.items() if v and k != "phone"}}
+    response = client.request("POST", "/contacts/", json=body, record=record)
+    ghl_id = (response.data.get("contact") or {}).get("id")
+    if not ghl_id:
+        raise GhlRejected("GHL answered the contact creation without a contact id", status=response.status, body=response.data)
+    _linked(contact, sync, ghl_id, desired, fingerprint, fields)
+    return f"created GHL contact {ghl_id} without a phone (WhatsApp LID only)"
+
+
+def _linked(contact, sync, ghl_id: str, desired: dict, fingerprint: str, fields: dict) -> None:
     with transaction.atomic():
         type(contact).objects.filter(pk=contact.pk).update(ghl_contact_id=ghl_id)
         contact.ghl_contact_id = ghl_id
         ContactSync.objects.filter(pk=sync.pk).update(fingerprint=fingerprint, tags=desired["tags"], fields=fields, synced_at=timezone.now())
-    return f"{'found' if existing.get('id') else 'created'} GHL contact {ghl_id}"
 
 
 def _contact_fields(desired: dict) -> dict:
-    fields = {"assignedTo": desired["assignedTo"] or ""}
+    """Name, assignee and phone as GHL should hold them (`phone` "" while only a LID is known)."""
+    fields = {"assignedTo": desired["assignedTo"] or "", "phone": desired["phone"]}
     if desired["name"]:
         fields["name"] = desired["name"]
     return fields
@@ -85,6 +130,16 @@ def _contact_update(client, contact, sync, desired, fingerprint, record) -> str:
     ghl_id = contact.ghl_contact_id
     before, after = set(sync.tags), set(desired["tags"])
     fields = _contact_fields(desired)
+    # rows synced before phones were kept here: the contact was created with its phone
+    known = {"phone": desired["phone"], **sync.fields}
+    if desired["phone"] and known["phone"] != desired["phone"]:
+        # the phone is new to GHL (a LID contact's number became known): if GHL has a contact
+        # with it already, that one is kept and ours retired; else ours gets the phone
+        existing = _ghl_contact_with_phone(client, contact.location, desired["phone"], record)
+        if existing and existing["id"] != ghl_id:
+            retire_ghl_contact(contact, ghl_id, kept_ghl_contact_id=existing["id"])
+            _adopt(client, contact, sync, existing, desired, fingerprint, record)
+            return f"GHL has {desired['phone']} as {existing['id']}: kept it, {ghl_id} marked merged"
     done = []
     try:
         if after - before:
@@ -93,9 +148,10 @@ def _contact_update(client, contact, sync, desired, fingerprint, record) -> str:
         if before - after:
             client.request("DELETE", f"/contacts/{ghl_id}/tags", json={"tags": sorted(before - after)}, record=record)
             done.append(f"-{len(before - after)} tag(s)")
-        if fields != sync.fields:
-            client.request("PUT", f"/contacts/{ghl_id}", json=fields, record=record)
-            done.append("name/assignee")
+        if fields != known:
+            body = {k: v for k, v in fields.items() if k != "phone" or (v and v != known["phone"])}
+            client.request("PUT", f"/contacts/{ghl_id}", json=body, record=record)
+            done.append("phone/name/assignee" if "phone" in body else "name/assignee")
     except GhlRejected as exc:
         if exc.status != 404:
             raise

@@ -1,6 +1,16 @@
 """A message in GHL: posted once to the contact's GHL conversation (never twice, even after a
 post whose answer was lost), and its delivery status afterwards. Runs inside the outbox drainer
-(sync.py)."""
+(sync.py).
+
+Every message goes through "Add an inbound message" (POST /conversations/messages/inbound) with
+its `direction`: the contact's messages as inbound; WhatSnap's replies and messages typed on the
+account's phone or Mac as outbound — the field "Message direction, if required can be set
+manually" (GoHighLevel/highlevel-api-docs, apps/conversations.json, ProcessMessageBodyDto). The
+other endpoint, "Add an external outbound call" (POST /conversations/messages/outbound), takes
+only type "Call". A message added this way is not one a GHL user sent, so GHL does not hand it
+to the provider's Delivery URL (docs/webhook events/ProviderOutboundMessage.md: "Called whenever
+a user sends a message"); should it ever come back, its messageId is ours already and nothing
+is sent (services.provider_outbound)."""
 from django.conf import settings
 from django.utils import timezone
 
@@ -104,6 +114,8 @@ def _contact_gone(client, contact, record: dict) -> bool:
 
 
 def _link(message, ghl_message_id: str, ghl_conversation_id: str) -> None:
+    if GhlMessageLink.objects.filter(message=message).exists():
+        return  # linked while the post was on its way (GHL delivered it back to us: services._own_post_echoed)
     GhlMessageLink.objects.get_or_create(
         location_id=message.location_id, ghl_message_id=ghl_message_id,
         defaults={"message": message, "origin": GhlMessageLink.Origin.WHATSNAP, "ghl_conversation_id": ghl_conversation_id},

@@ -69,6 +69,8 @@ class OutboxItem(models.Model):
         INBOUND_MESSAGE = "inbound_message", "Inbound message"
         OUTBOUND_MESSAGE = "outbound_message", "Outbound message log"
         MESSAGE_STATUS = "message_status", "Message status"
+        MESSAGE_NOTE = "message_note", "Reactions / edit / deletion note"
+        CONTACT_RETIRE = "contact_retire", "Merged-away GHL contact marked"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -154,3 +156,29 @@ class WebhookReceipt(models.Model):
 
     webhook_id = models.CharField(max_length=100, unique=True)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+
+class GhlMessageNote(models.Model):
+    """The GHL contact note that tells what happened to a message after GHL got it (reactions,
+    an edit, a deletion for everyone): GHL's API has no way to change a message it holds, so
+    one note per message is kept current (created, updated, removed when nothing is left)."""
+
+    message = models.OneToOneField("conversations.Message", on_delete=models.CASCADE, related_name="ghl_note")
+    ghl_contact_id = models.CharField(max_length=64)
+    ghl_note_id = models.CharField(max_length=64)
+    fingerprint = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class GhlRetiredContact(models.Model):
+    """A GHL contact that stands for a contact merged away in WhatSnap (GHL's API cannot merge
+    contacts): marked `whatsnap-merged` with a note, and a reply typed on it in GHL still
+    reaches the person, through the contact it was merged into."""
+
+    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="+")
+    ghl_contact_id = models.CharField(max_length=64)
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="ghl_retired")
+    retired_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["location", "ghl_contact_id"], name="uniq_ghl_retired_contact")]

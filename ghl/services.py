@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from accounts.models import Account, Location, Membership
 from contacts.models import Contact, ContactAccount, ContactTag
-from conversations.models import Conversation
+from conversations.models import Conversation, Message
 from conversations.services import message_send
 from ghl.client import store_tokens, token_request
-from ghl.models import ContactSync, GhlConnection, GhlMessageLink, GhlUser, OutboxItem
+from ghl.models import ContactSync, GhlConnection, GhlMessageLink, GhlMessageNote, GhlRetiredContact, GhlUser, OutboxItem
 from ghl.tasks import kick, sync_users
 from whatsnap.errors import ApplicationError
 from whatsnap.phones import normalise_e164
@@ -25,6 +25,7 @@ from whatsnap.tasks import enqueue
 
 logger = logging.getLogger(__name__)
 
+ECHO_MARGIN_SECONDS = 30  # a post counts as in flight for GHL's timeout plus this
 STATE_SALT = "whatsnap.ghl.oauth"
 STATE_MAX_AGE = 15 * 60
 
@@ -102,6 +103,8 @@ def _forget_ghl_ids(location) -> None:
     Contact.objects.filter(location=location).exclude(ghl_contact_id="").update(ghl_contact_id="")
     ContactSync.objects.filter(contact__location=location).delete()
     GhlMessageLink.objects.filter(location=location).delete()
+    GhlMessageNote.objects.filter(message__location=location).delete()
+    GhlRetiredContact.objects.filter(location=location).delete()
     GhlUser.objects.filter(location=location).delete()
 
 
@@ -220,10 +223,16 @@ def provider_outbound(*, payload: dict) -> tuple[str, object]:
         raise ApplicationError(f"No WhatSnap location is connected to GHL location {ghl_location_id}.", code="unknown_location")
     try:
         with transaction.atomic():
+            echoed = _own_post_echoed(location, payload)
+            if echoed is not None:
+                # one of our own posts, handed back before its answer was read: never sent again
+                GhlMessageLink.objects.create(location=location, ghl_message_id=ghl_message_id, message=echoed,
+                                              origin=GhlMessageLink.Origin.WHATSNAP)
+                return "duplicate", None
             link = GhlMessageLink.objects.create(location=location, ghl_message_id=ghl_message_id, origin=GhlMessageLink.Origin.GHL)
             contact = None
             if payload.get("contactId"):
-                contact = Contact.objects.filter(location=location, ghl_contact_id=payload["contactId"]).first()
+                contact = _contact_of_ghl_id(location, str(payload["contactId"]))
             if contact is None and payload.get("phone"):
                 try:
                     phone = normalise_e164(str(payload["phone"]))
@@ -257,6 +266,36 @@ def provider_outbound(*, payload: dict) -> tuple[str, object]:
             return "queued", message
     except IntegrityError:
         return "duplicate", None
+
+
+def _contact_of_ghl_id(location, ghl_contact_id: str):
+    """Our contact for a GHL contact id: the one linked to it, or the one a retired GHL contact
+    (a contact merged away, ghl/merges.py) now stands for."""
+    contact = Contact.objects.filter(location=location, ghl_contact_id=ghl_contact_id).first()
+    if contact is None:
+        retired = GhlRetiredContact.objects.filter(location=location, ghl_contact_id=ghl_contact_id).select_related("contact").first()
+        contact = retired.contact if retired else None
+    return contact
+
+
+def _own_post_echoed(location, payload: dict):
+    """The message of ours GHL hands back, if it is one: our messages (replies sent from
+    WhatSnap, messages typed on the phone) are added to GHL by its API, which GHL does not hand
+    to the Delivery URL; should it ever, the GHL message id is linked to ours and the webhook
+    is a duplicate. The one gap — GHL calling back while our post still waits for its answer,
+    before the id is known here — is closed by this check: a post of ours in flight right now
+    (OutboxItem.unconfirmed_post_at, set just before the post) for the same GHL contact with the
+    same text is that message."""
+    since = timezone.now() - timezone.timedelta(seconds=settings.GHL_TIMEOUT_SECONDS + ECHO_MARGIN_SECONDS)
+    in_flight = OutboxItem.objects.filter(
+        location=location, operation=OutboxItem.Operation.OUTBOUND_MESSAGE, status=OutboxItem.Status.PENDING,
+        unconfirmed_post_at__gte=since).values_list("payload", flat=True)[:5]
+    ids = [p.get("message_id") for p in in_flight if isinstance(p, dict)]
+    text = (payload.get("message") or "").strip()
+    for message in Message.objects.filter(pk__in=ids, ghl_link__isnull=True).select_related("conversation__contact"):
+        if message.text.strip() == text and message.conversation.contact.ghl_contact_id == str(payload.get("contactId") or ""):
+            return message
+    return None
 
 
 def _report_failed(location, contact, ghl_message_id: str, reason: str) -> None:

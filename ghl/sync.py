@@ -10,8 +10,9 @@ What happens on trouble:
 - The refresh token is refused: the connection needs re-authorisation; rows wait.
 Nothing is lost: a row only leaves `pending` as done or failed, with the reason.
 
-What each operation does against GHL is in contact_sync.py and message_sync.py. The drain's
-task (drain_location) lives here, next to the drainer that queues it again."""
+What each operation does against GHL is in contact_sync.py, message_sync.py, message_notes.py
+and merges.py. The drain's task (drain_location) lives here, next to the drainer that queues it
+again."""
 import logging
 import random
 import time
@@ -21,6 +22,8 @@ from django.utils import timezone
 
 from ghl.client import GhlClient, GhlRateLimited, GhlReauthorize, GhlRejected, GhlUnavailable
 from ghl.contact_sync import ContactNotSynced, op_contact_upsert
+from ghl.merges import op_contact_retire
+from ghl.message_notes import op_message_note
 from ghl.message_sync import op_inbound_message, op_message_status, op_outbound_message
 from ghl.models import GhlConnection, OutboxItem
 from whatsnap.tasks import run_now_or_at
@@ -206,4 +209,6 @@ HANDLERS = {
     OutboxItem.Operation.INBOUND_MESSAGE: op_inbound_message,
     OutboxItem.Operation.OUTBOUND_MESSAGE: op_outbound_message,
     OutboxItem.Operation.MESSAGE_STATUS: op_message_status,
+    OutboxItem.Operation.MESSAGE_NOTE: op_message_note,
+    OutboxItem.Operation.CONTACT_RETIRE: op_contact_retire,
 }

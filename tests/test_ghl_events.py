@@ -14,13 +14,14 @@ from accounts.services import account_connect, account_create
 from contacts.models import Contact, Tag
 from conversations.models import Conversation, Message
 from ghl import services as ghl_services
-from ghl.models import OutboxItem
+from ghl.models import ContactSync, GhlRetiredContact, OutboxItem
 from whatsnap import events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 UPSERT, INBOUND, OUTBOUND, STATUS = (OutboxItem.Operation.CONTACT_UPSERT, OutboxItem.Operation.INBOUND_MESSAGE,
                                      OutboxItem.Operation.OUTBOUND_MESSAGE, OutboxItem.Operation.MESSAGE_STATUS)
+NOTE, RETIRE = OutboxItem.Operation.MESSAGE_NOTE, OutboxItem.Operation.CONTACT_RETIRE
 
 
 @pytest.fixture
@@ -106,6 +107,49 @@ def test_a_reply_from_whatsnap_is_logged_in_ghl_and_one_typed_in_ghl_is_not(with
     assert rows() == [(OUTBOUND, ada.pk, account.pk, {"message_id": mine.pk})]
 
 
+def test_a_message_typed_on_the_phone_is_logged_in_ghl_as_outbound(with_ghl, account, ada, conversation):
+    typed = Message.objects.create(location=with_ghl, conversation=conversation, account=account, via_device=True,
+                                   direction=Message.Direction.OUTBOUND, text="on my way", status=Message.Status.SENT)
+    record("message.sent_from_device", with_ghl, message=typed, conversation=conversation, contact=ada, account=account)
+    assert rows() == [(OUTBOUND, ada.pk, account.pk, {"message_id": typed.pk})]
+
+
+def test_history_reaches_no_ghl_subscriber(with_ghl, account, ada, conversation):
+    """message.imported has no GHL subscriber (GHL would run workflows on old messages); a
+    history message that somehow came as received or typed on the phone is not posted either."""
+    assert not [s for s in events.subscriptions() if s.event == "message.imported" and s.label.startswith("ghl.")]
+    old_in = Message.objects.create(location=with_ghl, conversation=conversation, account=account, is_history=True,
+                                    direction=Message.Direction.INBOUND, text="last week", status=Message.Status.RECEIVED)
+    old_out = Message.objects.create(location=with_ghl, conversation=conversation, account=account, is_history=True, via_device=True,
+                                     direction=Message.Direction.OUTBOUND, text="last week too", status=Message.Status.SENT)
+    record("message.imported", with_ghl, message=old_in, conversation=conversation, contact=ada, account=account)
+    record("message.received", with_ghl, message=old_in, conversation=conversation, contact=ada, sender=ada, account=account,
+           contact_changed=True)
+    record("message.sent_from_device", with_ghl, message=old_out, conversation=conversation, contact=ada, account=account)
+    record("message.reacted", with_ghl, message=old_in, emoji="👍", previous="", actor_key="me", author=None)
+    assert rows() == []
+
+
+def test_reactions_edits_and_deletions_bring_the_messages_ghl_note_up_to_date(with_ghl, account, ada, conversation):
+    message = Message.objects.create(location=with_ghl, conversation=conversation, account=account,
+                                     direction=Message.Direction.INBOUND, text="hello", status=Message.Status.RECEIVED)
+    record("message.reacted", with_ghl, message=message, emoji="👍", previous="", actor_key="me", author=None)
+    record("message.edited", with_ghl, message=message, previous_text="helo")
+    record("message.deleted", with_ghl, message=message)
+    assert rows() == [(NOTE, ada.pk, account.pk, {"message_id": message.pk})] * 3
+
+
+def test_in_a_group_the_note_goes_to_the_participant_who_wrote_and_the_accounts_own_message_has_none(with_ghl, account, ada):
+    group = Contact.objects.create(location=with_ghl, kind=Contact.Kind.GROUP, phone="120363@g.us", name="Team")
+    thread = Conversation.objects.create(location=with_ghl, contact=group, account=account)
+    theirs = Message.objects.create(location=with_ghl, conversation=thread, account=account, sender_contact=ada,
+                                    direction=Message.Direction.INBOUND, text="hello", status=Message.Status.RECEIVED)
+    ours = outbound(thread)
+    record("message.reacted", with_ghl, message=theirs, emoji="❤️", previous="", actor_key="me", author=None)
+    record("message.edited", with_ghl, message=ours, previous_text="hi?")
+    assert rows() == [(NOTE, ada.pk, account.pk, {"message_id": theirs.pk})]
+
+
 @pytest.mark.parametrize("status, error", [("delivered", ""), ("read", ""), ("failed", "number unreachable")])
 def test_delivered_read_and_failed_reach_ghl(with_ghl, account, ada, conversation, status, error):
     message = outbound(conversation, status=status, error=error)
@@ -154,6 +198,37 @@ def test_waiting_rows_of_a_merged_away_contact_carry_on_under_the_kept_one(with_
     assert OutboxItem.objects.count() == 2  # moved, nothing new
 
 
+def test_a_lid_contacts_refused_messages_are_posted_again_under_the_phones_contact(with_ghl, ada):
+    lid = Contact.objects.create(location=with_ghl, phone="123456@lid", phone_is_e164=False, whatsapp_lid="123456@lid")
+    refused = OutboxItem.objects.create(location=with_ghl, contact=lid, operation=INBOUND, payload={"message_id": 1},
+                                        status=OutboxItem.Status.FAILED, last_error="no phone")
+    upsert_failed = OutboxItem.objects.create(location=with_ghl, contact=lid, operation=UPSERT, payload={}, status=OutboxItem.Status.FAILED)
+    record("contact.merging", with_ghl, source=lid, into=ada)
+    refused.refresh_from_db(), upsert_failed.refresh_from_db()
+    assert (refused.contact_id, refused.status, refused.last_error) == (ada.pk, "pending", "")
+    assert (upsert_failed.contact_id, upsert_failed.status) == (lid.pk, "failed")
+
+
+def test_a_phone_contact_not_in_ghl_takes_over_the_merged_away_contacts_ghl_contact(with_ghl, ada):
+    lid = Contact.objects.create(location=with_ghl, phone="123456@lid", phone_is_e164=False, ghl_contact_id="g-lid")
+    ContactSync.objects.create(contact=lid, fingerprint="f", tags=["whatsnap-account-sales"], fields={"phone": ""})
+    record("contact.merging", with_ghl, source=lid, into=ada)
+    ada_row = Contact.objects.get(pk=ada.pk)
+    assert ada.ghl_contact_id == ada_row.ghl_contact_id == "g-lid"  # on the object too: contact_merge saves it next
+    assert ContactSync.objects.get(contact=ada).fields == {"phone": ""}  # the next push sends the phone
+    assert rows() == [] and not GhlRetiredContact.objects.exists()
+
+
+def test_when_both_were_in_ghl_the_kept_contacts_stays_and_the_other_is_retired(with_ghl, ada):
+    Contact.objects.filter(pk=ada.pk).update(ghl_contact_id="g-ada")
+    ada.refresh_from_db()
+    twin = Contact.objects.create(location=with_ghl, phone="123456@lid", phone_is_e164=False, ghl_contact_id="g-lid")
+    record("contact.merging", with_ghl, source=twin, into=ada)
+    assert rows() == [(RETIRE, ada.pk, None, {"ghl_contact_id": "g-lid", "kept_ghl_contact_id": "g-ada"})]
+    assert GhlRetiredContact.objects.get().contact_id == ada.pk
+    assert Contact.objects.get(pk=ada.pk).ghl_contact_id == "g-ada"
+
+
 # --- no GHL app, and the transaction -------------------------------------------------------------
 def every_event(location, account, ada, conversation, admin_user):
     inbound = Message.objects.create(location=location, conversation=conversation, account=account,
@@ -169,6 +244,12 @@ def every_event(location, account, ada, conversation, admin_user):
     yield "tag.renamed", dict(tag=tag, contact_ids=[ada.pk])
     yield "tag.merging", dict(source=tag, into=tag, contact_ids=[ada.pk])
     yield "tag.deleted", dict(tag_id=tag.pk, contact_ids=[ada.pk])
+    typed = Message.objects.create(location=location, conversation=conversation, account=account, via_device=True,
+                                   direction=Message.Direction.OUTBOUND, text="typed", status=Message.Status.SENT)
+    yield "message.sent_from_device", dict(message=typed, conversation=conversation, contact=ada, account=account)
+    yield "message.reacted", dict(message=inbound, emoji="👍", previous="", actor_key="me", author=None)
+    yield "message.edited", dict(message=inbound, previous_text="helo")
+    yield "message.deleted", dict(message=inbound)
 
 
 def test_a_location_without_the_ghl_app_gets_no_rows_and_no_drain(location, account, ada, conversation, admin_user, kicks):
@@ -181,7 +262,7 @@ def test_the_rows_vanish_with_a_change_that_does_not_commit(with_ghl, account, a
     with pytest.raises(RuntimeError), transaction.atomic():
         for name, data in every_event(with_ghl, account, ada, conversation, admin_user):
             events.record(name, location_id=with_ghl.pk, **data)
-        assert len(rows()) == 10  # written inside the change (two for the changed sender)
+        assert len(rows()) == 14  # written inside the change (two for the changed sender)
         raise RuntimeError("the change fails")
     assert rows() == [] and kicks == []
 
@@ -191,6 +272,7 @@ def test_every_ghl_subscription_runs_inside_the_transaction():
     assert {s.event for s in ghl} == {
         "message.received", "message.queued", "message.status_changed", "conversation.assigned", "contact.updated",
         "contact.merged", "contact.merging", "tag.renamed", "tag.merging", "tag.deleted",
+        "message.sent_from_device", "message.reacted", "message.edited", "message.deleted",
     }
     assert not any(s.on_commit for s in ghl)
 

@@ -5,7 +5,9 @@ documented wire format of the endpoints WhatSnap uses:
   refresh_token, code / refresh_token, user_type, redirect_uri); refresh tokens are
   single-use and rotate, access tokens expire;
 - GET /contacts/search/duplicate, POST /contacts/upsert (its `tags` replace all tags),
+  POST /contacts/ (create; only locationId required, so a contact may have no phone),
   PUT /contacts/{id}, POST and DELETE /contacts/{id}/tags, GET /contacts/{id};
+- GET and POST /contacts/{id}/notes, PUT and DELETE /contacts/{id}/notes/{noteId};
 - POST /conversations/messages/inbound, PUT /conversations/messages/{id}/status,
   GET /conversations/search (by contactId), GET /conversations/{id}/messages (newest first,
   paged by lastMessageId, each message with its altId);
@@ -13,8 +15,10 @@ documented wire format of the endpoints WhatSnap uses:
 
 It checks the bearer token and the `Version` header each family needs, enforces the
 per-location burst limit (answering 429 with the X-RateLimit-* headers), and can be told to
-fail (any status), to hang, to do the work and answer too late, or to go down. It also signs webhooks with its own Ed25519 key,
-as GHL signs X-GHL-Signature."""
+fail (any status), to hang, to do the work and answer too late, or to go down, to refuse
+messages for a contact without a phone, and to call back (`on_outbound_added`) while it adds an
+outbound message, before answering. It also signs webhooks with its own Ed25519 key, as GHL
+signs X-GHL-Signature."""
 import base64
 import json
 import re
@@ -67,6 +71,9 @@ class GhlStandIn:
         self.refresh: dict[str, dict] = {}
         self.contacts: dict[str, dict] = {}
         self.messages: dict[str, dict] = {}
+        self.notes: dict[str, dict] = {}
+        self.refuse_messages_without_phone = False
+        self.on_outbound_added = None  # callable(message dict), run before the post is answered
         self.users: list[dict] = []
         self.windows: dict[str, deque] = {}
         self.throttled = 0
@@ -166,6 +173,9 @@ class GhlStandIn:
             time.sleep(self.hang_seconds)
         status, payload, headers = self._dispatch(call)
         call.status = status
+        added = payload.get("messageId") if isinstance(payload, dict) and call.path == "/conversations/messages/inbound" else None
+        if added and self.on_outbound_added and self.messages[added].get("direction") == "outbound":
+            self.on_outbound_added(dict(self.messages[added]))
         late = next((p for p in self.late_answers if call.path.startswith(p)), None)
         if late is not None:
             time.sleep(self.late_answers.pop(late))
@@ -249,6 +259,17 @@ class GhlStandIn:
             if "tags" in body:
                 match["tags"] = list(body["tags"])  # replaces, as documented
             return 200, {"new": new, "contact": dict(match)}
+        if path == "/contacts/" and call.method == "POST":
+            if body.get("locationId") != location:
+                return 422, {"message": ["locationId is required"]}
+            contact = {"id": "c-" + secrets.token_hex(6), "locationId": location, "phone": body.get("phone") or None,
+                       "name": body.get("name", ""), "tags": list(body.get("tags") or []), "assignedTo": body.get("assignedTo"),
+                       "source": body.get("source", "")}
+            self.contacts[contact["id"]] = contact
+            return 201, {"contact": dict(contact)}
+        m = re.fullmatch(r"/contacts/([^/]+)/notes(?:/([^/]+))?", path)
+        if m:
+            return self._notes(call, location, m.group(1), m.group(2), body)
         m = re.fullmatch(r"/contacts/([^/]+)(/tags)?", path)
         if m:
             contact = self.contacts.get(m.group(1))
@@ -263,7 +284,7 @@ class GhlStandIn:
             if not m.group(2) and call.method == "PUT":
                 if "tags" in body:
                     contact["tags"] = list(body["tags"])
-                for key in ("name", "assignedTo"):
+                for key in ("name", "assignedTo", "phone"):
                     if key in body:
                         contact[key] = body[key] or None
                 return 200, {"succeded": True, "contact": dict(contact)}
@@ -277,6 +298,8 @@ class GhlStandIn:
                 return 422, {"message": ["type must be a valid enum value"]}
             if body.get("type") == "Custom" and not body.get("conversationProviderId") and self.drop_custom_without_provider:
                 return 201, None  # documented: silently dropped
+            if self.refuse_messages_without_phone and not contact.get("phone"):
+                return 400, {"statusCode": 400, "message": "The contact has no phone number"}
             mid = "m-" + secrets.token_hex(6)
             self.messages[mid] = {**body, "id": mid, "locationId": location, "conversationId": "conv-" + contact["id"], "status": "delivered" if body.get("direction") != "outbound" else "pending"}
             return 200, {"success": True, "conversationId": "conv-" + contact["id"], "messageId": mid, "message": "Message added"}
@@ -318,6 +341,33 @@ class GhlStandIn:
         if path == "/users/search" and call.method == "GET":
             return 200, {"users": [u for u in self.users], "count": len(self.users)}
         return 404, {"message": f"Cannot {call.method} {path}"}
+
+    def _notes(self, call: Call, location: str, contact_id: str, note_id: str | None, body: dict):
+        contact = self.contacts.get(contact_id)
+        if contact is None or contact["locationId"] != location:
+            return 404, {"message": "Contact not found"}
+        if note_id is None and call.method == "GET":
+            return 200, {"notes": [dict(n) for n in self.notes.values() if n["contactId"] == contact_id]}
+        if note_id is None and call.method == "POST":
+            if not body.get("body"):
+                return 422, {"message": ["body should not be empty"]}
+            note = {"id": "n-" + secrets.token_hex(6), "contactId": contact_id, "body": body["body"],
+                    "dateAdded": datetime.now(timezone.utc).isoformat()}
+            self.notes[note["id"]] = note
+            return 201, {"note": dict(note)}
+        note = self.notes.get(note_id or "")
+        if note is None or note["contactId"] != contact_id:
+            return 404, {"message": "Note not found"}
+        if call.method == "PUT":
+            note["body"] = body.get("body", note["body"])
+            return 200, {"note": dict(note)}
+        if call.method == "DELETE":
+            del self.notes[note_id]
+            return 200, {"succeded": True}
+        return 404, {"message": f"Cannot {call.method} {call.path}"}
+
+    def notes_of(self, contact_id: str) -> list[str]:
+        return [n["body"] for n in self.notes.values() if n["contactId"] == contact_id]
 
     def add_provider_message(self, location_id: str, contact_id: str, text: str) -> str:
         """A reply typed in GHL: GHL stores it, then calls the provider's Delivery URL."""
