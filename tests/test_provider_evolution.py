@@ -1,6 +1,5 @@
 """WhatsApp via Evolution API v2, against a loopback gateway speaking its wire format."""
 import json
-import logging
 
 import pytest
 from django.test import Client
@@ -78,7 +77,8 @@ def test_connect_creates_instance_with_our_webhook_and_shows_qr(account, gateway
     webhook = body["webhook"]
     assert webhook["url"] == f"http://testserver/webhooks/whatsapp/{account.pk}/?secret={account.webhook_secret}"
     assert (webhook["byEvents"], webhook["base64"]) == (False, True)
-    assert set(webhook["events"]) == {"QRCODE_UPDATED", "CONNECTION_UPDATE", "MESSAGES_UPSERT", "MESSAGES_UPDATE", "LOGOUT_INSTANCE"}
+    assert set(webhook["events"]) == {"QRCODE_UPDATED", "CONNECTION_UPDATE", "MESSAGES_UPSERT", "MESSAGES_UPDATE",
+                                      "MESSAGES_EDITED", "MESSAGES_DELETE", "LOGOUT_INSTANCE"}
     assert "instance" not in account.config and account.gateway_resource == instance(account)
     assert account.credentials["instance_token"] == gateway.instances[instance(account)].token
 
@@ -153,10 +153,26 @@ def test_extended_text_and_media_caption_are_the_text(linked, gateway):
     assert media[0]["content_type"] == "image/jpeg" and media[0]["url"] == "data:image/jpeg;base64,AAAA"
 
 
-def test_from_me_echo_is_skipped(linked, gateway):
-    response = post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER, from_me=True))
-    assert response.status_code == 200 and response.json()["accepted"] == 0
-    assert rows() == (0, 0, 0)
+def test_our_own_send_echoing_back_is_not_filed_twice(linked, gateway):
+    post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER, text="hi"))
+    sent = message_send(conversation=Conversation.objects.get(), text="Yes, we ship!")
+    sent.refresh_from_db()
+    echo = gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER, from_me=True, text="Yes, we ship!",
+                                   message_id=sent.provider_message_id)
+    assert post(gateway, linked, echo).status_code == 200
+    stored = InboundEvent.objects.get(dedupe_key=f"msg:{sent.provider_message_id}")
+    assert (stored.payload["from_me"], stored.payload["from_phone"], stored.payload["name"]) == (True, "+14155550123", "")
+    assert Message.objects.filter(provider_message_id=sent.provider_message_id).count() == 1
+
+
+def test_a_message_typed_on_the_phone_is_reported_from_me_with_the_contact(linked, gateway):
+    envelope = gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER, from_me=True, text="typed on the phone",
+                                       message_id="PHONE1")
+    [event] = get_provider("evolution").parse_envelope(linked, envelope)
+    assert (event.from_me, event.from_phone, event.name, event.text) == (True, "+14155550123", "", "typed on the phone")
+    assert post(gateway, linked, envelope).json()["accepted"] == 1
+    message = Message.objects.get(provider_message_id="PHONE1")
+    assert (message.direction, message.via_device, message.conversation.contact.phone) == ("outbound", True, "+14155550123")
 
 
 def test_group_message_files_group_thread_with_participant_contact(linked, gateway):
@@ -181,32 +197,44 @@ def test_reply_in_a_group_goes_to_the_group_jid(linked, gateway):
     assert message.status == "sent"
 
 
-def test_reactions_and_protocol_messages_are_not_messages_but_other_kinds_are_described(linked, gateway):
+def test_reactions_edits_and_deletions_land_on_their_message_other_kinds_are_described(linked, gateway):
     name = instance(linked)
-    reaction = {"reactionMessage": {"key": {"id": "X"}, "text": "👍"}, "messageContextInfo": {}}
-    post(gateway, linked, gateway.messages_upsert(name, remote_jid=CUSTOMER, message=reaction))
-    post(gateway, linked, gateway.messages_upsert(name, remote_jid=CUSTOMER, message={"protocolMessage": {"type": 0}}))
-    assert rows() == (0, 0, 0)
+    post(gateway, linked, gateway.messages_upsert(name, remote_jid=CUSTOMER, text="first", message_id="M1", push_name="Ada"))
+    post(gateway, linked, gateway.reaction(name, remote_jid=CUSTOMER, target_id="M1", emoji="👍", target_from_me=False))
+    message = Message.objects.get(provider_message_id="M1")
+    assert [r.emoji for r in message.reactions.all()] == ["👍"]
+    post(gateway, linked, gateway.messages_edited(name, target_id="M1", remote_jid=CUSTOMER, text="first, edited"))
+    message.refresh_from_db()
+    assert (message.text, message.edits[0]["text"]) == ("first, edited", "first") and message.edited_at
+    post(gateway, linked, gateway.messages_edited(name, target_id="M1", remote_jid=CUSTOMER))  # REVOKE
+    post(gateway, linked, gateway.messages_delete(name, target_id="M1", remote_jid=CUSTOMER))  # the same, told twice
+    message.refresh_from_db()
+    assert message.deleted_at and Message.objects.count() == 1
     location = {"locationMessage": {"degreesLatitude": 52.52, "degreesLongitude": 13.40, "name": "Shop"}}
     post(gateway, linked, gateway.messages_upsert(name, remote_jid=CUSTOMER, message=location))
     post(gateway, linked, gateway.messages_upsert(name, remote_jid=CUSTOMER, message={"pollCreationMessage": {"name": "?"}}))
-    texts = list(Message.objects.order_by("id").values_list("text", flat=True))
+    texts = list(Message.objects.order_by("id").values_list("text", flat=True))[1:]
     assert texts[0] == "Location: 52.52, 13.4 Shop" and "pollCreationMessage" in texts[1]
 
 
-def test_lid_without_phone_is_skipped_with_a_log_line(linked, gateway, caplog):
-    with caplog.at_level(logging.WARNING, logger="accounts.providers.evolution"):
-        response = post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid="123456789012345@lid", message_id="LID1"))
-    assert response.status_code == 200
-    assert rows() == (0, 0, 0)
-    assert "LID1" in caplog.text and "LID" in caplog.text
+def test_a_lid_sender_without_any_phone_is_filed_under_the_lid(linked, gateway):
+    """evolution-api issues #1764, #1872, #2466: `remoteJid` '…@lid' and no phone anywhere."""
+    envelope = gateway.messages_upsert(instance(linked), remote_jid="123456789012345@lid", message_id="LID1", push_name="Helô")
+    [event] = get_provider("evolution").parse_envelope(linked, envelope)
+    assert (event.from_phone, event.sender_lid, event.name) == ("", "123456789012345@lid", "Helô")
+    assert post(gateway, linked, envelope).json()["accepted"] == 1
+    message = Message.objects.get(provider_message_id="LID1")
+    assert message.conversation.contact.whatsapp_lid == "123456789012345@lid"
 
 
-def test_lid_with_phone_alternative_uses_the_phone(linked, gateway):
+def test_lid_with_phone_alternative_uses_the_phone_and_keeps_the_lid(linked, gateway):
     name = instance(linked)
     post(gateway, linked, gateway.messages_upsert(name, remote_jid="123456789012345@lid", remote_jid_alt=CUSTOMER))
     post(gateway, linked, gateway.messages_upsert(name, remote_jid="99999@lid", sender_pn="14155550124@s.whatsapp.net"))
     assert sorted(Contact.objects.values_list("phone", flat=True)) == ["+14155550123", "+14155550124"]
+    payloads = [e.payload for e in InboundEvent.objects.order_by("id")]
+    assert [(p["from_phone"], p["sender_lid"]) for p in payloads] == [("+14155550123", "123456789012345@lid"),
+                                                                     ("+14155550124", "99999@lid")]
 
 
 # --- outbound --------------------------------------------------------------------------------
