@@ -124,4 +124,5 @@ def test_the_hooks_subscribers_are_registered_in_the_change_transaction():
         ("message.status_changed", "hooks.subscribers.message_status", False),
         ("contact.created", "hooks.subscribers.contact_created", False),
         ("conversation.assigned", "hooks.subscribers.conversation_assigned", False),
+        ("account.alert", "hooks.subscribers.account_status", False),
     }
