@@ -103,7 +103,7 @@ def test_a_send_with_a_loopback_media_link_is_refused_before_the_backend(locatio
     message = message_send(conversation=conversation, text="our menu", media=[{"url": inside.url + "/secret"}])
     message.refresh_from_db()
     assert message.status == "failed" and message.error.startswith(f"Not sent: {REFUSED}")
-    assert phone.received("POST", "/message") == [] and inside.requests == []
+    assert phone.received("POST", "/messages") == [] and inside.requests == []
 
 
 def _contact(location):
@@ -128,7 +128,7 @@ def test_android_cloud_mode_is_the_operators_and_keeps_working(location, setting
         account = android_account(location, {"mode": "cloud"})
         account_connect(account=account)
         account.refresh_from_db()
-        assert account.status == "connected" and len(cloud.webhooks) == 4
+        assert account.status == "connected" and len(cloud.webhooks) == 6
 
 
 def test_adding_an_android_phone_on_loopback_is_refused_by_the_form_and_the_api(admin_client, api_client, phone, settings, strict):

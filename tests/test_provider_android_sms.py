@@ -13,7 +13,7 @@ from conversations.models import Conversation, InboundEvent, Message
 from conversations.services import message_send
 from tests.standins.android_sms_standin import AndroidSmsStandIn
 
-EVENTS = {"sms:received", "sms:sent", "sms:delivered", "sms:failed"}
+EVENTS = {"sms:received", "sms:sent", "sms:delivered", "sms:failed", "mms:received", "mms:downloaded"}
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def rows():
     return InboundEvent.objects.count(), Contact.objects.count(), Message.objects.count()
 
 
-def test_connect_registers_four_webhooks_and_reports_connected(account, phone):
+def test_connect_registers_the_sms_and_mms_webhooks_and_reports_connected(account, phone):
     account_connect(account=account)
     account.refresh_from_db()
     assert (account.status, account.phone_number) == ("connected", "+14155550111")
@@ -64,7 +64,7 @@ def test_connect_registers_four_webhooks_and_reports_connected(account, phone):
     assert {h["url"] for h in phone.webhooks.values()} == {f"http://testserver/webhooks/android_sms/{account.pk}/"}
     assert all(r.headers["authorization"].startswith("Basic ") for r in phone.requests)
     account_connect(account=account)  # reconnecting replaces (fixed ids), never duplicates
-    assert len(phone.webhooks) == 4
+    assert len(phone.webhooks) == 6
     assert get_provider("android_sms").health(account).ok
 
 
@@ -110,7 +110,7 @@ def test_reply_is_sent_with_our_id_and_statuses_apply(connected, phone):
     post(connected, phone, phone.sms_received(sender="+14155550123"))
     message = message_send(conversation=Conversation.objects.get(), text="We open at 9")
     message.refresh_from_db()
-    body = phone.received("POST", "/message")[0].json
+    body = phone.received("POST", "/messages")[0].json
     assert body == {"textMessage": {"text": "We open at 9"}, "phoneNumbers": ["+14155550123"], "id": f"wsm-{message.pk}"}
     assert (message.status, message.provider_message_id) == ("sent", f"wsm-{message.pk}")
 
@@ -133,7 +133,7 @@ def test_resend_with_the_same_id_is_success_and_never_a_second_sms(connected, ph
     again = provider.send(connected, to="+14155550123", text="once", idempotency_key="wsm-77")
     assert first.provider_id == again.provider_id == "wsm-77"
     assert len(phone.messages) == 1
-    assert len(phone.received("POST", "/message")) == 2  # the second was answered 409
+    assert len(phone.received("POST", "/messages")) == 2  # the second was answered 409
 
 
 @pytest.mark.parametrize("forgery", ["unsigned", "wrong_key", "tampered", "stale"])
@@ -153,9 +153,17 @@ def test_forged_or_replayed_webhook_is_refused_and_nothing_stored(connected, pho
     assert rows() == (0, 0, 0)
 
 
-def test_ping_and_unknown_events_are_accepted_and_ignored(connected, phone):
+def test_ping_files_nothing_and_unknown_events_are_kept_unfiled(connected, phone):
     response = post(connected, phone, phone.envelope("system:ping", {"health": {"status": "pass"}}))
     assert response.status_code == 200 and response.json()["accepted"] == 0
+    assert not InboundEvent.objects.exclude(kind="unfiled").exists()
+    # SmsEventPayload.SmsDataReceived (capcom6/android-sms-gateway: modules/webhooks/payload/SmsEventPayload.kt)
+    data_sms = phone.envelope("sms:data-received", {"messageId": "9f0e", "sender": "+14155550123", "recipient": None,
+                                                     "simNumber": 1, "phoneNumber": "+14155550123", "data": "AAEC",
+                                                     "receivedAt": "2025-01-01T10:00:00.000+02:00"})
+    assert post(connected, phone, data_sms).status_code == 200
+    kept = InboundEvent.objects.get(kind="unfiled", error="unsupported event type sms:data-received")
+    assert kept.payload["envelope"] == data_sms and Message.objects.count() == 0
 
 
 def test_phone_down_connect_marks_account_error_with_reason(account, phone):
@@ -201,13 +209,13 @@ def test_add_android_account_page_stores_credentials_and_connects(admin_client, 
     account = Account.objects.get(name="Shop phone")
     assert (account.backend, account.status, account.config) == ("android_sms", "connected", {"mode": "local", "device_url": phone.url})
     assert account.credentials == {"username": "sms", "password": "phone-pass", "signing_key": "signing-key-123"}
-    assert len(phone.webhooks) == 4
+    assert len(phone.webhooks) == 6
 
 
 def test_lost_answer_is_retried_safely_because_the_gateway_dedupes_by_id(connected, phone, monkeypatch, pacing_clock):
     import time
 
-    import accounts.providers.android_sms as android
+    import accounts.providers.android_sms.client as android
     from conversations.pacing import account_drain
     from whatsnap.guarded_fetch import Limits
 
@@ -224,7 +232,7 @@ def test_lost_answer_is_retried_safely_because_the_gateway_dedupes_by_id(connect
     account_drain(account_id=connected.pk)
     message.refresh_from_db()
     assert message.status == "sent" and message.provider_message_id == f"wsm-{message.pk}"
-    assert len(phone.messages) == 1 and len(phone.received("POST", "/message")) == 2  # the retry met a 409
+    assert len(phone.messages) == 1 and len(phone.received("POST", "/messages")) == 2  # the retry met a 409
 
 
 def test_health_never_shows_what_answers_at_a_typed_address(location, agent_client, settings):

@@ -275,6 +275,8 @@ MEDIA_ALLOW_PRIVATE_URLS = env_bool("MEDIA_ALLOW_PRIVATE_URLS", False)  # attach
 WEBHOOK_MAX_BYTES = env_int("WEBHOOK_MAX_BYTES", 256 * 1024)
 # WhatsApp gateways post media inline as base64: a photo or voice note is megabytes.
 WHATSAPP_WEBHOOK_MAX_BYTES = env_int("WHATSAPP_WEBHOOK_MAX_BYTES", 24 * 1024 * 1024)
+# SMS Gateway for Android posts a picture message (MMS) with its attachments inline (base64).
+SMS_GATEWAY_WEBHOOK_MAX_BYTES = env_int("SMS_GATEWAY_WEBHOOK_MAX_BYTES", 8 * 1024 * 1024)
 # Pages and forms keep Django's default body limit (2.5 MB); the webhook endpoints read their
 # bodies with their own limits (whatsnap/request_body.py).
 

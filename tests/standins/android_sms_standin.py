@@ -1,9 +1,13 @@
 """A loopback stand-in for SMS Gateway for Android (capcom6), local or cloud mode.
 
-Basic auth; POST /message `{textMessage: {text}, phoneNumbers, id?}` -> 202 (a reused id ->
-409); POST/GET/DELETE /webhooks. Cloud mode serves the same API under /3rdparty/v1. Webhook
-helpers build the envelope `{id, webhookId, event, deviceId, payload}` and sign it as the app
-does: X-Signature = hex HMAC-SHA256(signing key, body + X-Timestamp)."""
+Basic auth; POST /messages (and the older /message) `{textMessage: {text}, phoneNumbers, id?}`
+-> 202 (a reused id -> 409); POST/GET/DELETE /webhooks. Cloud mode serves the same API under
+/3rdparty/v1. `legacy_app` plays an app before 1.28 (no /messages: 404) and before the MMS
+events (a webhook for them refused). Webhook helpers build the envelope `{id, webhookId,
+event, deviceId, payload}` and sign it as the app does: X-Signature = hex HMAC-SHA256(signing
+key, body + X-Timestamp). Payloads as capcom6/android-sms-gateway emits them
+(app/src/main/java/me/capcom/smsgateway/modules/webhooks/payload/*.kt, built in
+modules/receiver/ReceiverService.kt; dates as GsonBuilder.kt formats them)."""
 import base64
 import hashlib
 import hmac
@@ -15,12 +19,17 @@ from datetime import datetime, timezone
 from tests.standins.evolution_standin import LoopbackStandIn, Recorded
 
 CLOUD_PREFIX = "/3rdparty/v1"
-EVENTS = {"sms:received", "sms:sent", "sms:delivered", "sms:failed", "sms:data-received", "mms:received", "system:ping"}
+# modules/webhooks/domain/WebHookEvent.kt
+EVENTS = {"sms:received", "sms:sent", "sms:delivered", "sms:failed", "system:ping", "sms:data-received", "mms:received",
+          "mms:downloaded", "app:started", "sms:cancelled"}
+MMS_EVENTS = {"mms:received", "mms:downloaded"}
 
 
 class AndroidSmsStandIn(LoopbackStandIn):
-    def __init__(self, *, username: str = "sms", password: str = "phone-pass", signing_key: str = "signing-key-123", cloud: bool = False):
+    def __init__(self, *, username: str = "sms", password: str = "phone-pass", signing_key: str = "signing-key-123", cloud: bool = False,
+                 legacy_app: bool = False):
         super().__init__()
+        self.legacy_app = legacy_app
         self.username, self.password, self.signing_key = username, password, signing_key
         self.prefix = CLOUD_PREFIX if cloud else ""
         self.device_id = "ffffffffceb0b1db0000018e937c815b"
@@ -39,7 +48,7 @@ class AndroidSmsStandIn(LoopbackStandIn):
         if not request.path.startswith(self.prefix):
             return 404, {"message": "Not Found"}
         path = request.path[len(self.prefix):]
-        if request.method == "POST" and path == "/message":
+        if request.method == "POST" and path in ("/message", "/messages") and not (self.legacy_app and path == "/messages"):
             answer = self._send(request.json)
             if self.answer_delay:
                 time.sleep(self.answer_delay)
@@ -48,7 +57,7 @@ class AndroidSmsStandIn(LoopbackStandIn):
             return 200, list(self.webhooks.values())
         if request.method == "POST" and path == "/webhooks":
             body = request.json
-            if body.get("event") not in EVENTS or not body.get("url"):
+            if body.get("event") not in EVENTS or not body.get("url") or self.legacy_app and body["event"] in MMS_EVENTS:
                 return 400, {"message": f"invalid webhook: {body}"}
             hook = {"id": body.get("id") or secrets.token_urlsafe(16), "url": body["url"], "event": body["event"]}
             self.webhooks[hook["id"]] = hook  # the same id replaces
@@ -97,6 +106,34 @@ class AndroidSmsStandIn(LoopbackStandIn):
             "receivedAt": received_at or datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds"),
         }
         return self.envelope("sms:received", payload, **kw)
+
+    def mms_downloaded(self, *, sender: str = "+14155550123", body: str | None = "Here is the photo", subject: str | None = None,
+                       attachments: list | None = None, message_id: str = "1042", received_at: str | None = None) -> dict:
+        """MmsDownloadedPayload: messageId is the MMS's row id on the phone; each attachment's
+        data is the part's bytes in base64 (null when the phone could not read it)."""
+        payload = {
+            "messageId": message_id,
+            "sender": sender,
+            "recipient": "+14155550111",
+            "simNumber": 1,
+            "phoneNumber": sender,
+            "body": body,
+            "subject": subject,
+            "attachments": attachments if attachments is not None else [
+                {"partId": 7, "contentType": "image/jpeg", "name": "IMG_0001.jpg", "size": 10,
+                 "data": base64.b64encode(b"jpeg-bytes").decode()}],
+            "receivedAt": received_at or datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds"),
+        }
+        return self.envelope("mms:downloaded", payload)
+
+    def mms_received(self, *, sender: str = "+14155550123", transaction_id: str = "T1a2b3c", size: int = 48213) -> dict:
+        """MmsReceivedPayload: the MMS notification, before the phone downloads the message."""
+        payload = {
+            "messageId": transaction_id, "sender": sender, "recipient": "+14155550111", "simNumber": 1, "phoneNumber": sender,
+            "transactionId": transaction_id, "subject": None, "size": size, "contentClass": None,
+            "receivedAt": datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds"),
+        }
+        return self.envelope("mms:received", payload)
 
     def sms_status(self, event: str, message_id: str, *, phone: str = "+14155550123", reason: str = "") -> dict:
         stamp = datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
