@@ -117,8 +117,8 @@ def quoted_of(payload: dict, chat: str, me: Me) -> tuple[str, str]:
     id and its author (`replyTo.participant`); the id is rebuilt the way WAHA names that
     message in this chat."""
     reply = payload.get("replyTo")
-    if not isinstance(reply, dict) or not reply.get("id"):
-        return "", ""
+    if not isinstance(reply, dict) or not isinstance(reply.get("id"), str) or not reply["id"]:
+        return "", ""  # not a reply (or a quote we cannot name: the message is filed without it)
     author = jid_text(reply.get("participant"))
     from_me = me.owns(author)
     participant = author if is_group(chat) and author else ""
