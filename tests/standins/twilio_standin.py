@@ -115,6 +115,27 @@ class TwilioStandIn(LoopbackStandIn):
     def number(self, phone: str) -> dict:
         return next(n for n in self.numbers.values() if n["phone_number"] == phone)
 
+    # --- webhooks as Twilio posts them (form fields) -----------------------------------------------
+    def status_callback(self, sid: str, status: str, *, to: str = "+14155550123", from_: str = "+14155550199",
+                        error_code: str = "") -> dict:
+        """A StatusCallback request: a subset of the message's request properties plus
+        MessageStatus and ErrorCode (twilio.com/docs/messaging/guides/track-outbound-message-status;
+        statuses: twilio.com/docs/messaging/api/message-resource#message-status-values)."""
+        fields = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status, "AccountSid": self.account_sid,
+                  "From": from_, "To": to, "ApiVersion": "2010-04-01"}
+        return {**fields, "ErrorCode": error_code} if error_code else fields
+
+    def incoming_message(self, *, sid: str | None = None, from_: str = "+14155550123", to: str = "+14155550199",
+                         body: str = "Hello?", media: list[tuple[str, str]] = ()) -> dict:
+        """An incoming message request (twilio.com/docs/messaging/guides/webhook-request): media as
+        (MediaUrl, MediaContentType) pairs."""
+        sid = sid or _sid("MM" if media else "SM")
+        fields = {"MessageSid": sid, "SmsSid": sid, "SmsMessageSid": sid, "AccountSid": self.account_sid, "From": from_, "To": to,
+                  "Body": body, "NumMedia": str(len(media)), "NumSegments": "1", "SmsStatus": "received", "ApiVersion": "2010-04-01"}
+        for i, (url, content_type) in enumerate(media):
+            fields.update({f"MediaUrl{i}": url, f"MediaContentType{i}": content_type})
+        return fields
+
     # --- both hosts share failure and shutdown ------------------------------------------------
     def fail_with(self, status: int, body=None) -> None:
         code = {401: 20003, 404: 20404, 429: 20429}.get(status, 20500)

@@ -18,6 +18,7 @@ from accounts.providers.base import (
     Provider,
     ProviderError,
     SendResult,
+    Unfiled,
     WebhookForbidden,
     WebhookMalformed,
 )
@@ -235,17 +236,19 @@ class TwilioProvider(Provider):
             raise WebhookForbidden("AccountSid does not belong to this account")
         # No check of `To`: every number of a Messaging Service pool (including ones added
         # after connecting) posts to this account's URL, and the signature proves the sender.
+        return self.parse_envelope(account, params)
+
+    def parse_envelope(self, account, envelope: dict) -> list:
+        """A verified callback's form fields: an inbound message, or a status of one we sent
+        (MessageStatus without a Body). What is neither, or a status we do not track, is kept."""
+        params = {key: str(value) for key, value in envelope.items()}
         sid = params.get("MessageSid") or params.get("SmsSid")
         if not sid:
-            raise WebhookMalformed("MessageSid is missing")
+            return [Unfiled("Twilio callback without a MessageSid (neither a message nor its status)", envelope)]
         if "MessageStatus" in params and "Body" not in params:
-            status = STATUS_MAP.get(params["MessageStatus"].lower())
-            if status is None:
-                return []
-            error = params.get("ErrorCode", "")
-            return [DeliveryStatus(provider_id=sid, status=status, error=f"Twilio error {error}" if error else "")]
-        if "From" not in params:
-            raise WebhookMalformed("From is missing")
+            return _status(sid, params, envelope)
+        if not params.get("From"):
+            return [Unfiled("Twilio message without a From number", envelope, key=f"twilio:{sid}")]
         try:
             num_media = int(params.get("NumMedia", "0") or 0)
         except ValueError:
@@ -265,3 +268,16 @@ class TwilioProvider(Provider):
                 at=timezone.now(),
             )
         ]
+
+
+def _status(sid: str, params: dict, envelope: dict) -> list:
+    """Twilio's Message status values (its Message resource docs): the ones a send of ours
+    moves through map to ours; partially_delivered, and receiving / received (an inbound
+    message's own states, posted to a Messaging Service's status callback) are not tracked."""
+    name = params["MessageStatus"].lower()
+    status = STATUS_MAP.get(name)
+    if status is None:
+        return [Unfiled(f"Twilio status {name or '(empty)'} is not tracked", envelope, key=f"twilio:{sid}:{name}")]
+    error = params.get("ErrorCode", "")
+    return [DeliveryStatus(provider_id=sid, status=status, error=f"Twilio error {error}" if error else "")]
+
