@@ -14,6 +14,7 @@ merges the two."""
 import logging
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -40,6 +41,7 @@ AUTO_REPLY_EVERY = timezone.timedelta(hours=12)
 # One of WhatSnap's own sends still waiting for the backend's answer may be the message the
 # phone reports as typed on it: such a report waits (NotYet) rather than file a duplicate.
 ECHO_WINDOW = timezone.timedelta(minutes=5)
+LID_LOOKUP_EVERY_SECONDS = 3600
 
 
 @dataclass
@@ -88,7 +90,7 @@ def _sender_contacts(account: Account, data: dict) -> Sender:
     lid = data.get("sender_lid") or ""
     if not data.get("from_phone") and lid:
         person, created, renamed = lid_contact(account, lid, data.get("name", ""))
-        enqueue_on_commit(lid_resolve, account.pk, lid)
+        _ask_gateway_for_phone(account, lid)
     elif data.get("from_phone"):
         person, created, renamed = person_of(account, phone=data["from_phone"], lid=lid, name=data.get("name", ""))
     else:
@@ -99,6 +101,13 @@ def _sender_contacts(account: Account, data: dict) -> Sender:
             location=account.location, sender=NormalisedSender(data["group_id"], False),
             platform_name=data.get("group_name", ""), kind=Contact.Kind.GROUP)[0]
     return Sender(person=person, thread=thread, changed=created or renamed)
+
+
+def _ask_gateway_for_phone(account: Account, lid: str) -> None:
+    """Ask the gateway for the number behind a LID, at most once an hour per LID and account (a
+    talkative contact is not a lookup per message; a later message with the phone merges anyway)."""
+    if cache.add(f"whatsnap:lid-lookup:{account.pk}:{lid}", 1, LID_LOOKUP_EVERY_SECONDS):
+        enqueue_on_commit(lid_resolve, account.pk, lid)
 
 
 def _link_to_account(sender: Sender, account: Account, at) -> bool:
@@ -205,7 +214,7 @@ def _device_thread(account: Account, data: dict) -> Contact:
     lid = data.get("sender_lid") or ""
     if not data.get("from_phone") and lid:
         contact = lid_contact(account, lid, "")[0]
-        enqueue_on_commit(lid_resolve, account.pk, lid)
+        _ask_gateway_for_phone(account, lid)
         return contact
     # the name a device message carries is the owner's own: never the contact's
     found = person_of(account, phone=data.get("from_phone", ""), lid=lid)

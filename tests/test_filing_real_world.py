@@ -248,3 +248,20 @@ def test_an_unfiled_webhook_is_kept_with_its_envelope_and_never_processed(wa):
     # a redelivery of the same body is the same row
     webhook_events_record(account=wa, events=[Unfiled(reason="unsupported event type typing-indicator", envelope=envelope)])
     assert InboundEvent.objects.count() == 1
+
+
+def test_the_gateways_lookup_gives_a_lid_contact_its_number(wa, monkeypatch):
+    """A LID-only message asks the backend (Provider.resolve_lid) once; its answer renumbers the
+    contact. The backends' own lookups are tested against their stand-ins."""
+    from django.core.cache import cache
+
+    from accounts.providers.sandbox import SandboxProvider
+
+    cache.clear()
+    asked = []
+    monkeypatch.setattr(SandboxProvider, "resolve_lid", lambda self, account, lid: asked.append(lid) or "+14155550123")
+    file(wa, msg("l1", phone="", sender_lid=LID), msg("l2", phone="", sender_lid=LID, text="twice"))
+    assert asked == [LID]  # once an hour per LID, not once per message
+    contact = Contact.objects.get()
+    assert (contact.phone, contact.whatsapp_lid) == ("+14155550123", LID)
+    assert Message.objects.filter(conversation__contact=contact).count() == 2
