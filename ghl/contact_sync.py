@@ -16,7 +16,10 @@ from contacts.models import Contact
 from conversations.models import Conversation
 from ghl.client import GhlClient, GhlRejected
 from ghl.merges import retire_ghl_contact
-from ghl.models import ContactSync, GhlUser
+from ghl.models import ContactSync, GhlUser, OutboxItem
+
+
+MESSAGE_POSTS = (OutboxItem.Operation.INBOUND_MESSAGE, OutboxItem.Operation.OUTBOUND_MESSAGE)
 
 
 class ContactNotSynced(Exception):
@@ -137,8 +140,9 @@ def _contact_update(client, contact, sync, desired, fingerprint, record) -> str:
         # with it already, that one is kept and ours retired; else ours gets the phone
         existing = _ghl_contact_with_phone(client, contact.location, desired["phone"], record)
         if existing and existing["id"] != ghl_id:
-            retire_ghl_contact(contact, ghl_id, kept_ghl_contact_id=existing["id"])
             _adopt(client, contact, sync, existing, desired, fingerprint, record)
+            retire_ghl_contact(contact, ghl_id, kept_ghl_contact_id=existing["id"])
+            _retry_refused_posts(contact)
             return f"GHL has {desired['phone']} as {existing['id']}: kept it, {ghl_id} marked merged"
     done = []
     try:
@@ -159,7 +163,16 @@ def _contact_update(client, contact, sync, desired, fingerprint, record) -> str:
         contact_forget_ghl_id(contact)
         return "re-created: " + contact_push(client, contact, record)
     ContactSync.objects.filter(pk=sync.pk).update(fingerprint=fingerprint, tags=desired["tags"], fields=fields, synced_at=timezone.now())
+    if desired["phone"] and not known["phone"]:
+        _retry_refused_posts(contact)
     return "updated " + (", ".join(done) or "nothing")
+
+
+def _retry_refused_posts(contact) -> None:
+    """The GHL contact has a phone now: messages GHL refused while it had none are posted again
+    (in their order; the running drain picks them up)."""
+    OutboxItem.objects.filter(contact=contact, status=OutboxItem.Status.FAILED, operation__in=MESSAGE_POSTS).update(
+        status=OutboxItem.Status.PENDING, next_attempt_at=timezone.now(), last_error="")
 
 
 def contact_forget_ghl_id(contact) -> None:

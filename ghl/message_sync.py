@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from conversations.models import Message
 from ghl.client import GhlClient, GhlError, GhlRejected
-from ghl.contact_sync import ContactNotSynced, contact_forget_ghl_id, contact_push
-from ghl.models import GhlConnection, GhlMessageLink, OutboxItem
+from ghl.contact_sync import ContactNotSynced, contact_forget_ghl_id, contact_push, phone_for_ghl
+from ghl.models import ContactSync, GhlConnection, GhlMessageLink, OutboxItem
 
 SEARCH_PAGES = 5  # x 100 messages per conversation, newest first
 GHL_STATUS = {"delivered": "delivered", "read": "read", "failed": "failed"}
@@ -53,7 +53,7 @@ def _post_message(client: GhlClient, item: OutboxItem, record: dict, *, directio
             return "group message without a sender: nothing to post"
         text = f"[in {contact.display_name}] {text}"
         contact = sender
-    if not contact.ghl_contact_id:
+    if not contact.ghl_contact_id or _ghl_copy_lacks_phone(contact):
         contact_push(client, contact, record)
         if not contact.ghl_contact_id:
             raise ContactNotSynced("the contact could not be created in GHL")
@@ -98,6 +98,14 @@ def _post_message(client: GhlClient, item: OutboxItem, record: dict, *, directio
         raise GhlRejected(f"GHL accepted the message without a message id (status {response.status}): it was dropped", status=response.status, body=response.data)
     _link(message, ghl_message_id, response.data.get("conversationId", ""))
     return f"posted as {ghl_message_id}"
+
+
+def _ghl_copy_lacks_phone(contact) -> bool:
+    """A contact first known by a WhatsApp LID was made in GHL without a phone; once the phone
+    is known here, GHL gets it before the next message (GHL may refuse messages to a contact
+    without one)."""
+    return bool(contact.whatsapp_lid and phone_for_ghl(contact)
+                and ContactSync.objects.filter(contact=contact, fields__phone="").exists())
 
 
 def _contact_gone(client, contact, record: dict) -> bool:
