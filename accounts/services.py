@@ -209,14 +209,17 @@ def account_disconnect(*, account: Account, reason: str = "disconnected by a use
 def account_archive(*, account: Account) -> None:
     """'Delete': disconnect, hide, free the name. Contacts, conversations, messages and the
     tag (now a plain tag) stay."""
-    account_disconnect(account=account, reason="account deleted")
+    # archived first: the disconnect that follows is no outage to alert anyone about
     with transaction.atomic():
-        Account.objects.filter(pk=account.pk).update(archived_at=timezone.now())
+        account.archived_at = timezone.now()
+        Account.objects.filter(pk=account.pk).update(archived_at=account.archived_at)
         events.record("account.archived", location_id=account.location_id, account=account)  # its tag becomes a plain tag
+    account_disconnect(account=account, reason="account deleted")
 
 
 SETTINGS_FIELDS = ("name", "timezone", "business_hours", "signature", "default_assignee_id", "default_team_id",
-                   "auto_reply_text", "send_per_minute", "send_jitter_seconds", "typing_delay_seconds")
+                   "auto_reply_text", "send_per_minute", "send_jitter_seconds", "typing_delay_seconds",
+                   "send_read_receipts", "history_days", "quiet_alert_minutes")
 
 
 @transaction.atomic
