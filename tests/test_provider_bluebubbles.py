@@ -245,3 +245,47 @@ def test_inline_media_is_decoded_and_twilio_media_uses_the_account_credentials(c
     spec = get_provider("twilio").media_request(twilio, {"url": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"})
     assert spec["auth"] == ("AC1", "tok")
     assert get_provider("twilio").media_request(twilio, {"url": "file:///etc/passwd"}) is None
+
+
+# --- issue 17 end to end: webhook -> thread (payload shapes: see test_provider_bluebubbles_events.py) --
+def test_a_tapback_shows_on_its_message_and_its_removal_clears_it(connected, mac):
+    from conversations.models import MessageReaction
+
+    post(connected, mac.new_message(guid="Q-1", text="Is it in stock?", address="+14155550123"))
+    post(connected, mac.new_message(guid="TB-1", text="Loved “Is it in stock?”", address="+14155550123",
+                                    associated_guid="p:0/Q-1", associated_type="love"))
+    [reaction] = MessageReaction.objects.all()
+    assert (reaction.message.provider_message_id, reaction.emoji, reaction.contact.phone) == ("Q-1", "❤️", "+14155550123")
+    assert Message.objects.count() == 1  # a tapback is not a message
+    post(connected, mac.new_message(guid="TB-2", text="Removed a heart from “Is it in stock?”", address="+14155550123",
+                                    associated_guid="p:0/Q-1", associated_type="-love"))
+    assert not MessageReaction.objects.exists()
+
+
+def test_a_member_added_to_a_group_is_a_thread_event_not_a_message(connected, mac):
+    from conversations.models import ConversationEvent
+
+    group = "iMessage;+;chat123456"
+    post(connected, mac.new_message(address="+14155550124", chat=group, chat_name="Book club", text="hi all"))
+    conversation = Conversation.objects.get()
+    unread = conversation.unread_count
+    added = mac.message(guid="SYS-1", text=None, address="+14155550124", chat=group, chat_name="Book club", item_type=1,
+                        other_handle=21, participants=[{"originalROWID": 21, "address": "+16505550199", "service": "iMessage"}])
+    for event_type in ("participant-added", "new-message"):  # the server sends both, same guid
+        assert post(connected, {"type": event_type, "data": added}).status_code == 200
+    [event] = ConversationEvent.objects.filter(kind="chat")
+    assert (event.conversation_id, event.reason) == (conversation.pk, "+14155550124 added +16505550199")
+    conversation.refresh_from_db()
+    assert Message.objects.count() == 1 and conversation.unread_count == unread
+
+
+def test_an_edit_and_an_unsend_from_the_contact_change_the_message(connected, mac):
+    post(connected, mac.new_message(guid="E-1", text="Open at 9?", address="+14155550123"))
+    edited = mac.message(guid="E-1", text="Open at 10?", address="+14155550123", with_chats=False, date_edited=1735733000000)
+    post(connected, {"type": "updated-message", "data": edited})
+    message = Message.objects.get()
+    assert message.text == "Open at 10?" and message.edited_at and message.edits[0]["text"] == "Open at 9?"
+    unsent = {**edited, "text": None, "partCount": 0, "dateEdited": 1735733100000}
+    post(connected, {"type": "updated-message", "data": unsent})
+    message.refresh_from_db()
+    assert message.deleted_at is not None
