@@ -6,11 +6,12 @@ from django.test import Client
 
 from accounts.models import Account
 from accounts.providers import get_provider
+from accounts.providers.base import ProviderError
 from accounts.services import account_connect, account_create, account_disconnect
 from contacts.models import Contact
 from conversations.models import Conversation, InboundEvent, Message
 from conversations.services import message_send
-from tests.standins.evolution_standin import EvolutionStandIn
+from tests.standins.evolution_standin import Drop, EvolutionStandIn
 
 CUSTOMER = "14155550123@s.whatsapp.net"
 
@@ -381,3 +382,162 @@ def test_add_whatsapp_account_page_with_gateway(admin_client, gateway):
     account = Account.objects.get(name="Support")
     assert (account.backend, account.status) == ("evolution", "qr_pending")
     assert gateway.received("POST", "/instance/create")
+
+
+# --- the instance token (issue 17 point 3) ------------------------------------------------------
+# EvolutionAPI/evolution-api: src/api/controllers/instance.controller.ts (fetchInstances) and
+# src/api/services/monitor.service.ts (instanceInfo: v2 lists the instances' rows, `token`).
+def _forget_token(account):
+    Account.objects.filter(pk=account.pk).update(credentials={})
+    account.refresh_from_db()
+
+
+def test_an_instance_that_already_existed_gets_its_token_from_the_gateway(account, gateway):
+    account_connect(account=account)
+    _forget_token(account)  # e.g. connected by a WhatSnap that did not keep it
+    account_connect(account=account)  # the create answers 403 "in use": ours, resumed
+    account.refresh_from_db()
+    token = gateway.instances[instance(account)].token
+    assert account.credentials["instance_token"] == token and account.status == "qr_pending"
+    [fetch] = gateway.received("GET", "/instance/fetchInstances")
+    assert fetch.query == {"instanceName": instance(account)} and fetch.headers["apikey"] == "global-test-key"
+    name = instance(account)
+    gateway.link(name, "+14155550100")
+    assert post(gateway, account, gateway.messages_upsert(name, remote_jid=CUSTOMER)).status_code == 200
+    assert post(gateway, account, gateway.messages_upsert(name, remote_jid=CUSTOMER) | {"apikey": "forged"}).status_code == 403
+
+
+@pytest.mark.parametrize("lost", ["dropped", "timed_out"])
+def test_a_create_whose_answer_was_lost_is_resumed_with_the_token_it_made(account, gateway, monkeypatch, lost):
+    if lost == "dropped":
+        gateway.create_answer = "drop"
+    else:
+        from accounts.providers import transport
+        from whatsnap import guarded_fetch
+
+        monkeypatch.setattr(transport, "OPERATOR_LIMITS", guarded_fetch.Limits(connect=2.0, total=0.6, max_bytes=1024 * 1024))
+        gateway.create_answer = ("late", 1.5)
+    account_connect(account=account)
+    account.refresh_from_db()
+    name = instance(account)
+    assert len(gateway.received("POST", "/instance/create")) == 1 and len(gateway.instances) == 1
+    assert account.credentials["instance_token"] == gateway.instances[name].token
+    assert account.status == "qr_pending" and account.qr_payload == gateway.qr_code(name)
+    assert gateway.received("POST", f"/webhook/set/{name}")[0].json["webhook"]["url"].endswith(account.webhook_secret)
+
+
+def test_a_create_lost_before_the_gateway_made_anything_stays_an_error(account, gateway, monkeypatch):
+    monkeypatch.setattr(gateway, "_create", lambda body: Drop())  # no answer, and nothing made
+    account_connect(account=account)
+    account.refresh_from_db()
+    assert account.status == "error" and "instance_token" not in account.credentials
+    assert gateway.received("GET", "/instance/fetchInstances") and not gateway.received("POST", f"/webhook/set/{instance(account)}")
+
+
+@pytest.mark.parametrize("shape", ["v1", "v1-hidden"])
+def test_older_gateways_fetch_answer_and_a_hidden_token(account, gateway, shape):
+    """v1 answers `{instance: {instanceName, apikey}}`, the apikey only when it exposes it
+    (AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES): without it, webhooks still come in (our URL
+    secret authenticates them)."""
+    gateway.fetch_shape = shape
+    account_connect(account=account)
+    _forget_token(account)
+    account_connect(account=account)
+    account.refresh_from_db()
+    name = instance(account)
+    assert account.credentials.get("instance_token", "") == (gateway.instances[name].token if shape == "v1" else "")
+    gateway.link(name, "+14155550100")
+    assert post(gateway, account, gateway.messages_upsert(name, remote_jid=CUSTOMER)).status_code == 200
+
+
+def test_without_a_stored_token_the_url_secret_alone_authenticates(linked, gateway):
+    _forget_token(linked)
+    name = instance(linked)
+    assert post(gateway, linked, gateway.messages_upsert(name, remote_jid=CUSTOMER, message_id="T1")).status_code == 200
+    path = gateway.webhook_path(name).split("?")[0] + "?secret=guessed"
+    assert post(gateway, linked, gateway.messages_upsert(name, remote_jid=CUSTOMER), path=path).status_code == 403
+    assert Message.objects.filter(provider_message_id="T1").exists()
+
+
+# --- in a chat: quoting, reactions, read receipts, history, LIDs ------------------------------
+def test_send_with_reply_to_quotes_the_message(linked, gateway):
+    """src/validate/message.schema.ts textMessageSchema: `quoted: {key: {id}}`; the gateway
+    finds the quoted message in its own store (whatsapp.baileys.service.ts sendMessageWithTyping)."""
+    post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid=CUSTOMER, text="Do you ship?", message_id="Q1"))
+    original = Message.objects.get(provider_message_id="Q1")
+    message = message_send(conversation=original.conversation, text="Yes, we do", reply_to=original)
+    message.refresh_from_db()
+    [body] = [r.json for r in gateway.received("POST", f"/message/sendText/{instance(linked)}")]
+    assert body == {"number": "14155550123", "text": "Yes, we do", "quoted": {"key": {"id": "Q1"}}}
+    sent = gateway.instances[instance(linked)].sent[0]
+    assert (sent["contextInfo"]["stanzaId"], sent["contextInfo"]["quotedMessage"]) == ("Q1", {"conversation": "Do you ship?"})
+    assert message.status == "sent" and message.reply_to_id == original.pk
+
+
+def test_react_and_remove_a_reaction(linked, gateway):
+    """message.schema.ts reactionMessageSchema: `{key: {id, remoteJid, fromMe}, reaction}`."""
+    provider = get_provider("evolution")
+    assert provider.supports_reactions
+    provider.react(linked, to="+14155550123", target_id="M9", target_from_me=False, emoji="❤️")
+    provider.react(linked, to="120363041967849074@g.us", target_id="M8", target_from_me=True, emoji="")
+    assert gateway.instances[instance(linked)].reactions == [
+        {"key": {"remoteJid": CUSTOMER, "fromMe": False, "id": "M9"}, "reaction": "❤️"},
+        {"key": {"remoteJid": "120363041967849074@g.us", "fromMe": True, "id": "M8"}, "reaction": ""},
+    ]
+
+
+def test_mark_read_sends_the_contacts_message_keys(linked, gateway):
+    """chat.schema.ts readMessageSchema: `{readMessages: [{id, fromMe, remoteJid}]}`."""
+    provider = get_provider("evolution")
+    assert provider.supports_read_receipts
+    provider.mark_read(linked, to="+14155550123", provider_ids=["A1", "A2"])
+    [call] = gateway.received("POST", f"/chat/markMessageAsRead/{instance(linked)}")
+    assert call.json == {"readMessages": [{"remoteJid": CUSTOMER, "fromMe": False, "id": "A1"},
+                                          {"remoteJid": CUSTOMER, "fromMe": False, "id": "A2"}]}
+    assert [r["id"] for r in gateway.instances[instance(linked)].reads] == ["A1", "A2"]
+    gateway.fail_with(400, {"status": 400, "error": "Bad Request", "response": {"message": ["Read messages fail"]}})
+    with pytest.raises(ProviderError, match="Read messages fail"):
+        provider.mark_read(linked, to="+14155550123", provider_ids=["A3"])
+
+
+def test_history_is_what_the_gateway_keeps_since_then_oldest_first(linked, gateway, monkeypatch):
+    """chat.router.ts findMessages -> fetchMessages: newest first, paged by `offset`/`page`."""
+    from datetime import datetime, timedelta, timezone as dt_tz
+
+    from accounts.providers.evolution import chat
+
+    monkeypatch.setattr(chat, "HISTORY_PAGE", 2)  # several pages
+    name, now = instance(linked), gateway.now()
+    gateway.messages_upsert(name, remote_jid=CUSTOMER, text="too old", message_id="H0", timestamp=now - 10 * 86400)
+    gateway.messages_upsert(name, remote_jid=CUSTOMER, text="hello", message_id="H1", timestamp=now - 3600, push_name="Ada")
+    gateway.messages_upsert(name, remote_jid=CUSTOMER, text="answered on the phone", message_id="H2", from_me=True, timestamp=now - 3000)
+    gateway.messages_upsert(name, remote_jid="777@lid", text="from a LID", message_id="H3", timestamp=now - 2000)
+    gateway.reaction(name, remote_jid=CUSTOMER, target_id="H1", emoji="👍")  # not a message
+    gateway.messages_upsert(name, remote_jid="120363041967849074@g.us", participant="4915112345678@s.whatsapp.net",
+                            text="group hi", message_id="H4", timestamp=now - 1000)
+    found = get_provider("evolution").history(linked, since=datetime.now(dt_tz.utc) - timedelta(days=7))
+    assert [(m.provider_id, m.from_me, m.from_phone, m.sender_lid, m.history) for m in found] == [
+        ("H1", False, "+14155550123", "", True), ("H2", True, "+14155550123", "", True),
+        ("H3", False, "", "777@lid", True), ("H4", False, "+4915112345678", "", True)]
+    assert found[3].group_id == "120363041967849074@g.us" and found[0].name == "Ada" and found[1].name == ""
+    calls = [c for c in gateway.received("POST", f"/chat/findMessages/{name}") if c.json["offset"] == 2]  # (not the import on connect)
+    assert [c.json["page"] for c in calls] == [1, 2, 3]
+    assert set(calls[0].json["where"]["messageTimestamp"]) == {"gte", "lte"}
+
+
+def test_resolve_lid_asks_the_gateways_number_lookup(linked, gateway):
+    """chat.router.ts whatsappNumbers -> whatsappNumber: a LID it saw with its phone answers the
+    phone's JID; any other LID is answered as itself."""
+    provider = get_provider("evolution")
+    post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid="555@lid", remote_jid_alt=CUSTOMER))
+    assert provider.resolve_lid(linked, "555@lid") == "+14155550123"
+    assert provider.resolve_lid(linked, "556@lid") == ""
+    assert gateway.received("POST", f"/chat/whatsappNumbers/{instance(linked)}")[0].json == {"numbers": ["555@lid"]}
+
+
+def test_a_reply_to_a_lid_only_contact_goes_to_the_lid(linked, gateway):
+    post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid="123456789012345@lid", message_id="L1"))
+    message = message_send(conversation=Conversation.objects.get(), text="Hello!")
+    message.refresh_from_db()
+    assert gateway.received("POST", f"/message/sendText/{instance(linked)}")[0].json["number"] == "123456789012345@lid"
+    assert message.status == "sent"

@@ -149,7 +149,8 @@ class EvolutionStandIn(LoopbackStandIn):
         if instance.state != "open":
             return _error(400, "Connection Closed")
         number = body["number"]
-        if not (str(number).isdigit() or str(number).endswith("@g.us")):
+        # createJid: digits, a group, or (2.3.6 on) a LID, which it sends to as it is
+        if not (str(number).isdigit() or str(number).endswith(("@g.us", "@lid"))):
             return _error(400, f"{number} is not a WhatsApp number")
         delay = body.get("delay", 0)
         if not isinstance(delay, int) or delay < 0:
