@@ -36,7 +36,11 @@ def ghl_identity_follows_merge(*, source, into) -> dict | None:
     if not kept:
         # the kept contact takes over source's GHL contact, with what GHL was last told of it
         ContactSync.objects.filter(contact=into).delete()
-        ContactSync.objects.filter(contact=source).update(contact=into)
+        sync = ContactSync.objects.filter(contact=source).first()
+        if sync is not None:
+            # the phone GHL holds is source's ('' for a LID): the next push sends into's if it differs
+            held = "" if source.phone.endswith("@lid") else source.phone
+            ContactSync.objects.filter(pk=sync.pk).update(contact=into, fields={"phone": held, **sync.fields})
         ContactModel.objects.filter(pk=source.pk).update(ghl_contact_id="")
         ContactModel.objects.filter(pk=into.pk).update(ghl_contact_id=old)
         source.ghl_contact_id, into.ghl_contact_id = "", old  # contact_merge saves `into` after us

@@ -219,6 +219,14 @@ def test_a_phone_contact_not_in_ghl_takes_over_the_merged_away_contacts_ghl_cont
     assert rows() == [] and not GhlRetiredContact.objects.exists()
 
 
+def test_a_taken_over_ghl_contact_holds_the_merged_away_contacts_phone_until_the_next_push(with_ghl, ada):
+    """Sync rows written before phones were kept there: the GHL contact holds source's phone."""
+    twin = Contact.objects.create(location=with_ghl, phone="+14155550125", ghl_contact_id="g-twin")
+    ContactSync.objects.create(contact=twin, fingerprint="f", tags=[], fields={"name": "Ada", "assignedTo": ""})
+    record("contact.merging", with_ghl, source=twin, into=ada)
+    assert ContactSync.objects.get(contact=ada).fields == {"phone": "+14155550125", "name": "Ada", "assignedTo": ""}
+
+
 def test_when_both_were_in_ghl_the_kept_contacts_stays_and_the_other_is_retired(with_ghl, ada):
     Contact.objects.filter(pk=ada.pk).update(ghl_contact_id="g-ada")
     ada.refresh_from_db()

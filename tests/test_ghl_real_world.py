@@ -20,6 +20,7 @@ from django.db import connection as db_connection
 from accounts.providers.base import InboundMessage, MessageDeleted, MessageEdited, PhoneIdentified, Reaction
 from accounts.services import account_connect, account_create, account_set_status
 from contacts.models import Contact
+from contacts.services import contact_merge
 from conversations import history as history_module
 from conversations.history import account_history_import
 from conversations.models import Message
@@ -254,6 +255,18 @@ def test_a_lid_contact_whose_phone_ghl_already_has_switches_to_that_contact(inst
     assert MERGED_TAG in ghl.contacts[lid_ghl_id]["tags"] and "c-ghl-own" in ghl.notes_of(lid_ghl_id)[0]
     file(wa, InboundMessage(provider_id="p2", from_phone=PHONE, name="Ana", text="again", at=now()))
     assert posts(ghl)[-1]["contactId"] == "c-ghl-own" and nothing_waiting()
+
+
+def test_a_merge_by_hand_into_a_contact_ghl_never_had_moves_the_ghl_contact_to_the_kept_number(installed, ghl, sales, location):
+    kept = Contact.objects.create(location=location, phone=PHONE, name="Ana")  # known here before GHL was installed
+    inbound(sales, "b1", phone="+14155550124", name="Ana (work)", text="from work")
+    source = Contact.objects.get(phone="+14155550124")
+    ghl_id = source.ghl_contact_id
+    contact_merge(source=source, into=kept)
+    kept.refresh_from_db()
+    assert kept.ghl_contact_id == ghl_id and list(ghl.contacts) == [ghl_id]
+    assert ghl.contacts[ghl_id]["phone"] == PHONE and ghl.contacts[ghl_id]["name"] == "Ana"
+    assert not ghl.notes and nothing_waiting()
 
 
 # --- reactions, edits, deletions (point 8) ---------------------------------------------------------
