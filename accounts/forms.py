@@ -162,8 +162,10 @@ class AccountSettingsForm(forms.ModelForm):
     class Meta:
         model = Account
         fields = ["name", "timezone", "signature", "default_assignee", "default_team", "auto_reply_text",
-                  "send_per_minute", "send_jitter_seconds", "typing_delay_seconds"]
-        labels = {"name": "Display name"}
+                  "send_per_minute", "send_jitter_seconds", "typing_delay_seconds",
+                  "send_read_receipts", "history_days", "quiet_alert_minutes"]
+        labels = {"name": "Display name", "send_read_receipts": "Send read receipts",
+                  "history_days": "History to import (days)", "quiet_alert_minutes": "Alert after silence (minutes)"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -176,6 +178,31 @@ class AccountSettingsForm(forms.ModelForm):
         )
         if self.instance.kind != Account.Kind.WHATSAPP:
             del self.fields["typing_delay_seconds"]
+        # offered only where the account's backend can do it
+        provider = get_provider(self.instance.backend)
+        if not provider.supports_read_receipts:
+            del self.fields["send_read_receipts"]
+        if not provider.supports_history:
+            del self.fields["history_days"]
+        for name in ("history_days", "quiet_alert_minutes"):  # left out of a post: unchanged
+            if name in self.fields:
+                self.fields[name].required = False
+
+    def clean_history_days(self):
+        value = self.cleaned_data["history_days"]
+        if value is None:
+            return self.instance.history_days
+        if not 0 <= value <= 90:
+            raise forms.ValidationError("Between 0 (import nothing) and 90 days.")
+        return value
+
+    def clean_quiet_alert_minutes(self):
+        value = self.cleaned_data["quiet_alert_minutes"]
+        if value is None:
+            return self.instance.quiet_alert_minutes
+        if not (value == 0 or 5 <= value <= 7 * 24 * 60):
+            raise forms.ValidationError("0 (never), or between 5 minutes and a week (10080 minutes).")
+        return value
 
     def clean_send_per_minute(self):
         value = self.cleaned_data["send_per_minute"]

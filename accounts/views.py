@@ -197,8 +197,9 @@ def account_settings(request, pk):
         values["business_hours"] = data["hours_text"]
         values["default_assignee_id"] = data["default_assignee"].pk if data.get("default_assignee") else None
         values["default_team_id"] = data["default_team"].pk if data.get("default_team") else None
-        if "typing_delay_seconds" in data:
-            values["typing_delay_seconds"] = data["typing_delay_seconds"]
+        for optional in ("typing_delay_seconds", "send_read_receipts", "history_days", "quiet_alert_minutes"):
+            if optional in data:
+                values[optional] = data[optional]
         try:
             changes = services.account_settings_update(account=account, actor=request.user, **values)
         except ApplicationError as exc:

@@ -1,6 +1,7 @@
 """What agents do to a conversation: assign, status (resolve/reopen/pending/snooze),
-read/unread, private notes. Every change is kept as a ConversationEvent row and recorded as a
-domain event (the inbox, GHL and outgoing webhooks subscribe)."""
+read/unread (read receipts to the platform: receipts.py), private notes. Every change is kept
+as a ConversationEvent row and recorded as a domain event (the inbox, GHL and outgoing
+webhooks subscribe)."""
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -8,6 +9,7 @@ from django.utils import timezone
 from accounts.models import Membership
 from contacts.models import Contact
 from conversations.models import Conversation, ConversationEvent, Message
+from conversations.receipts import read_receipts_queue
 from whatsnap import events
 from whatsnap.errors import NOT_A_MEMBER, ApplicationError
 
@@ -66,9 +68,12 @@ def conversation_set_status(*, conversation: Conversation, status: str, actor=No
 
 
 def conversation_mark_read(*, conversation: Conversation) -> None:
+    """The conversation is open on an agent's screen: read in WhatSnap, and on the platform
+    too where the account sends read receipts."""
     if Conversation.objects.filter(pk=conversation.pk, unread_count__gt=0).update(unread_count=0):
         with transaction.atomic():
             events.record("conversation.read", location_id=conversation.location_id, conversation=conversation)
+    read_receipts_queue(conversation=conversation)
 
 
 def conversation_mark_unread(*, conversation: Conversation) -> None:

@@ -1,7 +1,8 @@
 """/api/v1/conversations/ and /api/v1/messages/. Agent-scoped tokens see (and act on) only
 the conversations assigned to their user, and those conversations' messages."""
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, extend_schema_view
+from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -10,8 +11,10 @@ from rest_framework.response import Response
 from accounts.models import Account
 from contacts.models import Contact
 from conversations.actions import conversation_assign, conversation_set_status
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, MessageReaction
+from conversations.reactions import message_react
 from conversations.services import message_retry, message_send
+from conversations.timeline import ME, device_label
 from whatsnap import guarded_fetch
 from whatsnap.api_base import MAX_ID, IDEMPOTENCY_KEY_PARAMETER, LocationObjectField, LocationViewSet, id_filter, idempotent
 from whatsnap.errors import NOT_A_MEMBER
@@ -113,15 +116,66 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Loca
 
 
 # --- messages ----------------------------------------------------------------------------------
+class MessageReactionSerializer(serializers.ModelSerializer):
+    by = serializers.SerializerMethodField(help_text="Who reacted: the contact's name, the agent's username, or "
+                                                     "'the phone' / 'the Mac' for the account's own device")
+    from_me = serializers.SerializerMethodField(help_text="The account's side reacted (an agent, or its own device)")
+
+    class Meta:
+        model = MessageReaction
+        fields = ["emoji", "by", "from_me", "contact", "author", "at"]
+
+    def get_by(self, reaction) -> str:
+        if reaction.actor_key == ME:
+            return reaction.author.get_username() if reaction.author else device_label(reaction.message.account).removeprefix("from ")
+        return reaction.contact.display_name if reaction.contact else ""
+
+    def get_from_me(self, reaction) -> bool:
+        return reaction.actor_key == ME
+
+
+class MessageEditSerializer(serializers.Serializer):
+    text = serializers.CharField(help_text="The text before this edit")
+    until = serializers.DateTimeField(help_text="When it was replaced")
+
+
 class MessageSerializer(serializers.ModelSerializer):
+    """A message. For tokens that are not admin tokens, a message deleted for everyone has an
+    empty text and media, and `edits` (the earlier texts of an edited message) is null."""
+
     contact = serializers.IntegerField(source="conversation.contact_id", read_only=True)
     media = serializers.ListField(child=serializers.DictField(), read_only=True,
                                   help_text="Attachments: [{url, content_type}]")
+    reactions = MessageReactionSerializer(many=True, read_only=True)
+    edits = serializers.SerializerMethodField()
 
     class Meta:
         model = Message
         fields = ["id", "conversation", "contact", "account", "direction", "is_note", "text", "media", "status", "error",
-                  "provider_message_id", "author", "sent_at", "status_changed_at", "created_at"]
+                  "provider_message_id", "author", "sent_at", "status_changed_at", "created_at", "via_device", "is_history",
+                  "reply_to", "quoted_text", "edited_at", "edits", "deleted_at", "reactions"]
+        extra_kwargs = {
+            "via_device": {"help_text": "Outbound, typed on the account's own phone or Mac (not sent through WhatSnap)"},
+            "is_history": {"help_text": "Imported from the gateway's history when the account connected"},
+            "reply_to": {"help_text": "The message this one quotes, when WhatSnap has it"},
+            "quoted_text": {"help_text": "The quoted message's text as the platform showed it"},
+            "deleted_at": {"help_text": "Deleted for everyone by its sender"},
+        }
+
+    @extend_schema_field(MessageEditSerializer(many=True, allow_null=True, help_text="Earlier texts, oldest first "
+                                               "(admin tokens only; null for others)"))
+    def get_edits(self, message):
+        return list(message.edits or []) if self._admin else None
+
+    @property
+    def _admin(self) -> bool:
+        return bool(self.context.get("admin"))
+
+    def to_representation(self, message):
+        data = super().to_representation(message)
+        if message.deleted_at and not self._admin:
+            data["text"], data["media"] = "", []
+        return data
 
 
 class MediaSerializer(serializers.Serializer):
@@ -144,6 +198,8 @@ class MessageCreateSerializer(serializers.Serializer):
     account = LocationObjectField(queryset=Account.objects.filter(archived_at__isnull=True), required=False)
     text = serializers.CharField(max_length=4000, required=False, allow_blank=True)
     media = MediaSerializer(many=True, required=False, max_length=10)
+    reply_to = LocationObjectField(queryset=Message.objects.all(), required=False, allow_null=True,
+                                   help_text="Quote this message of the same conversation (a quoted reply)")
 
     def validate(self, data):
         if not data.get("conversation") and not (data.get("contact") and data.get("account")):
@@ -152,7 +208,26 @@ class MessageCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError({"contact": ["This is not the conversation's contact."]})
         if not (data.get("text") or "").strip() and not data.get("media"):
             raise serializers.ValidationError({"text": ["Give a text or media."]})
+        quoted = data.get("reply_to")
+        if quoted is not None and not self._same_conversation(quoted, data):
+            raise serializers.ValidationError({"reply_to": ["Quote a message of the same conversation."]})
         return data
+
+    @staticmethod
+    def _same_conversation(quoted: Message, data: dict) -> bool:
+        if data.get("conversation"):
+            return quoted.conversation_id == data["conversation"].pk
+        return quoted.conversation.contact_id == data["contact"].pk and quoted.account_id == data["account"].pk
+
+
+class MessageReactSerializer(serializers.Serializer):
+    emoji = serializers.CharField(max_length=32, allow_blank=True, trim_whitespace=True,
+                                  help_text="One emoji, e.g. 👍; empty takes the account's reaction back")
+
+
+def _with_reactions(messages):
+    return messages.prefetch_related(Prefetch(
+        "reactions", queryset=MessageReaction.objects.select_related("contact", "author", "message__account")))
 
 
 class MessageFilters(serializers.Serializer):
@@ -177,7 +252,7 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LocationV
     ordering_fields = ("id", "created_at")
 
     def get_queryset(self):
-        qs = Message.objects.filter(location=self.location).select_related("conversation")
+        qs = _with_reactions(Message.objects.filter(location=self.location).select_related("conversation"))
         if self.agent_user_id is not None:
             qs = qs.filter(conversation__assignee_id=self.agent_user_id)
         return qs
@@ -204,13 +279,36 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LocationV
                 conversation = Conversation(location=self.location, contact=data["contact"])
         if self.agent_user_id is not None and conversation.assignee_id != self.agent_user_id:
             raise PermissionDenied(AGENT_SCOPE)
-        author = self.request.user if self.request.user.is_authenticated else None
+        author = self._author()
         message = message_send(conversation=conversation, text=data.get("text", ""), author=author, account=account,
-                               media=[dict(m) for m in data.get("media", [])] or None)
-        return status.HTTP_201_CREATED, MessageSerializer(message).data
+                               media=[dict(m) for m in data.get("media", [])] or None, reply_to=data.get("reply_to"))
+        return status.HTTP_201_CREATED, MessageSerializer(message, context=self.get_serializer_context()).data
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "admin": self.is_admin}
+
+    def _author(self):
+        return self.request.user if self.request.user.is_authenticated else None
+
+    def _present(self, message) -> dict:
+        fresh = _with_reactions(Message.objects.select_related("conversation")).get(pk=message.pk)
+        return MessageSerializer(fresh, context=self.get_serializer_context()).data
 
     @extend_schema(request=None, responses=MessageSerializer, summary="Retry a failed outbound message")
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         message = message_retry(message=self.get_object())
-        return Response(MessageSerializer(message).data)
+        return Response(MessageSerializer(message, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=MessageReactSerializer, responses=MessageSerializer, summary="React to a message",
+                   description="Sets the account's reaction (one per message) and sends it through the backend; an "
+                   "empty emoji takes it back. 400 when the account's backend cannot send reactions or the message is "
+                   "not on the platform (a private note, not sent yet, deleted). When the backend refuses it later, the "
+                   "reaction is taken back (the message's `reactions` show it).")
+    @action(detail=True, methods=["post"], url_path="reactions")
+    def react(self, request, pk=None):
+        message = self.get_object()
+        serializer = MessageReactSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message_react(message=message, emoji=serializer.validated_data["emoji"], author=self._author())
+        return Response(self._present(message))

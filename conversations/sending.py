@@ -29,13 +29,27 @@ def _check_can_send(*, contact, account: Account, text: str, media) -> None:
         raise ApplicationError(f"The account {account.name} is not connected ({account.get_status_display()}).", code="account_unavailable")
 
 
+def _check_can_quote(reply_to: Message, *, conversation: Conversation, account: Account) -> None:
+    """A quoted reply quotes a message of the same chat, as the platform knows it."""
+    if reply_to.conversation_id != conversation.pk or account.pk != conversation.account_id:
+        raise ApplicationError("A reply can only quote a message of the same conversation, through its account.", field="reply_to")
+    if reply_to.is_note:
+        raise ApplicationError("A private note is not on the platform; it cannot be quoted.", field="reply_to")
+    if reply_to.deleted_at:
+        raise ApplicationError("That message was deleted for everyone; it cannot be quoted.", field="reply_to")
+
+
 @transaction.atomic
-def message_send(*, conversation: Conversation, text: str, author=None, account: Account | None = None, media: list | None = None, from_ghl: bool = False) -> Message:
+def message_send(*, conversation: Conversation, text: str, author=None, account: Account | None = None, media: list | None = None,
+                 from_ghl: bool = False, reply_to: Message | None = None) -> Message:
     """Queue an outbound message through the conversation's account (or another account the
-    contact has written through). The send happens in a task, after commit."""
+    contact has written through). The send happens in a task, after commit. reply_to: the
+    message it quotes (the backend quotes it where it can)."""
     account = account or conversation.account
     text = (text or "").strip()
     _check_can_send(contact=conversation.contact, account=account, text=text, media=media)
+    if reply_to is not None:
+        _check_can_quote(reply_to, conversation=conversation, account=account)
     if account.pk != conversation.account_id:
         conversation, _ = Conversation.objects.get_or_create(
             contact=conversation.contact, account=account, defaults={"location": conversation.location})
@@ -52,6 +66,9 @@ def message_send(*, conversation: Conversation, text: str, author=None, account:
         status=Message.Status.QUEUED,
         author=author,
         sent_at=now,
+        reply_to=reply_to,
+        reply_to_provider_id=reply_to.provider_message_id if reply_to else "",
+        quoted_text=(reply_to.text or preview_of(reply_to))[:300] if reply_to else "",
     )
     Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now, last_message_preview=preview_of(message), unread_count=0)
     # from_ghl: a reply typed in GHL is in GHL already (the GHL subscriber does not log it back)

@@ -23,6 +23,35 @@ def live_message_received(event) -> None:
                       data={"conversation": conversation.pk, "message": message.pk})
 
 
+@events.on("message.sent_from_device", "message.imported")
+def live_message_filed(event) -> None:
+    """A message typed on the account's own phone or Mac, or one of the history imported on
+    connect: a new row in the thread (and maybe the list's preview)."""
+    message, conversation, account = event["message"], event["conversation"], event["account"]
+    publish_on_commit(location_id=event.location_id, event=event.name,
+                      topics=["inbox", f"conversation:{conversation.pk}", f"sandbox:{account.pk}"],
+                      data={"conversation": conversation.pk, "message": message.pk})
+
+
+@events.on("message.reacted", "message.edited", "message.deleted")
+def live_message_changed(event) -> None:
+    """A reaction, an edit or a deletion changes a bubble of the thread (and the sandbox phone's)."""
+    message = event["message"]
+    topics = [f"conversation:{message.conversation_id}", f"message:{message.pk}", f"sandbox:{message.account_id}"]
+    if event.name != "message.reacted":
+        topics.append("inbox")  # the list's preview may be that message's text
+    publish_on_commit(location_id=event.location_id, event=event.name, topics=topics,
+                      data={"conversation": message.conversation_id, "message": message.pk})
+
+
+@events.on("conversation.chat_event")
+def live_chat_event(event) -> None:
+    conversation = event["conversation"]
+    publish_on_commit(location_id=event.location_id, event="conversation.chat_event",
+                      topics=[f"conversation:{conversation.pk}", f"sandbox:{conversation.account_id}"],
+                      data={"conversation": conversation.pk})
+
+
 @events.on("message.queued")
 def live_message_queued(event) -> None:
     message, conversation = event["message"], event["conversation"]

@@ -5,6 +5,7 @@ from datetime import datetime
 
 import httpx
 from django.conf import settings
+from django.contrib import messages
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -12,13 +13,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from accounts.models import Account
+from accounts.models import Account, Membership
 from accounts.providers import get_provider
 from accounts.tenancy import get_for_location, location_required
 from contacts.models import Tag
 from conversations import actions
 from conversations import selectors
+from conversations import timeline
 from conversations.models import Conversation, Message
+from conversations.reactions import message_react
 from conversations.services import message_retry, message_send
 from whatsnap import guarded_fetch
 from whatsnap.errors import NOT_A_MEMBER, ApplicationError
@@ -67,7 +70,7 @@ def _page_context(request, conversation=None):
 def _thread_context(request, conversation, **extra):
     return {
         "conversation": conversation,
-        **_thread_page(conversation),
+        **_thread_page(request, conversation),
         "panel": selectors.contact_panel(conversation),
         "canned": selectors.canned_responses_for(request.location),
         "members": actions.assignable_users(request.location),
@@ -98,9 +101,13 @@ def conversation_detail(request, pk):
     return render(request, "conversations/inbox.html", _page_context(request, conversation))
 
 
-def _thread_page(conversation, before: int | None = None) -> dict:
-    page, cursor = selectors.thread_page(conversation, before=before)
-    return {"thread_messages": page, "older_cursor": cursor}
+def _is_admin(request) -> bool:
+    return request.membership.role == Membership.Role.ADMIN
+
+
+def _thread_page(request, conversation, before: int | None = None) -> dict:
+    """A page of the thread; admins also see deleted messages' text and edits' earlier texts."""
+    return timeline.thread(conversation, before=before, admin=_is_admin(request))
 
 
 @location_required
@@ -109,9 +116,9 @@ def conversation_thread(request, pk):
     conversation = _conversation(request, pk)
     before = id_param(request.GET.get("before"))
     if before:
-        return render(request, "conversations/_older.html", {"conversation": conversation, **_thread_page(conversation, before)})
+        return render(request, "conversations/_older.html", {"conversation": conversation, **_thread_page(request, conversation, before)})
     actions.conversation_mark_read(conversation=conversation)  # it is open on the agent's screen
-    return render(request, "conversations/_thread.html", {"conversation": conversation, **_thread_page(conversation)})
+    return render(request, "conversations/_thread.html", {"conversation": conversation, **_thread_page(request, conversation)})
 
 
 @location_required
@@ -131,6 +138,7 @@ def conversation_panel(request, pk):
 def conversation_reply(request, pk):
     conversation = _conversation(request, pk)
     text = request.POST.get("text", "")
+    reply_to = _quoted(request, conversation)
     error = None
     try:
         if request.POST.get("mode") == "note":
@@ -139,17 +147,45 @@ def conversation_reply(request, pk):
             account = None
             if request.POST.get("account"):
                 account = get_for_location(Account.objects.all(), request.location, pk=request.POST["account"])
-            sent = message_send(conversation=conversation, text=text, author=request.user, account=account)
+            sent = message_send(conversation=conversation, text=text, author=request.user, account=account, reply_to=reply_to)
             if sent.conversation_id != conversation.pk:
                 # sent through another of the contact's accounts: that account's thread holds it
                 target = reverse("conversation", kwargs={"pk": sent.conversation_id})
                 return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
     except ApplicationError as exc:
         error = exc.message
-    ctx = _thread_context(request, conversation, error=error, draft=text if error else "")
+    ctx = _thread_context(request, conversation, error=error, draft=text if error else "", replying_to=reply_to if error else None)
     if request.htmx:
         return render(request, "conversations/_thread_and_composer.html", ctx)
     return redirect("conversation", pk=pk)
+
+
+def _quoted(request, conversation):
+    """The message a reply quotes (the composer's reply_to): one of this conversation's, else 404."""
+    wanted = request.POST.get("reply_to", "").strip()
+    if not wanted:
+        return None
+    return get_for_location(Message.objects.filter(conversation=conversation), request.location, pk=id_param(wanted) or 0)
+
+
+@require_POST
+@location_required
+def message_react_view(request, pk):
+    """The inbox's reaction picker: the account's reaction on a message ('' takes it back)."""
+    message = get_for_location(Message.objects.select_related("account", "conversation__contact", "conversation__account"),
+                               request.location, pk=pk)
+    error = None
+    try:
+        message_react(message=message, emoji=request.POST.get("emoji", ""), author=request.user)
+    except ApplicationError as exc:
+        error = exc.message
+    conversation = message.conversation
+    if request.htmx:
+        return render(request, "conversations/_thread.html", {"conversation": conversation, "thread_error": error,
+                                                              **_thread_page(request, conversation)})
+    if error:
+        messages.error(request, error)
+    return redirect("conversation", pk=conversation.pk)
 
 
 @require_POST
@@ -172,8 +208,6 @@ def conversation_action(request, pk):
         else:
             return HttpResponse("Unknown action.", status=400)
     except ApplicationError as exc:
-        from django.contrib import messages
-
         messages.error(request, exc.message)
     return redirect("conversation", pk=pk)
 
@@ -205,8 +239,6 @@ def message_retry_view(request, pk):
     try:
         message_retry(message=message)
     except ApplicationError as exc:
-        from django.contrib import messages
-
         messages.error(request, exc.message)
     return redirect("conversation", pk=message.conversation_id)
 

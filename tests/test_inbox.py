@@ -39,7 +39,8 @@ def test_list_and_thread_run_constant_queries(admin_client, sandbox_account, dja
     conversation = write_in(sandbox_account, "first")
     with django_assert_max_num_queries(20) as small_list:
         admin_client.get("/inbox/")
-    with django_assert_max_num_queries(25) as small_thread:
+    # opening also queues the contact's read receipt (the task runs inline in the tests)
+    with django_assert_max_num_queries(30) as small_thread:
         admin_client.get(f"/inbox/{conversation.pk}/")
     for i in range(25):
         write_in(sandbox_account, f"m{i}", phone=f"+1415555{1000 + i}", text=f"text {i}")

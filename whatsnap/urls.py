@@ -57,6 +57,7 @@ urlpatterns = [
     path("inbox/<int:pk>/panel/", conversation_views.conversation_panel, name="conversation-panel"),
     path("inbox/<int:pk>/action/", conversation_views.conversation_action, name="conversation-action"),
     path("inbox/messages/<int:pk>/retry/", conversation_views.message_retry_view, name="message-retry"),
+    path("inbox/messages/<int:pk>/react/", conversation_views.message_react_view, name="message-react"),
     path("inbox/messages/<int:pk>/media/<int:index>/", conversation_views.message_media, name="message-media"),
     # contacts and tags
     path("contacts/", contact_views.contact_list, name="contact-list"),

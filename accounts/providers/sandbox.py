@@ -3,12 +3,21 @@
 It makes the whole product usable with no outside service. A WhatsApp-kind sandbox account
 shows a QR whose payload is a link to the sandbox phone page; "Link device" there completes
 the pairing. From that page a person writes into the account as any number and name, and
-sees the replies. Sends are "delivered" at once. External scripts may post signed JSON to the
-account's webhook URL (X-Sandbox-Signature: hex HMAC-SHA256 of the body with the account's
-webhook secret)."""
+sees the replies. Sends are "delivered" at once; reactions and read receipts are accepted at
+once too (the phone page shows them from what WhatSnap recorded). External scripts may post
+signed JSON to the account's webhook URL (X-Sandbox-Signature: hex HMAC-SHA256 of the body with
+the account's webhook secret); the phone page files the same JSON through parse_envelope().
+
+The JSON, by `type` (`at`: epoch seconds, optional):
+- "message" (the default): {id, from, name?, text?, media?, reply_to?, quoted_text?, group_id?, group_name?}
+- "from_me": typed on the account's own phone: {id, to, text?, media?, reply_to?, quoted_text?}
+- "reaction": {target, emoji ('' removes), from? | from_me: true, id?}
+- "edit": {target, text, id?}; "delete": {target} (deleted for everyone)
+- "chat_event": a group system item {id, group_id, text, group_name?}
+- "status": {id, status, error?}
+Any other type is kept unfiled with its reason."""
 import hashlib
 import hmac
-import json
 import secrets
 from datetime import datetime, timezone as dt_timezone
 
@@ -17,15 +26,21 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.providers.base import (
+    ChatEvent,
     ConnectionChanged,
     DeliveryStatus,
     Health,
     InboundMessage,
+    MessageDeleted,
+    MessageEdited,
     Provider,
     QrUpdated,
+    Reaction,
     SendResult,
+    Unfiled,
     WebhookForbidden,
     WebhookMalformed,
+    json_envelope,
 )
 
 QR_LIFETIME_SECONDS = 60
@@ -81,24 +96,75 @@ class SandboxProvider(Provider):
         # the simulated phone receives it at once.
         return SendResult(provider_id=f"sbx-out-{idempotency_key}", status="delivered")
 
+    # The simulated phone shows reactions and blue ticks from what WhatSnap recorded, so both
+    # are accepted at once.
+    supports_reactions = True
+    supports_read_receipts = True
+
+    def react(self, account, *, to: str, target_id: str, target_from_me: bool, emoji: str) -> None:
+        return None
+
+    def mark_read(self, account, *, to: str, provider_ids: list[str]) -> None:
+        return None
+
     def parse_webhook(self, account, request) -> list:
         supplied = request.META.get(SIGNATURE_HEADER, "")
         if not supplied or not hmac.compare_digest(supplied, sign(account.webhook_secret, request.body)):
             raise WebhookForbidden("missing or wrong X-Sandbox-Signature")
+        return self.parse_envelope(account, json_envelope(request))
+
+    def parse_envelope(self, account, envelope: dict) -> list:
+        kind = envelope.get("type", "message")
+        parse = _PARSERS.get(kind) if isinstance(kind, str) else None
+        if parse is None:
+            return [Unfiled(reason=f"unsupported event type {str(kind)[:40]!r}", envelope=envelope, key=str(envelope.get("id", ""))[:100])]
         try:
-            data = json.loads(request.body)
-            if data.get("type", "message") == "status":
-                return [DeliveryStatus(provider_id=str(data["id"]), status=str(data["status"]), error=data.get("error", ""))]
-            at = data.get("at")
-            return [
-                InboundMessage(
-                    provider_id=str(data["id"]),
-                    from_phone=str(data["from"]),
-                    name=str(data.get("name", "")),
-                    text=str(data.get("text", "")),
-                    media=tuple(data.get("media") or ()),
-                    at=datetime.fromtimestamp(float(at), tz=dt_timezone.utc) if at else timezone.now(),
-                )
-            ]
+            return [parse(envelope)]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise WebhookMalformed(f"sandbox payload not understood: {exc!r}") from None
+            raise WebhookMalformed(f"sandbox {kind} not understood: {exc!r}") from None
+
+
+def _at(data: dict) -> datetime:
+    at = data.get("at")
+    return datetime.fromtimestamp(float(at), tz=dt_timezone.utc) if at else timezone.now()
+
+
+def _message(data: dict, *, from_me: bool = False) -> InboundMessage:
+    return InboundMessage(
+        provider_id=str(data["id"]),
+        from_phone=str(data["to"] if from_me else data["from"]),
+        name="" if from_me else str(data.get("name", "")),
+        text=str(data.get("text", "")),
+        media=tuple(data.get("media") or ()),
+        at=_at(data),
+        group_id=str(data.get("group_id", "")),
+        group_name=str(data.get("group_name", "")),
+        from_me=from_me,
+        reply_to=str(data.get("reply_to", "")),
+        quoted_text=str(data.get("quoted_text", ""))[:300],
+    )
+
+
+def _reaction(data: dict) -> Reaction:
+    target, emoji, from_me = str(data["target"]), str(data.get("emoji", "")), bool(data.get("from_me"))
+    who = "me" if from_me else str(data["from"])
+    return Reaction(provider_id=str(data.get("id") or f"{target}:{who}:{emoji}"), target_id=target, emoji=emoji,
+                    at=_at(data), from_me=from_me, from_phone="" if from_me else who)
+
+
+def _edit(data: dict) -> MessageEdited:
+    target, text = str(data["target"]), str(data["text"])
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return MessageEdited(provider_id=str(data.get("id") or f"{target}:{digest}"), target_id=target, text=text, at=_at(data))
+
+
+_PARSERS = {
+    "message": _message,
+    "from_me": lambda data: _message(data, from_me=True),
+    "reaction": _reaction,
+    "edit": _edit,
+    "delete": lambda data: MessageDeleted(target_id=str(data["target"]), at=_at(data)),
+    "chat_event": lambda data: ChatEvent(provider_id=str(data["id"]), group_id=str(data["group_id"]), text=str(data["text"]),
+                                         at=_at(data), group_name=str(data.get("group_name", ""))),
+    "status": lambda data: DeliveryStatus(provider_id=str(data["id"]), status=str(data["status"]), error=str(data.get("error", ""))),
+}
