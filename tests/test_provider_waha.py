@@ -2,17 +2,20 @@
 import hashlib
 import hmac
 import logging
+import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from django.test import Client
 
 from accounts.models import Account
 from accounts.providers import get_provider
+from accounts.providers.base import ProviderError
 from accounts.services import account_connect, account_create, account_disconnect, account_qr_renew
 from contacts.models import Contact
 from conversations.models import Conversation, InboundEvent, Message
 from conversations.services import message_send
-from tests.standins.waha_standin import WahaStandIn
+from tests.standins.waha_standin import EVENTS_2024_10, WahaStandIn
 
 CUSTOMER = "14155550123@c.us"
 GROUP = "120363041967849074@g.us"
@@ -447,3 +450,113 @@ def test_waha_choice_without_a_gateway_is_refused_in_the_form(admin_client, sett
     response = admin_client.post("/accounts/add/whatsapp/", {"name": "Support", "backend": "waha"})
     assert response.status_code == 200 and "WAHA_API_BASE_URL" in response.content.decode()
     assert not Account.objects.exists()
+
+
+# --- quoting, reactions, read receipts, history, LIDs ---------------------------------------------
+# Wire formats: devlikeapro/waha src/api/chatting.controller.ts (POST /api/sendText, PUT
+# /api/reaction, POST /api/sendSeen), src/structures/chatting.dto.ts (reply_to on every send,
+# MessageReactionRequest {session, messageId, reaction}, SendSeenRequest {session, chatId,
+# messageIds}), src/api/lids.controller.ts (GET /api/{session}/lids/{lid} -> {lid, pn}),
+# src/api/chats.controller.ts + src/structures/chats.dto.ts (chats/overview, chats/{chatId}/messages
+# with filter.timestamp.gte, downloadMedia).
+def test_a_reply_quotes_the_message_it_answers(linked, gateway):
+    inbound(gateway, linked, chat=CUSTOMER, text="How much?", message_id="Q1")
+    asked = Message.objects.get()
+    message = message_send(conversation=Conversation.objects.get(), text="10 EUR", reply_to=asked)
+    message.refresh_from_db()
+    [body] = [r.json for r in gateway.received("POST", "/api/sendText")]
+    assert body == {"session": session(linked), "chatId": CUSTOMER, "text": "10 EUR", "reply_to": f"false_{CUSTOMER}_Q1"}
+    assert message.status == "sent"
+
+
+def test_react_and_remove_the_reaction(linked, gateway):
+    provider = get_provider("waha")
+    target = f"false_{CUSTOMER}_THEIRS1"
+    provider.react(linked, to="+14155550123", target_id=target, target_from_me=False, emoji="👍")
+    provider.react(linked, to="+14155550123", target_id=target, target_from_me=False, emoji="")
+    assert gateway.sessions[session(linked)].reactions == [
+        {"session": session(linked), "messageId": target, "reaction": "👍"},
+        {"session": session(linked), "messageId": target, "reaction": ""}]
+    assert provider.supports_reactions and provider.supports_read_receipts and provider.supports_history
+
+
+def test_reaction_on_a_stopped_session_fails_with_the_gateways_reason(linked, gateway):
+    gateway.sessions[session(linked)].status = "STOPPED"
+    with pytest.raises(ProviderError, match="422.*STOPPED"):
+        get_provider("waha").react(linked, to="+14155550123", target_id=f"false_{CUSTOMER}_X", target_from_me=False, emoji="👍")
+
+
+def test_mark_read_sends_seen_for_those_messages(linked, gateway):
+    ids = [f"false_{CUSTOMER}_A1", "false_123456789012345@lid_A2"]
+    get_provider("waha").mark_read(linked, to="+14155550123", provider_ids=ids)
+    assert gateway.sessions[session(linked)].seen == [{"session": session(linked), "chatId": CUSTOMER, "messageIds": ids}]
+
+
+@pytest.mark.parametrize("gateway", ["WEBJS", "NOWEB", "GOWS"], indirect=True)
+def test_history_is_the_recent_messages_of_recently_active_chats_oldest_first(linked, gateway):
+    name, now = session(linked), int(time.time())
+    hold = gateway.hold
+    hold(name, CUSTOMER, gateway.message(name, chat=CUSTOMER, text="too old", message_id="H0", timestamp=now - 5 * 86400))
+    hold(name, CUSTOMER, gateway.message(name, chat=CUSTOMER, text="hi", message_id="H1", push_name="Ana", timestamp=now - 86400))
+    hold(name, CUSTOMER, gateway.message(name, chat=CUSTOMER, text="from the phone", message_id="H2", from_me=True,
+                                         timestamp=now - 3600))
+    hold(name, GROUP, gateway.message(name, chat=GROUP, participant="4915112345678@c.us", text="group", message_id="H3",
+                                      timestamp=now - 7200))
+    quiet = "4917600000000@c.us"
+    hold(name, quiet, gateway.message(name, chat=quiet, text="last month", message_id="H4", timestamp=now - 30 * 86400))
+    hold(name, "status@broadcast", gateway.message(name, chat="status@broadcast", participant=CUSTOMER, timestamp=now))
+    found = get_provider("waha").history(linked, since=datetime.now(timezone.utc) - timedelta(days=2))
+    assert [(m.text, m.from_me, m.history) for m in found] == [("hi", False, True), ("group", False, True),
+                                                               ("from the phone", True, True)]
+    assert [m.from_phone for m in found] == ["+14155550123", "+4915112345678", "+14155550123"]
+    asked = {r.path for r in gateway.requests if r.path.endswith("/messages")}
+    assert asked == {f"/api/{name}/chats/{CUSTOMER}/messages", f"/api/{name}/chats/{GROUP}/messages"}  # bounded
+    page = gateway.received("GET", f"/api/{name}/chats/{CUSTOMER}/messages")[0].query
+    assert (page["limit"], page["downloadMedia"]) == ("100", "false") and int(page["filter.timestamp.gte"]) > now - 3 * 86400
+
+
+def test_history_from_a_waha_without_the_chats_overview(location, settings):
+    with WahaStandIn(api_key="waha-test-key", overview=False) as gateway:
+        settings.WAHA_API_BASE_URL, settings.WAHA_API_KEY = gateway.url, gateway.api_key
+        account = account_create(location=location, kind="whatsapp", backend="waha", name="Sales")
+        account_connect(account=account)
+        gateway.link(session(account), "+14155550100")
+        gateway.hold(session(account), CUSTOMER, gateway.message(session(account), chat=CUSTOMER, text="hi"))
+        found = get_provider("waha").history(account, since=datetime.now(timezone.utc) - timedelta(days=1))
+        assert [m.text for m in found] == ["hi"]
+        assert gateway.received("GET", f"/api/{session(account)}/chats")[0].query["sortBy"] == "conversationTimestamp"
+
+
+def test_resolve_lid_asks_the_session(linked, gateway, settings):
+    provider = get_provider("waha")
+    gateway.lids["123456789012345@lid"] = CUSTOMER
+    assert provider.resolve_lid(linked, "123456789012345@lid") == "+14155550123"
+    assert provider.resolve_lid(linked, "555555555555555@lid") == ""  # WAHA knows no phone: pn null
+    assert provider.resolve_lid(linked, "not a lid") == ""
+    assert [r.path for r in gateway.requests if "/lids/" in r.path] == [
+        f"/api/{session(linked)}/lids/123456789012345@lid", f"/api/{session(linked)}/lids/555555555555555@lid"]
+    gateway.lids_endpoint = False  # a WAHA before the endpoint: 404
+    assert provider.resolve_lid(linked, "123456789012345@lid") == ""
+
+
+def test_a_waha_that_predates_message_edited_still_connects_with_the_events_it_knows(location, settings):
+    with WahaStandIn(api_key="waha-test-key", known_events=EVENTS_2024_10) as gateway:
+        settings.WAHA_API_BASE_URL, settings.WAHA_API_KEY = gateway.url, gateway.api_key
+        account = account_create(location=location, kind="whatsapp", backend="waha", name="Sales")
+        account_connect(account=account)
+        account.refresh_from_db()
+        assert account.status == "qr_pending"
+        first, second = gateway.received("POST", "/api/sessions")
+        assert "message.edited" in first.json["config"]["webhooks"][0]["events"]
+        assert gateway.webhook(session(account))["events"] == ["message.any", "message.ack", "message.reaction",
+                                                              "message.revoked", "session.status"]
+
+
+def test_a_session_from_before_gets_the_new_events_on_reconnect(linked, gateway):
+    name = session(linked)
+    old = {**gateway.webhook(name), "events": ["message", "message.ack", "session.status"]}
+    gateway.sessions[name].config = {"webhooks": [old]}
+    account_connect(account=linked)
+    [update] = gateway.received("PUT", f"/api/sessions/{name}")
+    assert "message.any" in update.json["config"]["webhooks"][0]["events"]
+    assert "message" not in gateway.webhook(name)["events"]  # not both: every message would come twice
