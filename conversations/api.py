@@ -14,7 +14,7 @@ from conversations.actions import conversation_assign, conversation_set_status
 from conversations.models import Conversation, Message, MessageReaction
 from conversations.reactions import message_react
 from conversations.services import message_retry, message_send
-from conversations.timeline import ME, device_label
+from conversations.timeline import ME
 from whatsnap import guarded_fetch
 from whatsnap.api_base import MAX_ID, IDEMPOTENCY_KEY_PARAMETER, LocationObjectField, LocationViewSet, id_filter, idempotent
 from whatsnap.errors import NOT_A_MEMBER
@@ -117,8 +117,8 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Loca
 
 # --- messages ----------------------------------------------------------------------------------
 class MessageReactionSerializer(serializers.ModelSerializer):
-    by = serializers.SerializerMethodField(help_text="Who reacted: the contact's name, the agent's username, or "
-                                                     "'the phone' / 'the Mac' for the account's own device")
+    by = serializers.SerializerMethodField(help_text="Who reacted: the contact's name, the agent's username, or the "
+                                                     "account's name (its own phone, or an API token without a user)")
     from_me = serializers.SerializerMethodField(help_text="The account's side reacted (an agent, or its own device)")
 
     class Meta:
@@ -127,7 +127,7 @@ class MessageReactionSerializer(serializers.ModelSerializer):
 
     def get_by(self, reaction) -> str:
         if reaction.actor_key == ME:
-            return reaction.author.get_username() if reaction.author else device_label(reaction.message.account).removeprefix("from ")
+            return reaction.author.get_username() if reaction.author else reaction.message.account.name
         return reaction.contact.display_name if reaction.contact else ""
 
     def get_from_me(self, reaction) -> bool:

@@ -15,7 +15,7 @@ from accounts.services import account_apply_events
 from accounts.tenancy import get_for_location, location_required
 from conversations.models import Conversation, Message
 from conversations.services import webhook_events_record
-from conversations.timeline import COMMON_REACTIONS, decorate
+from conversations.timeline import COMMON_REACTIONS, ME, decorate
 from whatsnap.phones import normalise_sender, region_of
 
 DEFAULT_SENDER = "+14155550100"
@@ -43,6 +43,9 @@ def _thread(account, phone) -> list[Message]:
     mine = f"c{conversation.contact_id}"
     for m in messages:
         m.phone_reaction = next((r.emoji for r in m.reactions.all() if r.actor_key == mine), "")
+        # as a phone shows them: the account's reaction is the account's, whichever agent made it
+        m.phone_chips = [(r.emoji, account.name if r.actor_key == ME else r.contact.display_name if r.contact else "")
+                         for r in m.reactions.all()]
         m.read = m.direction == Message.Direction.INBOUND and m.pk <= conversation.read_receipt_through
         m.typed_here = m.direction == Message.Direction.INBOUND or m.via_device
     return messages

@@ -34,22 +34,23 @@ def decorate(messages: list[Message], account: Account) -> list[Message]:
     [(text, until)] of an edited message. At most two queries for the whole page."""
     prefetch_related_objects(messages, Prefetch("reactions", queryset=MessageReaction.objects.select_related("contact", "author")),
                              "reply_to")
-    device = device_label(account).removeprefix("from ")
     for message in messages:
-        _reactions(message, list(message.reactions.all()), device)
+        _reactions(message, list(message.reactions.all()), account.name)
         original = message.reply_to
         message.quote = message.quoted_text or (original.text if original and not original.deleted_at else "")
         message.earlier_texts = [(e.get("text", ""), parse_datetime(e.get("until") or "")) for e in message.edits or ()]
     return messages
 
 
-def _reactions(message: Message, reactions: list[MessageReaction], device: str) -> None:
+def _reactions(message: Message, reactions: list[MessageReaction], account_name: str) -> None:
+    """The account's own reaction is named by the agent who made it, else by the account (made
+    on its phone, or through the API without a user)."""
     chips: dict[str, dict] = {}
     message.my_reaction = ""
     for reaction in reactions:
         if reaction.actor_key == ME:
             message.my_reaction = reaction.emoji
-            name = reaction.author.get_username() if reaction.author else device
+            name = reaction.author.get_username() if reaction.author else account_name
         else:
             name = reaction.contact.display_name if reaction.contact else "contact"
         chip = chips.setdefault(reaction.emoji, {"emoji": reaction.emoji, "names": [], "mine": False})

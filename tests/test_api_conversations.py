@@ -248,3 +248,102 @@ def test_concurrent_retries_with_one_key_send_once(api_key, conversation):
     assert not errors
     assert len(answers) == 6 and {status for status, _ in answers} == {201} and len({pk for _, pk in answers}) == 1
     assert Message.objects.filter(direction="outbound").count() == 1
+
+
+# --- issue 17: what a message carries, quoted replies, reactions ---------------------------------
+def _post_sandbox(account, payload):
+    import json
+
+    from django.test import Client
+
+    from accounts.providers.sandbox import sign
+
+    body = json.dumps(payload).encode()
+    response = Client().post(f"/webhooks/sandbox/{account.pk}/", data=body, content_type="application/json",
+                             HTTP_X_SANDBOX_SIGNATURE=sign(account.webhook_secret, body))
+    assert response.status_code == 200, response.content
+
+
+def test_messages_carry_device_history_quote_edit_deletion_and_reactions(api_client, sandbox_account, conversation):
+    first = Message.objects.get()
+    receive(sandbox_account, text="…and this?", pid="in-q")
+    Message.objects.filter(provider_message_id="in-q").update(reply_to=first, quoted_text="hello")
+    _post_sandbox(sandbox_account, {"type": "from_me", "id": "me-1", "to": "+14155550123", "text": "typed on the phone"})
+    _post_sandbox(sandbox_account, {"type": "reaction", "target": first.provider_message_id, "emoji": "👍", "from": "+14155550123"})
+    _post_sandbox(sandbox_account, {"type": "edit", "target": first.provider_message_id, "text": "hello there"})
+    rows = {m["text"]: m for m in api_client.get("/api/v1/messages/").json()["results"]}
+    edited = rows["hello there"]
+    assert edited["reactions"] == [{"emoji": "👍", "by": "Ada", "from_me": False, "contact": conversation.contact_id,
+                                    "author": None, "at": edited["reactions"][0]["at"]}]
+    assert edited["edited_at"] and edited["edits"][0]["text"] == "hello" and edited["deleted_at"] is None
+    assert rows["…and this?"]["reply_to"] == first.pk and rows["…and this?"]["quoted_text"] == "hello"
+    device = rows["typed on the phone"]
+    assert device["via_device"] is True and device["direction"] == "outbound" and device["is_history"] is False
+
+
+def test_edits_and_deleted_texts_only_for_admin_tokens(api_client, agent_api, agent_user, sandbox_account, conversation):
+    message = Message.objects.get()
+    conversation_assign(conversation=conversation, assignee=agent_user)
+    _post_sandbox(sandbox_account, {"type": "edit", "target": message.provider_message_id, "text": "my pin is 1234"})
+    _post_sandbox(sandbox_account, {"type": "delete", "target": message.provider_message_id})
+    admin_view = api_client.get(f"/api/v1/messages/{message.pk}/").json()
+    agent_view = agent_api.get(f"/api/v1/messages/{message.pk}/").json()
+    assert admin_view["text"] == "my pin is 1234" and admin_view["edits"] == [{"text": "hello", "until": admin_view["edits"][0]["until"]}]
+    assert admin_view["deleted_at"] and agent_view["deleted_at"] == admin_view["deleted_at"]
+    assert agent_view["text"] == "" and agent_view["edits"] is None
+
+
+def test_send_a_quoted_reply(api_client, sandbox_account, conversation, other_location):
+    original = Message.objects.get()
+    response = api_client.post("/api/v1/messages/", {"conversation": conversation.pk, "text": "Yes", "reply_to": original.pk},
+                               format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["reply_to"] == original.pk and response.json()["quoted_text"] == "hello"
+    sent = Message.objects.get(pk=response.json()["id"])
+    assert sent.reply_to_provider_id == original.provider_message_id
+    receive(sandbox_account, phone="+14155550124", name="Bob", pid="bob-1")
+    bobs = Message.objects.get(provider_message_id="bob-1")
+    assert_error(api_client.post("/api/v1/messages/", {"conversation": conversation.pk, "text": "x", "reply_to": bobs.pk},
+                                 format="json"), 400, "invalid", "reply_to")
+    theirs = account_create(location=other_location, kind="android_sms", backend="sandbox", name="t", phone_number="+14155550119")
+    account_connect(account=theirs)
+    receive(theirs, pid="their-1")
+    foreign = Message.objects.get(provider_message_id="their-1")
+    assert_error(api_client.post("/api/v1/messages/", {"conversation": conversation.pk, "text": "x", "reply_to": foreign.pk},
+                                 format="json"), 400, "invalid", "reply_to")
+    assert_error(api_client.post("/api/v1/messages/", {"conversation": conversation.pk, "text": "x", "reply_to": 2**70},
+                                 format="json"), 400, "invalid", "reply_to")
+    assert Message.objects.filter(direction="outbound").count() == 1
+
+
+def test_react_to_a_message(api_client, sandbox_account, conversation, monkeypatch):
+    from accounts.providers.sandbox import SandboxProvider
+
+    calls = []
+    monkeypatch.setattr(SandboxProvider, "react", lambda self, account, **kw: calls.append(kw))
+    message = Message.objects.get()
+    response = api_client.post(f"/api/v1/messages/{message.pk}/reactions/", {"emoji": "🙏"}, format="json")
+    assert response.status_code == 200, response.json()
+    (reaction,) = response.json()["reactions"]
+    assert (reaction["emoji"], reaction["from_me"], reaction["by"]) == ("🙏", True, "Sales")
+    assert calls == [{"to": "+14155550123", "target_id": message.provider_message_id, "target_from_me": False, "emoji": "🙏"}]
+    assert api_client.post(f"/api/v1/messages/{message.pk}/reactions/", {"emoji": ""}, format="json").json()["reactions"] == []
+    assert calls[-1]["emoji"] == ""
+    assert_error(api_client.post(f"/api/v1/messages/{message.pk}/reactions/", {"emoji": "yes"}, format="json"), 400, "invalid", "emoji")
+    assert_error(api_client.post(f"/api/v1/messages/{message.pk}/reactions/", {}, format="json"), 400, "invalid", "emoji")
+
+
+def test_react_is_refused_where_the_backend_cannot(api_client, twilio_account, other_api, conversation):
+    from accounts.providers.base import InboundMessage
+    from conversations.models import MessageReaction
+    from conversations.services import webhook_events_record
+
+    webhook_events_record(account=twilio_account, events=[InboundMessage(
+        provider_id="SM1", from_phone="+14155550199", name="Tw", text="hi", at=timezone.now())])
+    sms = Message.objects.get(provider_message_id="SM1")
+    body = assert_error(api_client.post(f"/api/v1/messages/{sms.pk}/reactions/", {"emoji": "👍"}, format="json"),
+                        400, "reaction_refused")
+    assert "cannot send reactions" in body["detail"]
+    mine = Message.objects.get(conversation=conversation)
+    assert_error(other_api.post(f"/api/v1/messages/{mine.pk}/reactions/", {"emoji": "👍"}, format="json"), 404)
+    assert not MessageReaction.objects.exists()

@@ -105,7 +105,7 @@ def test_reactions_show_as_chips_with_who(admin_client, admin_user, sandbox_acco
     post(sandbox_account, {"type": "reaction", "target": "in-1", "emoji": "👍", "from": "+14155550123"})
     post(sandbox_account, {"type": "reaction", "target": "in-1", "emoji": "👍", "from_me": True})
     html = bubble(thread_html(admin_client, message), message)
-    assert '👍 <span class="who">Ada, the phone</span>' in html  # the contact, and the account's own phone
+    assert '👍 <span class="who">Ada, Sales</span>' in html  # the contact, and the account (its own phone)
     MessageReaction.objects.filter(actor_key="me").update(author=admin_user, emoji="❤️")
     html = bubble(thread_html(admin_client, message), message)
     assert "❤️ <span class=\"who\">owner</span>" in html and "👍 <span class=\"who\">Ada</span>" in html
@@ -353,3 +353,70 @@ def test_history_days_are_offered_where_the_backend_imports_history(admin_client
     monkeypatch.setattr(WahaProvider, "supports_read_receipts", False)
     page = admin_client.get(url).content.decode()
     assert 'name="history_days"' not in page and 'name="send_read_receipts"' not in page
+
+
+# --- the sandbox phone ------------------------------------------------------------------------------
+def test_the_sandbox_reads_every_kind_of_event_and_keeps_the_rest_unfiled(sandbox_account):
+    from accounts.providers import get_provider
+    from accounts.providers.base import InboundMessage, MessageDeleted, MessageEdited, Reaction, Unfiled, WebhookMalformed
+    from conversations.models import InboundEvent
+
+    parse = lambda envelope: get_provider("sandbox").parse_envelope(sandbox_account, envelope)  # noqa: E731
+    (typed,) = parse({"type": "from_me", "id": "me-1", "to": "+14155550123", "text": "hi", "reply_to": "in-1", "quoted_text": "q"})
+    assert isinstance(typed, InboundMessage) and typed.from_me and typed.from_phone == "+14155550123"
+    assert (typed.reply_to, typed.quoted_text) == ("in-1", "q")
+    (reaction,) = parse({"type": "reaction", "target": "in-1", "emoji": "👍", "from": "+14155550123"})
+    assert reaction == Reaction(provider_id="in-1:+14155550123:👍", target_id="in-1", emoji="👍", at=reaction.at,
+                                from_phone="+14155550123")
+    assert parse({"type": "reaction", "target": "in-1", "emoji": "", "from_me": True})[0].from_me
+    (edit,) = parse({"type": "edit", "target": "in-1", "text": "new"})
+    assert isinstance(edit, MessageEdited) and edit.provider_id.startswith("in-1:") and edit.text == "new"
+    assert isinstance(parse({"type": "delete", "target": "in-1"})[0], MessageDeleted)
+    (unknown,) = parse({"type": "typing", "id": "t-1", "from": "+14155550123"})
+    assert unknown == Unfiled(reason="unsupported event type 'typing'", envelope={"type": "typing", "id": "t-1", "from": "+14155550123"},
+                              key="t-1")
+    with pytest.raises(WebhookMalformed, match="reaction not understood"):
+        parse({"type": "reaction", "emoji": "👍"})
+    post(sandbox_account, {"type": "typing", "id": "t-2", "from": "+14155550123"})
+    kept = InboundEvent.objects.get(kind="unfiled")
+    assert kept.status == "unfiled" and kept.error == "unsupported event type 'typing'" and kept.payload["envelope"]["id"] == "t-2"
+
+
+def test_the_sandbox_phone_reacts_quotes_edits_deletes_and_types_as_the_account(admin_client, sandbox_account):
+    url, phone = f"/sandbox/{sandbox_account.pk}/send/", "+14155550177"
+    act = lambda **form: admin_client.post(url, {"phone": phone, "name": "Grace", **form}).content.decode()  # noqa: E731
+    act(type="message", text="Do you ship to Canada?")
+    asked = Message.objects.get(text="Do you ship to Canada?")
+    reply = message_send(conversation=asked.conversation, text="Yes, we do!")
+    reply.refresh_from_db()
+    page = act(type="message", text="Great, and to Mexico?", reply_to=reply.provider_message_id)
+    quoting = Message.objects.get(text="Great, and to Mexico?")
+    assert quoting.reply_to == reply and quoting.quoted_text == "Yes, we do!" and '<div class="quote">Yes, we do!</div>' in page
+    act(type="reaction", target=reply.provider_message_id, emoji="❤️")
+    reaction = MessageReaction.objects.get()
+    assert (reaction.message, reaction.emoji, reaction.actor_key) == (reply, "❤️", f"c{asked.conversation.contact_id}")
+    act(type="edit", target=asked.provider_message_id, text="Do you ship to Canada and the US?")
+    asked.refresh_from_db()
+    assert asked.text == "Do you ship to Canada and the US?" and asked.edits[0]["text"] == "Do you ship to Canada?"
+    assert "Only a message typed on this phone" in act(type="edit", target=reply.provider_message_id, text="forged")
+    act(type="delete", target=quoting.provider_message_id)
+    quoting.refresh_from_db()
+    assert quoting.deleted_at is not None
+    page = act(type="from_me", text="Typed on the shop's phone")
+    typed = Message.objects.get(text="Typed on the shop's phone")
+    assert typed.via_device and typed.direction == "outbound" and "typed on Sales's phone" in page
+    assert "Type a message." in act(type="message", text="  ")
+    assert "That message is not in this chat." in act(type="reaction", target="someone-elses", emoji="👍")
+
+
+def test_the_sandbox_phone_shows_the_accounts_reactions_and_read_ticks(admin_client, sandbox_account):
+    url, phone = f"/sandbox/{sandbox_account.pk}/send/", "+14155550177"
+    admin_client.post(url, {"phone": phone, "type": "message", "text": "Anyone there?"})
+    asked = Message.objects.get()
+    thread = lambda: admin_client.get(f"/sandbox/{sandbox_account.pk}/thread/", {"phone": phone}).content.decode()  # noqa: E731
+    assert "✓✓ read" not in thread()
+    admin_client.get(f"/inbox/{asked.conversation_id}/")  # the agent opens it: read receipt to the sandbox
+    assert "✓✓ read" in thread()
+    admin_client.post(f"/inbox/messages/{asked.pk}/react/", {"emoji": "👍"})
+    assert '👍 <span class="who">Sales</span>' in thread()
+    assert live_events("conversation.read_receipt")[0]["topics"] == [f"sandbox:{sandbox_account.pk}"]
