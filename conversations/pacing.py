@@ -1,6 +1,6 @@
 """The send queue: messages leave one account in order, at most `send_per_minute` a minute with
 random jitter, however many agents reply at once. (WhatsApp's typing delay is shown by the
-gateway itself before it sends: see accounts/providers/evolution.py.)
+gateway itself before it sends: see accounts/providers/evolution/provider.py.)
 
 One drainer per account at a time holds a lease (a conditional update on the account row);
 it sends the oldest queued message when the account's next slot has come, books the next
