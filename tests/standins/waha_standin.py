@@ -243,6 +243,8 @@ class WahaStandIn(LoopbackStandIn):
     def _sent(self, session: Session, chat: str, body: dict, content: dict) -> dict:
         raw_id = "3EB0" + secrets.token_hex(8).upper()
         serialized = f"true_{chat}_{raw_id}"
+        if self.engine == "GOWS" and chat.endswith("@g.us"):  # messageResponse: buildMessageId(IsGroup, Sender=me)
+            serialized += f"_{session.me['id']}"
         session.sent.append((serialized, body))
         now = int(time.time())
         if self.engine == "WEBJS":
