@@ -329,10 +329,15 @@ def test_what_is_not_filed_comes_back_unfiled_with_its_reason_and_the_whole_enve
     assert parse(account, json.loads(json.dumps(body))) == [unfiled]  # a stored envelope reads the same
 
 
-def test_key_distribution_alone_carries_nothing(account):
+def test_key_distribution_and_an_album_header_alone_carry_nothing(account):
+    """WAProto.proto: SenderKeyDistributionMessage (group encryption keys), AlbumMessage
+    {expectedImageCount, expectedVideoCount} (the pictures follow as messages of their own)."""
     body = upsert({"remoteJid": "120363041967849074@g.us", "fromMe": False, "id": "3ASKD", "participant": "99887766554433@lid"},
                   {"senderKeyDistributionMessage": {"groupId": "120363041967849074@g.us"}, "messageContextInfo": {}})
     assert parse(account, body) == []
+    album = upsert({"remoteJid": "5511912345678@s.whatsapp.net", "fromMe": False, "id": "3AALB"},
+                   {"albumMessage": {"expectedImageCount": 3}, "messageContextInfo": {}}, message_type="albumMessage")
+    assert parse(account, album) == []
 
 
 def test_an_unfiled_webhook_is_answered_and_kept_with_its_reason(account):

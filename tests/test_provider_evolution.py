@@ -434,6 +434,16 @@ def test_a_create_lost_before_the_gateway_made_anything_stays_an_error(account, 
     assert gateway.received("GET", "/instance/fetchInstances") and not gateway.received("POST", f"/webhook/set/{instance(account)}")
 
 
+def test_a_token_lookup_that_fails_does_not_stop_the_reconnect(account, gateway, monkeypatch):
+    account_connect(account=account)
+    _forget_token(account)
+    monkeypatch.setattr(gateway, "_fetch", lambda name: (500, {"status": 500, "error": "Internal Server Error"}))
+    account_connect(account=account)
+    account.refresh_from_db()
+    assert account.status == "qr_pending" and "instance_token" not in account.credentials
+    assert gateway.received("POST", f"/webhook/set/{instance(account)}")
+
+
 @pytest.mark.parametrize("shape", ["v1", "v1-hidden"])
 def test_older_gateways_fetch_answer_and_a_hidden_token(account, gateway, shape):
     """v1 answers `{instance: {instanceName, apikey}}`, the apikey only when it exposes it

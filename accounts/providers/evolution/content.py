@@ -199,6 +199,8 @@ def message_events(data: dict, envelope: dict, *, own_phone: str = "", unfiled_k
         return [Unfiled("poll vote (WhatSnap does not show polls yet)", envelope, unfiled_key)]
     if set(message) <= BOOKKEEPING:
         return []  # encryption-key distribution alone: no content by nature
+    if set(message) <= BOOKKEEPING | {"albumMessage"}:
+        return []  # an album's header (how many pictures follow): each picture is a message of its own
     text, media = content(message)
     reply_to, quoted_text = quote(data, message)
     return [InboundMessage(

@@ -72,7 +72,10 @@ class EvolutionProvider(Provider):
         its token if we never did (`token`: already looked up), point its webhook at us again,
         resume the session."""
         if not account.credentials.get("instance_token"):
-            self._remember(account, token=fetch_instance_token(name) if token is None else token)
+            try:
+                self._remember(account, token=fetch_instance_token(name) if token is None else token)
+            except ProviderError as exc:  # not needed to connect: our URL secret authenticates its webhooks
+                logger.warning("gateway instance %s: its token could not be read (%s); trying again on the next connect", name, exc)
         call("POST", f"/webhook/set/{name}", json_body={"webhook": {"enabled": True, **webhook}})
         suffix = f"?number={body['number']}" if "number" in body else ""
         data = GATEWAY.json_object(call("GET", f"/instance/connect/{name}{suffix}"))
