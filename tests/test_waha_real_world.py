@@ -260,6 +260,11 @@ def test_what_whatsnap_does_not_file_is_kept_with_its_reason(linked, gateway):
     assert "status update" in unfiled_reason(parse(gateway, linked, gateway.message(name, chat="status@broadcast",
                                                                                       participant=PHONE_JID)))
     assert "channel" in unfiled_reason(parse(gateway, linked, gateway.message(name, chat="120363025246125244@newsletter")))
+    status_reaction = gateway.reaction(name, chat="status@broadcast", participant=PHONE_JID, target_id="ST1",
+                                       target_from_me=True, emoji="🔥")
+    assert unfiled_reason(parse(gateway, linked, status_reaction)).startswith("reaction in a WhatsApp status update")
+    status_gone = gateway.revoked(name, chat="status@broadcast", participant=PHONE_JID, original_id="ST2")
+    assert unfiled_reason(parse(gateway, linked, status_gone)).startswith("deletion in a WhatsApp status update")
     if gateway.engine == "WEBJS":
         gp2 = gateway.message(name, chat=GROUP, participant=PHONE_JID, text="", kind="gp2")
         assert "system item of type gp2" in unfiled_reason(parse(gateway, linked, gp2))

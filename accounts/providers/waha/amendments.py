@@ -16,7 +16,18 @@ session.*.core.ts):
   (NOWEB, GOWS) or the message as it is now (WEBJS); `before` the original when known."""
 from accounts.providers.base import MessageDeleted, MessageEdited, Reaction
 from accounts.providers.waha.envelopes import unfiled
-from accounts.providers.waha.jids import Me, MessageKey, cus, is_group, jid_text, parse_id, person, text_hash, with_raw_id
+from accounts.providers.waha.jids import (
+    Me,
+    MessageKey,
+    cus,
+    is_group,
+    jid_text,
+    not_a_chat,
+    parse_id,
+    person,
+    text_hash,
+    with_raw_id,
+)
 from accounts.providers.whatsapp_ids import message_time
 
 
@@ -32,6 +43,8 @@ def on_reaction(envelope: dict, payload: dict, me: Me) -> list:
     # The chat: in the reaction's own id; else WEBJS names it in `to` (`from` is the
     # reactor), NOWEB and GOWS in `from`.
     chat = own.chat if own else jid_text(payload.get("to") if engine == "WEBJS" else payload.get("from"))
+    if why := not_a_chat(chat):
+        return [unfiled(f"reaction in {why}", envelope)]
     from_me = bool(payload.get("fromMe"))
     reactor = jid_text(payload.get("participant")) if is_group(chat) else chat
     if engine == "GOWS" and not from_me:
@@ -67,6 +80,8 @@ def on_edited(envelope: dict, payload: dict, me: Me) -> list:
     target = with_raw_id(own_id, str(raw)) if raw else ""
     if not target:
         return [unfiled("message.edited without the edited message's id", envelope)]
+    if why := not_a_chat(parse_id(target).chat):
+        return [unfiled(f"edit in {why}", envelope)]
     text = str(payload.get("body") or "")
     provider_id = own_id if own_id != target else f"{target}:{text_hash(text)}"
     return [MessageEdited(provider_id=provider_id, target_id=target, text=text, at=message_time(payload.get("timestamp")))]
@@ -82,6 +97,8 @@ def on_revoked(envelope: dict, payload: dict, me: Me) -> list:
         target = _admin_revoke(target, after.get("_data") or payload.get("_data"), me)
     if not parse_id(target):
         return [unfiled("message.revoked without the revoked message's id", envelope)]
+    if why := not_a_chat(parse_id(target).chat):
+        return [unfiled(f"deletion in {why}", envelope)]
     return [MessageDeleted(target_id=target, at=message_time((after or before).get("timestamp")))]
 
 
