@@ -1,0 +1,121 @@
+"""Issue 17, point 8 end to end in the product started as bin/run starts it: on a sandbox
+WhatsApp account the contact writes from the simulated phone; the agent quote-replies to that
+message and reacts to it from the inbox; the phone sees the quote, the reaction and the read
+ticks, reacts back, edits and deletes messages, and types one on the account's own phone; the
+agent's open thread shows all of it without a reload."""
+import re
+
+import pytest
+
+pytestmark = [pytest.mark.browser]
+
+CONTACT = "+14155550188"
+
+
+def _login(page, running_product):
+    page.goto(running_product["base"] + "/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", running_product["logins"]["admin"])
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/inbox/"))
+
+
+def _sandbox_whatsapp(page, context, base) -> str:
+    """Add a sandbox WhatsApp account and link its simulated phone; the phone page's URL."""
+    from playwright.sync_api import expect
+
+    page.goto(base + "/accounts/add/")
+    page.click("[data-choice=whatsapp]")
+    page.fill("#id_name", "shop")
+    page.select_option("#id_backend", "sandbox")
+    page.click("#connect-account")
+    expect(page.locator("#qr svg")).to_be_visible(timeout=10_000)
+    link = page.locator("#sandbox-link").get_attribute("href")
+    phone = context.new_page()
+    phone.goto(link)
+    phone.fill("#id_phone_number", "+14155550143")
+    phone.click("#link-device")
+    expect(page.locator("#connected-as")).to_have_text("Connected as +14155550143", timeout=10_000)
+    phone.close()
+    return link.split("?")[0]
+
+
+def test_quote_reply_react_edit_delete_live(running_product, browser):
+    from playwright.sync_api import expect
+
+    base = running_product["base"]
+    context = browser.new_context()
+    page = context.new_page()
+    _login(page, running_product)
+    phone_url = _sandbox_whatsapp(page, context, base)
+
+    # the contact writes from the simulated phone
+    phone = context.new_page()
+    phone.goto(f"{phone_url}?phone=%2B14155550188&name=Lin")
+    phone.fill("#sandbox-text", "Is the blue one in stock?")
+    phone.click("#sandbox-send")
+    expect(phone.locator("#sandbox-thread")).to_contain_text("Is the blue one in stock?", timeout=10_000)
+
+    page.goto(base + "/inbox/")
+    expect(page.locator("#live-state")).to_have_text("Live", timeout=10_000)
+    page.locator("#conversation-list a.conv", has_text="Lin").click()
+    expect(page.locator("#live-state")).to_have_text("Live", timeout=10_000)
+    page.evaluate("window.__noReload = true")
+    asked = page.locator("#thread .bubble.inbound", has_text="Is the blue one in stock?")
+
+    # the agent quote-replies to that message
+    asked.locator("[data-reply]").click()
+    expect(page.locator("#composer-form .reply-preview")).to_contain_text("Is the blue one in stock?")
+    page.fill("#composer", "Yes, two left")
+    page.click("#send-reply")
+    reply = page.locator("#thread .bubble.outbound", has_text="Yes, two left")
+    expect(reply.locator(".quote")).to_have_text("Is the blue one in stock?", timeout=10_000)
+    expect(reply).to_have_attribute("data-status", "delivered", timeout=10_000)
+    reply.locator(".quote").click()  # the quote leads to the original
+    expect(asked).to_have_class(re.compile(r"\bflash\b"))
+
+    # ...and reacts to it
+    asked.locator("details.react summary").click()
+    asked.locator("button.emoji[value='👍']").click()
+    expect(asked.locator(".chip.reaction")).to_have_text("👍 admin", timeout=10_000)
+
+    # the phone sees the quote, the account's reaction and that its message was read
+    thread = phone.locator("#sandbox-thread")
+    on_phone = thread.locator(".bubble[data-direction=inbound]", has_text="Is the blue one in stock?")
+    expect(thread.locator(".bubble", has_text="Yes, two left").locator(".quote")).to_have_text("Is the blue one in stock?",
+                                                                                               timeout=10_000)
+    expect(on_phone.locator(".chip.reaction")).to_have_text("👍 shop", timeout=10_000)
+    expect(on_phone).to_contain_text("✓✓ read", timeout=10_000)
+
+    # the phone reacts to the reply, edits its question, writes and deletes a message
+    theirs = thread.locator(".bubble", has_text="Yes, two left")
+    theirs.locator("details.react summary").click()
+    theirs.locator("button.emoji[value='❤️']").click()
+    expect(reply.locator(".chip.reaction")).to_have_text("❤️ Lin", timeout=10_000)
+
+    on_phone.locator("details.phone-edit summary").click()
+    on_phone.locator("input[name=text]").fill("Is the blue one in stock in size M?")
+    on_phone.locator("details.phone-edit button").click()
+    edited = page.locator(f"#thread [data-message='{asked.get_attribute('data-message')}']")
+    expect(edited.locator(".text")).to_have_text("Is the blue one in stock in size M?", timeout=10_000)
+    expect(edited.locator(".edited")).to_have_text("edited")
+    edited.locator("details.edits summary").click()  # an admin sees what it said before
+    expect(edited.locator("details.edits")).to_contain_text("Is the blue one in stock?")
+
+    phone.fill("#sandbox-text", "oops, wrong chat")
+    phone.click("#sandbox-send")
+    oops = thread.locator(".bubble", has_text="oops, wrong chat")
+    expect(page.locator("#thread .bubble", has_text="oops, wrong chat")).to_be_visible(timeout=10_000)
+    oops.locator("form.phone-delete button").click()
+    expect(thread).to_contain_text("This message was deleted", timeout=10_000)
+    gone = page.locator("#thread .bubble.deleted")
+    expect(gone.locator(".deleted-note")).to_have_text("This message was deleted", timeout=10_000)
+    expect(gone.locator(".deleted-text")).to_contain_text("oops, wrong chat")  # admins only, marked
+
+    # a message typed on the account's own phone shows as the account's, "from the phone"
+    phone.fill("#sandbox-text", "Sent from the shop's phone")
+    phone.click("#sandbox-send-from-me")
+    typed = page.locator("#thread .bubble.outbound", has_text="Sent from the shop's phone")
+    expect(typed.locator(".device")).to_have_text("from the phone", timeout=10_000)
+    assert page.evaluate("window.__noReload") is True
+    context.close()
