@@ -1,7 +1,6 @@
 """WhatsApp via a WAHA gateway, against a loopback gateway speaking its wire format."""
 import hashlib
 import hmac
-import logging
 import time
 from datetime import datetime, timedelta, timezone
 
