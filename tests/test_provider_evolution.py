@@ -535,6 +535,17 @@ def test_history_is_what_the_gateway_keeps_since_then_oldest_first(linked, gatew
     assert set(calls[0].json["where"]["messageTimestamp"]) == {"gte", "lte"}
 
 
+def test_what_the_gateway_kept_is_imported_as_history_when_the_account_links(account, gateway):
+    account_connect(account=account)
+    name, now = instance(account), gateway.now()
+    gateway.messages_upsert(name, remote_jid=CUSTOMER, text="before we linked", message_id="OLD1", timestamp=now - 3600, push_name="Ada")
+    gateway.messages_upsert(name, remote_jid=CUSTOMER, text="answered on the phone", message_id="OLD2", from_me=True, timestamp=now - 3000)
+    post(gateway, account, gateway.link(name, "+14155550100"))
+    assert [(m.provider_message_id, m.direction, m.is_history) for m in Message.objects.order_by("sent_at")] == [
+        ("OLD1", "inbound", True), ("OLD2", "outbound", True)]
+    assert Conversation.objects.get().unread_count == 0
+
+
 def test_resolve_lid_asks_the_gateways_number_lookup(linked, gateway):
     """chat.router.ts whatsappNumbers -> whatsappNumber: a LID it saw with its phone answers the
     phone's JID; any other LID is answered as itself."""
