@@ -228,6 +228,14 @@ def test_a_lid_sender_without_any_phone_is_filed_under_the_lid(linked, gateway):
     assert message.conversation.contact.whatsapp_lid == "123456789012345@lid"
 
 
+def test_a_lid_only_sender_the_gateway_can_name_gets_the_number(linked, gateway):
+    gateway.instances[instance(linked)].lid_phones["123456789012345@lid"] = CUSTOMER  # learnt from an earlier message
+    post(gateway, linked, gateway.messages_upsert(instance(linked), remote_jid="123456789012345@lid", message_id="LID2"))
+    contact = Message.objects.get(provider_message_id="LID2").conversation.contact
+    assert (contact.phone, contact.whatsapp_lid) == ("+14155550123", "123456789012345@lid")
+    assert gateway.received("POST", f"/chat/whatsappNumbers/{instance(linked)}")[0].json == {"numbers": ["123456789012345@lid"]}
+
+
 def test_lid_with_phone_alternative_uses_the_phone_and_keeps_the_lid(linked, gateway):
     name = instance(linked)
     post(gateway, linked, gateway.messages_upsert(name, remote_jid="123456789012345@lid", remote_jid_alt=CUSTOMER))
