@@ -41,9 +41,26 @@ def _at(data: dict):
     return parse_datetime(data.get("at") or "") or timezone.now()
 
 
+def find_message(account: Account, provider_id: str, *, lock: bool = False) -> Message | None:
+    """The account's message with this provider id; failing an exact match, the one whose id
+    names the same message through another chat address (Provider.message_id_core: WAHA writes
+    one chat as `…@lid` in one id and `…@c.us` in another)."""
+    rows = Message.objects.select_related("conversation")
+    if lock:
+        rows = rows.select_for_update(of=("self",))
+    message = rows.filter(account=account, provider_message_id=provider_id).first()
+    if message is not None or not provider_id:
+        return message
+    provider = get_provider(account.backend)
+    core = provider.message_id_core(provider_id)
+    if not core or core == provider_id:
+        return None
+    candidates = rows.filter(account=account, provider_message_id__contains=core).order_by("-id")[:20]
+    return next((m for m in candidates if provider.message_id_core(m.provider_message_id) == core), None)
+
+
 def _target(account: Account, target_id: str, what: str) -> Message:
-    message = (Message.objects.select_for_update().select_related("conversation")
-               .filter(account=account, provider_message_id=target_id).first())
+    message = find_message(account, target_id, lock=True)
     if message is None:
         raise NotYet(f"{what} of a message WhatSnap does not have ({target_id[:60]})")
     return message

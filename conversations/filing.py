@@ -27,7 +27,7 @@ from contacts.services import (
     contact_tag_add,
     contact_upsert_from_inbound,
 )
-from conversations.amendments import NotFiled, NotYet, lid_contact, lid_resolve, person_of
+from conversations.amendments import NotFiled, NotYet, find_message, lid_contact, lid_resolve, person_of
 from conversations.models import Conversation, InboundEvent, Message
 from conversations.sending import message_send, preview_of
 from whatsnap import events
@@ -126,7 +126,7 @@ def _store(conversation: Conversation, data: dict, at, **fields) -> Message:
     reply_to_id = str(data.get("reply_to") or "")[:128]
     quoted = None
     if reply_to_id:
-        quoted = Message.objects.filter(account=conversation.account, provider_message_id=reply_to_id).only("pk", "text").first()
+        quoted = find_message(conversation.account, reply_to_id)
     return Message.objects.create(
         location_id=conversation.location_id,
         conversation=conversation,
@@ -181,7 +181,7 @@ def _file_device_message(account: Account, data: dict, at) -> Message | None:
     """A message the account's phone sent. One of WhatSnap's own sends echoing back is already
     here (same provider id): nothing to do. Otherwise the owner typed it on the device: an
     outbound message "from the phone", which answers the contact like an agent's reply."""
-    if Message.objects.filter(account=account, provider_message_id=data["provider_id"]).exists():
+    if find_message(account, data["provider_id"]) is not None:
         return None
     thread = _device_thread(account, data)
     conversation = Conversation.objects.get_or_create(contact=thread, account=account, defaults={"location": account.location})[0]

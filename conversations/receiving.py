@@ -34,6 +34,7 @@ from conversations.amendments import (
     chat_event_file,
     delete_file,
     edit_file,
+    find_message,
     identity_file,
     reaction_file,
 )
@@ -170,17 +171,14 @@ def _record_failure(event_id: int, exc: Exception) -> None:
 # --- delivery statuses from the backend -------------------------------------------------------
 def _apply_delivery_status(event: InboundEvent) -> None:
     data = event.payload
-    ours = Message.objects.filter(account=event.account, provider_message_id=data["provider_id"])
-    message = ours.filter(direction=Message.Direction.OUTBOUND).select_for_update().first()
-    if message is None and ours.exists():
-        # A delivery status names a message we received (a read receipt of our own phone,
-        # or a forged id): statuses only ever describe what we sent. Kept, with the reason.
-        event.error = "status for a received message, not one we sent: not applied"
-        event.save(update_fields=["error"])
-        return
+    message = find_message(event.account, data["provider_id"], lock=True)
+    if message is not None and message.direction != Message.Direction.OUTBOUND:
+        # A delivery status names a message we received (a read receipt of our own phone, or
+        # a forged id): statuses only ever describe what we sent.
+        raise NotFiled("delivery status of a message we received, not one we sent: not applied")
     if message is None:
-        # The status can overtake the send's own bookkeeping: wait and retry.
-        raise LookupError(f"no message with provider id {data['provider_id']} yet")
+        # The status can overtake the send's own bookkeeping: retried, then kept.
+        raise NotYet(f"delivery status of a message WhatSnap does not have ({data['provider_id'][:60]})")
     message_status_advance(message=message, status=data["status"], error=data.get("error", ""))
 
 

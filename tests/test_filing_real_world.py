@@ -265,3 +265,20 @@ def test_the_gateways_lookup_gives_a_lid_contact_its_number(wa, monkeypatch):
     contact = Contact.objects.get()
     assert (contact.phone, contact.whatsapp_lid) == ("+14155550123", LID)
     assert Message.objects.filter(conversation__contact=contact).count() == 2
+
+
+def test_a_waha_id_naming_the_chat_by_lid_finds_the_message_stored_under_the_phone(location):
+    """WAHA ids are `{fromMe}_{chat}_{id}[_{participant}]` (devlikeapro/waha:
+    src/core/engines/noweb/session.noweb.core.ts, buildMessageId); one chat can be `…@c.us` in
+    one id and `…@lid` in the next. Reactions, edits, deletions and statuses still find it."""
+    from accounts.models import Account
+
+    waha = Account.objects.create(location=location, kind="whatsapp", backend="waha", name="W", slug="w", status="connected")
+    waha = Account.objects.select_related("location").get(pk=waha.pk)
+    file(waha, msg("false_14155550123@c.us_3EB0AA11", text="hi"))
+    file(waha, Reaction(provider_id="r1", target_id=f"false_{LID}_3EB0AA11", emoji="🙏", at=now()),
+         MessageEdited(provider_id="e1", target_id=f"false_{LID}_3EB0AA11", text="hi there", at=now()),
+         Reaction(provider_id="r2", target_id=f"false_{LID}_3EB0BB22", emoji="🙏", at=now()))
+    message = Message.objects.get()
+    assert message.text == "hi there" and message.reactions.get().emoji == "🙏"
+    assert InboundEvent.objects.get(dedupe_key="re:r2").status == "pending"  # another message: not this one

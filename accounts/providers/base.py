@@ -275,6 +275,12 @@ class Provider(ABC):
         still holds from `since` on, oldest first."""
         raise ProviderError(f"{self.label} cannot import history.", transient=False)
 
+    def message_id_core(self, provider_id: str) -> str:
+        """The part of a provider message id that names the message whatever chat address it was
+        written with ('' when the whole id does): WAHA's `true_<chat>_<id>` names one chat by a
+        LID in one id and by the phone in another. Used only when an exact id finds nothing."""
+        return ""
+
     def resolve_lid(self, account, lid: str) -> str:
         """The phone number (E.164) behind a WhatsApp LID if the gateway knows it, else ''."""
         return ""

@@ -36,7 +36,7 @@ from accounts.providers.waha.client import (
     webhook_url,
 )
 from accounts.providers.waha.history import recent_messages
-from accounts.providers.waha.jids import lid_of
+from accounts.providers.waha.jids import lid_of, parse_id
 from accounts.providers.waha.webhooks import parse_envelope, parse_webhook, status_event
 from accounts.providers.whatsapp_ids import phone_from_jid
 
@@ -236,6 +236,12 @@ class WahaProvider(Provider):
         endpoint); ProviderError when the gateway cannot be asked."""
         lid = lid_of(lid)
         return phone_from_jid(lid_phone(session_name(account), lid)) if lid else ""
+
+    def message_id_core(self, provider_id: str) -> str:
+        """The raw WhatsApp id inside `true_<chat>_<id>[_<participant>]`: the chat part names one
+        person by LID in one id and by phone in another."""
+        key = parse_id(provider_id)
+        return key.raw_id if key else ""
 
     # --- webhooks ----------------------------------------------------------------------------
     def parse_webhook(self, account, request) -> list:
