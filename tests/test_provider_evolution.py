@@ -10,7 +10,8 @@ from accounts.providers.base import ProviderError
 from accounts.services import account_connect, account_create, account_disconnect
 from contacts.models import Contact
 from conversations.models import Conversation, InboundEvent, Message
-from conversations.services import message_send
+from conversations.reactions import message_react
+from conversations.services import conversation_mark_read, message_send
 from tests.standins.evolution_standin import Drop, EvolutionStandIn
 
 CUSTOMER = "14155550123@s.whatsapp.net"
@@ -502,6 +503,17 @@ def test_react_and_remove_a_reaction(linked, gateway):
         {"key": {"remoteJid": CUSTOMER, "fromMe": False, "id": "M9"}, "reaction": "❤️"},
         {"key": {"remoteJid": "120363041967849074@g.us", "fromMe": True, "id": "M8"}, "reaction": ""},
     ]
+
+
+def test_an_agents_reaction_and_opening_the_conversation_reach_whatsapp(linked, gateway):
+    name = instance(linked)
+    for pid in ("R1", "R2"):
+        post(gateway, linked, gateway.messages_upsert(name, remote_jid=CUSTOMER, message_id=pid))
+    message_react(message=Message.objects.get(provider_message_id="R2"), emoji="🙏")
+    assert gateway.instances[name].reactions == [{"key": {"remoteJid": CUSTOMER, "fromMe": False, "id": "R2"}, "reaction": "🙏"}]
+    conversation_mark_read(conversation=Conversation.objects.get())
+    assert [(r["remoteJid"], r["id"], r["fromMe"]) for r in gateway.instances[name].reads] == [
+        (CUSTOMER, "R1", False), (CUSTOMER, "R2", False)]
 
 
 def test_mark_read_sends_the_contacts_message_keys(linked, gateway):
