@@ -142,6 +142,14 @@ def test_group_participant_named_by_lid(account, extra, phone):
         "120363041967849074@g.us", phone, "99887766554433@lid", "")
 
 
+def test_a_business_meta_hosts_is_read_like_any_number(account):
+    """Baileys src/WABinary/jid-utils.ts: '…@hosted' and '…@hosted.lid' (isHostedPnUser,
+    isHostedLidUser), the same number and LID on Meta's hosted servers."""
+    key = {"remoteJid": "5511933334444@hosted", "remoteJidAlt": "77001122334455@hosted.lid", "fromMe": False, "id": "3AH"}
+    message = one(account, upsert(key, {"conversation": "Seu pedido saiu"}, push_name="Loja X"))
+    assert (message.from_phone, message.sender_lid) == ("+5511933334444", "77001122334455@lid")
+
+
 # --- typed on the phone (point 7) --------------------------------------------------------------
 @pytest.mark.parametrize("push_name", ["Você", "Loja Centro", None])
 def test_a_message_typed_on_the_phone_names_the_contact_not_us(account, push_name):

@@ -61,11 +61,22 @@ def party(key: dict, own_phone: str = "") -> tuple[str, str, str]:
         ids = [key.get(f) for f in ("participant", "participantAlt", "participantPn", "participantLid")]
     else:
         ids = [key.get(f) for f in ("remoteJid", "remoteJidAlt", "senderPn", "senderLid")]
+    ids = [_unhosted(i) for i in ids]
     phone = first_phone(*ids)
     if from_me and phone and phone == own_phone:
         # an alternative id naming the account itself, not the chat's other party
         phone = first_phone(*[i for i in ids if first_phone(i) != own_phone])
     return (remote if remote.endswith("@g.us") else ""), phone, lid_of(*ids)
+
+
+def _unhosted(jid):
+    """Business accounts Meta hosts are '…@hosted' / '…@hosted.lid' (Baileys
+    src/WABinary/jid-utils.ts): the same number or LID on another server."""
+    if isinstance(jid, str) and jid.endswith("@hosted"):
+        return jid.removesuffix("@hosted") + "@s.whatsapp.net"
+    if isinstance(jid, str) and jid.endswith("@hosted.lid"):
+        return jid.removesuffix("@hosted.lid") + "@lid"
+    return jid
 
 
 def display_name(data: dict) -> str:
