@@ -144,6 +144,24 @@ def test_group_system_items_appear_in_the_thread_at_their_time(admin_client, san
     assert "Group event: Ana added Bob" in panel
 
 
+def test_a_group_item_among_older_messages_comes_with_their_page(admin_client, sandbox_account):
+    from datetime import timedelta
+
+    first = write(sandbox_account, "g-0", text="message 0", group_id="120363@g.us", group_name="Sales team")
+    base = timezone.now() - timedelta(hours=3)
+    Message.objects.filter(pk=first.pk).update(sent_at=base)
+    Message.objects.bulk_create([
+        Message(location=first.location, conversation=first.conversation, account=sandbox_account, direction="inbound",
+                text=f"message {i}", status="received", provider_message_id=f"bulk{i}", sent_at=base + timedelta(seconds=i))
+        for i in range(1, 130)])
+    ConversationEvent.objects.create(conversation=first.conversation, kind="chat", reason="Ana left", at=base + timedelta(seconds=10.5))
+    newest = thread_html(admin_client, first)
+    assert "Ana left" not in newest  # it is among the older messages
+    cursor = Message.objects.get(text="message 30").pk
+    older = admin_client.get(f"/inbox/{first.conversation_id}/thread/?before={cursor}").content.decode()
+    assert older.index("message 10<") < older.index("Ana left") < older.index("message 11<")
+
+
 def test_an_open_thread_hears_every_change(sandbox_account):
     message = write(sandbox_account, "in-1")
     LiveEvent.objects.all().delete()
