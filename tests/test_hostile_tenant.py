@@ -120,7 +120,7 @@ def test_a_status_event_for_an_inbound_message_changes_nothing(sandbox_account):
     received = Message.objects.get(provider_message_id="in-1")
     assert (received.direction, received.status, received.error) == ("inbound", "received", "")
     kept = InboundEvent.objects.filter(kind="status")
-    assert kept.count() == 3 and all(e.status == "done" and "received message" in e.error for e in kept)
+    assert kept.count() == 3 and all(e.status == "unfiled" and "message we received" in e.error for e in kept)
     reply = message_send(conversation=received.conversation, text="still flows")
     reply.refresh_from_db()
     assert reply.status in ("sent", "delivered")

@@ -27,7 +27,7 @@ from conversations.models import InboundEvent
 account = Account.objects.get(pk={pk})
 InboundEvent.objects.create(
     account=account, kind="unfiled", status="unfiled", dedupe_key="unf:older-version-1", error={reason!r},
-    payload={{"reason": {reason!r}, "envelope": {{"id": "sbx-older-1", "from": "+14155550166", "name": "Grace",
+    payload={{"reason": {reason!r}, "envelope": {{"id": "sbx-older-1", "from": "+14155550166", "name": "Hedy",
                                                 "text": "Are you open on Sunday?"}}}})
 print("SECRET=" + account.webhook_secret)
 """
@@ -92,7 +92,7 @@ def test_unfiled_events_are_listed_with_their_reason_and_rerun(running_product, 
 
     # what the re-run filed reaches the inbox through the worker, like any webhook
     page.goto(base + "/inbox/")
-    expect(page.locator("#conversation-list a.conv", has_text="Grace")).to_contain_text("Are you open on Sunday?", timeout=15_000)
+    expect(page.locator("#conversation-list a.conv", has_text="Hedy")).to_contain_text("Are you open on Sunday?", timeout=15_000)
 
     # the one today's sandbox still does not file stays, with its reason
     page.goto(f"{base}/accounts/{pk}/")
