@@ -78,3 +78,12 @@ def browser():
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def log_in_as_admin(page, running_product) -> None:
+    """Sign the page in with the demo admin login bin/run printed; it lands in the inbox."""
+    page.goto(running_product["base"] + "/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", running_product["logins"]["admin"])
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/inbox/"))

@@ -16,7 +16,7 @@ import subprocess
 import httpx
 import pytest
 
-from tests.browser.conftest import ROOT
+from tests.browser.conftest import ROOT, log_in_as_admin
 
 pytestmark = [pytest.mark.browser]
 
@@ -53,11 +53,7 @@ def test_unfiled_events_are_listed_with_their_reason_and_rerun(running_product, 
     base = running_product["base"]
     context = browser.new_context()
     page = context.new_page()
-    page.goto(base + "/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", running_product["logins"]["admin"])
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/inbox/"))
+    log_in_as_admin(page, running_product)
 
     # a simulated Android phone: linked at once
     page.goto(base + "/accounts/add/")

@@ -1,9 +1,10 @@
 """Log in -> Add Account -> WhatsApp (sandbox) -> QR -> sandbox phone links -> the first page
 flips to Connected without reload; then a message from the phone appears live in the inbox,
 the agent replies, and the phone sees the reply delivered."""
-import re
 
 import pytest
+
+from tests.browser.conftest import log_in_as_admin
 
 pytestmark = [pytest.mark.browser]
 
@@ -14,11 +15,7 @@ def test_connect_whatsapp_sandbox_and_reply_live(running_product, browser):
     base = running_product["base"]
     context = browser.new_context()
     page = context.new_page()
-    page.goto(base + "/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", running_product["logins"]["admin"])
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/inbox/"))
+    log_in_as_admin(page, running_product)
 
     page.goto(base + "/accounts/add/")
     page.click("[data-choice=whatsapp]")

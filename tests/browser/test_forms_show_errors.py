@@ -1,18 +1,11 @@
 """A refused Add Account form stays on screen with its message in place (the HTMX swap used to
 select nothing from the answer, and the whole form vanished)."""
-import re
 
 import pytest
 
+from tests.browser.conftest import log_in_as_admin
+
 pytestmark = [pytest.mark.browser]
-
-
-def _login(page, running_product):
-    page.goto(running_product["base"] + "/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", running_product["logins"]["admin"])
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/inbox/"))
 
 
 def test_add_account_errors_are_shown_in_place(running_product, browser):
@@ -20,7 +13,7 @@ def test_add_account_errors_are_shown_in_place(running_product, browser):
 
     context = browser.new_context()
     page = context.new_page()
-    _login(page, running_product)
+    log_in_as_admin(page, running_product)
     page.goto(running_product["base"] + "/accounts/add/")
     page.click("[data-choice=p2p]")
     page.click("#connect-account")  # nothing filled in

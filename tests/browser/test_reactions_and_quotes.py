@@ -7,17 +7,11 @@ import re
 
 import pytest
 
+from tests.browser.conftest import log_in_as_admin
+
 pytestmark = [pytest.mark.browser]
 
 CONTACT = "+14155550188"
-
-
-def _login(page, running_product):
-    page.goto(running_product["base"] + "/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", running_product["logins"]["admin"])
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/inbox/"))
 
 
 def _sandbox_whatsapp(page, context, base) -> str:
@@ -46,7 +40,7 @@ def test_quote_reply_react_edit_delete_live(running_product, browser):
     base = running_product["base"]
     context = browser.new_context()
     page = context.new_page()
-    _login(page, running_product)
+    log_in_as_admin(page, running_product)
     phone_url = _sandbox_whatsapp(page, context, base)
 
     # the contact writes from the simulated phone
