@@ -21,7 +21,7 @@ from accounts.models import Account
 from accounts.providers import get_provider
 from accounts.providers.base import InboundMessage, ProviderError
 from conversations.receiving import webhook_events_record
-from whatsnap.tasks import run_now_or_at
+from whatsnap.tasks import cancel_fallback, run_now_or_at, run_now_with_fallback
 
 logger = logging.getLogger(__name__)
 
@@ -74,15 +74,19 @@ def import_history(account_id: int) -> str:
     account = Account.objects.select_related("location").filter(pk=account_id).first()
     if account is None or not history_wanted(account):
         return "not wanted"
+    name = f"history-import-{account_id}"
     try:
-        return f"{account_history_import(account=account)} new"
+        new = account_history_import(account=account)
     except ProviderError as exc:
         if exc.transient:
             logger.warning("history import of account %s failed, retried in %s: %s", account_id, HISTORY_RETRY_AFTER, exc)
-            run_now_or_at(import_history, account_id, name=f"history-import-{account_id}", at=timezone.now() + HISTORY_RETRY_AFTER)
+            run_now_or_at(import_history, account_id, name=name, at=timezone.now() + HISTORY_RETRY_AFTER)
             return "retry later"
         logger.warning("history import of account %s failed for good (until the next connect): %s", account_id, exc)
+        cancel_fallback(name)
         return "failed"
+    cancel_fallback(name)
+    return f"{new} new"
 
 
 def history_on_connect(*, account: Account, status: str, previous: str) -> bool:
@@ -90,5 +94,6 @@ def history_on_connect(*, account: Account, status: str, previous: str) -> bool:
     mere change of phone number) -> queue its history import. True when queued."""
     if status != Account.Status.CONNECTED or previous == Account.Status.CONNECTED or not history_wanted(account):
         return False
-    run_now_or_at(import_history, account.pk, name=f"history-import-{account.pk}")
+    # now, and kept as a row in case the broker loses it (the task cancels that row when done)
+    run_now_with_fallback(import_history, account.pk, name=f"history-import-{account.pk}", after=HISTORY_RETRY_AFTER)
     return True

@@ -171,3 +171,18 @@ def test_an_account_gone_before_the_task_runs_is_not_imported(account, probe):
     Account.objects.filter(pk=account.pk).update(status=Account.Status.CONNECTED, archived_at=timezone.now())
     assert import_history(account.pk) == "not wanted" and probe.asked == []
     assert import_history(987654) == "not wanted"
+
+
+def test_an_import_the_broker_loses_is_run_by_its_stored_fallback(account, probe, monkeypatch):
+    """The import is queued now and kept as a one-off schedule row; a broker that drops the task
+    leaves the row (the scheduler runs it), a task that ran removes it."""
+    from whatsnap import tasks
+
+    probe.phone = [_msg("h1", hours_ago=1)]
+    monkeypatch.setattr(tasks, "enqueue", lambda *a: None)  # the broker lost it
+    account_connect(account=account)
+    fallback = Schedule.objects.get(name=f"history-import-{account.pk}")
+    assert fallback.func == "conversations.history.import_history" and fallback.next_run > timezone.now()
+    assert not Message.objects.exists()
+    assert import_history(account.pk) == "1 new"  # what the scheduler runs
+    assert not Schedule.objects.filter(name=f"history-import-{account.pk}").exists()

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 from django.db import transaction
+from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.models import Schedule
 from django_q.tasks import async_task
@@ -55,6 +56,17 @@ def run_now_or_at(func: Callable, arg: int, *, name: str, at=None) -> None:
         defaults={"func": f"{func.__module__}.{func.__name__}", "args": repr((arg,)),
                   "schedule_type": Schedule.ONCE, "next_run": at, "repeats": 1},
     )
+
+
+def run_now_with_fallback(func: Callable, arg: int, *, name: str, after) -> None:
+    """Queue `func(arg)` now, with a one-off schedule `after` later kept in the database in case
+    the broker loses it; the task calls cancel_fallback(name) once it has done its work."""
+    run_now_or_at(func, arg, name=name, at=timezone.now() + after)
+    enqueue(func, arg)
+
+
+def cancel_fallback(name: str) -> None:
+    Schedule.objects.filter(name=name).delete()
 
 
 def register_sweep(func: Callable[[], int]) -> None:
