@@ -23,6 +23,7 @@ from whatsnap.phones import normalise_sender, region_of
 logger = logging.getLogger(__name__)
 
 DELETED_PREVIEW = "This message was deleted"
+MAX_EDITS_KEPT = 20
 
 
 class NotFiled(Exception):
@@ -45,7 +46,7 @@ def find_message(account: Account, provider_id: str, *, lock: bool = False) -> M
     """The account's message with this provider id; failing an exact match, the one whose id
     names the same message through another chat address (Provider.message_id_core: WAHA writes
     one chat as `…@lid` in one id and `…@c.us` in another)."""
-    rows = Message.objects.select_related("conversation")
+    rows = Message.objects.select_related("conversation", "account", "sender_contact")
     if lock:
         rows = rows.select_for_update(of=("self",))
     message = rows.filter(account=account, provider_message_id=provider_id).first()
@@ -109,14 +110,37 @@ def reaction_set(*, message: Message, actor_key: str, emoji: str, at, contact: C
 
 
 # --- edits and deletions --------------------------------------------------------------------------
+def _authored_by_the_actor(message: Message, data: dict, what: str) -> None:
+    """An edit or deletion applies only to a message its sender wrote: the account's phone edits
+    only what the account sent, a contact only what they sent, a group member only their own.
+    Anything else — a forged one naming someone else's message — is kept unfiled, not applied."""
+    from_me = data.get("from_me")
+    if from_me is None:
+        raise NotFiled(f"{what} that does not say who made it: not applied")
+    if from_me != (message.direction == Message.Direction.OUTBOUND):
+        raise NotFiled(f"{what} of a message its sender did not write: not applied")
+    if from_me or message.sender_contact_id is None:
+        return  # ours, or a 1:1 chat's message: the only other author is the contact
+    by = str(data.get("by") or "")
+    author = message.sender_contact
+    if not by or not (author.phone == by or author.whatsapp_lid == by or _same_phone(message, by, author.phone)):
+        raise NotFiled(f"{what} by a group member who did not write the message: not applied")
+
+
+def _same_phone(message: Message, raw: str, phone: str) -> bool:
+    return normalise_sender(raw, default_region=region_of(message.account.phone_number) or "US").value == phone
+
+
 def edit_file(event: InboundEvent) -> None:
     data = event.payload
     message = _target(event.account, data["target_id"], "edit")
+    _authored_by_the_actor(message, data, "edit")
     text, at = str(data.get("text") or ""), _at(data)
     if message.deleted_at or text == message.text:
         return  # nothing to show: a repeat of the same edit, or an edit of a deleted message
     previous = message.text
-    message.edits = [*message.edits, {"text": previous, "until": at.isoformat()}]
+    # the earlier texts admins may read: the last few (a flood of edits cannot grow a row forever)
+    message.edits = [*message.edits, {"text": previous, "until": at.isoformat()}][-MAX_EDITS_KEPT:]
     message.text, message.edited_at = text, at
     message.save(update_fields=["text", "edits", "edited_at"])
     _refresh_preview(message)
@@ -126,6 +150,7 @@ def edit_file(event: InboundEvent) -> None:
 def delete_file(event: InboundEvent) -> None:
     data = event.payload
     message = _target(event.account, data["target_id"], "deletion")
+    _authored_by_the_actor(message, data, "deletion")
     if message.deleted_at:
         return
     message.deleted_at = _at(data)

@@ -190,7 +190,7 @@ def test_a_quoted_reply_points_at_what_it_quotes(wa):
 
 def test_an_edit_shows_the_new_text_and_keeps_the_old(wa):
     file(wa, msg("in1", text="see you at 5"))
-    file(wa, MessageEdited(provider_id="e1", target_id="in1", text="see you at 6", at=now()))
+    file(wa, MessageEdited(provider_id="e1", target_id="in1", text="see you at 6", at=now(), from_me=False))
     message = Message.objects.get()
     assert message.text == "see you at 6" and message.edited_at is not None
     assert [e["text"] for e in message.edits] == ["see you at 5"]
@@ -199,7 +199,7 @@ def test_an_edit_shows_the_new_text_and_keeps_the_old(wa):
 
 def test_a_deletion_for_everyone_marks_the_message(wa):
     file(wa, msg("in1", text="oops wrong chat"))
-    file(wa, MessageDeleted(target_id="in1", at=now()))
+    file(wa, MessageDeleted(target_id="in1", at=now(), from_me=False))
     message = Message.objects.get()
     assert message.deleted_at is not None and message.text == "oops wrong chat"  # admins can still read it
     assert Conversation.objects.get().last_message_preview == "This message was deleted"
@@ -277,8 +277,52 @@ def test_a_waha_id_naming_the_chat_by_lid_finds_the_message_stored_under_the_pho
     waha = Account.objects.select_related("location").get(pk=waha.pk)
     file(waha, msg("false_14155550123@c.us_3EB0AA11", text="hi"))
     file(waha, Reaction(provider_id="r1", target_id=f"false_{LID}_3EB0AA11", emoji="🙏", at=now()),
-         MessageEdited(provider_id="e1", target_id=f"false_{LID}_3EB0AA11", text="hi there", at=now()),
+         MessageEdited(provider_id="e1", target_id=f"false_{LID}_3EB0AA11", text="hi there", at=now(), from_me=False),
          Reaction(provider_id="r2", target_id=f"false_{LID}_3EB0BB22", emoji="🙏", at=now()))
     message = Message.objects.get()
     assert message.text == "hi there" and message.reactions.get().emoji == "🙏"
     assert InboundEvent.objects.get(dedupe_key="re:r2").status == "pending"  # another message: not this one
+
+
+# --- only a message's author edits or deletes it (a forged one is kept, not applied) -----------
+def test_a_contact_cannot_edit_or_delete_what_the_account_sent(wa):
+    file(wa, msg("in1", text="how much?"))
+    sent = message_send(conversation=Conversation.objects.get(), text="It is $100")
+    sent.refresh_from_db()
+    file(wa, MessageEdited(provider_id="e1", target_id=sent.provider_message_id, text="It is free", at=now(), from_me=False),
+         MessageDeleted(target_id=sent.provider_message_id, at=now(), from_me=False))
+    sent.refresh_from_db()
+    assert (sent.text, sent.edited_at, sent.deleted_at) == ("It is $100", None, None)
+    reasons = set(InboundEvent.objects.filter(kind__in=["edit", "delete"]).values_list("status", "error"))
+    assert reasons == {("unfiled", "edit of a message its sender did not write: not applied"),
+                       ("unfiled", "deletion of a message its sender did not write: not applied")}
+
+
+def test_the_accounts_phone_edits_only_what_the_account_sent_and_unknown_authors_are_kept(wa):
+    file(wa, msg("in1", text="hello"))
+    file(wa, MessageEdited(provider_id="e1", target_id="in1", text="forged", at=now(), from_me=True),
+         MessageEdited(provider_id="e2", target_id="in1", text="who?", at=now()))
+    assert Message.objects.get().text == "hello"
+    assert set(InboundEvent.objects.filter(kind="edit").values_list("error", flat=True)) == {
+        "edit of a message its sender did not write: not applied", "edit that does not say who made it: not applied"}
+
+
+def test_in_a_group_only_the_member_who_wrote_a_message_edits_it(wa):
+    group = "120363041234567890@g.us"
+    file(wa, msg("g1", phone="+14155550123", name="Bob", text="I'll bring the cake", group_id=group, group_name="Party"))
+    file(wa, MessageEdited(provider_id="e1", target_id="g1", text="I'll bring nothing", at=now(), from_me=False, by="+14155550999"))
+    assert Message.objects.get().text == "I'll bring the cake"
+    assert InboundEvent.objects.get(kind="edit").error == "edit by a group member who did not write the message: not applied"
+    file(wa, MessageEdited(provider_id="e2", target_id="g1", text="I'll bring two cakes", at=now(), from_me=False, by="+14155550123"))
+    assert Message.objects.get().text == "I'll bring two cakes"
+
+
+def test_edit_history_keeps_the_last_texts_only(wa):
+    from conversations.amendments import MAX_EDITS_KEPT
+
+    file(wa, msg("in1", text="v0"))
+    for n in range(1, MAX_EDITS_KEPT + 5):
+        file(wa, MessageEdited(provider_id=f"e{n}", target_id="in1", text=f"v{n}", at=now(), from_me=False))
+    message = Message.objects.get()
+    assert message.text == f"v{MAX_EDITS_KEPT + 4}" and len(message.edits) == MAX_EDITS_KEPT
+    assert message.edits[-1]["text"] == f"v{MAX_EDITS_KEPT + 3}"

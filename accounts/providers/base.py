@@ -64,17 +64,25 @@ class Reaction:
 
 @dataclass(frozen=True)
 class MessageEdited:
+    """Only a message's author may edit or delete it, and a forged one must not rewrite someone
+    else's words: say who did it. from_me: the account's own phone (True), the contact or a group
+    member (False), or None when the backend cannot tell (then it is kept unfiled). by: the group
+    member who did it (phone or LID) — required for a group's messages."""
     provider_id: str  # the edit's own id (dedupe); target + text hash when the platform has none
     target_id: str
     text: str
     at: datetime
+    from_me: bool | None = None
+    by: str = ""
 
 
 @dataclass(frozen=True)
 class MessageDeleted:
-    """A message deleted for everyone (revoked / unsent)."""
+    """A message deleted for everyone (revoked / unsent); from_me and by as for MessageEdited."""
     target_id: str
     at: datetime
+    from_me: bool | None = None
+    by: str = ""
 
 
 @dataclass(frozen=True)

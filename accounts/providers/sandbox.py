@@ -155,7 +155,8 @@ def _reaction(data: dict) -> Reaction:
 def _edit(data: dict) -> MessageEdited:
     target, text = str(data["target"]), str(data["text"])
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return MessageEdited(provider_id=str(data.get("id") or f"{target}:{digest}"), target_id=target, text=text, at=_at(data))
+    return MessageEdited(provider_id=str(data.get("id") or f"{target}:{digest}"), target_id=target, text=text, at=_at(data),
+                         from_me=bool(data.get("from_me")), by=str(data.get("from", "")))
 
 
 _PARSERS = {
@@ -163,7 +164,8 @@ _PARSERS = {
     "from_me": lambda data: _message(data, from_me=True),
     "reaction": _reaction,
     "edit": _edit,
-    "delete": lambda data: MessageDeleted(target_id=str(data["target"]), at=_at(data)),
+    "delete": lambda data: MessageDeleted(target_id=str(data["target"]), at=_at(data), from_me=bool(data.get("from_me")),
+                                          by=str(data.get("from", ""))),
     "chat_event": lambda data: ChatEvent(provider_id=str(data["id"]), group_id=str(data["group_id"]), text=str(data["text"]),
                                          at=_at(data), group_name=str(data.get("group_name", ""))),
     "status": lambda data: DeliveryStatus(provider_id=str(data["id"]), status=str(data["status"]), error=str(data.get("error", ""))),

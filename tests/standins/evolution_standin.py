@@ -293,8 +293,13 @@ class EvolutionStandIn(LoopbackStandIn):
 
     def messages_edited(self, name: str, *, target_id: str, remote_jid: str, text: str | None = None,
                         from_me: bool = False, numeric: bool = False) -> dict:
-        """MESSAGES_EDITED: the protocolMessage of an edit (text) or a deletion for everyone."""
-        target = wire.message_key(remote_jid, message_id=target_id, from_me=from_me)
+        """MESSAGES_EDITED: the protocolMessage of an edit (text) or a deletion for everyone, whose
+        key is the edited message's as its sender wrote it (WhatsApp sends the protocolMessage as
+        the sender built it; Baileys process-message.ts reads only its `id`): always fromMe, in a
+        1:1 chat addressed to the other side — the account's own number when the contact (at
+        `remote_jid`) made it, `remote_jid` when the account's phone did."""
+        own = self.instances[name].wuid or "0@s.whatsapp.net"
+        target = wire.message_key(remote_jid if from_me else own, message_id=target_id, from_me=True)
         return self.envelope(name, "messages.edited", wire.protocol_message(target, text=text, numeric=numeric))
 
     def messages_delete(self, name: str, *, target_id: str, remote_jid: str, from_me: bool = False,

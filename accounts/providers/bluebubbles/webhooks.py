@@ -59,12 +59,18 @@ def _updated_message(data: dict, envelope: dict) -> list:
         return tapback(data, envelope)  # the same Reaction as its new-message (deduped by guid)
     guid = str(data["guid"])
     events = []
+    # the Mac's own record of the message as it is now (Apple lets only its sender edit or
+    # unsend it): the sender is the message's own
+    from_me = bool(data.get("isFromMe"))
+    by = "" if from_me else str((data.get("handle") or {}).get("address") or "")
     if _unsent(data):
-        events.append(MessageDeleted(target_id=guid, at=epoch_ms(data.get("dateRetracted") or data.get("dateEdited"))))
+        events.append(MessageDeleted(target_id=guid, at=epoch_ms(data.get("dateRetracted") or data.get("dateEdited")),
+                                     from_me=from_me, by=by))
     elif data.get("dateEdited"):
         text = str(data.get("text") or "")
         if text:  # the edit's id: the message + its new text (a later receipt repeats the same edit)
-            events.append(MessageEdited(provider_id=edit_id(guid, text), target_id=guid, text=text, at=epoch_ms(data["dateEdited"])))
+            events.append(MessageEdited(provider_id=edit_id(guid, text), target_id=guid, text=text, at=epoch_ms(data["dateEdited"]),
+                                        from_me=from_me, by=by))
         else:
             events.append(Unfiled(f"edit of message {guid} without its text (a part of it unsent?)", envelope))
     if data.get("isFromMe"):

@@ -152,21 +152,42 @@ def edit_id(target: str, text: str) -> str:
     return f"{target}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
-def protocol_events(protocol: dict, envelope: dict, at_fallback=None) -> list:
-    """A protocolMessage: a deletion for everyone (REVOKE) or an edit (MESSAGE_EDIT)."""
+def actor(arrival_key: dict | None, own_phone: str = "", *, inner_key: dict | None = None) -> tuple[bool | None, str]:
+    """(from_me, group member) of who sent an edit or deletion. The key it arrived under (Baileys'
+    message key: the chat as the account sees it) says it; Evolution's messages.edited carries
+    only the protocolMessage, whose key is the edited message's as its *sender* saw it: fromMe
+    and, in a 1:1 chat, the chat as the sender saw it — the account's own number when the
+    contact edited, the contact's when the account's phone did. Anything else: None (unknown)."""
+    if isinstance(arrival_key, dict):
+        from_me = bool(arrival_key.get("fromMe"))
+        if from_me or not str(arrival_key.get("remoteJid") or "").endswith("@g.us"):
+            return from_me, ""
+        _group, phone, lid = party(arrival_key, own_phone)
+        return False, phone or lid
+    remote = str((inner_key or {}).get("remoteJid") or "")
+    phone = first_phone(_unhosted(remote))
+    if not (inner_key or {}).get("fromMe") or not phone or not own_phone:
+        return None, ""
+    return (False, "") if phone == own_phone else (True, "")
+
+
+def protocol_events(protocol: dict, envelope: dict, at_fallback=None, *, who: tuple[bool | None, str] = (None, "")) -> list:
+    """A protocolMessage: a deletion for everyone (REVOKE) or an edit (MESSAGE_EDIT), made by
+    `who` (actor())."""
     # A type left out reads as REVOKE (0), the enum's default, as Baileys itself reads it.
     kind = protocol.get("type", 0)
     target = str((protocol.get("key") or {}).get("id") or "")
     at = message_time(protocol.get("timestampMs") or at_fallback)
+    from_me, by = who
     if kind in REVOKE:
         if not target:
             return [Unfiled("deletion of a message without id", envelope)]
-        return [MessageDeleted(target_id=target, at=at)]
+        return [MessageDeleted(target_id=target, at=at, from_me=from_me, by=by)]
     if kind in MESSAGE_EDIT:
         text = edited_text(protocol.get("editedMessage"))
         if not target:
             return [Unfiled("edit of a message without id", envelope)]
-        return [MessageEdited(provider_id=edit_id(target, text), target_id=target, text=text, at=at)]
+        return [MessageEdited(provider_id=edit_id(target, text), target_id=target, text=text, at=at, from_me=from_me, by=by)]
     if kind in HOUSEKEEPING:
         return []  # housekeeping between the account's own devices: nothing to show
     return [Unfiled(f"WhatsApp protocol message {kind} not filed", envelope)]
@@ -190,11 +211,11 @@ def message_events(data: dict, envelope: dict, *, own_phone: str = "", unfiled_k
         return [Unfiled("message without content (WhatsApp could not decrypt it, or a system notice)", envelope, unfiled_key)]
     at = message_time(data.get("messageTimestamp"))
     if isinstance(message.get("protocolMessage"), dict):
-        return protocol_events(message["protocolMessage"], envelope, data.get("messageTimestamp"))
+        return protocol_events(message["protocolMessage"], envelope, data.get("messageTimestamp"), who=actor(key, own_phone))
     if isinstance(message.get("editedMessage"), dict):  # the edit wrapper: {message: {protocolMessage}}
         inner = message["editedMessage"].get("message") or {}
         if isinstance(inner.get("protocolMessage"), dict):
-            return protocol_events(inner["protocolMessage"], envelope, data.get("messageTimestamp"))
+            return protocol_events(inner["protocolMessage"], envelope, data.get("messageTimestamp"), who=actor(key, own_phone))
         return [Unfiled("edited message that does not name the message it edits", envelope, unfiled_key)]
     group_id, phone, lid = party(key, own_phone)
     from_me = bool(key.get("fromMe"))

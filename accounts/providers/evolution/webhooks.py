@@ -109,19 +109,23 @@ def _on_update(account, data: dict, envelope: dict) -> list:
     edited = (data.get("message") or {}).get("editedMessage") if isinstance(data.get("message"), dict) else None
     if isinstance(edited, dict):  # 2.3.7: an edit, keyed by the edited message's id
         inner = edited.get("message") or {}
+        who = content.actor({"remoteJid": data.get("remoteJid"), "fromMe": data.get("fromMe"),
+                             "participant": data.get("participant")}, account.phone_number)
         if isinstance(inner.get("protocolMessage"), dict):
-            return content.protocol_events(inner["protocolMessage"], envelope, data.get("messageTimestamp"))
+            return content.protocol_events(inner["protocolMessage"], envelope, data.get("messageTimestamp"), who=who)
         if not provider_id:
             return [Unfiled("edit of a message without id", envelope)]
         text = content.edited_text(inner)
         return [MessageEdited(provider_id=content.edit_id(provider_id, text), target_id=provider_id, text=text,
-                              at=message_time(data.get("messageTimestamp")))]
+                              at=message_time(data.get("messageTimestamp")), from_me=who[0], by=who[1])]
     if data.get("pollUpdates"):
         return [Unfiled("poll vote (WhatSnap does not show polls yet)", envelope, dedupe)]
     if not provider_id:
         return [Unfiled("message status without a message id", envelope)]
     if status == "DELETED":
-        return [MessageDeleted(target_id=provider_id, at=message_time(None))]
+        from_me, by = content.actor({"remoteJid": data.get("remoteJid"), "fromMe": data.get("fromMe"),
+                                     "participant": data.get("participant")}, account.phone_number)
+        return [MessageDeleted(target_id=provider_id, at=message_time(None), from_me=from_me, by=by)]
     if status not in ACK_STATUS and status != "PENDING":
         return [Unfiled(f"message status {status or '(none)'} not understood", envelope, dedupe)]
     if not from_me:
@@ -132,14 +136,17 @@ def _on_update(account, data: dict, envelope: dict) -> list:
 
 
 def _on_edited(account, data: dict, envelope: dict) -> list:
-    return content.protocol_events(data, envelope)
+    # only the protocolMessage: who made it is read from its key as the sender saw it
+    return content.protocol_events(data, envelope, who=content.actor(None, account.phone_number, inner_key=data.get("key")))
 
 
 def _on_delete(account, data: dict, envelope: dict) -> list:
+    """MESSAGES_DELETE carries Baileys' key of the deleted message as the account sees it."""
     target = str(data.get("id") or data.get("keyId") or "")
     if not target:
         return [Unfiled("deletion of a message without id", envelope)]
-    return [MessageDeleted(target_id=target, at=message_time(None))]
+    from_me, by = content.actor(data, account.phone_number)
+    return [MessageDeleted(target_id=target, at=message_time(None), from_me=from_me, by=by)]
 
 
 _HANDLERS = {

@@ -84,7 +84,18 @@ def on_edited(envelope: dict, payload: dict, me: Me) -> list:
         return [unfiled(f"edit in {why}", envelope)]
     text = str(payload.get("body") or "")
     provider_id = own_id if own_id != target else f"{target}:{text_hash(text)}"
-    return [MessageEdited(provider_id=provider_id, target_id=target, text=text, at=message_time(payload.get("timestamp")))]
+    from_me, by = _who(payload, parse_id(target).chat, me)
+    return [MessageEdited(provider_id=provider_id, target_id=target, text=text, at=message_time(payload.get("timestamp")),
+                          from_me=from_me, by=by)]
+
+
+def _who(message: dict, chat: str, me: Me) -> tuple[bool, str]:
+    """(from_me, the group member) of the WAMessage that made an edit or a deletion."""
+    from_me = bool(message.get("fromMe"))
+    if from_me or not is_group(chat):
+        return from_me, ""
+    phone, lid = person([message.get("participant"), message.get("author")], me)
+    return False, phone or lid
 
 
 def on_revoked(envelope: dict, payload: dict, me: Me) -> list:
@@ -99,7 +110,8 @@ def on_revoked(envelope: dict, payload: dict, me: Me) -> list:
         return [unfiled("message.revoked without the revoked message's id", envelope)]
     if why := not_a_chat(parse_id(target).chat):
         return [unfiled(f"deletion in {why}", envelope)]
-    return [MessageDeleted(target_id=target, at=message_time((after or before).get("timestamp")))]
+    from_me, by = _who(after or before, parse_id(target).chat, me)
+    return [MessageDeleted(target_id=target, at=message_time((after or before).get("timestamp")), from_me=from_me, by=by)]
 
 
 def _admin_revoke(target: str, data, me: Me) -> str:
