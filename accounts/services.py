@@ -188,11 +188,10 @@ REFUSAL_NOTE_EVERY = timezone.timedelta(seconds=60)
 
 def account_webhook_refused(*, account: Account, reason: str) -> None:
     """Keep why the account's last webhook was refused (the account page says it, with what to
-    change). Written at most once a minute per reason: a flood of forged requests is no write
-    storm. The reason is ours (the provider's check), never the caller's text."""
+    change). Written at most once a minute per account, whatever the reason: a flood of forged
+    requests is no write storm. The reason is the provider's own sentence."""
     now = timezone.now()
-    if (account.webhook_refused_reason == reason[:300] and account.webhook_refused_at
-            and now - account.webhook_refused_at < REFUSAL_NOTE_EVERY):
+    if account.webhook_refused_at and now - account.webhook_refused_at < REFUSAL_NOTE_EVERY:
         return
     Account.objects.filter(pk=account.pk).update(webhook_refused_at=now, webhook_refused_reason=reason[:300])
     account.webhook_refused_at, account.webhook_refused_reason = now, reason[:300]

@@ -9,6 +9,7 @@ ends UNFILED with its reason; nothing acknowledged disappears."""
 import hashlib
 import json
 import logging
+import re
 from dataclasses import asdict
 
 from django.db import IntegrityError, transaction
@@ -108,10 +109,24 @@ def _stored_form(event) -> tuple[str, str, dict] | None:
     if isinstance(event, PhoneIdentified):
         return InboundEvent.Kind.IDENTITY, f"id:{event.lid}:{event.phone}", asdict(event)
     if isinstance(event, Unfiled):
-        body = json.dumps(event.envelope, sort_keys=True, default=str)
+        body = json.dumps(_without_secrets(event.envelope), sort_keys=True, default=str)
         key = event.key or hashlib.sha256(body.encode()).hexdigest()
         return InboundEvent.Kind.UNFILED, f"unf:{key}", {"reason": event.reason, "envelope": json.loads(body)}
     return None
+
+
+SECRET_KEYS = re.compile(r"api_?key|token|password|secret|authorization|signature", re.IGNORECASE)
+
+
+def _without_secrets(value):
+    """A kept webhook body with what authenticated it blanked (Evolution's envelope carries the
+    instance token as `apikey`): unfiled bodies are shown to staff, secrets never are."""
+    if isinstance(value, dict):
+        return {k: "[redacted]" if isinstance(k, str) and SECRET_KEYS.search(k) and v else _without_secrets(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
 
 
 def _touch_last_webhook(account: Account) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from accounts.providers.base import (
     ChatEvent,
+    Ignored,
     InboundMessage,
     MessageDeleted,
     MessageEdited,
@@ -326,3 +327,50 @@ def test_edit_history_keeps_the_last_texts_only(wa):
     message = Message.objects.get()
     assert message.text == f"v{MAX_EDITS_KEPT + 4}" and len(message.edits) == MAX_EDITS_KEPT
     assert message.edits[-1]["text"] == f"v{MAX_EDITS_KEPT + 3}"
+
+
+@pytest.mark.parametrize("parsed, kept", [([], 1), ([Ignored("a keep-alive")], 0)])
+def test_a_webhook_a_backend_finds_nothing_in_is_kept_unless_it_carries_nothing_by_nature(wa, monkeypatch, parsed, kept):
+    """The webhook view's safety net: a verified webhook whose parse yields no event at all is
+    kept unfiled with its body; one the backend marks Ignored (nothing new by nature) is not."""
+    import json as json_module
+
+    from django.test import Client
+
+    from accounts.providers.sandbox import SandboxProvider, sign
+
+    monkeypatch.setattr(SandboxProvider, "parse_webhook", lambda self, account, request: list(parsed))
+    body = json_module.dumps({"type": "something-new", "id": "x1"}).encode()
+    response = Client().post(f"/webhooks/sandbox/{wa.pk}/", data=body, content_type="application/json",
+                             HTTP_X_SANDBOX_SIGNATURE=sign(wa.webhook_secret, body))
+    assert response.status_code == 200
+    rows = list(InboundEvent.objects.values_list("status", "error", "payload"))
+    assert len(rows) == kept
+    if kept:
+        assert rows[0][:2] == ("unfiled", "nothing to file in this Sandbox (simulated phone) webhook")
+        assert rows[0][2]["envelope"] == {"type": "something-new", "id": "x1"}
+
+
+def test_a_kept_body_never_keeps_the_secret_that_authenticated_it(wa):
+    """Evolution's envelope carries the instance token as `apikey` (EvolutionAPI/evolution-api
+    src/api/integrations/event/webhook/webhook.controller.ts); staff read kept bodies."""
+    envelope = {"event": "presence.update", "apikey": "B6D711FCDE4D4FD5936544120E713976",
+                "data": {"id": "x", "nested": [{"token": "t0k", "text": "kept"}]}}
+    webhook_events_record(account=wa, events=[Unfiled(reason="unsupported event type PRESENCE_UPDATE", envelope=envelope)])
+    kept = InboundEvent.objects.get().payload["envelope"]
+    assert kept == {"event": "presence.update", "apikey": "[redacted]",
+                    "data": {"id": "x", "nested": [{"token": "[redacted]", "text": "kept"}]}}
+
+
+def test_refused_webhooks_write_the_account_at_most_once_a_minute_whatever_the_reason(wa):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.services import account_webhook_refused
+
+    with CaptureQueriesContext(connection) as queries:
+        for n in range(10):
+            account_webhook_refused(account=wa, reason=f"reason {n % 2}")
+    assert len([q for q in queries.captured_queries if q["sql"].startswith("UPDATE")]) == 1
+    wa.refresh_from_db()
+    assert wa.webhook_refused_reason == "reason 0"

@@ -22,6 +22,7 @@ from django.test import RequestFactory
 from accounts.models import Account
 from accounts.providers import get_provider
 from accounts.providers.base import (
+    Ignored,
     ChatEvent,
     DeliveryStatus,
     InboundMessage,
@@ -177,7 +178,7 @@ def test_a_quoted_reply_names_the_thread_originator_not_the_previous_message():
 
 def test_a_contacts_message_updated_with_nothing_new_files_nothing():
     envelope = {"type": "updated-message", "data": BlueBubblesStandIn.message(guid="T1", with_chats=False) | {"dateRead": 1}}
-    assert parse(envelope) == []
+    assert parse(envelope) == [Ignored("an update of a message that changes nothing WhatSnap shows")]
 
 
 # --- what is not filed is kept ----------------------------------------------------------------

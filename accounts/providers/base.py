@@ -116,6 +116,15 @@ class Unfiled:
 
 
 @dataclass(frozen=True)
+class Ignored:
+    """A webhook that by nature carries nothing new (a keep-alive, an ack that the message is
+    still queued on the phone, key housekeeping between the account's own devices): answered,
+    logged at debug, not stored. Anything else a backend does not file is Unfiled; a parse that
+    returns no event at all is kept unfiled by the webhook view."""
+    reason: str
+
+
+@dataclass(frozen=True)
 class DeliveryStatus:
     provider_id: str
     status: str  # queued|sent|delivered|read|failed

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.providers.android_sms.client import sign
-from accounts.providers.base import DeliveryStatus, InboundMessage, Unfiled, WebhookForbidden, WebhookMalformed
+from accounts.providers.base import DeliveryStatus, Ignored, InboundMessage, Unfiled, WebhookForbidden, WebhookMalformed
 
 MAX_SKEW_SECONDS = 5 * 60
 STATUS_EVENTS = {"sms:sent": "sent", "sms:delivered": "delivered", "sms:failed": "failed"}
@@ -49,7 +49,7 @@ def parse_envelope(envelope: dict) -> list:
     event = str(envelope.get("event") or "")
     payload = envelope.get("payload")
     if event == "system:ping":
-        return []  # the phone saying it is alive: nothing to file (the webhook's arrival is the news)
+        return [Ignored("the phone saying it is alive")]  # nothing to file: the webhook's arrival is the news
     handler = _HANDLERS.get(event)
     if handler is None:
         return [Unfiled(f"unsupported event type {event or '(none)'}", envelope, key=_key(envelope))]

@@ -13,6 +13,7 @@ message (serialised "for notification": updated-message carries no chats).
 import hmac
 
 from accounts.providers.base import (
+    Ignored,
     DeliveryStatus,
     MessageDeleted,
     MessageEdited,
@@ -75,9 +76,9 @@ def _updated_message(data: dict, envelope: dict) -> list:
             events.append(Unfiled(f"edit of message {guid} without its text (a part of it unsent?)", envelope))
     if data.get("isFromMe"):
         events.extend(_receipt(data))
-    # A contact's message updated with nothing edited or unsent (e.g. our Mac marked it read):
-    # nothing about it changes in WhatSnap.
-    return events
+    # A contact's message updated with nothing edited or unsent (e.g. our Mac marked it read),
+    # or ours sent and not yet delivered: nothing about it changes in WhatSnap.
+    return events or [Ignored("an update of a message that changes nothing WhatSnap shows")]
 
 
 def _unsent(data: dict) -> bool:

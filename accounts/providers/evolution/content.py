@@ -14,7 +14,7 @@ same person is in `remoteJidAlt` / `participantAlt` (Baileys 7), `senderPn` / `s
 up to `contextInfo`; `pushName` of our own messages is the account's name or 'Você'."""
 import hashlib
 
-from accounts.providers.base import InboundMessage, MessageDeleted, MessageEdited, Reaction, Unfiled
+from accounts.providers.base import Ignored, InboundMessage, MessageDeleted, MessageEdited, Reaction, Unfiled
 from accounts.providers.whatsapp_ids import first_phone, message_time
 
 MEDIA_KINDS = {
@@ -189,7 +189,7 @@ def protocol_events(protocol: dict, envelope: dict, at_fallback=None, *, who: tu
             return [Unfiled("edit of a message without id", envelope)]
         return [MessageEdited(provider_id=edit_id(target, text), target_id=target, text=text, at=at, from_me=from_me, by=by)]
     if kind in HOUSEKEEPING:
-        return []  # housekeeping between the account's own devices: nothing to show
+        return [Ignored(f"protocol message {kind}: housekeeping between the account's own devices")]
     return [Unfiled(f"WhatsApp protocol message {kind} not filed", envelope)]
 
 
@@ -230,9 +230,9 @@ def message_events(data: dict, envelope: dict, *, own_phone: str = "", unfiled_k
     if isinstance(message.get("pollUpdateMessage"), dict):
         return [Unfiled("poll vote (WhatSnap does not show polls yet)", envelope, unfiled_key)]
     if set(message) <= BOOKKEEPING:
-        return []  # encryption-key distribution alone: no content by nature
+        return [Ignored("encryption-key distribution alone")]  # no content by nature
     if set(message) <= BOOKKEEPING | {"albumMessage"}:
-        return []  # an album's header (how many pictures follow): each picture is a message of its own
+        return [Ignored("an album's header")]  # how many pictures follow: each picture is a message of its own
     text, media = content(message)
     reply_to, quoted_text = quote(data, message)
     return [InboundMessage(

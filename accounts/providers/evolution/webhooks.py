@@ -19,7 +19,7 @@ import hmac
 
 from django.conf import settings
 
-from accounts.providers.base import ConnectionChanged, DeliveryStatus, MessageDeleted, MessageEdited, Unfiled, WebhookForbidden
+from accounts.providers.base import ConnectionChanged, DeliveryStatus, Ignored, MessageDeleted, MessageEdited, Unfiled, WebhookForbidden
 from accounts.providers.base import WebhookMalformed, json_envelope
 from accounts.providers.evolution import content
 from accounts.providers.evolution.gateway import instance_name, qr_events
@@ -131,7 +131,7 @@ def _on_update(account, data: dict, envelope: dict) -> list:
     if not from_me:
         return [Unfiled(f"receipt {status} of a message the contact sent (read on the account's phone)", envelope, dedupe)]
     if status == "PENDING":
-        return []  # still on the phone: says nothing the send's own answer did not
+        return [Ignored("status PENDING: still on the phone")]  # says nothing the send's own answer did not
     return [DeliveryStatus(provider_id=provider_id, status=ACK_STATUS[status])]
 
 

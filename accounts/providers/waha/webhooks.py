@@ -12,6 +12,7 @@ import hmac
 import logging
 
 from accounts.providers.base import (
+    Ignored,
     ConnectionChanged,
     DeliveryStatus,
     PhoneIdentified,
@@ -129,7 +130,7 @@ def _on_ack(envelope: dict, payload: dict, me: Me) -> list:
         # about a received message, which has no delivery status in WhatSnap.
         return [unfiled("read receipt for a received message (the account's phone read it), not a delivery status", envelope)]
     if name == "PENDING":
-        return []  # "queued on the phone": says nothing the send itself did not already record
+        return [Ignored("ack PENDING: queued on the phone")]  # says nothing the send itself did not already record
     status = ACK_STATUS.get(name)
     if not status:
         return [unfiled(f"message.ack with an unknown ack {name[:20] or payload.get('ack')!r}", envelope)]
