@@ -52,18 +52,22 @@ def find_message(account: Account, provider_id: str, *, lock: bool = False) -> M
     message = rows.filter(account=account, provider_message_id=provider_id).first()
     if message is not None or not provider_id:
         return message
-    provider = get_provider(account.backend)
-    core = provider.message_id_core(provider_id)
+    core = get_provider(account.backend).message_id_core(provider_id)
     if not core or core == provider_id:
         return None
-    candidates = rows.filter(account=account, provider_message_id__contains=core).order_by("-id")[:20]
-    return next((m for m in candidates if provider.message_id_core(m.provider_message_id) == core), None)
+    return rows.filter(account=account, provider_id_core=core[:64]).order_by("-id").first()
+
+
+def provider_id_core(account: Account, provider_id: str) -> str:
+    """What Message.provider_id_core holds for this provider id."""
+    return get_provider(account.backend).message_id_core(provider_id)[:64] if provider_id else ""
 
 
 def _target(account: Account, target_id: str, what: str) -> Message:
     message = find_message(account, target_id, lock=True)
     if message is None:
-        raise NotYet(f"{what} of a message WhatSnap does not have ({target_id[:60]})")
+        # the id stays in the event's payload: reasons group alike events on the account page
+        raise NotYet(f"{what} of a message WhatSnap does not have")
     return message
 
 

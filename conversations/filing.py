@@ -27,7 +27,7 @@ from contacts.services import (
     contact_tag_add,
     contact_upsert_from_inbound,
 )
-from conversations.amendments import NotFiled, NotYet, find_message, lid_contact, lid_resolve, person_of
+from conversations.amendments import NotFiled, NotYet, find_message, lid_contact, lid_resolve, person_of, provider_id_core
 from conversations.models import Conversation, InboundEvent, Message
 from conversations.sending import message_send, preview_of
 from whatsnap import events
@@ -134,6 +134,7 @@ def _store(conversation: Conversation, data: dict, at, **fields) -> Message:
         text=data.get("text", ""),
         media=data.get("media") or [],
         provider_message_id=data["provider_id"],
+        provider_id_core=provider_id_core(conversation.account, data["provider_id"]),
         sent_at=at,
         is_history=bool(data.get("history")),
         reply_to=quoted,

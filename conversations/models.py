@@ -71,6 +71,9 @@ class Message(models.Model):
     text = models.TextField(blank=True)
     media = models.JSONField(default=list, blank=True)  # [{"url": ..., "content_type": ...}]
     provider_message_id = models.CharField(max_length=128, blank=True)
+    # the part of the provider id that names the message whatever chat address it was written
+    # with (Provider.message_id_core; '' when the whole id does): found by index, never by LIKE
+    provider_id_core = models.CharField(max_length=64, blank=True, default="")
     status = models.CharField(max_length=10, choices=Status.choices, db_index=True)
     error = models.CharField(max_length=300, blank=True)
     send_attempts = models.PositiveSmallIntegerField(default=0, help_text="sends that failed transiently and were retried")
@@ -104,6 +107,7 @@ class Message(models.Model):
             )
         ]
         indexes = [
+            models.Index(fields=["account", "provider_id_core"], condition=~Q(provider_id_core=""), name="msg_provider_id_core"),
             models.Index(fields=["conversation", "sent_at"], name="msg_conversation_time"),
             models.Index(fields=["location", "sent_at"], name="msg_location_time"),  # reports, rollups
         ]

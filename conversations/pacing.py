@@ -175,7 +175,8 @@ def message_deliver(*, message_id: int) -> str:
     with transaction.atomic():
         message = Message.objects.select_for_update().get(pk=message.pk)
         message.provider_message_id = result.provider_id
-        message.save(update_fields=["provider_message_id"])
+        message.provider_id_core = provider.message_id_core(result.provider_id)[:64]
+        message.save(update_fields=["provider_message_id", "provider_id_core"])
         message_status_advance(message=message, status=result.status if result.status != "queued" else "sent")
     return message.status
 

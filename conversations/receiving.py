@@ -158,9 +158,15 @@ def inbound_event_process(*, event_id: int) -> str:
                     FILERS[event.kind](event)
                 event.status = InboundEvent.Status.DONE
             except NotFiled as exc:
+                event.error = exc.reason[:2000]
                 if isinstance(exc, NotYet) and event.attempts + 1 < NOT_YET_ATTEMPTS:
-                    raise  # what it refers to may still arrive: retried by the sweep
-                event.status, event.error = InboundEvent.Status.UNFILED, exc.reason[:2000]
+                    # what it refers to may still arrive: left pending for the sweep (no error:
+                    # waiting is expected, not a failure)
+                    logger.info("inbound event %s waits: %s", event.pk, exc.reason)
+                    event.attempts += 1
+                    event.save(update_fields=["error", "attempts"])
+                    return event.status
+                event.status = InboundEvent.Status.UNFILED
                 logger.info("inbound event %s kept unfiled: %s", event.pk, exc.reason)
             event.processed_at = timezone.now()
             event.attempts += 1
@@ -193,7 +199,7 @@ def _apply_delivery_status(event: InboundEvent) -> None:
         raise NotFiled("delivery status of a message we received, not one we sent: not applied")
     if message is None:
         # The status can overtake the send's own bookkeeping: retried, then kept.
-        raise NotYet(f"delivery status of a message WhatSnap does not have ({data['provider_id'][:60]})")
+        raise NotYet("delivery status of a message WhatSnap does not have")
     message_status_advance(message=message, status=data["status"], error=data.get("error", ""))
 
 

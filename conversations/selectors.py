@@ -24,7 +24,9 @@ def conversations_for(*, location, user, view: str = "all", account_id=None, sta
     if query:
         # A set of matching conversation ids (trigram index on PostgreSQL) rather than a
         # correlated EXISTS per conversation row: rare matches stay fast on millions of messages.
-        text_match = Message.objects.filter(location=location, text__icontains=query, is_note=False).values("conversation_id")
+        # a message deleted for everyone is not found by its words (agents cannot read them)
+        text_match = Message.objects.filter(location=location, text__icontains=query, is_note=False,
+                                            deleted_at__isnull=True).values("conversation_id")
         contact_match = Contact.objects.filter(location=location).filter(
             Q(name__icontains=query) | Q(phone__icontains=query)
         ).values("id")

@@ -176,7 +176,7 @@ def test_a_reaction_to_an_unknown_message_waits_then_is_kept_with_the_reason(wa)
             pass
         event.refresh_from_db()
     assert event.status == "unfiled"
-    assert event.error.startswith("reaction of a message WhatSnap does not have")
+    assert event.error == "reaction of a message WhatSnap does not have"
 
 
 def test_a_quoted_reply_points_at_what_it_quotes(wa):
@@ -374,3 +374,30 @@ def test_refused_webhooks_write_the_account_at_most_once_a_minute_whatever_the_r
     assert len([q for q in queries.captured_queries if q["sql"].startswith("UPDATE")]) == 1
     wa.refresh_from_db()
     assert wa.webhook_refused_reason == "reason 0"
+
+
+def test_a_deleted_message_is_not_found_by_its_words_in_the_inbox(wa, location, admin_user):
+    from conversations.selectors import conversations_for
+
+    file(wa, msg("in1", text="my card number is 4111"))
+    assert conversations_for(location=location, user=admin_user, query="4111").count() == 1
+    file(wa, MessageDeleted(target_id="in1", at=now(), from_me=False))
+    assert conversations_for(location=location, user=admin_user, query="4111").count() == 0
+
+
+def test_a_waha_message_typed_on_the_phone_is_looked_up_by_index_not_by_scanning(location):
+    """Message.provider_id_core is kept on every message (WAHA: the raw WhatsApp id), so the
+    LID/phone fallback is one indexed lookup (the hostile-tenant review found a LIKE scan)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import Account
+
+    waha = Account.objects.create(location=location, kind="whatsapp", backend="waha", name="W", slug="w", status="connected")
+    waha = Account.objects.select_related("location").get(pk=waha.pk)
+    file(waha, msg("false_14155550123@c.us_3EB0AA11", text="hi"))
+    assert Message.objects.get().provider_id_core == "3EB0AA11"
+    with CaptureQueriesContext(connection) as queries:
+        file(waha, msg(f"true_{LID}_3EB0CC33", phone="", sender_lid=LID, text="typed on the phone", from_me=True))
+    assert not [q for q in queries.captured_queries if "LIKE" in q["sql"].upper()]
+    assert Message.objects.get(provider_message_id=f"true_{LID}_3EB0CC33").provider_id_core == "3EB0CC33"
