@@ -38,7 +38,7 @@ def test_quote_reply_react_edit_delete_live(running_product, browser):
     from playwright.sync_api import expect
 
     base = running_product["base"]
-    context = browser.new_context()
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     log_in_as_admin(page, running_product)
     phone_url = _sandbox_whatsapp(page, context, base)
@@ -111,5 +111,35 @@ def test_quote_reply_react_edit_delete_live(running_product, browser):
     phone.click("#sandbox-send-from-me")
     typed = page.locator("#thread .bubble.outbound", has_text="Sent from the shop's phone")
     expect(typed.locator(".device")).to_have_text("from the phone", timeout=10_000)
+
+    # a long unbroken link wraps inside its bubble, its quote, its edit history and its deleted
+    # text: the page never scrolls sideways at 1400px (nor does the thread)
+    link = "https://shop.example/p/" + "x" * 177
+    assert len(link) == 200
+    phone.fill("#sandbox-text", link)
+    phone.click("#sandbox-send")
+    long_in = page.locator("#thread .bubble.inbound", has_text=link)
+    expect(long_in).to_be_visible(timeout=10_000)
+    long_in.locator("[data-reply]").click()
+    page.fill("#composer", "Thanks, here is ours: " + link)
+    page.click("#send-reply")
+    expect(page.locator("#thread .bubble.outbound .quote", has_text=link[:100])).to_be_visible(timeout=10_000)
+    long_on_phone = thread.locator(".bubble[data-direction=inbound]", has_text=link)
+    long_on_phone.locator("details.phone-edit summary").click()
+    long_on_phone.locator("input[name=text]").fill("that link again: " + link + "?ref=1")
+    long_on_phone.locator("details.phone-edit button").click()
+    long_edited = page.locator(f"#thread [data-message='{long_in.get_attribute('data-message')}']")
+    expect(long_edited.locator(".edited")).to_have_text("edited", timeout=10_000)
+    long_edited.locator("details.edits summary").click()
+    expect(long_edited.locator("details.edits")).to_contain_text(link)
+    phone.fill("#sandbox-text", "and " + link + "/deleted")
+    phone.click("#sandbox-send")
+    thread.locator(".bubble", has_text=link + "/deleted").locator("form.phone-delete button").click()
+    expect(page.locator("#thread .bubble.deleted .deleted-text", has_text=link + "/deleted")).to_be_visible(timeout=10_000)
+    widths = page.evaluate("""() => ({page: document.documentElement.scrollWidth, viewport: window.innerWidth,
+        thread: document.querySelector('#thread').scrollWidth, threadBox: document.querySelector('#thread').clientWidth})""")
+    assert widths["viewport"] == 1400
+    assert widths["page"] <= widths["viewport"], widths
+    assert widths["thread"] <= widths["threadBox"], widths
     assert page.evaluate("window.__noReload") is True
     context.close()
