@@ -64,7 +64,9 @@ def _post_message(client: GhlClient, item: OutboxItem, record: dict, *, directio
         "type": kind,
         "contactId": contact.ghl_contact_id,
         "message": text,
-        "attachments": [m.get("url") for m in message.media if m.get("url")],
+        # links GHL can open; a file a gateway sent inline (data:) or keeps on the device is not
+        # copied into GHL (it opens in WhatSnap's inbox)
+        "attachments": [m["url"] for m in message.media if str(m.get("url") or "").startswith(("http://", "https://"))],
         "altId": f"wsm-{message.pk}",
         "date": message.sent_at.isoformat().replace("+00:00", "Z"),
         "direction": direction,

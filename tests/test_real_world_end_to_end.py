@@ -136,3 +136,16 @@ def test_a_webhook_kind_whatsnap_does_not_file_is_kept_with_its_reason_on_the_ac
     assert kept.status == "unfiled" and "PRESENCE" in kept.error.upper()
     page = admin_client.get(f"/accounts/{evolution.pk}/").content.decode()
     assert kept.error in page
+
+
+def test_a_picture_sent_inline_shows_in_the_thread_and_is_not_copied_into_ghl(installed, ghl, evolution, admin_client):
+    """Webhook base64 mode (the account's webhook is set with base64: true): the file arrives in
+    the message as `base64` (service.ts prepareMessage). GHL's attachments are links it can open
+    (apps/conversations.json ProcessMessageBodyDto.attachments: URLs): an inline file is not one."""
+    picture = {"imageMessage": {"mimetype": "image/jpeg", "caption": "the broken part"}, "base64": "/9j/4AAQSkZJRg=="}
+    upsert(evolution, evo.message_key(f"{PHONE}@s.whatsapp.net"), picture, push_name="Rui")
+    message = Message.objects.get()
+    assert message.text == "the broken part" and message.media[0]["url"].startswith("data:image/jpeg;base64,")
+    drain(installed)
+    [posted] = ghl_posts(ghl, "inbound")
+    assert posted["message"] == "the broken part" and posted["attachments"] == []
