@@ -65,7 +65,19 @@ class Contact(models.Model):
 
     @property
     def display_name(self) -> str:
-        return self.name or self.phone
+        return self.name or ("WhatsApp contact" if self.number_unknown else self.phone)
+
+    NUMBER_NOT_SHARED = "Number not shared yet (WhatsApp)"
+
+    @property
+    def number_unknown(self) -> bool:
+        """WhatsApp knows this person only by their LID ('123@lid', kept as the phone until the
+        number is shared): pages say so instead of showing the LID as a number."""
+        return not self.phone_is_e164 and (self.phone == self.whatsapp_lid or self.phone.endswith(("@lid", ".lid")))
+
+    @property
+    def phone_label(self) -> str:
+        return self.NUMBER_NOT_SHARED if self.number_unknown else self.phone
 
 
 class ContactTag(models.Model):

@@ -1,0 +1,63 @@
+"""Issue 17 browser review, on the pages: a contact WhatsApp knows only by its LID says that its
+number is not shared yet (the LID only in an admin's tooltip), the settings change log speaks in
+the form's labels and shows off / 0 values as such, and the demo logins have e-mail addresses
+(alert e-mails reach the demo admin)."""
+import json
+import re
+
+from django.core.management import call_command
+from django.test import Client
+
+from accounts.models import Membership
+from accounts.providers import get_provider
+from accounts.providers.sandbox import sign
+from accounts.services import account_apply_events, account_connect, account_create
+from contacts.models import Contact
+from conversations.models import Conversation
+
+LID = "98765432101234@lid"
+
+
+def _linked_whatsapp(location):
+    account = account_create(location=location, kind="whatsapp", backend="sandbox", name="Shop")
+    account_connect(account=account)
+    account.refresh_from_db()
+    nonce = account.qr_payload.split("link=")[1]
+    account_apply_events(account=account, events=get_provider("sandbox").link(account, nonce=nonce, phone="+14155550143"))
+    account.refresh_from_db()
+    return account
+
+
+def _post(account, payload: dict):
+    body = json.dumps(payload).encode()
+    return Client().post(f"/webhooks/sandbox/{account.pk}/", data=body, content_type="application/json",
+                         HTTP_X_SANDBOX_SIGNATURE=sign(account.webhook_secret, body))
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_a_contact_known_only_by_its_lid_says_its_number_is_not_shared_yet(location, admin_client, agent_client):
+    account = _linked_whatsapp(location)
+    assert _post(account, {"id": "lid-1", "from": LID, "name": "Priya", "text": "hello"}).status_code == 200
+    contact = Contact.objects.get(location=location, phone=LID)
+    assert not contact.phone_is_e164 and contact.number_unknown
+    conversation = Conversation.objects.get(contact=contact)
+    for client in (admin_client, agent_client):
+        for path in (f"/inbox/{conversation.pk}/", f"/inbox/{conversation.pk}/header/", f"/inbox/{conversation.pk}/panel/",
+                     "/contacts/", f"/contacts/{contact.pk}/"):
+            html = client.get(path).content.decode()
+            assert "Priya" in html and "Number not shared yet (WhatsApp)" in html, path
+            # the LID is never shown as the number; an admin finds it in the tooltip only
+            assert LID not in _text(html), path
+    inbox = admin_client.get(f"/inbox/{conversation.pk}/").content.decode()
+    assert f"title=\"WhatsApp's id for this person: {LID}." in inbox.replace("&#x27;", "'")
+    assert LID not in agent_client.get(f"/inbox/{conversation.pk}/").content.decode()
+    # a number known: shown as before
+    assert _post(account, {"id": "p-1", "from": "+14155550177", "name": "Grace", "text": "hi"}).status_code == 200
+    contacts = _text(agent_client.get("/contacts/").content.decode())
+    assert "+14155550177" in contacts and contacts.count("Number not shared yet") == 1
+    # nameless and numberless: not a raw id as the name either
+    nameless = Contact(location=location, phone="123@lid", phone_is_e164=False, whatsapp_lid="123@lid")
+    assert nameless.display_name == "WhatsApp contact" and nameless.phone_label == "Number not shared yet (WhatsApp)"
