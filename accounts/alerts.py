@@ -6,7 +6,9 @@ An alert is `Account.alert` (a sentence) and `Account.alert_at` (when it was rai
 or clearing it records "account.alert" (outgoing webhooks, live pages listen) and e-mails the
 location's admins once: one e-mail when it is raised, one when it clears; a standing alert whose
 cause changes (disconnected -> logged out) is re-worded without a second e-mail. Every member
-sees a banner while it stands (accounts.context_processors)."""
+sees a banner while it stands (accounts.context_processors), which adds what they can do about
+it (an admin reconnects on the account's page). A disconnect a person asked for is no outage:
+it raises nothing, nor does what the backend reports of it, until the account is started again."""
 import logging
 from datetime import timedelta
 
@@ -15,33 +17,48 @@ from django.core.mail import send_mass_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
-from accounts.models import Account, Membership
+from accounts.models import Account, AccountEvent, Membership
 from whatsnap import events
 from whatsnap.tasks import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
 DOWN_STATUSES = (Account.Status.DISCONNECTED, Account.Status.LOGGED_OUT, Account.Status.ERROR)
+STARTED_STATUSES = (Account.Status.CONNECTING, Account.Status.QR_PENDING, Account.Status.CONNECTED)
+TIME_FORMAT = "M j, H:i"  # as the pages write times
 
-
+# The alert is one sentence (the banner, the e-mail, the outgoing webhook) saying what happened;
+# what to do about it depends on who reads it, so the banner adds that (admin or agent).
 def status_alert(account: Account, status: str, reason: str) -> str:
     """The sentence of the alert for an account that moved to `status` (for `reason`)."""
     why = f" ({reason})" if reason else ""
     if status == Account.Status.LOGGED_OUT:
         text = (f"{account.name} was logged out{why}: the phone unlinked it, or WhatsApp banned the number. "
-                "Nothing is received until an admin reconnects it and scans the QR again.")
+                "Nothing is received until it is reconnected and its QR code scanned again.")
     elif status == Account.Status.DISCONNECTED:
-        text = f"{account.name} is disconnected{why}. Nothing is received until it reconnects (Reconnect on its page)."
+        text = f"{account.name} is disconnected{why}. Nothing is received until it is reconnected."
     else:
         text = f"{account.name} is in error: {reason or 'unknown error'}. Nothing is received until it is fixed and reconnected."
     return text[:300]
 
 
+QUIET_ADVICE = {
+    Account.Kind.WHATSAPP: "Check that the gateway and the phone are online.",
+    Account.Kind.ANDROID_SMS: "Check that the phone and its SMS gateway app are online.",
+    Account.Kind.IMESSAGE: "Check that the Mac and BlueBubbles Server are online.",
+    Account.Kind.TWILIO: "Check that the number's incoming-message webhook at Twilio still points to WhatSnap.",
+}
+
+
 def quiet_alert(account: Account, since) -> str:
-    when = timezone.localtime(since).strftime("%Y-%m-%d %H:%M %Z")
-    return (f"{account.name} has received nothing for over {account.quiet_alert_minutes} minutes (last activity {when}). "
-            "Check that the gateway and the phone are online.")[:300]
+    when = date_format(timezone.localtime(since), TIME_FORMAT)
+    if account.is_sandbox:
+        advice = "This is a Sandbox account: messages arrive only from its sandbox phone, and nobody has written from it since."
+    else:
+        advice = QUIET_ADVICE.get(account.kind, "Check that its backend is online.")
+    return f"{account.name} has received nothing for over {account.quiet_alert_minutes} minutes (last activity {when}). {advice}"[:300]
 
 
 # --- raising and clearing ------------------------------------------------------------------------
@@ -84,11 +101,25 @@ def account_alert_clear(*, account: Account, why: str = "") -> bool:
 def account_alert_follow_status(*, account: Account, status: str, reason: str) -> None:
     """A status change (accounts.subscribers): down -> alert; connected -> clear. An error of
     failing sends is not an outage (the session is up and sends are retried), nor is a
-    session still starting (connecting, QR): a standing alert stays until connected."""
+    session still starting (connecting, QR), nor one a person took down: a standing alert
+    stays until connected."""
     if status == Account.Status.CONNECTED:
         account_alert_clear(account=account, why="connected")
-    elif status in DOWN_STATUSES and not account.accepts_replies and not account.archived_at:
+    elif (status in DOWN_STATUSES and not account.accepts_replies and not account.archived_at
+          and not taken_down_on_purpose(account)):
         account_alert_raise(account=account, alert=status_alert(account, status, reason))
+
+
+def taken_down_on_purpose(account: Account) -> bool:
+    """A person disconnected the account (AccountEvent.requested) and it has not been started
+    again since: this change is that disconnect, or the backend's echo of it."""
+    history = AccountEvent.objects.filter(account_id=account.pk).order_by("-at", "-id").only("to_status", "requested")
+    for change in history[:20]:
+        if change.requested:
+            return True
+        if change.to_status in STARTED_STATUSES:
+            return False
+    return False
 
 
 def account_alert_heard_from(*, account: Account) -> None:
@@ -129,7 +160,8 @@ def quiet_accounts_sweep() -> int:
 def alerts_for_location(location_id: int):
     """The standing alerts of a location's accounts (the banner), oldest first."""
     return (Account.objects.filter(location_id=location_id, archived_at__isnull=True).exclude(alert="")
-            .order_by("alert_at", "pk").only("pk", "name", "alert", "alert_at", "location_id"))
+            .order_by("alert_at", "pk").only("pk", "name", "alert", "alert_at", "location_id", "status", "last_error",
+                                             "archived_at"))
 
 
 # --- the e-mail to the location's admins -----------------------------------------------------------

@@ -317,6 +317,8 @@ class AccountEvent(models.Model):
     from_status = models.CharField(max_length=20)
     to_status = models.CharField(max_length=20)
     reason = models.CharField(max_length=300, blank=True)
+    # a person asked for it (Disconnect on the page, the API, the admin), not the backend
+    requested = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -159,8 +159,9 @@ def account_qr_update(*, account: Account, qr: str, pairing_code: str = "", expi
 
 
 @transaction.atomic
-def account_set_status(*, account: Account, status: str, reason: str = "", phone: str = "") -> None:
-    """Record a status change (and its history row); no-op when nothing changes."""
+def account_set_status(*, account: Account, status: str, reason: str = "", phone: str = "", requested: bool = False) -> None:
+    """Record a status change (and its history row); no-op when nothing changes. `requested`:
+    a person asked for it (Disconnect), the backend did not report it (accounts.alerts reads it)."""
     current = Account.objects.select_for_update().get(pk=account.pk)
     now = timezone.now()
     fields = {"last_event_at": now}
@@ -173,7 +174,8 @@ def account_set_status(*, account: Account, status: str, reason: str = "", phone
     changed = status != current.status
     if changed:
         fields["status"] = status
-        AccountEvent.objects.create(account=current, from_status=current.status, to_status=status, reason=reason[:300])
+        AccountEvent.objects.create(account=current, from_status=current.status, to_status=status, reason=reason[:300],
+                                    requested=requested)
     Account.objects.filter(pk=account.pk).update(**fields)
     for key, value in fields.items():
         setattr(account, key, value)
@@ -198,11 +200,14 @@ def account_webhook_refused(*, account: Account, reason: str) -> None:
 
 
 def account_disconnect(*, account: Account, reason: str = "disconnected by a user") -> None:
+    """A person takes the account down: no outage, so no alert (accounts.alerts), neither now
+    nor for what the backend reports of it afterwards (Evolution answers a logout with
+    'logged out' webhooks). Recorded before the backend is told, so that echo finds it."""
+    account_set_status(account=account, status=Account.Status.DISCONNECTED, reason=reason, requested=True)
     try:
         get_provider(account.backend).disconnect(account)
     except ProviderError as exc:
         logger.warning("backend disconnect of account %s failed: %s", account.pk, exc)
-    account_set_status(account=account, status=Account.Status.DISCONNECTED, reason=reason)
 
 
 def account_archive(*, account: Account) -> None:

@@ -2,7 +2,9 @@
 account page (counts and reasons, most recent first) and their re-run by admins (per reason, all,
 and the Django admin's action), the retention sweep; webhooks refused and why; account alerts
 (disconnected, logged out, silent) as a banner for every member, an outgoing webhook
-`account.status` and one e-mail to the admins when raised and one when cleared."""
+`account.status` and one e-mail to the admins when raised and one when cleared; what each role
+can do about it (admins reconnect on the account's page); no alert for a disconnect a person
+asked for, nor for the gateway's echo of it."""
 import json
 import re
 from datetime import timedelta
@@ -14,18 +16,22 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
-from accounts.alerts import alert_email_send, quiet_accounts_sweep
-from accounts.models import Account, Membership
+from accounts.alerts import alert_email_send, quiet_accounts_sweep, quiet_alert
+from accounts.models import Account, AccountEvent, Membership
 from accounts.providers.base import ConnectionChanged, InboundMessage, Reaction, Unfiled
 from accounts.providers.sandbox import SandboxProvider, sign
-from accounts.services import account_archive, account_connect, account_create, account_set_status, account_webhook_refused
+from accounts.services import (account_archive, account_connect, account_create, account_disconnect, account_set_status,
+                               account_webhook_refused)
 from conversations.models import InboundEvent, Message
 from conversations.receiving import webhook_events_record
 from conversations.unfiled import FILED, unfiled_prune, unfiled_rerun
 from hooks.models import WebhookDelivery
 from hooks.services import hook_subscription_create
+from tests.standins.evolution_standin import EvolutionStandIn
 from whatsnap import events
 from whatsnap.tasks import run_sweeps
+
+SINCE = re.compile(r"\(since [A-Z][a-z]{2} \d{1,2}, \d\d:\d\d\)")  # the pages' "Dec 1, 12:02"
 
 
 def _post(account, payload: dict, *, secret: str | None = None):
@@ -231,6 +237,10 @@ def _banner(client, path="/contacts/") -> str:
     return "\n".join(re.sub(r"\s+", " ", a) for a in re.findall(r'<div class="account-alert"[^>]*>(.*?)</div>', html, re.S))
 
 
+def _words(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
 def test_a_disconnected_account_alerts_every_member_until_it_is_back(
         location, sandbox_account, mailed_admins, admin_client, agent_client, outsider_client, mailoutbox):
     hook_subscription_create(location=location, url="http://127.0.0.1:9/hook", events=["account.status"])
@@ -252,6 +262,13 @@ def test_a_disconnected_account_alerts_every_member_until_it_is_back(
     for client in (admin_client, agent_client):
         assert "Sales is disconnected (phone offline)" in _banner(client)
         assert "Sales is disconnected" in _banner(client, "/inbox/")
+        assert _words(_banner(client)).count("Sales") == 1  # the name once, not "Sales: Sales is …"
+        assert SINCE.search(_banner(client)), _banner(client)  # the pages' time format
+    # what each can do: an admin reconnects on the account's page; an agent has no Reconnect button
+    assert f'<a href="/accounts/{sandbox_account.pk}/" class="alert-action"' in _banner(admin_client)
+    assert "Reconnect it on its page" in _banner(admin_client) and "An admin can reconnect it" not in _banner(admin_client)
+    assert "An admin can reconnect it." in _banner(agent_client) and "Reconnect it on its page" not in _banner(agent_client)
+    assert "Reconnect on its page" not in sandbox_account.alert  # the sentence itself is for every reader
     assert "Sales is disconnected" not in outsider_client.get("/contacts/").content.decode()
     assert "Sales is disconnected" in agent_client.get("/accounts/alerts/").content.decode()  # the live part
 
@@ -294,6 +311,10 @@ def test_a_silent_account_alerts_after_its_quiet_period_and_clears_with_the_next
     sandbox_account.refresh_from_db()
     assert sandbox_account.alert.startswith("Sales has received nothing for over 30 minutes") and len(mailoutbox) == 2
     assert "received nothing" in _banner(agent_client)
+    # a Sandbox account has no gateway: only its sandbox phone writes into it
+    assert "sandbox phone" in sandbox_account.alert and "gateway" not in sandbox_account.alert
+    assert re.search(r"\(last activity [A-Z][a-z]{2} \d{1,2}, \d\d:\d\d\)", sandbox_account.alert), sandbox_account.alert
+    assert "An admin can reconnect it" not in _banner(agent_client)  # the session is up: nothing to reconnect
     run_sweeps()  # still silent: still one alert, no new e-mail
     assert len(mailoutbox) == 2
 
@@ -301,6 +322,73 @@ def test_a_silent_account_alerts_after_its_quiet_period_and_clears_with_the_next
     sandbox_account.refresh_from_db()
     assert sandbox_account.alert == "" and len(mailoutbox) == 4 and "is back" in mailoutbox[-1].subject
     assert "received nothing" not in _banner(agent_client)
+
+
+def test_a_silence_alert_says_where_to_look_for_the_accounts_backend(location):
+    since = timezone.now() - timedelta(hours=2)
+    whatsapp = Account(location=location, kind="whatsapp", backend="evolution", name="Shop", quiet_alert_minutes=60)
+    assert quiet_alert(whatsapp, since).endswith("Check that the gateway and the phone are online.")
+    twilio = Account(location=location, kind="twilio", backend="twilio", name="Line", quiet_alert_minutes=60)
+    assert "gateway" not in quiet_alert(twilio, since) and "Twilio" in quiet_alert(twilio, since)
+
+
+# --- a disconnect a person asked for is no outage --------------------------------------------------
+def test_a_disconnect_a_person_asked_for_raises_no_alert_and_a_reported_one_still_does(
+        sandbox_account, mailed_admins, admin_client, agent_client, mailoutbox):
+    hook_subscription_create(location=sandbox_account.location, url="http://127.0.0.1:9/hook", events=["account.status"])
+    assert admin_client.post(f"/accounts/{sandbox_account.pk}/disconnect/").status_code == 302
+    sandbox_account.refresh_from_db()
+    assert sandbox_account.status == Account.Status.DISCONNECTED
+    assert (sandbox_account.alert, mailoutbox) == ("", [])
+    assert AccountEvent.objects.filter(account=sandbox_account).first().requested is True
+    # what the backend reports of it afterwards is its echo: still nothing
+    account_set_status(account=sandbox_account, status=Account.Status.LOGGED_OUT, reason="logged out by the gateway")
+    sandbox_account.refresh_from_db()
+    assert (sandbox_account.alert, mailoutbox) == ("", [])
+    assert "Sales" not in _banner(agent_client)
+    assert not WebhookDelivery.objects.filter(event="account.status").exists()
+
+    # started again, then the backend reports it down: an outage as before
+    account_connect(account=sandbox_account)
+    sandbox_account.refresh_from_db()
+    assert sandbox_account.status == Account.Status.CONNECTED
+    account_set_status(account=sandbox_account, status=Account.Status.DISCONNECTED, reason="phone offline")
+    sandbox_account.refresh_from_db()
+    assert sandbox_account.alert.startswith("Sales is disconnected (phone offline)") and len(mailoutbox) == 2
+    assert AccountEvent.objects.filter(account=sandbox_account).first().requested is False
+
+
+def test_the_gateways_logged_out_echo_of_a_disconnect_raises_no_alert(location, mailed_admins, mailoutbox, settings):
+    """Evolution answers a logout with webhooks saying the session closed as logged out (401)
+    — EvolutionAPI/evolution-api: src/api/integrations/channel/whatsapp/whatsapp.baileys.service.ts
+    (connection 'close' with DisconnectReason.loggedOut -> 'logout.instance' and CONNECTION_UPDATE)
+    and src/api/services/monitor.service.ts (LOGOUT_INSTANCE) — after a person's Disconnect that
+    is no outage; the same webhook on a session nobody took down is one."""
+    with EvolutionStandIn(api_key="global-test-key") as gateway:
+        settings.EVOLUTION_API_BASE_URL, settings.EVOLUTION_API_KEY = gateway.url, gateway.api_key
+        account = account_create(location=location, kind="whatsapp", backend="evolution", name="Shop")
+        name = account.gateway_resource
+
+        def post(envelope):
+            body = json.dumps(envelope)
+            assert Client().post(gateway.webhook_path(name), data=body, content_type="application/json").status_code == 200
+
+        account_connect(account=account)
+        post(gateway.link(name, "+14155550100"))
+        account.refresh_from_db()
+        assert account.status == Account.Status.CONNECTED
+        account_disconnect(account=account)
+        assert gateway.received("DELETE", f"/instance/logout/{name}")
+        post(gateway.connection_update(name, "close", status_reason=401))
+        post(gateway.logout_instance(name))
+        account.refresh_from_db()
+        assert account.status == Account.Status.LOGGED_OUT and (account.alert, mailoutbox) == ("", [])
+
+        account_connect(account=account)
+        post(gateway.link(name, "+14155550100"))
+        post(gateway.connection_update(name, "close", status_reason=401))  # the phone unlinked it
+        account.refresh_from_db()
+        assert account.alert.startswith("Shop was logged out") and len(mailoutbox) == 2
 
 
 def test_no_silence_alert_without_a_quiet_period_or_while_active(sandbox_account, mailoutbox):
