@@ -8,10 +8,10 @@ import re
 from django.core.management import call_command
 from django.test import Client
 
-from accounts.models import Membership
+from accounts.models import Account, Membership
 from accounts.providers import get_provider
 from accounts.providers.sandbox import sign
-from accounts.services import account_apply_events, account_connect, account_create
+from accounts.services import account_apply_events, account_connect, account_create, account_set_status
 from contacts.models import Contact
 from conversations.models import Conversation
 
@@ -61,3 +61,16 @@ def test_a_contact_known_only_by_its_lid_says_its_number_is_not_shared_yet(locat
     # nameless and numberless: not a raw id as the name either
     nameless = Contact(location=location, phone="123@lid", phone_is_e164=False, whatsapp_lid="123@lid")
     assert nameless.display_name == "WhatsApp contact" and nameless.phone_label == "Number not shared yet (WhatsApp)"
+
+
+def test_the_demo_logins_have_addresses_so_alert_emails_reach_the_demo_admin(db, capsys, mailoutbox):
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    assert "admin@example.com" in out and "worker's log" in out
+    admin = Membership.objects.get(role=Membership.Role.ADMIN, user__username="admin")
+    assert admin.user.email == "admin@example.com"
+    assert Membership.objects.get(user__username="agent").user.email == "agent@example.com"
+    account = account_create(location=admin.location, kind="android_sms", backend="sandbox", name="Shop")
+    account_connect(account=account)
+    account_set_status(account=account, status=Account.Status.DISCONNECTED, reason="phone offline")
+    assert [m.to for m in mailoutbox] == [["admin@example.com"]] and "needs attention" in mailoutbox[0].subject

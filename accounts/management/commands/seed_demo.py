@@ -22,10 +22,15 @@ class Command(BaseCommand):
         # in /admin/, and the location admin has everything they need on the product's pages.
         for username, role in (("admin", "admin"), ("agent", "agent")):
             password = secrets.token_urlsafe(9)
-            user = User.objects.create_user(username=username, password=password, first_name=username.capitalize())
+            # an address (a reserved example domain): account alerts e-mail the admins, and one
+            # without an address is e-mailed nothing (embedded default: printed to the worker's log)
+            user = User.objects.create_user(username=username, password=password, first_name=username.capitalize(),
+                                            email=f"{username}@example.com")
             Membership.objects.create(user=user, location=location, role=role)
             logins.append((username, password, role))
         self.stdout.write("Demo logins (shown once):")
         for username, password, role in logins:
             self.stdout.write(f"  {role:6} user: {username:6} password: {password}")
+        self.stdout.write("Their e-mail addresses are admin@example.com and agent@example.com: without EMAIL_HOST, "
+                          "e-mails (account alerts) are printed to the worker's log instead of sent.")
         self.stdout.write("The Django admin (/admin/) is for operators: create one with `python manage.py createsuperuser`.")
