@@ -14,6 +14,7 @@ from accounts.models import Account
 from accounts.panels import detail_context
 from accounts.providers import get_provider
 from accounts.providers.base import ProviderError
+from accounts.settings_log import setting_label, settings_changes_shown
 from accounts.tenancy import admin_required, get_for_location, location_required
 from whatsnap.errors import ApplicationError
 
@@ -205,10 +206,10 @@ def account_settings(request, pk):
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"Saved ({', '.join(changes) or 'no changes'}).")
+            messages.success(request, f"Saved ({', '.join(setting_label(f) for f in changes) or 'no changes'}).")
             return redirect("account-settings", pk=account.pk)
-    changes = account.settings_changes.select_related("actor")[:20]
-    return render(request, "accounts/settings.html", {"account": account, "form": form, "changes": changes})
+    return render(request, "accounts/settings.html", {"account": account, "form": form,
+                                                      "changes": settings_changes_shown(account)})
 
 
 @admin_required

@@ -74,3 +74,32 @@ def test_the_demo_logins_have_addresses_so_alert_emails_reach_the_demo_admin(db,
     account_connect(account=account)
     account_set_status(account=account, status=Account.Status.DISCONNECTED, reason="phone offline")
     assert [m.to for m in mailoutbox] == [["admin@example.com"]] and "needs attention" in mailoutbox[0].subject
+
+
+def _settings_form(account, **changes) -> dict:
+    """The settings form as it stands, with `changes` (a switch turned off is left out)."""
+    data = {"name": account.name, "timezone": account.timezone, "signature": account.signature, "default_assignee": "",
+            "default_team": "", "auto_reply_text": "", "send_per_minute": account.send_per_minute,
+            "send_jitter_seconds": account.send_jitter_seconds, "typing_delay_seconds": account.typing_delay_seconds,
+            "send_read_receipts": "on" if account.send_read_receipts else None, "history_days": account.history_days,
+            "quiet_alert_minutes": account.quiet_alert_minutes, "hours_text": ""}
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_the_settings_change_log_speaks_in_labels_and_shows_off_and_zero(location, admin_client, admin_user):
+    account = _linked_whatsapp(location)
+    assert account.send_read_receipts is True and account.quiet_alert_minutes == 0
+    url = f"/accounts/{account.pk}/settings/"
+    response = admin_client.post(url, _settings_form(account, send_read_receipts=None, quiet_alert_minutes=60), follow=True)
+    page = _text(response.content.decode())
+    assert "Saved (Send read receipts, Alert after silence (minutes))." in page
+    assert "Send read receipts: on → off" in page and "Alert after silence (minutes): 0 → 60" in page
+    assert "send_read_receipts" not in page and "quiet_alert_minutes" not in page
+
+    account.refresh_from_db()
+    admin_client.post(url, _settings_form(account, send_read_receipts="on", quiet_alert_minutes=0,
+                                          default_assignee=admin_user.pk, hours_text="mon 09:00-17:00"))
+    page = _text(admin_client.get(url).content.decode())
+    assert "Send read receipts: off → on" in page and "Alert after silence (minutes): 60 → 0" in page
+    assert "Default assignee: — → owner" in page and "Business hours: always open → mon 09:00-17:00" in page
