@@ -13,6 +13,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.models import Account
 from accounts.providers import get_provider
 from accounts.providers.base import ProviderError
+from accounts.providers.whatsapp_ids import phone_from_jid
 from contacts.models import Contact
 from contacts.services import contact_identify_lid, contact_upsert_from_inbound, contact_upsert_from_whatsapp
 from conversations.models import Conversation, ConversationEvent, InboundEvent, Message, MessageReaction
@@ -42,10 +43,11 @@ def _at(data: dict):
     return parse_datetime(data.get("at") or "") or timezone.now()
 
 
-def find_message(account: Account, provider_id: str, *, lock: bool = False) -> Message | None:
+def find_message(account: Account, provider_id: str, *, lock: bool = False, conversation=None) -> Message | None:
     """The account's message with this provider id; failing an exact match, the one whose id
     names the same message through another chat address (Provider.message_id_core: WAHA writes
-    one chat as `…@lid` in one id and `…@c.us` in another)."""
+    one chat as `…@lid` in one id and `…@c.us` in another) — only within `conversation` when
+    given (a sender chooses its own ids: a core alone never reaches into another chat)."""
     rows = Message.objects.select_related("conversation", "account", "sender_contact")
     if lock:
         rows = rows.select_for_update(of=("self",))
@@ -55,7 +57,8 @@ def find_message(account: Account, provider_id: str, *, lock: bool = False) -> M
     core = get_provider(account.backend).message_id_core(provider_id)
     if not core or core == provider_id:
         return None
-    return rows.filter(account=account, provider_id_core=core[:64]).order_by("-id").first()
+    rows = rows.filter(account=account, provider_id_core=core[:64])
+    return rows.filter(conversation=conversation).order_by("-id").first() if conversation is not None else None
 
 
 def provider_id_core(account: Account, provider_id: str) -> str:
@@ -63,11 +66,39 @@ def provider_id_core(account: Account, provider_id: str) -> str:
     return get_provider(account.backend).message_id_core(provider_id)[:64] if provider_id else ""
 
 
-def _target(account: Account, target_id: str, what: str) -> Message:
-    message = find_message(account, target_id, lock=True)
+def chat_contact(account: Account, chat: str) -> Contact | None:
+    """The contact whose thread a chat address names, as the account sees it: a group id, a
+    WhatsApp LID, or a phone / handle in any form the backend writes it."""
+    chat = (chat or "").strip()
+    if not chat:
+        return None
+    contacts = Contact.objects.filter(location_id=account.location_id)
+    found = contacts.filter(phone=chat).first()
+    if found is None and chat.endswith("@lid"):
+        found = contacts.filter(whatsapp_lid=chat).first()
+    if found is None:
+        phone = phone_from_jid(chat) or chat
+        value = normalise_sender(phone, default_region=region_of(account.phone_number) or "US").value
+        found = contacts.filter(phone=value).first()
+    return found
+
+
+def _target(account: Account, data: dict, what: str, *, chat_required: bool = True) -> Message:
+    """The message an event names, in the chat the event came from: a message of another chat
+    is never touched (a contact could otherwise name any id it learnt)."""
+    target_id = data["target_id"]
+    contact = chat_contact(account, data.get("chat", ""))
+    conversation = Conversation.objects.filter(contact=contact, account=account).first() if contact else None
+    if conversation is None and (chat_required or data.get("chat")):
+        if not data.get("chat"):
+            raise NotFiled(f"{what} that does not say which chat it came from: not applied")
+        raise NotYet(f"{what} of a message WhatSnap does not have")
+    message = find_message(account, target_id, lock=True, conversation=conversation)
     if message is None:
         # the id stays in the event's payload: reasons group alike events on the account page
         raise NotYet(f"{what} of a message WhatSnap does not have")
+    if conversation is not None and message.conversation_id != conversation.pk:
+        raise NotFiled(f"{what} naming a message of another chat: not applied")
     return message
 
 
@@ -84,7 +115,8 @@ def person_of(account: Account, *, phone: str, lid: str, name: str = "") -> tupl
 # --- reactions ---------------------------------------------------------------------------------
 def reaction_file(event: InboundEvent) -> None:
     data = event.payload
-    message = _target(event.account, data["target_id"], "reaction")
+    # a reaction without its chat (a backend that cannot say) still lands: it changes no words
+    message = _target(event.account, data, "reaction", chat_required=False)
     if data.get("from_me"):
         actor_key, contact = "me", None
     else:
@@ -137,7 +169,7 @@ def _same_phone(message: Message, raw: str, phone: str) -> bool:
 
 def edit_file(event: InboundEvent) -> None:
     data = event.payload
-    message = _target(event.account, data["target_id"], "edit")
+    message = _target(event.account, data, "edit")
     _authored_by_the_actor(message, data, "edit")
     text, at = str(data.get("text") or ""), _at(data)
     if message.deleted_at or text == message.text:
@@ -153,7 +185,7 @@ def edit_file(event: InboundEvent) -> None:
 
 def delete_file(event: InboundEvent) -> None:
     data = event.payload
-    message = _target(event.account, data["target_id"], "deletion")
+    message = _target(event.account, data, "deletion")
     _authored_by_the_actor(message, data, "deletion")
     if message.deleted_at:
         return

@@ -126,7 +126,10 @@ def _store(conversation: Conversation, data: dict, at, **fields) -> Message:
     reply_to_id = str(data.get("reply_to") or "")[:128]
     quoted = None
     if reply_to_id:
-        quoted = find_message(conversation.account, reply_to_id)
+        # only a message of this thread: a sender chooses the id it quotes
+        quoted = find_message(conversation.account, reply_to_id, conversation=conversation)
+        if quoted is not None and (quoted.conversation_id != conversation.pk or quoted.deleted_at):
+            quoted = None
     return Message.objects.create(
         location_id=conversation.location_id,
         conversation=conversation,
@@ -186,6 +189,8 @@ def _file_device_message(account: Account, data: dict, at) -> Message | None:
         return None
     thread = _device_thread(account, data)
     conversation = Conversation.objects.get_or_create(contact=thread, account=account, defaults={"location": account.location})[0]
+    if find_message(account, data["provider_id"], conversation=conversation) is not None:
+        return None  # our own send, its id written with another address of this chat
     in_flight = Message.objects.filter(
         conversation=conversation, direction=Message.Direction.OUTBOUND, status=Message.Status.SENDING,
         provider_message_id="", created_at__gte=timezone.now() - ECHO_WINDOW)

@@ -133,8 +133,8 @@ def _envelope(account, form, *, phone: str, name: str) -> tuple[dict | None, str
         if not text.strip():
             return None, "An edit needs the new text (delete the message instead)."
         return {"type": "edit", "id": f"sbx-ed-{token}", "target": target.provider_message_id, "text": text,
-                "from_me": target.via_device}, None
-    return {"type": "delete", "target": target.provider_message_id, "from_me": target.via_device}, None
+                "from_me": target.via_device, "from": phone}, None
+    return {"type": "delete", "target": target.provider_message_id, "from_me": target.via_device, "from": phone}, None
 
 
 def _target(account, phone: str, provider_id: str) -> Message | None:

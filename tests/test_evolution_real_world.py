@@ -238,29 +238,40 @@ def test_a_reaction_without_the_reacted_id_is_kept_unfiled(account):
 
 # --- edits and deletions -----------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["MESSAGE_EDIT", 14])
-def test_messages_edited_carries_the_protocol_message_of_an_edit(account, kind):
+def test_messages_edited_alone_cannot_say_who_edited_so_it_is_kept_not_applied(account, kind):
     """service.ts messages.upsert: `editedMessage = message.protocolMessage || message.editedMessage
     .message.protocolMessage` is sent as MESSAGES_EDITED itself (WAProto.proto ProtocolMessage:
-    key, type, editedMessage, timestampMs)."""
+    key, type, editedMessage, timestampMs). That key is the edited message's as its *sender*
+    wrote it (Baileys process-message.ts reads only its id and takes the chat from the key the
+    protocolMessage arrived under): anyone can write any chat and fromMe there, so it names no
+    one, and an edit WhatSnap cannot tie to its author is never applied."""
     data = {"key": {"remoteJid": f"{OWN}@s.whatsapp.net", "fromMe": True, "id": "3AEDITED"}, "type": kind,
             "editedMessage": {"extendedTextMessage": {"text": "Amanhã às 10h"}}, "timestampMs": "1761057700456"}
-    edit = one(account, envelope("messages.edited", data))
+    kept = one(account, envelope("messages.edited", data))
+    assert isinstance(kept, Unfiled) and kept.reason.startswith("edit that does not say who made it")
+
+
+def test_an_edit_under_the_key_it_arrived_with_names_its_author_and_chat(account):
+    """The same protocolMessage inside an upsert: the outer key is Baileys' (the chat as the
+    account sees it, set by WhatsApp's servers) — the edit is the contact's, in their chat."""
+    protocol = {"key": {"remoteJid": f"{OWN}@s.whatsapp.net", "fromMe": True, "id": "3AEDITED"}, "type": "MESSAGE_EDIT",
+                "editedMessage": {"conversation": "Amanhã às 10h"}, "timestampMs": "1761057700456"}
+    edit = one(account, upsert({"remoteJid": "5511912345678@s.whatsapp.net", "fromMe": False, "id": "3AOUTER"},
+                               {"protocolMessage": protocol}, message_type="protocolMessage"))
     assert isinstance(edit, MessageEdited)
-    assert (edit.target_id, edit.text) == ("3AEDITED", "Amanhã às 10h") and edit.provider_id.startswith("3AEDITED:")
+    assert (edit.target_id, edit.text, edit.from_me, edit.chat) == ("3AEDITED", "Amanhã às 10h", False, "+5511912345678")
     assert edit.at.timestamp() == pytest.approx(1761057700.456)
-    again = one(account, envelope("messages.edited", data))
-    assert again.provider_id == edit.provider_id  # the same edit told twice is one edit
 
 
 @pytest.mark.parametrize("kind", ["REVOKE", 0, None])
-def test_messages_edited_of_a_revoke_is_a_deletion(account, kind):
+def test_messages_edited_of_a_revoke_is_ignored_as_messages_delete_tells_it_with_its_chat(account, kind):
     """Every protocolMessage goes to MESSAGES_EDITED, a deletion for everyone (REVOKE, 0, the
-    enum's default: left out of the JSON) too."""
+    enum's default: left out of the JSON) too; service.ts messages.update sends the same
+    deletion as MESSAGES_DELETE with Baileys' key (see test_messages_delete_is_a_deletion)."""
     data = {"key": {"remoteJid": "5511912345678@s.whatsapp.net", "fromMe": False, "id": "3AGONE"}}
     if kind is not None:
         data["type"] = kind
-    deleted = one(account, envelope("messages.edited", data))
-    assert isinstance(deleted, MessageDeleted) and deleted.target_id == "3AGONE"
+    assert isinstance(one(account, envelope("messages.edited", data)), Ignored)
 
 
 def test_device_housekeeping_protocol_messages_carry_nothing_and_others_are_unfiled(account):

@@ -191,7 +191,7 @@ def test_a_quoted_reply_points_at_what_it_quotes(wa):
 
 def test_an_edit_shows_the_new_text_and_keeps_the_old(wa):
     file(wa, msg("in1", text="see you at 5"))
-    file(wa, MessageEdited(provider_id="e1", target_id="in1", text="see you at 6", at=now(), from_me=False))
+    file(wa, MessageEdited(provider_id="e1", target_id="in1", text="see you at 6", at=now(), from_me=False, chat="+14155550123"))
     message = Message.objects.get()
     assert message.text == "see you at 6" and message.edited_at is not None
     assert [e["text"] for e in message.edits] == ["see you at 5"]
@@ -200,7 +200,7 @@ def test_an_edit_shows_the_new_text_and_keeps_the_old(wa):
 
 def test_a_deletion_for_everyone_marks_the_message(wa):
     file(wa, msg("in1", text="oops wrong chat"))
-    file(wa, MessageDeleted(target_id="in1", at=now(), from_me=False))
+    file(wa, MessageDeleted(target_id="in1", at=now(), from_me=False, chat="+14155550123"))
     message = Message.objects.get()
     assert message.deleted_at is not None and message.text == "oops wrong chat"  # admins can still read it
     assert Conversation.objects.get().last_message_preview == "This message was deleted"
@@ -277,9 +277,10 @@ def test_a_waha_id_naming_the_chat_by_lid_finds_the_message_stored_under_the_pho
     waha = Account.objects.create(location=location, kind="whatsapp", backend="waha", name="W", slug="w", status="connected")
     waha = Account.objects.select_related("location").get(pk=waha.pk)
     file(waha, msg("false_14155550123@c.us_3EB0AA11", text="hi"))
-    file(waha, Reaction(provider_id="r1", target_id=f"false_{LID}_3EB0AA11", emoji="🙏", at=now()),
-         MessageEdited(provider_id="e1", target_id=f"false_{LID}_3EB0AA11", text="hi there", at=now(), from_me=False),
-         Reaction(provider_id="r2", target_id=f"false_{LID}_3EB0BB22", emoji="🙏", at=now()))
+    chat = "14155550123@c.us"
+    file(waha, Reaction(provider_id="r1", target_id=f"false_{LID}_3EB0AA11", emoji="🙏", at=now(), chat=chat),
+         MessageEdited(provider_id="e1", target_id=f"false_{LID}_3EB0AA11", text="hi there", at=now(), from_me=False, chat=chat),
+         Reaction(provider_id="r2", target_id=f"false_{LID}_3EB0BB22", emoji="🙏", at=now(), chat=chat))
     message = Message.objects.get()
     assert message.text == "hi there" and message.reactions.get().emoji == "🙏"
     assert InboundEvent.objects.get(dedupe_key="re:r2").status == "pending"  # another message: not this one
@@ -290,8 +291,8 @@ def test_a_contact_cannot_edit_or_delete_what_the_account_sent(wa):
     file(wa, msg("in1", text="how much?"))
     sent = message_send(conversation=Conversation.objects.get(), text="It is $100")
     sent.refresh_from_db()
-    file(wa, MessageEdited(provider_id="e1", target_id=sent.provider_message_id, text="It is free", at=now(), from_me=False),
-         MessageDeleted(target_id=sent.provider_message_id, at=now(), from_me=False))
+    file(wa, MessageEdited(provider_id="e1", target_id=sent.provider_message_id, text="It is free", at=now(), from_me=False, chat="+14155550123"),
+         MessageDeleted(target_id=sent.provider_message_id, at=now(), from_me=False, chat="+14155550123"))
     sent.refresh_from_db()
     assert (sent.text, sent.edited_at, sent.deleted_at) == ("It is $100", None, None)
     reasons = set(InboundEvent.objects.filter(kind__in=["edit", "delete"]).values_list("status", "error"))
@@ -301,8 +302,8 @@ def test_a_contact_cannot_edit_or_delete_what_the_account_sent(wa):
 
 def test_the_accounts_phone_edits_only_what_the_account_sent_and_unknown_authors_are_kept(wa):
     file(wa, msg("in1", text="hello"))
-    file(wa, MessageEdited(provider_id="e1", target_id="in1", text="forged", at=now(), from_me=True),
-         MessageEdited(provider_id="e2", target_id="in1", text="who?", at=now()))
+    file(wa, MessageEdited(provider_id="e1", target_id="in1", text="forged", at=now(), from_me=True, chat="+14155550123"),
+         MessageEdited(provider_id="e2", target_id="in1", text="who?", at=now(), chat="+14155550123"))
     assert Message.objects.get().text == "hello"
     assert set(InboundEvent.objects.filter(kind="edit").values_list("error", flat=True)) == {
         "edit of a message its sender did not write: not applied", "edit that does not say who made it: not applied"}
@@ -311,10 +312,10 @@ def test_the_accounts_phone_edits_only_what_the_account_sent_and_unknown_authors
 def test_in_a_group_only_the_member_who_wrote_a_message_edits_it(wa):
     group = "120363041234567890@g.us"
     file(wa, msg("g1", phone="+14155550123", name="Bob", text="I'll bring the cake", group_id=group, group_name="Party"))
-    file(wa, MessageEdited(provider_id="e1", target_id="g1", text="I'll bring nothing", at=now(), from_me=False, by="+14155550999"))
+    file(wa, MessageEdited(provider_id="e1", target_id="g1", text="I'll bring nothing", at=now(), from_me=False, by="+14155550999", chat=group))
     assert Message.objects.get().text == "I'll bring the cake"
     assert InboundEvent.objects.get(kind="edit").error == "edit by a group member who did not write the message: not applied"
-    file(wa, MessageEdited(provider_id="e2", target_id="g1", text="I'll bring two cakes", at=now(), from_me=False, by="+14155550123"))
+    file(wa, MessageEdited(provider_id="e2", target_id="g1", text="I'll bring two cakes", at=now(), from_me=False, by="+14155550123", chat=group))
     assert Message.objects.get().text == "I'll bring two cakes"
 
 
@@ -323,7 +324,7 @@ def test_edit_history_keeps_the_last_texts_only(wa):
 
     file(wa, msg("in1", text="v0"))
     for n in range(1, MAX_EDITS_KEPT + 5):
-        file(wa, MessageEdited(provider_id=f"e{n}", target_id="in1", text=f"v{n}", at=now(), from_me=False))
+        file(wa, MessageEdited(provider_id=f"e{n}", target_id="in1", text=f"v{n}", at=now(), from_me=False, chat="+14155550123"))
     message = Message.objects.get()
     assert message.text == f"v{MAX_EDITS_KEPT + 4}" and len(message.edits) == MAX_EDITS_KEPT
     assert message.edits[-1]["text"] == f"v{MAX_EDITS_KEPT + 3}"
@@ -381,7 +382,7 @@ def test_a_deleted_message_is_not_found_by_its_words_in_the_inbox(wa, location, 
 
     file(wa, msg("in1", text="my card number is 4111"))
     assert conversations_for(location=location, user=admin_user, query="4111").count() == 1
-    file(wa, MessageDeleted(target_id="in1", at=now(), from_me=False))
+    file(wa, MessageDeleted(target_id="in1", at=now(), from_me=False, chat="+14155550123"))
     assert conversations_for(location=location, user=admin_user, query="4111").count() == 0
 
 
@@ -401,3 +402,19 @@ def test_a_waha_message_typed_on_the_phone_is_looked_up_by_index_not_by_scanning
         file(waha, msg(f"true_{LID}_3EB0CC33", phone="", sender_lid=LID, text="typed on the phone", from_me=True))
     assert not [q for q in queries.captured_queries if "LIKE" in q["sql"].upper()]
     assert Message.objects.get(provider_message_id=f"true_{LID}_3EB0CC33").provider_id_core == "3EB0CC33"
+
+
+def test_an_edit_or_deletion_naming_a_message_of_another_chat_is_not_applied(wa):
+    """A contact learns ids of messages in their own chat only, but names whatever id it likes:
+    the target must be a message of the chat the edit came from."""
+    file(wa, msg("y1", phone="+14155550177", name="Yara", text="my address is 1 Main St"))
+    file(wa, msg("x1", phone="+14155550123", name="Xavi", text="hi"))
+    file(wa, MessageEdited(provider_id="e1", target_id="y1", text="my address is 9 Fake Rd", at=now(), from_me=False,
+                           chat="+14155550123"),
+         MessageDeleted(target_id="y1", at=now(), from_me=False, chat="+14155550123"),
+         MessageEdited(provider_id="e2", target_id="y1", text="no chat", at=now(), from_me=False))
+    yara = Message.objects.get(provider_message_id="y1")
+    assert (yara.text, yara.deleted_at) == ("my address is 1 Main St", None)
+    assert sorted(InboundEvent.objects.filter(kind__in=["edit", "delete"]).values_list("error", flat=True)) == [
+        "deletion naming a message of another chat: not applied", "edit naming a message of another chat: not applied",
+        "edit that does not say which chat it came from: not applied"]

@@ -281,12 +281,12 @@ def test_reactions_edits_and_deletions_are_kept_in_one_note_on_the_ghl_contact(i
     assert note.endswith(f"WhatSnap ref: wsm-{message.pk}")
 
     file(wa, Reaction(provider_id="r2", target_id="w1", emoji="❤️", at=now(), from_me=True))
-    file(wa, MessageEdited(provider_id="e1", target_id="w1", text="can I book for 4?", at=now(), from_me=False))
+    file(wa, MessageEdited(provider_id="e1", target_id="w1", text="can I book for 4?", at=now(), from_me=False, chat=PHONE))
     (note,) = ghl.notes_of(ghl_id)
     assert "❤️ WA (this account)" in note and '"can I book for 4?"' in note and "Edited on" in note
     assert "can I book for 3?" not in note  # earlier texts stay with WhatSnap's admins
 
-    file(wa, MessageDeleted(target_id="w1", at=now(), from_me=False))
+    file(wa, MessageDeleted(target_id="w1", at=now(), from_me=False, chat=PHONE))
     (note,) = ghl.notes_of(ghl_id)
     assert "Deleted for everyone" in note and "book" not in note
     assert len(ghl.api_calls("POST", f"/contacts/{ghl_id}/notes")) == 1  # then updated in place

@@ -113,7 +113,7 @@ def test_reactions_show_as_chips_with_who(admin_client, admin_user, sandbox_acco
 
 def test_edited_message_shows_new_text_and_only_admins_see_the_earlier_one(admin_client, agent_client, sandbox_account):
     message = write(sandbox_account, "in-1", text="See you at 5")
-    post(sandbox_account, {"type": "edit", "target": "in-1", "text": "See you at 6"})
+    post(sandbox_account, {"type": "edit", "target": "in-1", "text": "See you at 6", "from": "+14155550123"})
     admin_view, agent_view = bubble(thread_html(admin_client, message), message), bubble(thread_html(agent_client, message), message)
     for html in (admin_view, agent_view):
         assert "See you at 6" in html and "edited" in html
@@ -122,7 +122,7 @@ def test_edited_message_shows_new_text_and_only_admins_see_the_earlier_one(admin
 
 def test_deleted_message_is_marked_and_only_admins_see_what_it_said(admin_client, agent_client, sandbox_account):
     message = write(sandbox_account, "in-1", text="my card number is 4111")
-    post(sandbox_account, {"type": "delete", "target": "in-1"})
+    post(sandbox_account, {"type": "delete", "target": "in-1", "from": "+14155550123"})
     admin_view, agent_view = bubble(thread_html(admin_client, message), message), bubble(thread_html(agent_client, message), message)
     for html in (admin_view, agent_view):
         assert "This message was deleted" in html and "React" not in html and "data-reply" not in html
@@ -167,8 +167,8 @@ def test_an_open_thread_hears_every_change(sandbox_account):
     LiveEvent.objects.all().delete()
     post(sandbox_account, {"type": "from_me", "id": "me-1", "to": "+14155550123", "text": "from the phone"})
     post(sandbox_account, {"type": "reaction", "target": "in-1", "emoji": "😂", "from": "+14155550123"})
-    post(sandbox_account, {"type": "edit", "target": "in-1", "text": "hello!"})
-    post(sandbox_account, {"type": "delete", "target": "in-1"})
+    post(sandbox_account, {"type": "edit", "target": "in-1", "text": "hello!", "from": "+14155550123"})
+    post(sandbox_account, {"type": "delete", "target": "in-1", "from": "+14155550123"})
     topic = f"conversation:{message.conversation_id}"
     for name in ("message.sent_from_device", "message.reacted", "message.edited", "message.deleted"):
         (payload,) = live_events(name)
@@ -385,7 +385,7 @@ def test_the_sandbox_reads_every_kind_of_event_and_keeps_the_rest_unfiled(sandbo
     assert (typed.reply_to, typed.quoted_text) == ("in-1", "q")
     (reaction,) = parse({"type": "reaction", "target": "in-1", "emoji": "👍", "from": "+14155550123"})
     assert reaction == Reaction(provider_id="in-1:+14155550123:👍", target_id="in-1", emoji="👍", at=reaction.at,
-                                from_phone="+14155550123")
+                                from_phone="+14155550123", chat="+14155550123")
     assert parse({"type": "reaction", "target": "in-1", "emoji": "", "from_me": True})[0].from_me
     (edit,) = parse({"type": "edit", "target": "in-1", "text": "new"})
     assert isinstance(edit, MessageEdited) and edit.provider_id.startswith("in-1:") and edit.text == "new"

@@ -57,7 +57,8 @@ def test_a_tapback_is_a_reaction_on_the_message_it_points_at_not_a_message(kind)
                    associated_guid=f"p:0/{TARGET}", associated_type=kind, date_created=1735732800000)
     [reaction] = parse(envelope)
     assert reaction == Reaction(provider_id="TAPBACK-1", target_id=TARGET, emoji=EMOJI[name], at=reaction.at,
-                                from_me=False, from_phone="+14155550123")
+                                from_me=False, from_phone="+14155550123", chat=reaction.chat)
+    assert reaction.chat == "+14155550123"  # the 1:1 chat it is in (its guid ends with the person)
     assert reaction.at.timestamp() == 1735732800
 
 

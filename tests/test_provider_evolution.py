@@ -205,11 +205,17 @@ def test_reactions_edits_and_deletions_land_on_their_message_other_kinds_are_des
     post(gateway, linked, gateway.reaction(name, remote_jid=CUSTOMER, target_id="M1", emoji="👍", target_from_me=False))
     message = Message.objects.get(provider_message_id="M1")
     assert [r.emoji for r in message.reactions.all()] == ["👍"]
+    # messages.edited alone names no author (its key is the sender's writing): kept, not applied;
+    # the 2.3.7 messages.update of the same edit carries Baileys' key and is applied
     post(gateway, linked, gateway.messages_edited(name, target_id="M1", remote_jid=CUSTOMER, text="first, edited"))
     message.refresh_from_db()
+    assert message.text == "first"
+    post(gateway, linked, gateway.messages_update(name, key_id="M1", status="SERVER_ACK", remote_jid=CUSTOMER, from_me=False,
+                                                  message={"editedMessage": {"message": {"conversation": "first, edited"}}}))
+    message.refresh_from_db()
     assert (message.text, message.edits[0]["text"]) == ("first, edited", "first") and message.edited_at
-    post(gateway, linked, gateway.messages_edited(name, target_id="M1", remote_jid=CUSTOMER))  # REVOKE
-    post(gateway, linked, gateway.messages_delete(name, target_id="M1", remote_jid=CUSTOMER))  # the same, told twice
+    post(gateway, linked, gateway.messages_edited(name, target_id="M1", remote_jid=CUSTOMER))  # REVOKE: told again below
+    post(gateway, linked, gateway.messages_delete(name, target_id="M1", remote_jid=CUSTOMER))
     message.refresh_from_db()
     assert message.deleted_at and Message.objects.count() == 1
     location = {"locationMessage": {"degreesLatitude": 52.52, "degreesLongitude": 13.40, "name": "Shop"}}

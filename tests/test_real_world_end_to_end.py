@@ -109,9 +109,11 @@ def test_reaction_quote_edit_and_deletion_show_in_the_thread_and_only_real_messa
     upsert(evolution, evo.message_key(chat), evo.reply_content("and one high chair", first), push_name="Rui")
     upsert(evolution, evo.message_key(chat), evo.reaction_content(first["key"], "👍"), push_name="Rui")
     typo = upsert(evolution, evo.message_key(chat), {"conversation": "for 5 actualy"}, push_name="Rui")
-    # WhatsApp sends the edit's key as its sender wrote it: fromMe, addressed to the account
-    as_sent = {"remoteJid": f"{OWN}@s.whatsapp.net", "fromMe": True, "id": typo["key"]["id"]}
-    assert post(evolution, "messages.edited", evo.protocol_message(as_sent, text="for 5 actually")) == 200
+    # the edit as evolution-foundation/evolution-api 2.3.7 reports it (messages.update: Baileys'
+    # key of the edited message, the chat as the account sees it, and its new content)
+    assert post(evolution, "messages.update", {
+        "keyId": typo["key"]["id"], "remoteJid": chat, "fromMe": False, "participant": None, "status": "SERVER_ACK",
+        "message": {"editedMessage": {"message": {"conversation": "for 5 actually"}}}}) == 200
     oops = upsert(evolution, evo.message_key(chat), {"conversation": "wrong chat, sorry"}, push_name="Rui")
     assert post(evolution, "messages.delete", oops["key"]) == 200
 

@@ -60,29 +60,34 @@ class Reaction:
     from_me: bool = False  # the account's own phone reacted
     from_phone: str = ""  # who reacted, when not from_me (a group participant, the contact)
     sender_lid: str = ""
+    chat: str = ""  # the chat it happened in, as the account sees it (see MessageEdited)
 
 
 @dataclass(frozen=True)
 class MessageEdited:
     """Only a message's author may edit or delete it, and a forged one must not rewrite someone
     else's words: say who did it. from_me: the account's own phone (True), the contact or a group
-    member (False), or None when the backend cannot tell (then it is kept unfiled). by: the group
-    member who did it (phone or LID) — required for a group's messages."""
+    member (False), or None when the backend cannot tell (then it is kept unfiled). chat: the
+    chat it arrived in as the account sees it (the contact's phone, handle or LID, or the group
+    id) — required: the target must be a message of that chat. by: the group member who did it
+    (phone or LID) — required for a group's messages."""
     provider_id: str  # the edit's own id (dedupe); target + text hash when the platform has none
     target_id: str
     text: str
     at: datetime
     from_me: bool | None = None
     by: str = ""
+    chat: str = ""
 
 
 @dataclass(frozen=True)
 class MessageDeleted:
-    """A message deleted for everyone (revoked / unsent); from_me and by as for MessageEdited."""
+    """A message deleted for everyone (revoked / unsent); from_me, by and chat as for MessageEdited."""
     target_id: str
     at: datetime
     from_me: bool | None = None
     by: str = ""
+    chat: str = ""
 
 
 @dataclass(frozen=True)

@@ -149,14 +149,20 @@ def _reaction(data: dict) -> Reaction:
     target, emoji, from_me = str(data["target"]), str(data.get("emoji", "")), bool(data.get("from_me"))
     who = "me" if from_me else str(data["from"])
     return Reaction(provider_id=str(data.get("id") or f"{target}:{who}:{emoji}"), target_id=target, emoji=emoji,
-                    at=_at(data), from_me=from_me, from_phone="" if from_me else who)
+                    at=_at(data), from_me=from_me, from_phone="" if from_me else who, chat=_chat(data))
 
 
 def _edit(data: dict) -> MessageEdited:
     target, text = str(data["target"]), str(data["text"])
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return MessageEdited(provider_id=str(data.get("id") or f"{target}:{digest}"), target_id=target, text=text, at=_at(data),
-                         from_me=bool(data.get("from_me")), by=str(data.get("from", "")))
+                         from_me=bool(data.get("from_me")), by=str(data.get("from", "")), chat=_chat(data))
+
+
+def _chat(data: dict) -> str:
+    """The chat a reaction, edit or deletion is in: the group, or the phone that wrote (or was
+    written to from the account's own phone)."""
+    return str(data.get("group_id") or data.get("from") or data.get("to") or "")
 
 
 _PARSERS = {
@@ -165,7 +171,7 @@ _PARSERS = {
     "reaction": _reaction,
     "edit": _edit,
     "delete": lambda data: MessageDeleted(target_id=str(data["target"]), at=_at(data), from_me=bool(data.get("from_me")),
-                                          by=str(data.get("from", ""))),
+                                          by=str(data.get("from", "")), chat=_chat(data)),
     "chat_event": lambda data: ChatEvent(provider_id=str(data["id"]), group_id=str(data["group_id"]), text=str(data["text"]),
                                          at=_at(data), group_name=str(data.get("group_name", ""))),
     "status": lambda data: DeliveryStatus(provider_id=str(data["id"]), status=str(data["status"]), error=str(data.get("error", ""))),

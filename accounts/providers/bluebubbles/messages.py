@@ -47,6 +47,15 @@ def sender_address(data: dict) -> str:
     return str(handle.get("address") or "") if isinstance(handle, dict) else ""
 
 
+def chat_party(data: dict) -> str:
+    """The chat a message is in, as WhatSnap keys its thread: the group's chat guid, or the
+    other person of a 1:1 chat (the end of its guid; else the message's handle)."""
+    chat = str(first_chat(data).get("guid") or "")
+    if is_group(chat):
+        return chat
+    return chat.split(";-;", 1)[1] if ";-;" in chat else sender_address(data)
+
+
 def message_events(data: dict, envelope: dict, *, history: bool = False) -> list:
     """A message-shaped payload (new-message, updated-message's tapbacks, participant-*, a page
     of history) as events."""
@@ -123,7 +132,7 @@ def tapback(data: dict, envelope: dict) -> list:
         return [Unfiled(what, envelope)]
     from_me = bool(data.get("isFromMe"))
     return [Reaction(provider_id=guid, target_id=target, emoji=emoji, at=epoch_ms(data.get("dateCreated")),
-                     from_me=from_me, from_phone="" if from_me else sender_address(data))]
+                     from_me=from_me, from_phone="" if from_me else sender_address(data), chat=chat_party(data))]
 
 
 def tapback_emoji(kind: str, text: str) -> str | None:

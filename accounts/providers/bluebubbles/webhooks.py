@@ -21,7 +21,7 @@ from accounts.providers.base import (
     WebhookForbidden,
     WebhookMalformed,
 )
-from accounts.providers.bluebubbles.messages import edit_id, epoch_ms, group_item, message_events, tapback
+from accounts.providers.bluebubbles.messages import chat_party, edit_id, epoch_ms, group_item, message_events, tapback
 
 GROUP_EVENTS = ("participant-added", "participant-removed", "participant-left", "group-name-change",
                 "group-icon-changed", "group-icon-removed")
@@ -66,12 +66,12 @@ def _updated_message(data: dict, envelope: dict) -> list:
     by = "" if from_me else str((data.get("handle") or {}).get("address") or "")
     if _unsent(data):
         events.append(MessageDeleted(target_id=guid, at=epoch_ms(data.get("dateRetracted") or data.get("dateEdited")),
-                                     from_me=from_me, by=by))
+                                     from_me=from_me, by=by, chat=chat_party(data)))
     elif data.get("dateEdited"):
         text = str(data.get("text") or "")
         if text:  # the edit's id: the message + its new text (a later receipt repeats the same edit)
             events.append(MessageEdited(provider_id=edit_id(guid, text), target_id=guid, text=text, at=epoch_ms(data["dateEdited"]),
-                                        from_me=from_me, by=by))
+                                        from_me=from_me, by=by, chat=chat_party(data)))
         else:
             events.append(Unfiled(f"edit of message {guid} without its text (a part of it unsent?)", envelope))
     if data.get("isFromMe"):

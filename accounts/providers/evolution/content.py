@@ -152,42 +152,41 @@ def edit_id(target: str, text: str) -> str:
     return f"{target}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
-def actor(arrival_key: dict | None, own_phone: str = "", *, inner_key: dict | None = None) -> tuple[bool | None, str]:
-    """(from_me, group member) of who sent an edit or deletion. The key it arrived under (Baileys'
-    message key: the chat as the account sees it) says it; Evolution's messages.edited carries
-    only the protocolMessage, whose key is the edited message's as its *sender* saw it: fromMe
-    and, in a 1:1 chat, the chat as the sender saw it — the account's own number when the
-    contact edited, the contact's when the account's phone did. Anything else: None (unknown)."""
-    if isinstance(arrival_key, dict):
-        from_me = bool(arrival_key.get("fromMe"))
-        if from_me or not str(arrival_key.get("remoteJid") or "").endswith("@g.us"):
-            return from_me, ""
-        _group, phone, lid = party(arrival_key, own_phone)
-        return False, phone or lid
-    remote = str((inner_key or {}).get("remoteJid") or "")
-    phone = first_phone(_unhosted(remote))
-    if not (inner_key or {}).get("fromMe") or not phone or not own_phone:
-        return None, ""
-    return (False, "") if phone == own_phone else (True, "")
+def actor(arrival_key: dict, own_phone: str = "") -> tuple[bool, str, str]:
+    """(from_me, group member, chat) of who sent an edit or deletion, read from the key it
+    arrived under (Baileys' message key: the chat as the account sees it, set by WhatsApp's
+    servers, not by the sender)."""
+    group, phone, lid = party(arrival_key, own_phone)
+    from_me = bool(arrival_key.get("fromMe"))
+    chat = group or phone or lid
+    return from_me, "" if from_me or not group else (phone or lid), chat
 
 
-def protocol_events(protocol: dict, envelope: dict, at_fallback=None, *, who: tuple[bool | None, str] = (None, "")) -> list:
+def protocol_events(protocol: dict, envelope: dict, at_fallback=None, *, who: tuple[bool, str, str] | None = None) -> list:
     """A protocolMessage: a deletion for everyone (REVOKE) or an edit (MESSAGE_EDIT), made by
-    `who` (actor())."""
+    `who` (actor() of the key it arrived under). Without it (Evolution's messages.edited carries
+    the protocolMessage alone, whose key its sender writes) nobody can say who made it or in
+    which chat: a deletion is Ignored (messages.delete tells it again, with its chat), an edit
+    is kept unfiled."""
     # A type left out reads as REVOKE (0), the enum's default, as Baileys itself reads it.
     kind = protocol.get("type", 0)
     target = str((protocol.get("key") or {}).get("id") or "")
     at = message_time(protocol.get("timestampMs") or at_fallback)
-    from_me, by = who
     if kind in REVOKE:
         if not target:
             return [Unfiled("deletion of a message without id", envelope)]
-        return [MessageDeleted(target_id=target, at=at, from_me=from_me, by=by)]
+        if who is None:
+            return [Ignored("a deletion told again: messages.delete carries it with its chat")]
+        return [MessageDeleted(target_id=target, at=at, from_me=who[0], by=who[1], chat=who[2])]
     if kind in MESSAGE_EDIT:
         text = edited_text(protocol.get("editedMessage"))
         if not target:
             return [Unfiled("edit of a message without id", envelope)]
-        return [MessageEdited(provider_id=edit_id(target, text), target_id=target, text=text, at=at, from_me=from_me, by=by)]
+        if who is None:
+            return [Unfiled("edit that does not say who made it (Evolution's messages.edited carries only the "
+                            "edited message's key, which its sender writes): not applied", envelope)]
+        return [MessageEdited(provider_id=edit_id(target, text), target_id=target, text=text, at=at,
+                              from_me=who[0], by=who[1], chat=who[2])]
     if kind in HOUSEKEEPING:
         return [Ignored(f"protocol message {kind}: housekeeping between the account's own devices")]
     return [Unfiled(f"WhatsApp protocol message {kind} not filed", envelope)]
@@ -226,7 +225,8 @@ def message_events(data: dict, envelope: dict, *, own_phone: str = "", unfiled_k
             return [Unfiled("reaction to a message without id", envelope, unfiled_key)]
         return [Reaction(provider_id=provider_id, target_id=target, emoji=str(reaction.get("text") or ""),
                          at=message_time(reaction.get("senderTimestampMs") or data.get("messageTimestamp")),
-                         from_me=from_me, from_phone="" if from_me else phone, sender_lid="" if from_me else lid)]
+                         from_me=from_me, from_phone="" if from_me else phone, sender_lid="" if from_me else lid,
+                         chat=group_id or phone or lid)]
     if isinstance(message.get("pollUpdateMessage"), dict):
         return [Unfiled("poll vote (WhatSnap does not show polls yet)", envelope, unfiled_key)]
     if set(message) <= BOOKKEEPING:

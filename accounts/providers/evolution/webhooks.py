@@ -117,15 +117,15 @@ def _on_update(account, data: dict, envelope: dict) -> list:
             return [Unfiled("edit of a message without id", envelope)]
         text = content.edited_text(inner)
         return [MessageEdited(provider_id=content.edit_id(provider_id, text), target_id=provider_id, text=text,
-                              at=message_time(data.get("messageTimestamp")), from_me=who[0], by=who[1])]
+                              at=message_time(data.get("messageTimestamp")), from_me=who[0], by=who[1], chat=who[2])]
     if data.get("pollUpdates"):
         return [Unfiled("poll vote (WhatSnap does not show polls yet)", envelope, dedupe)]
     if not provider_id:
         return [Unfiled("message status without a message id", envelope)]
     if status == "DELETED":
-        from_me, by = content.actor({"remoteJid": data.get("remoteJid"), "fromMe": data.get("fromMe"),
-                                     "participant": data.get("participant")}, account.phone_number)
-        return [MessageDeleted(target_id=provider_id, at=message_time(None), from_me=from_me, by=by)]
+        from_me, by, chat = content.actor({"remoteJid": data.get("remoteJid"), "fromMe": data.get("fromMe"),
+                                           "participant": data.get("participant")}, account.phone_number)
+        return [MessageDeleted(target_id=provider_id, at=message_time(None), from_me=from_me, by=by, chat=chat)]
     if status not in ACK_STATUS and status != "PENDING":
         return [Unfiled(f"message status {status or '(none)'} not understood", envelope, dedupe)]
     if not from_me:
@@ -136,8 +136,8 @@ def _on_update(account, data: dict, envelope: dict) -> list:
 
 
 def _on_edited(account, data: dict, envelope: dict) -> list:
-    # only the protocolMessage: who made it is read from its key as the sender saw it
-    return content.protocol_events(data, envelope, who=content.actor(None, account.phone_number, inner_key=data.get("key")))
+    # only the protocolMessage: its key is the sender's own writing, so it names no one
+    return content.protocol_events(data, envelope)
 
 
 def _on_delete(account, data: dict, envelope: dict) -> list:
@@ -145,8 +145,8 @@ def _on_delete(account, data: dict, envelope: dict) -> list:
     target = str(data.get("id") or data.get("keyId") or "")
     if not target:
         return [Unfiled("deletion of a message without id", envelope)]
-    from_me, by = content.actor(data, account.phone_number)
-    return [MessageDeleted(target_id=target, at=message_time(None), from_me=from_me, by=by)]
+    from_me, by, chat = content.actor(data, account.phone_number)
+    return [MessageDeleted(target_id=target, at=message_time(None), from_me=from_me, by=by, chat=chat)]
 
 
 _HANDLERS = {

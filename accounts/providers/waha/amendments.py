@@ -55,7 +55,7 @@ def on_reaction(envelope: dict, payload: dict, me: Me) -> list:
     emoji = str(reaction.get("text") or "")
     provider_id = jid_text(payload.get("id")) or f"{target}:{phone or lid or 'me'}:{emoji}"
     return [Reaction(provider_id=provider_id, target_id=target, emoji=emoji, at=message_time(payload.get("timestamp")),
-                     from_me=from_me, from_phone=phone, sender_lid=lid)]
+                     from_me=from_me, from_phone=phone, sender_lid=lid, chat=chat)]
 
 
 def _as_seen_by_account(target: str, *, chat: str, reactor: str, me: Me) -> str:
@@ -84,9 +84,19 @@ def on_edited(envelope: dict, payload: dict, me: Me) -> list:
         return [unfiled(f"edit in {why}", envelope)]
     text = str(payload.get("body") or "")
     provider_id = own_id if own_id != target else f"{target}:{text_hash(text)}"
-    from_me, by = _who(payload, parse_id(target).chat, me)
+    chat = _chat(payload, target)
+    from_me, by = _who(payload, chat, me)
     return [MessageEdited(provider_id=provider_id, target_id=target, text=text, at=message_time(payload.get("timestamp")),
-                          from_me=from_me, by=by)]
+                          from_me=from_me, by=by, chat=chat)]
+
+
+def _chat(message: dict, fallback_id: str) -> str:
+    """The chat an edit or a deletion arrived in, as the account sees it: the chat part of the
+    WAMessage's own id (WAHA writes ids from the account's side), else its from / to."""
+    key = parse_id(message.get("id")) or parse_id(fallback_id)
+    if key is not None:
+        return key.chat
+    return jid_text(message.get("to") if message.get("fromMe") else message.get("from"))
 
 
 def _who(message: dict, chat: str, me: Me) -> tuple[bool, str]:
@@ -110,8 +120,10 @@ def on_revoked(envelope: dict, payload: dict, me: Me) -> list:
         return [unfiled("message.revoked without the revoked message's id", envelope)]
     if why := not_a_chat(parse_id(target).chat):
         return [unfiled(f"deletion in {why}", envelope)]
-    from_me, by = _who(after or before, parse_id(target).chat, me)
-    return [MessageDeleted(target_id=target, at=message_time((after or before).get("timestamp")), from_me=from_me, by=by)]
+    chat = _chat(after or before, target)
+    from_me, by = _who(after or before, chat, me)
+    return [MessageDeleted(target_id=target, at=message_time((after or before).get("timestamp")), from_me=from_me, by=by,
+                           chat=chat)]
 
 
 def _admin_revoke(target: str, data, me: Me) -> str:

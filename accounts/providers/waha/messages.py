@@ -95,7 +95,7 @@ def read_message(payload: dict, me: Me, *, history: bool = False) -> Read:
     if kind == "revoked":  # WEBJS: a message deleted for everyone, seen as it is now
         from_me = bool(payload.get("fromMe"))
         phone, lid = ("", "") if from_me or not is_group(chat) else person([payload.get("author"), payload.get("participant")], me)
-        return Read(other=MessageDeleted(target_id=provider_id, at=at, from_me=from_me, by=phone or lid))
+        return Read(other=MessageDeleted(target_id=provider_id, at=at, from_me=from_me, by=phone or lid, chat=chat))
     if kind in WEBJS_SYSTEM_TYPES:
         return Read(reason=f"WhatsApp system item of type {kind}, not a message a person wrote")
     from_me = bool(payload.get("fromMe"))
