@@ -270,7 +270,7 @@ def test_messages_carry_device_history_quote_edit_deletion_and_reactions(api_cli
     Message.objects.filter(provider_message_id="in-q").update(reply_to=first, quoted_text="hello")
     _post_sandbox(sandbox_account, {"type": "from_me", "id": "me-1", "to": "+14155550123", "text": "typed on the phone"})
     _post_sandbox(sandbox_account, {"type": "reaction", "target": first.provider_message_id, "emoji": "👍", "from": "+14155550123"})
-    _post_sandbox(sandbox_account, {"type": "edit", "target": first.provider_message_id, "text": "hello there"})
+    _post_sandbox(sandbox_account, {"type": "edit", "target": first.provider_message_id, "text": "hello there", "from": "+14155550123"})
     rows = {m["text"]: m for m in api_client.get("/api/v1/messages/").json()["results"]}
     edited = rows["hello there"]
     assert edited["reactions"] == [{"emoji": "👍", "by": "Ada", "from_me": False, "contact": conversation.contact_id,
@@ -284,8 +284,8 @@ def test_messages_carry_device_history_quote_edit_deletion_and_reactions(api_cli
 def test_edits_and_deleted_texts_only_for_admin_tokens(api_client, agent_api, agent_user, sandbox_account, conversation):
     message = Message.objects.get()
     conversation_assign(conversation=conversation, assignee=agent_user)
-    _post_sandbox(sandbox_account, {"type": "edit", "target": message.provider_message_id, "text": "my pin is 1234"})
-    _post_sandbox(sandbox_account, {"type": "delete", "target": message.provider_message_id})
+    _post_sandbox(sandbox_account, {"type": "edit", "target": message.provider_message_id, "text": "my pin is 1234", "from": "+14155550123"})
+    _post_sandbox(sandbox_account, {"type": "delete", "target": message.provider_message_id, "from": "+14155550123"})
     admin_view = api_client.get(f"/api/v1/messages/{message.pk}/").json()
     agent_view = agent_api.get(f"/api/v1/messages/{message.pk}/").json()
     assert admin_view["text"] == "my pin is 1234" and admin_view["edits"] == [{"text": "hello", "until": admin_view["edits"][0]["until"]}]
