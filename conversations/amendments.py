@@ -19,7 +19,7 @@ from contacts.services import contact_identify_lid, contact_upsert_from_inbound,
 from conversations.models import Conversation, ConversationEvent, InboundEvent, Message, MessageReaction
 from conversations.sending import preview_of
 from whatsnap import events
-from whatsnap.phones import normalise_sender, region_of
+from whatsnap.phones import normalise_for_account
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def chat_contact(account: Account, chat: str) -> Contact | None:
         found = contacts.filter(whatsapp_lid=chat).first()
     if found is None:
         phone = phone_from_jid(chat) or chat
-        value = normalise_sender(phone, default_region=region_of(account.phone_number) or "US").value
+        value = normalise_for_account(phone, account_phone=account.phone_number).value
         found = contacts.filter(phone=value).first()
     return found
 
@@ -104,7 +104,7 @@ def _target(account: Account, data: dict, what: str, *, chat_required: bool = Tr
 
 def person_of(account: Account, *, phone: str, lid: str, name: str = "") -> tuple[Contact, bool, bool] | None:
     """(contact, created, changed) of a person named by phone and/or LID; None when neither is given."""
-    sender = normalise_sender(phone, default_region=region_of(account.phone_number) or "US") if phone else None
+    sender = normalise_for_account(phone, account_phone=account.phone_number) if phone else None
     if lid:
         return contact_upsert_from_whatsapp(location=account.location, sender=sender, lid=lid, platform_name=name)
     if sender is not None:
@@ -164,7 +164,7 @@ def _authored_by_the_actor(message: Message, data: dict, what: str) -> None:
 
 
 def _same_phone(message: Message, raw: str, phone: str) -> bool:
-    return normalise_sender(raw, default_region=region_of(message.account.phone_number) or "US").value == phone
+    return normalise_for_account(raw, account_phone=message.account.phone_number).value == phone
 
 
 def edit_file(event: InboundEvent) -> None:
@@ -224,7 +224,7 @@ def chat_event_file(event: InboundEvent) -> None:
 # --- the phone behind a LID -------------------------------------------------------------------------
 def identity_file(event: InboundEvent) -> None:
     data, account = event.payload, event.account
-    sender = normalise_sender(data["phone"], default_region=region_of(account.phone_number) or "US")
+    sender = normalise_for_account(data["phone"], account_phone=account.phone_number)
     if not sender.is_e164:
         raise NotFiled(f"the gateway named {data['phone'][:40]!r} as the phone of a LID: not a phone number")
     contact_identify_lid(location=account.location, lid=data["lid"], sender=sender, platform_name=data.get("name", ""))
@@ -248,7 +248,7 @@ def lid_resolve(account_id: int, lid: str) -> str:
     except ProviderError as exc:
         logger.info("LID lookup on account %s failed: %s", account_id, exc)
         return "lookup failed"
-    sender = normalise_sender(phone, default_region=region_of(account.phone_number) or "US") if phone else None
+    sender = normalise_for_account(phone, account_phone=account.phone_number) if phone else None
     if sender is None or not sender.is_e164:
         return "unknown"
     with transaction.atomic():

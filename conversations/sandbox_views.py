@@ -16,7 +16,7 @@ from accounts.tenancy import get_for_location, location_required
 from conversations.models import Conversation, Message
 from conversations.services import webhook_events_record
 from conversations.timeline import COMMON_REACTIONS, ME, decorate
-from whatsnap.phones import normalise_sender, region_of
+from whatsnap.phones import normalise_for_account
 
 DEFAULT_SENDER = "+14155550100"
 PHONE_ACTIONS = ("message", "from_me", "reaction", "edit", "delete")
@@ -27,7 +27,7 @@ def _sandbox_account(request, pk):
 
 
 def _contact_phone(account, phone) -> str:
-    return normalise_sender(phone, default_region=region_of(account.phone_number) or "US").value
+    return normalise_for_account(phone, account_phone=account.phone_number).value
 
 
 def _thread(account, phone) -> list[Message]:

@@ -8,7 +8,7 @@ from contacts.models import Contact
 from routing.forms import DryRunForm, RoutingRuleForm, TeamForm
 from routing.models import RoutingRule, Team
 from routing.services import route_decide
-from whatsnap.phones import normalise_sender, region_of
+from whatsnap.phones import normalise_for_account
 
 
 @location_required
@@ -67,7 +67,7 @@ def dry_run(request):
     decision = assignee = contact = None
     if request.GET and form.is_valid():
         account = form.cleaned_data["account"]
-        sender = normalise_sender(form.cleaned_data["phone"], default_region=region_of(account.phone_number) or "US")
+        sender = normalise_for_account(form.cleaned_data["phone"], account_phone=account.phone_number)
         contact = Contact.objects.filter(location=request.location, phone=sender.value).first()
         if contact is None:
             contact = Contact(location=request.location, phone=sender.value)

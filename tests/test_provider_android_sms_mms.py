@@ -9,8 +9,8 @@ Sources:
   .../receiver/MmsContentReader.kt (attachments' data = the part's bytes in base64, null when
   unreadable; sender "unknown" without a From), .../localserver/WebService.kt (the phone's
   own server routes both /message and /messages; /messages since v1.28.0);
-- android-sms-gateway/server: internal/sms-gateway/handlers/3rdparty.go (cloud: /message is
-  "TODO: remove after 2025-12-31", /messages stays), handlers/messages/3rdparty.go (409 for a
+- android-sms-gateway/server: internal/sms-gateway/handlers/3rdparty.go (cloud: upstream marks
+  /message for removal after 2025-12-31; /messages stays), handlers/messages/3rdparty.go (409 for a
   reused id)."""
 import base64
 

@@ -36,6 +36,12 @@ def normalise_sender(raw: str, *, default_region: str | None) -> NormalisedSende
     return NormalisedSender(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), True)
 
 
+def normalise_for_account(raw: str, *, account_phone: str) -> NormalisedSender:
+    """A sender as an account reads it: a number without its country code is in the account's
+    own number's country (the US when that is unknown)."""
+    return normalise_sender(raw, default_region=region_of(account_phone) or "US")
+
+
 def normalise_e164(raw: str, *, default_region: str | None = None) -> str:
     """Strict: for numbers people type into forms. Raises ValueError with a readable reason."""
     try:

@@ -2,6 +2,8 @@
 
 Webhook parsing returns normalised events; verification happens inside parse_webhook and a
 bad signature raises WebhookForbidden before anything is stored."""
+import hashlib
+import hmac
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -143,6 +145,20 @@ class WebhookForbidden(Exception):
 
 class WebhookMalformed(Exception):
     """Verified but unparseable payload: answer 400 with the reason, store nothing."""
+
+
+def require_url_secret(account, request) -> None:
+    """Backends whose webhooks are unsigned (Evolution, BlueBubbles) are accepted only with the
+    account's own secret in the URL WhatSnap gave them (`?secret=`)."""
+    secret = request.GET.get("secret", "")
+    if not secret or not hmac.compare_digest(secret.encode(), account.webhook_secret.encode()):
+        raise WebhookForbidden("missing or wrong ?secret= in the webhook URL")
+
+
+def edit_id(target: str, text: str) -> str:
+    """An edit's own id when the platform gives none: the edited message and a hash of its new
+    text (the same edit told twice is one edit; a second edit is another)."""
+    return f"{target}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
 def json_envelope(request) -> dict:

@@ -30,6 +30,7 @@ from accounts.providers.base import (
     ConnectionChanged,
     DeliveryStatus,
     Health,
+    edit_id,
     InboundMessage,
     MessageDeleted,
     MessageEdited,
@@ -154,8 +155,7 @@ def _reaction(data: dict) -> Reaction:
 
 def _edit(data: dict) -> MessageEdited:
     target, text = str(data["target"]), str(data["text"])
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return MessageEdited(provider_id=str(data.get("id") or f"{target}:{digest}"), target_id=target, text=text, at=_at(data),
+    return MessageEdited(provider_id=str(data.get("id") or edit_id(target, text)), target_id=target, text=text, at=_at(data),
                          from_me=bool(data.get("from_me")), by=str(data.get("from", "")), chat=_chat(data))
 
 

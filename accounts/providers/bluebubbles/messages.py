@@ -6,7 +6,6 @@ threadOriginatorGuid, dateEdited/dateRetracted) as WhatSnap's normalised events.
 - a group system item (itemType other than 0) is a ChatEvent;
 - anything else is a message, the contact's or, isFromMe, one sent from the Mac / iPhone
   (WhatSnap's own sends echo back with the guid send() returned: filing tells them apart)."""
-import hashlib
 import re
 from datetime import datetime, timezone as dt_timezone
 
@@ -188,5 +187,3 @@ def _other(data: dict, chat: dict) -> str:
     return "someone"
 
 
-def edit_id(guid: str, text: str) -> str:
-    return f"{guid}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"

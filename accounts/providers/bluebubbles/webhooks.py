@@ -10,27 +10,25 @@ message (serialised "for notification": updated-message carries no chats).
 - participant-added / -removed / -left, group-name-change, group-icon-changed / -removed: the
   same system item the new-message of it carries (one ChatEvent: the same guid);
 - anything else (typing-indicator, chat-read-status-changed, ...) is kept Unfiled."""
-import hmac
 
 from accounts.providers.base import (
-    Ignored,
     DeliveryStatus,
+    Ignored,
     MessageDeleted,
     MessageEdited,
     Unfiled,
-    WebhookForbidden,
     WebhookMalformed,
+    edit_id,
+    require_url_secret,
 )
-from accounts.providers.bluebubbles.messages import chat_party, edit_id, epoch_ms, group_item, message_events, tapback
+from accounts.providers.bluebubbles.messages import chat_party, epoch_ms, group_item, message_events, tapback
 
 GROUP_EVENTS = ("participant-added", "participant-removed", "participant-left", "group-name-change",
                 "group-icon-changed", "group-icon-removed")
 
 
 def verify(account, request) -> None:
-    secret = request.GET.get("secret", "")
-    if not secret or not hmac.compare_digest(secret.encode(), account.webhook_secret.encode()):
-        raise WebhookForbidden("missing or wrong ?secret= in the webhook URL")
+    require_url_secret(account, request)
 
 
 def parse_envelope(envelope: dict) -> list:

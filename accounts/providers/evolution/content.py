@@ -12,9 +12,8 @@ same person is in `remoteJidAlt` / `participantAlt` (Baileys 7), `senderPn` / `s
 #1764, #1872, #2466). Evolution 2.3.7 swaps a LID `remoteJid` for its phone before sending.
 `extendedTextMessage` arrives renamed to `conversation`, its contextInfo (quoted replies) moved
 up to `contextInfo`; `pushName` of our own messages is the account's name or 'Você'."""
-import hashlib
 
-from accounts.providers.base import Ignored, InboundMessage, MessageDeleted, MessageEdited, Reaction, Unfiled
+from accounts.providers.base import Ignored, InboundMessage, MessageDeleted, MessageEdited, Reaction, Unfiled, edit_id
 from accounts.providers.whatsapp_ids import first_phone, message_time
 
 MEDIA_KINDS = {
@@ -146,10 +145,6 @@ def quote(data: dict, message: dict) -> tuple[str, str]:
 
 def edited_text(edited: dict) -> str:
     return content(edited)[0] if isinstance(edited, dict) and edited else ""
-
-
-def edit_id(target: str, text: str) -> str:
-    return f"{target}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
 def actor(arrival_key: dict, own_phone: str = "") -> tuple[bool, str, str]:

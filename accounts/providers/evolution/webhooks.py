@@ -20,7 +20,7 @@ import hmac
 from django.conf import settings
 
 from accounts.providers.base import ConnectionChanged, DeliveryStatus, Ignored, MessageDeleted, MessageEdited, Unfiled, WebhookForbidden
-from accounts.providers.base import WebhookMalformed, json_envelope
+from accounts.providers.base import WebhookMalformed, edit_id, json_envelope, require_url_secret
 from accounts.providers.evolution import content
 from accounts.providers.evolution.gateway import instance_name, qr_events
 from accounts.providers.whatsapp_ids import message_time, phone_from_jid
@@ -38,9 +38,7 @@ def verified_envelope(account, request) -> dict:
     global key or the instance token, when WhatSnap holds one (the gateway sends the token it
     has; an instance whose token we never learnt still reaches us: Evolution does not retry a
     refused webhook)."""
-    secret = request.GET.get("secret", "")
-    if not secret or not hmac.compare_digest(secret.encode(), account.webhook_secret.encode()):
-        raise WebhookForbidden("missing or wrong ?secret= in the webhook URL")
+    require_url_secret(account, request)
     envelope = json_envelope(request)
     apikey = envelope.get("apikey")
     token = account.credentials.get("instance_token", "")
@@ -116,7 +114,7 @@ def _on_update(account, data: dict, envelope: dict) -> list:
         if not provider_id:
             return [Unfiled("edit of a message without id", envelope)]
         text = content.edited_text(inner)
-        return [MessageEdited(provider_id=content.edit_id(provider_id, text), target_id=provider_id, text=text,
+        return [MessageEdited(provider_id=edit_id(provider_id, text), target_id=provider_id, text=text,
                               at=message_time(data.get("messageTimestamp")), from_me=who[0], by=who[1], chat=who[2])]
     if data.get("pollUpdates"):
         return [Unfiled("poll vote (WhatSnap does not show polls yet)", envelope, dedupe)]

@@ -14,7 +14,7 @@ session.*.core.ts):
   edited message itself) with the new `body` and `editedMessageId` (the target's raw id).
 - revoked: WAMessageRevokedBody `{after, before, revokedMessageId}`: `after` is the revoke
   (NOWEB, GOWS) or the message as it is now (WEBJS); `before` the original when known."""
-from accounts.providers.base import MessageDeleted, MessageEdited, Reaction
+from accounts.providers.base import MessageDeleted, MessageEdited, Reaction, edit_id
 from accounts.providers.waha.envelopes import unfiled
 from accounts.providers.waha.jids import (
     Me,
@@ -25,7 +25,6 @@ from accounts.providers.waha.jids import (
     not_a_chat,
     parse_id,
     person,
-    text_hash,
     with_raw_id,
 )
 from accounts.providers.whatsapp_ids import message_time
@@ -83,7 +82,7 @@ def on_edited(envelope: dict, payload: dict, me: Me) -> list:
     if why := not_a_chat(parse_id(target).chat):
         return [unfiled(f"edit in {why}", envelope)]
     text = str(payload.get("body") or "")
-    provider_id = own_id if own_id != target else f"{target}:{text_hash(text)}"
+    provider_id = own_id if own_id != target else edit_id(target, text)
     chat = _chat(payload, target)
     from_me, by = _who(payload, chat, me)
     return [MessageEdited(provider_id=provider_id, target_id=target, text=text, at=message_time(payload.get("timestamp")),

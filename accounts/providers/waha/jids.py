@@ -10,7 +10,6 @@ A person is a phone JID ('14155550123@c.us' / '@s.whatsapp.net', maybe with a ':
 LID ('123456789012345@lid', maybe with a ':device'), or both when the engine gives the other
 form alongside (NOWEB `remoteJidAlt` / `participantAlt`, older Baileys `senderPn` /
 `participantPn`; GOWS whatsmeow `SenderAlt` / `RecipientAlt`)."""
-import hashlib
 from dataclasses import dataclass
 
 from accounts.providers.whatsapp_ids import phone_from_jid
@@ -86,10 +85,6 @@ def with_raw_id(serialized: str, raw_id: str) -> str:
     if key is None or not raw_id:
         return ""
     return MessageKey(key.from_me, key.chat, str(raw_id), key.participant).serialized
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class Me:
