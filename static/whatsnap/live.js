@@ -1,7 +1,8 @@
 // Live updates: one websocket per page. Events name topics; every element whose
-// data-live lists one of them re-fetches itself (hx-trigger="live"). After a dropped
-// connection the socket reconnects with backoff and refreshes every live element, so the
-// page catches up with whatever it missed.
+// data-live lists one of them re-fetches itself (hx-trigger="live"). Whenever the socket
+// opens (the first time too: an event published between the page's render and the socket's
+// open would otherwise be missed) and after a dropped connection reconnects with backoff,
+// every live element refreshes, so the page catches up with whatever it missed.
 (function () {
   const url = document.body.dataset.liveUrl;
   if (!url || !window.WebSocket) return;
@@ -16,9 +17,19 @@
       badge.className = "live-state live-" + state;
     }
   }
-  function refresh(filter) {
+  function busy(el) {
+    // Someone is typing in it: a catch-up refresh must not wipe what they wrote.
+    if (el.contains(document.activeElement) && document.activeElement !== document.body) return true;
+    return Array.prototype.some.call(el.querySelectorAll("input, textarea, select"), function (f) {
+      if (f.tagName === "SELECT") return Array.prototype.some.call(f.options, function (o) { return o.selected !== o.defaultSelected; });
+      if (f.type === "checkbox" || f.type === "radio") return f.checked !== f.defaultChecked;
+      return f.value !== f.defaultValue;
+    });
+  }
+  function refresh(filter, catchUp) {
     document.querySelectorAll("[data-live]").forEach(function (el) {
       const topics = el.dataset.live.split(/\s+/);
+      if (catchUp && busy(el)) return;
       if (!filter || filter.some(function (t) { return topics.indexOf(t) !== -1; })) {
         htmx.trigger(el, "live");
       }
@@ -30,7 +41,9 @@
     ws.onopen = function () {
       delay = 500;
       setState("open");
-      if (everOpen) refresh(null);
+      // The first open catches up only what nobody is editing; a reconnect, after a
+      // possibly long gap, refreshes everything.
+      refresh(null, !everOpen);
       everOpen = true;
     };
     ws.onmessage = function (e) {
