@@ -90,7 +90,8 @@ def my_preferences(request):
 @admin_required
 def location_details(request):
     try:
-        services.location_update(location=request.location, name=request.POST.get("name", ""), timezone_name=request.POST.get("timezone", "").strip())
+        services.location_update(location=request.location, name=request.POST.get("name", ""), timezone_name=request.POST.get("timezone", "").strip(),
+                                 country=request.POST.get("country", ""))
     except ApplicationError as exc:
         return _failed(request, exc, "location")
     messages.success(request, "Location saved.")

@@ -3,6 +3,7 @@ import hmac
 import secrets
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -46,6 +47,11 @@ def api_key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def validate_country(value: str) -> None:
+    if value and (len(value) != 2 or value.upper() not in phonenumbers.SUPPORTED_REGIONS):
+        raise ValidationError(f"{value!r} is not a country code; use two letters, e.g. US, GB, DE.")
+
+
 def validate_timezone(value: str) -> None:
     if not value:
         return
@@ -61,12 +67,20 @@ class Location(models.Model):
     name = models.CharField(max_length=120, unique=True)
     slug = models.SlugField(max_length=60, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # ISO 3166 alpha-2: numbers typed without a country code are read as this country's
+    country = models.CharField(max_length=2, blank=True, default="", validators=[validate_country],
+                               help_text="numbers typed without +country code are read as this country's (blank: US)")
     ghl_location_id = models.CharField("GHL location id", max_length=64, blank=True, db_index=True)
     require_two_factor = models.BooleanField(default=False, help_text="members must log in with a code from an authenticator app")
     created_at = models.DateTimeField(default=dj_tz.now)
 
     class Meta:
         ordering = ["name"]
+
+    @property
+    def phone_region(self) -> str:
+        """The region a number typed without +country code is read in."""
+        return self.country or "US"
 
     def __str__(self):
         return self.name

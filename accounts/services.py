@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.models import Account, AccountEvent, AccountSettingsChange, ApiToken, Location, Membership, validate_timezone
+from accounts.models import Account, AccountEvent, AccountSettingsChange, ApiToken, Location, Membership, validate_country, validate_timezone
 from accounts.providers import backends_for_kind, get_provider
 from accounts.providers.base import ConnectionChanged, ProviderError, QrUpdated
 from whatsnap import events
@@ -250,8 +250,9 @@ def account_settings_update(*, account: Account, actor=None, **values) -> dict:
 
 
 # --- the location's own settings: details, members, API tokens --------------------------------
-def location_update(*, location: Location, name: str, timezone_name: str) -> Location:
-    """Rename the location or change its time zone (reports and business hours use it)."""
+def location_update(*, location: Location, name: str, timezone_name: str, country: str | None = None) -> Location:
+    """Rename the location or change its time zone (reports and business hours use it) or its
+    country (the region of numbers typed without a country code)."""
 
     name = (name or "").strip()
     if not name:
@@ -262,8 +263,13 @@ def location_update(*, location: Location, name: str, timezone_name: str) -> Loc
         validate_timezone(timezone_name)
     except ValidationError as exc:
         raise ApplicationError(exc.messages[0], field="timezone") from None
-    Location.objects.filter(pk=location.pk).update(name=name, timezone=timezone_name or "UTC")
-    location.name, location.timezone = name, timezone_name or "UTC"
+    country = location.country if country is None else (country or "").strip().upper()
+    try:
+        validate_country(country)
+    except ValidationError as exc:
+        raise ApplicationError(exc.messages[0], field="country") from None
+    Location.objects.filter(pk=location.pk).update(name=name, timezone=timezone_name or "UTC", country=country)
+    location.name, location.timezone, location.country = name, timezone_name or "UTC", country
     return location
 
 

@@ -30,6 +30,17 @@ def test_admin_renames_the_location_and_changes_its_time_zone(admin_client, loca
     assert (location.name, location.timezone) == ("Acme West", "America/Los_Angeles")
 
 
+def test_admin_sets_the_country_numbers_without_a_country_code_are_read_in(admin_client, location):
+    assert location.phone_region == "US"  # blank: the US, as before
+    bad = admin_client.post("/settings/location/", {"name": location.name, "timezone": "UTC", "country": "XX"})
+    assert bad.status_code == 400 and "is not a country code" in bad.content.decode()
+    location.refresh_from_db()
+    assert location.country == ""
+    assert admin_client.post("/settings/location/", {"name": location.name, "timezone": "UTC", "country": "gb"}).status_code == 302
+    location.refresh_from_db()
+    assert (location.country, location.phone_region) == ("GB", "GB")
+
+
 def test_admin_adds_changes_and_removes_members(admin_client, admin_user, agent_user, location, sandbox_account):
     weak = admin_client.post("/settings/members/add/", {"username": "newbie", "password": "123", "role": "agent"})
     assert weak.status_code == 400 and not get_user_model().objects.filter(username="newbie").exists()
