@@ -163,8 +163,9 @@ class AccountSettingsForm(forms.ModelForm):
         model = Account
         fields = ["name", "timezone", "signature", "default_assignee", "default_team", "auto_reply_text",
                   "send_per_minute", "send_jitter_seconds", "typing_delay_seconds",
-                  "send_read_receipts", "history_days", "quiet_alert_minutes"]
+                  "send_read_receipts", "history_days", "quiet_alert_minutes", "broadcast_daily_cap", "broadcast_warmup"]
         labels = {"name": "Display name", "send_read_receipts": "Send read receipts",
+                  "broadcast_daily_cap": "Broadcast messages a day", "broadcast_warmup": "Warm up a new number",
                   "history_days": "History to import (days)", "quiet_alert_minutes": "Alert after silence (minutes)"}
 
     def __init__(self, *args, **kwargs):

@@ -218,6 +218,13 @@ class Account(models.Model):
     typing_delay_seconds = models.PositiveIntegerField(
         default=0, validators=[MaxValueValidator(15)],
         help_text="WhatsApp: the gateway shows 'typing…' this long before each message (0–15 s)")
+    # broadcasts (issue 18): a daily cap on broadcast messages (in the account's local day) and
+    # a warm-up for new numbers; replies are never capped
+    broadcast_daily_cap = models.PositiveIntegerField(
+        default=1000, validators=[MaxValueValidator(100_000)],
+        help_text="at most this many broadcast messages a day leave through this account, counted in its local day (0 = none)")
+    broadcast_warmup = models.BooleanField(
+        default=True, help_text="new number warm-up: a small broadcast cap on the first connected day (50) that doubles each day up to the daily cap")
     # what the gateway does beside messages (issue 17)
     send_read_receipts = models.BooleanField(
         default=True, help_text="WhatsApp: opening a conversation marks the contact's messages read on the phone (blue ticks)")
