@@ -5,7 +5,7 @@ from django.urls import include, path
 from accounts import alert_views, location_views, membership_views, two_factor_views
 from accounts import views as account_views
 from contacts import views as contact_views
-from conversations import report_views, sandbox_views, unfiled_views
+from conversations import report_views, sandbox_views, start_views, unfiled_views
 from conversations import views as conversation_views
 from conversations.webhooks import webhook
 from ghl import views as ghl_views
@@ -50,6 +50,8 @@ urlpatterns = [
     # inbox
     path("inbox/", conversation_views.inbox, name="inbox"),
     path("inbox/list/", conversation_views.inbox_list, name="inbox-list"),
+    path("inbox/new/", start_views.conversation_new, name="conversation-new"),
+    path("inbox/new/contacts/", start_views.conversation_new_contacts, name="conversation-new-contacts"),
     path("inbox/<int:pk>/", conversation_views.conversation_detail, name="conversation"),
     path("inbox/<int:pk>/thread/", conversation_views.conversation_thread, name="conversation-thread"),
     path("inbox/<int:pk>/header/", conversation_views.conversation_header, name="conversation-header"),
