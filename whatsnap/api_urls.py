@@ -6,7 +6,8 @@ from rest_framework.routers import SimpleRouter
 
 from accounts.api import AccountViewSet, MemberViewSet
 from contacts.api import ContactViewSet, TagViewSet
-from conversations.api import ConversationViewSet, MessageViewSet
+from conversations.api import MessageViewSet
+from conversations.api_start import ConversationStartViewSet
 from hooks.api import WebhookDeliveryViewSet, WebhookSubscriptionViewSet
 from routing.api import RoutingRuleViewSet, TeamViewSet
 
@@ -14,7 +15,7 @@ router = SimpleRouter()
 router.register("accounts", AccountViewSet, basename="api-account")
 router.register("contacts", ContactViewSet, basename="api-contact")
 router.register("tags", TagViewSet, basename="api-tag")
-router.register("conversations", ConversationViewSet, basename="api-conversation")
+router.register("conversations", ConversationStartViewSet, basename="api-conversation")  # + create: start one
 router.register("messages", MessageViewSet, basename="api-message")
 router.register("routing-rules", RoutingRuleViewSet, basename="api-routing-rule")
 router.register("teams", TeamViewSet, basename="api-team")
