@@ -27,8 +27,10 @@ def can_send_sms(account: Account) -> bool:
     return channel_of(account) in (SMS, IMESSAGE)
 
 
-def unreachable_reason(account: Account, contact) -> str | None:
-    if not account.accepts_replies:
+def unreachable_reason(account: Account, contact, *, even_if_disconnected: bool = False) -> str | None:
+    """even_if_disconnected: whether the account could reach them once connected (a broadcast
+    keeps such contacts and waits for the account to reconnect)."""
+    if not account.accepts_replies and not even_if_disconnected:
         return f"The account {account.name} is not connected ({account.get_status_display()})."
     if getattr(contact, "kind", "person") == "group":
         return "A group chat can only be written to through the account it belongs to."

@@ -15,6 +15,7 @@ class Event(models.TextChoices):
     CONTACT_CREATED = "contact.created", "Contact created"
     CONVERSATION_ASSIGNED = "conversation.assigned", "Conversation assigned"
     ACCOUNT_STATUS = "account.status", "Account alert raised or cleared"
+    BROADCAST_STATUS = "broadcast.status", "Broadcast scheduled, started, paused, resumed, completed or cancelled"
 
 
 def new_signing_secret() -> str:

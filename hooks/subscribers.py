@@ -53,3 +53,13 @@ def account_status(event) -> None:
         "account": account.pk, "name": account.name, "status": account.status, "alert": event["alert"],
         "cleared": event["cleared"], "at": timezone.now(),
     })
+
+
+@events.on("broadcast.status_changed")
+def broadcast_status(event) -> None:
+    """A broadcast scheduled, started, paused (with the reason), resumed, completed or cancelled."""
+    broadcast = event["broadcast"]
+    hook_event_emit(location_id=event.location_id, event="broadcast.status", data={
+        "broadcast": broadcast.pk, "name": broadcast.name, "status": event["status"], "previous": event["previous"],
+        "reason": event["reason"], "counts": event["counts"], "at": timezone.now(),
+    })

@@ -14,7 +14,7 @@ import pytest
 from whatsnap import events
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ["whatsnap", "accounts", "contacts", "conversations", "routing", "ghl", "hooks"]
+APPS = ["whatsnap", "accounts", "contacts", "conversations", "routing", "broadcasts", "ghl", "hooks"]
 BACKENDS = {"sandbox", "evolution", "waha", "bluebubbles", "android_sms", "twilio"}
 MAX_MODULE_LINES = 400
 

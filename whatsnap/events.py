@@ -64,6 +64,14 @@ CATALOGUE: dict[str, str] = {
     "conversation.read": "conversation — its unread count went to zero",
     "conversation.unread": "conversation — marked unread by an agent",
     "note.added": "conversation, note — a private note for the team",
+    # broadcasts
+    "broadcast.status_changed": "broadcast, status, previous, reason, counts — scheduled, started, paused (reason), resumed, "
+                                "completed or cancelled; counts: recipients per status",
+    "scheduled_message.created": "scheduled, conversation — a reply scheduled to leave later",
+    "scheduled_message.changed": "scheduled, conversation — its text or time edited (a failed one scheduled again)",
+    "scheduled_message.cancelled": "scheduled, conversation — cancelled before it left",
+    "scheduled_message.sent": "scheduled, conversation, message — it left: queued as message",
+    "scheduled_message.failed": "scheduled, conversation, error — it could not leave (opted out, account disconnected)",
 }
 
 

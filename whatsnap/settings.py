@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "contacts",
     "routing",
     "conversations",
+    "broadcasts",
     "ghl",
     "hooks",
 ]
@@ -255,6 +256,13 @@ SPECTACULAR_SETTINGS = {
 # Stored events / queued sends older than this with no result are queued again by the
 # minute-by-minute sweeper (their task was lost: worker killed, broker down).
 RETRY_PENDING_AFTER_SECONDS = env_int("RETRY_PENDING_AFTER_SECONDS", 30)
+# Broadcasts (issue 18): messages of one broadcast kept in an account's send queue at once (a
+# reply typed meanwhile waits behind at most these); the failure rate of its last sends that
+# pauses it; the first day's cap of a new number's warm-up (it doubles each day).
+BROADCAST_QUEUE_WINDOW = env_int("BROADCAST_QUEUE_WINDOW", 3)
+BROADCAST_FAILURE_RATE = env_float("BROADCAST_FAILURE_RATE", 0.2)
+BROADCAST_FAILURE_SAMPLE = env_int("BROADCAST_FAILURE_SAMPLE", 20)
+BROADCAST_WARMUP_FIRST_DAY = env_int("BROADCAST_WARMUP_FIRST_DAY", 50)
 # Webhooks kept unfiled (with their reason, for an admin to re-run) are deleted after this many
 # days (0 = kept until re-run or deleted by hand).
 UNFILED_EVENT_RETENTION_DAYS = env_int("UNFILED_EVENT_RETENTION_DAYS", 30)
