@@ -1,6 +1,7 @@
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -44,9 +45,21 @@ class GhlConnection(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # what a GHL send goes out through when the contact has no account tag and the sending
+    # GHL user chose no account (ghl/send_choice.py); set on the GoHighLevel page
+    default_sms_account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                            help_text="GHL sends through the SMS provider without an account tag")
+    default_whatsapp_account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                                 help_text="GHL sends through the WhatsApp provider without an account tag")
 
     def __str__(self):
         return f"GHL for {self.location}"
+
+    def clean(self):
+        for field in ("default_sms_account", "default_whatsapp_account"):
+            account = getattr(self, field)
+            if account is not None and account.location_id != self.location_id:
+                raise ValidationError({field: "The account must belong to this location."})
 
     @property
     def active(self) -> bool:
@@ -71,6 +84,7 @@ class OutboxItem(models.Model):
         MESSAGE_STATUS = "message_status", "Message status"
         MESSAGE_NOTE = "message_note", "Reactions / edit / deletion note"
         CONTACT_RETIRE = "contact_retire", "Merged-away GHL contact marked"
+        PROVIDER_OUTBOUND = "provider_outbound", "Send from GHL (contact read, account chosen)"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -146,9 +160,15 @@ class GhlUser(models.Model):
     email = models.EmailField(blank=True)
     name = models.CharField(max_length=150, blank=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="ghl_users")
+    # the account this user's sends from GHL go through when the contact has no account tag
+    sends_through = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["location", "ghl_user_id"], name="uniq_ghl_user")]
+
+    def clean(self):
+        if self.sends_through is not None and self.sends_through.location_id != self.location_id:
+            raise ValidationError({"sends_through": "The account must belong to this location."})
 
 
 class WebhookReceipt(models.Model):

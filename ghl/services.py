@@ -1,26 +1,25 @@
 """GHL services: the outbox writer (ghl/subscribers.py calls it inside the transaction of the
-local change), install/uninstall, retries, and replies typed in GHL."""
+local change), install/uninstall, retries, and messages sent from GHL (stored here, sent by
+outbound.py)."""
 import logging
 import secrets
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Min, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Account, Location, Membership
-from contacts.models import Contact, ContactAccount, ContactTag
-from conversations.models import Conversation, Message
-from conversations.services import message_send
+from accounts.models import Location, Membership
+from contacts.models import Contact
+from conversations.models import Message
 from ghl.client import store_tokens, token_request
 from ghl.models import ContactSync, GhlConnection, GhlMessageLink, GhlMessageNote, GhlRetiredContact, GhlUser, OutboxItem
+from ghl.outbound import contact_of_ghl_id
 from ghl.tasks import kick, sync_users
 from whatsnap.errors import ApplicationError
-from whatsnap.phones import normalise_e164
 from whatsnap.tasks import enqueue
 
 logger = logging.getLogger(__name__)
@@ -191,29 +190,13 @@ def sync_health(location) -> dict:
     }
 
 
-# --- replies typed in GHL -------------------------------------------------------------------
-def reply_account_for(contact):
-    """The account a reply typed in GHL leaves through: one of the contact's account tags —
-    the one the contact last wrote to, or a tag a person put on it later (moving the
-    contact to another account's tag moves its replies)."""
-    tagged = list(
-        ContactTag.objects.filter(contact=contact, tag__account__isnull=False, tag__account__archived_at__isnull=True)
-        .values_list("tag__account_id", "added_at")
-    )
-    if not tagged:
-        return None
-    seen = dict(
-        ContactAccount.objects.filter(contact=contact, account_id__in=[a for a, _ in tagged])
-        .values("account_id").annotate(t=Max("last_seen_at")).values_list("account_id", "t")
-    )
-    best = max(tagged, key=lambda row: max(row[1], seen.get(row[0]) or row[1]))
-    return Account.objects.get(pk=best[0])
-
-
+# --- messages sent from GHL -------------------------------------------------------------------
 def provider_outbound(*, payload: dict) -> tuple[str, object]:
-    """GHL's ProviderOutboundMessage (a reply typed in GHL). Returns (outcome, message).
-    Idempotent on GHL's messageId: a redelivery sends nothing twice. When no account can
-    take the reply, GHL is told why (status failed) — nothing is dropped silently."""
+    """GHL's ProviderOutboundMessage (a message sent from GHL: typed by a user, or sent by a
+    workflow, a bulk action or a campaign). Only stored here, so the webhook answers fast: the
+    GHL contact is read and the account chosen by the outbox drainer (outbound.py), with its
+    rate limiting and retries. Idempotent on GHL's messageId: a redelivery sends nothing twice.
+    Returns ("queued", None) or ("duplicate", None)."""
     ghl_message_id = str(payload.get("messageId") or "")
     ghl_location_id = str(payload.get("locationId") or "")
     if not ghl_message_id or not ghl_location_id:
@@ -229,53 +212,17 @@ def provider_outbound(*, payload: dict) -> tuple[str, object]:
                 GhlMessageLink.objects.create(location=location, ghl_message_id=ghl_message_id, message=echoed,
                                               origin=GhlMessageLink.Origin.WHATSNAP)
                 return "duplicate", None
-            link = GhlMessageLink.objects.create(location=location, ghl_message_id=ghl_message_id, origin=GhlMessageLink.Origin.GHL)
-            contact = None
-            if payload.get("contactId"):
-                contact = _contact_of_ghl_id(location, str(payload["contactId"]))
-            if contact is None and payload.get("phone"):
-                try:
-                    phone = normalise_e164(str(payload["phone"]))
-                except ValueError:
-                    phone = str(payload["phone"])
-                contact = Contact.objects.filter(location=location, phone=phone).first()
-            reason = ""
-            account = reply_account_for(contact) if contact else None
-            if contact is None:
-                reason = "WhatSnap does not know this contact (it never wrote to a WhatSnap account)."
-            elif account is None:
-                reason = "The contact has no whatsnap-account-* tag, so WhatSnap does not know which account to send through."
-            if reason:
-                _report_failed(location, contact, ghl_message_id, reason)
-                return "refused", reason
-            conversation, _ = Conversation.objects.get_or_create(contact=contact, account=account, defaults={"location": location})
-            author = GhlUser.objects.filter(location=location, ghl_user_id=payload.get("userId") or "-").values_list("user", flat=True).first()
-            try:
-                with transaction.atomic():
-                    message = message_send(
-                        conversation=conversation, text=payload.get("message") or "",
-                        media=[{"url": u} for u in payload.get("attachments") or [] if isinstance(u, str)],
-                        author=get_user_model().objects.filter(pk=author).first() if author else None,
-                        from_ghl=True,
-                    )
-            except ApplicationError as exc:
-                _report_failed(location, contact, ghl_message_id, exc.message)
-                return "refused", exc.message
-            link.message = message
-            link.save(update_fields=["message"])
-            return "queued", message
+            GhlMessageLink.objects.create(location=location, ghl_message_id=ghl_message_id, origin=GhlMessageLink.Origin.GHL)
+            # the contact we know (if any) orders the send after that contact's waiting sync work
+            contact = contact_of_ghl_id(location, str(payload.get("contactId") or ""))
+            kept = {k: payload.get(k) for k in DELIVERY_FIELDS if k in payload}
+            outbox_enqueue(location=location, operation=OutboxItem.Operation.PROVIDER_OUTBOUND, contact=contact, payload=kept)
+            return "queued", None
     except IntegrityError:
         return "duplicate", None
 
 
-def _contact_of_ghl_id(location, ghl_contact_id: str):
-    """Our contact for a GHL contact id: the one linked to it, or the one a retired GHL contact
-    (a contact merged away, ghl/merges.py) now stands for."""
-    contact = Contact.objects.filter(location=location, ghl_contact_id=ghl_contact_id).first()
-    if contact is None:
-        retired = GhlRetiredContact.objects.filter(location=location, ghl_contact_id=ghl_contact_id).select_related("contact").first()
-        contact = retired.contact if retired else None
-    return contact
+DELIVERY_FIELDS = ("messageId", "contactId", "type", "phone", "message", "attachments", "userId")
 
 
 def _own_post_echoed(location, payload: dict):
@@ -296,14 +243,6 @@ def _own_post_echoed(location, payload: dict):
         if message.text.strip() == text and message.conversation.contact.ghl_contact_id == str(payload.get("contactId") or ""):
             return message
     return None
-
-
-def _report_failed(location, contact, ghl_message_id: str, reason: str) -> None:
-    outbox_enqueue(
-        location=location, operation=OutboxItem.Operation.MESSAGE_STATUS, contact=contact,
-        payload={"ghl_message_id": ghl_message_id, "status": "failed", "error": reason},
-    )
-    logger.info("reply %s from GHL not sent: %s", ghl_message_id, reason)
 
 
 def account_sync_health(account) -> dict | None:

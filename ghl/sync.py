@@ -10,9 +10,9 @@ What happens on trouble:
 - The refresh token is refused: the connection needs re-authorisation; rows wait.
 Nothing is lost: a row only leaves `pending` as done or failed, with the reason.
 
-What each operation does against GHL is in contact_sync.py, message_sync.py, message_notes.py
-and merges.py. The drain's task (drain_location) lives here, next to the drainer that queues it
-again."""
+What each operation does against GHL is in contact_sync.py, message_sync.py, message_notes.py,
+merges.py and outbound.py (a message sent from GHL). The drain's task (drain_location) lives
+here, next to the drainer that queues it again."""
 import logging
 import random
 import time
@@ -26,6 +26,7 @@ from ghl.merges import op_contact_retire
 from ghl.message_notes import op_message_note
 from ghl.message_sync import op_inbound_message, op_message_status, op_outbound_message
 from ghl.models import GhlConnection, OutboxItem
+from ghl.outbound import op_provider_outbound
 from whatsnap.tasks import run_now_or_at
 
 logger = logging.getLogger(__name__)
@@ -211,4 +212,5 @@ HANDLERS = {
     OutboxItem.Operation.MESSAGE_STATUS: op_message_status,
     OutboxItem.Operation.MESSAGE_NOTE: op_message_note,
     OutboxItem.Operation.CONTACT_RETIRE: op_contact_retire,
+    OutboxItem.Operation.PROVIDER_OUTBOUND: op_provider_outbound,
 }

@@ -127,15 +127,12 @@ def _provider(request, *, secret_ok: bool, location_id: int | None = None):
         with transaction.atomic():
             if not _first_delivery(payload):
                 return JsonResponse(DUPLICATE)
-            outcome, detail = provider_outbound(payload=payload)
+            outcome, _ = provider_outbound(payload=payload)
     except ApplicationError as exc:
         return _error(404 if exc.code == "unknown_location" else 400, exc.message, exc.code or "invalid")
-    body = {"ok": True, "outcome": outcome}
-    if outcome == "queued":
-        body["message"] = detail.pk
-    elif outcome == "refused":
-        body["reason"] = detail
-    return JsonResponse(body)
+    # "queued": stored; the drainer reads the GHL contact, chooses the account and sends it, or
+    # fails it in GHL with the reason (ghl/outbound.py)
+    return JsonResponse({"ok": True, "outcome": outcome})
 
 
 @csrf_exempt

@@ -13,6 +13,10 @@ documented wire format of the endpoints WhatSnap uses:
   paged by lastMessageId, each message with its altId);
 - GET /users/search.
 
+GET /contacts/{id} answers with the documented contact (contact_view: name, firstName, lastName,
+phone, tags, dnd, ...); every status PUT is kept in `status_updates`; `add_contact` makes a
+contact as GHL's own forms and imports do (WhatSnap has never seen it).
+
 It checks the bearer token and the `Version` header each family needs, enforces the
 per-location burst limit (answering 429 with the X-RateLimit-* headers), and can be told to
 fail (any status), to hang, to do the work and answer too late, or to go down, to refuse
@@ -72,6 +76,7 @@ class GhlStandIn:
         self.contacts: dict[str, dict] = {}
         self.messages: dict[str, dict] = {}
         self.notes: dict[str, dict] = {}
+        self.status_updates: list[tuple[str, dict]] = []  # (message id, body) of every status PUT that reached us
         self.refuse_messages_without_phone = False
         self.on_outbound_added = None  # callable(message dict), run before the post is answered
         self.users: list[dict] = []
@@ -154,9 +159,12 @@ class GhlStandIn:
         raw = json.dumps(payload).encode()
         return raw, {"HTTP_X_GHL_SIGNATURE": base64.b64encode(self._key.sign(raw)).decode()}
 
-    def provider_outbound(self, *, location_id, contact_id, text, message_id=None, phone="", user_id="", webhook_id=None, timestamp=True):
+    def provider_outbound(self, *, location_id, contact_id, text, message_id=None, phone="", user_id="", webhook_id=None, timestamp=True,
+                          kind="SMS"):
+        """ProviderOutboundMessage as GHL delivers it (highlevel-api-docs, docs/webhook events/
+        ProviderOutboundMessage.md): type "SMS" from the default SMS provider, "Custom" otherwise."""
         payload = {
-            "type": "SMS", "locationId": location_id, "contactId": contact_id, "messageId": message_id or "ghl-msg-" + secrets.token_hex(5),
+            "type": kind, "locationId": location_id, "contactId": contact_id, "messageId": message_id or "ghl-msg-" + secrets.token_hex(5),
             "phone": phone, "message": text, "attachments": [], "userId": user_id,
         }
         if webhook_id:
@@ -289,7 +297,7 @@ class GhlStandIn:
                         contact[key] = body[key] or None
                 return 200, {"succeded": True, "contact": dict(contact)}
             if not m.group(2) and call.method == "GET":
-                return 200, {"contact": dict(contact)}
+                return 200, {"contact": self.contact_view(contact)}
         if path == "/conversations/messages/inbound" and call.method == "POST":
             contact = self.contacts.get(body.get("contactId", ""))
             if contact is None or contact["locationId"] != location:
@@ -308,6 +316,7 @@ class GhlStandIn:
             if self.status_403_left > 0:
                 self.status_403_left -= 1
                 return 403, {"message": "The token is not authorized for this message yet"}
+            self.status_updates.append((m.group(1), body))
             message = self.messages.get(m.group(1))
             if message is None:
                 return 404, {"message": "Message not found"}
@@ -365,6 +374,31 @@ class GhlStandIn:
             del self.notes[note_id]
             return 200, {"succeded": True}
         return 404, {"message": f"Cannot {call.method} {call.path}"}
+
+    @staticmethod
+    def contact_view(contact: dict) -> dict:
+        """GET /contacts/{contactId}: {contact: GetContectByIdSchema} (GoHighLevel/highlevel-api-docs,
+        apps/contacts.json): name and its firstName/lastName parts, phone, tags, dnd, ..."""
+        name = contact.get("name") or ""
+        first, _, last = name.partition(" ")
+        return {
+            "id": contact["id"], "locationId": contact["locationId"], "name": name or None,
+            "firstName": contact.get("firstName", first or None), "lastName": contact.get("lastName", last or None),
+            "phone": contact.get("phone"), "email": contact.get("email"), "tags": list(contact.get("tags") or []),
+            "dnd": bool(contact.get("dnd")), "type": "lead", "source": contact.get("source") or None,
+            "assignedTo": contact.get("assignedTo"), "country": contact.get("country", "US"),
+            "dateAdded": contact.get("dateAdded", "2026-01-02T05:18:26.704Z"), "customFields": [],
+        }
+
+    def add_contact(self, location_id: str, *, phone=None, name="", tags=(), first_name=None, last_name=None, **extra) -> str:
+        """A contact made in GHL itself (a form, an import, a person): WhatSnap has never seen it."""
+        cid = "c-" + secrets.token_hex(6)
+        contact = {"id": cid, "locationId": location_id, "phone": phone, "name": name, "tags": list(tags), "assignedTo": None, "source": "form", **extra}
+        if first_name is not None:
+            contact["firstName"], contact["lastName"] = first_name, last_name
+        with self.lock:
+            self.contacts[cid] = contact
+        return cid
 
     def notes_of(self, contact_id: str) -> list[str]:
         return [n["body"] for n in self.notes.values() if n["contactId"] == contact_id]
