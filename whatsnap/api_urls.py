@@ -5,6 +5,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.routers import SimpleRouter
 
 from accounts.api import AccountViewSet, MemberViewSet
+from broadcasts.api import BroadcastViewSet
 from contacts.api import ContactViewSet, TagViewSet
 from conversations.api import MessageViewSet
 from conversations.api_start import ConversationStartViewSet
@@ -20,6 +21,7 @@ router.register("messages", MessageViewSet, basename="api-message")
 router.register("routing-rules", RoutingRuleViewSet, basename="api-routing-rule")
 router.register("teams", TeamViewSet, basename="api-team")
 router.register("users", MemberViewSet, basename="api-user")
+router.register("broadcasts", BroadcastViewSet, basename="api-broadcast")
 router.register("webhooks", WebhookSubscriptionViewSet, basename="api-webhook")
 router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="api-webhook-delivery")
 

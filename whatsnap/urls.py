@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from accounts import alert_views, location_views, membership_views, two_factor_views
 from accounts import views as account_views
+from broadcasts import views as broadcast_views
 from contacts import views as contact_views
 from conversations import report_views, sandbox_views, start_views, unfiled_views
 from conversations import views as conversation_views
@@ -61,6 +62,16 @@ urlpatterns = [
     path("inbox/messages/<int:pk>/retry/", conversation_views.message_retry_view, name="message-retry"),
     path("inbox/messages/<int:pk>/react/", conversation_views.message_react_view, name="message-react"),
     path("inbox/messages/<int:pk>/media/<int:index>/", conversation_views.message_media, name="message-media"),
+    # broadcasts
+    path("broadcasts/", broadcast_views.broadcast_list, name="broadcast-list"),
+    path("broadcasts/new/", broadcast_views.broadcast_edit, name="broadcast-new"),
+    path("broadcasts/preview/", broadcast_views.broadcast_preview, name="broadcast-preview"),
+    path("broadcasts/<int:pk>/", broadcast_views.broadcast_detail, name="broadcast-detail"),
+    path("broadcasts/<int:pk>/edit/", broadcast_views.broadcast_edit, name="broadcast-edit"),
+    path("broadcasts/<int:pk>/progress/", broadcast_views.broadcast_progress, name="broadcast-progress"),
+    path("broadcasts/<int:pk>/recipients/", broadcast_views.broadcast_recipients, name="broadcast-recipients"),
+    path("broadcasts/<int:pk>/results.csv", broadcast_views.broadcast_csv, name="broadcast-csv"),
+    path("broadcasts/<int:pk>/<str:action>/", broadcast_views.broadcast_action, name="broadcast-action"),
     # contacts and tags
     path("contacts/", contact_views.contact_list, name="contact-list"),
     path("contacts/<int:pk>/", contact_views.contact_detail, name="contact-detail"),
