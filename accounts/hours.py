@@ -1,6 +1,6 @@
 """Business hours: {"mon": [["09:00", "17:00"]], ...} in the account's time zone (else the
 location's). No hours configured means always open."""
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -39,3 +39,25 @@ def is_within_hours(account, at: datetime) -> bool:
     local = at.astimezone(account_zone(account))
     spans = hours.get(DAYS[local.weekday()], [])
     return any(start <= local.time() < end for start, end in spans)
+
+
+def next_open(account, after: datetime) -> datetime | None:
+    """The first moment at or after `after` when the account is within its business hours:
+    `after` itself when it is open then (or has no hours configured), else the start of its
+    next opening (in its time zone, daylight saving included). None when hours are set but no
+    day has any (never open)."""
+    hours = parse_hours(account.business_hours)
+    if not hours:
+        return after
+    zone = account_zone(account)
+    local = after.astimezone(zone)
+    for offset in range(8):  # a week ahead, and the rest of today's weekday a week later
+        day = local.date() + timedelta(days=offset)
+        for start, end in sorted(hours.get(DAYS[day.weekday()], [])):
+            opens = datetime.combine(day, start, tzinfo=zone)
+            closes = datetime.combine(day, end, tzinfo=zone)
+            if opens <= local < closes:
+                return after
+            if opens > local:
+                return opens
+    return None

@@ -7,9 +7,12 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from conversations.actions import conversation_assign, conversation_set_status
-from conversations.models import CannedResponse, Conversation, ConversationEvent, InboundEvent, Message
+from conversations.merge_fields import merge_fields_check
+from conversations.models import Conversation, ConversationEvent, InboundEvent, Message, MessageTemplate, ScheduledMessage
+from conversations.scheduling import scheduled_message_cancel
 from conversations.tasks import inbound_event_requeue
 from conversations.unfiled import unfiled_rerun_selected
+from whatsnap.errors import ApplicationError
 from whatsnap.admin_scoping import LocationScopedAdmin, LocationScopedInline
 
 
@@ -121,9 +124,56 @@ class InboundEventAdmin(LocationScopedAdmin, admin.ModelAdmin):
         self.message_user(request, unfiled_rerun_selected(queryset=queryset).summary())
 
 
-@admin.register(CannedResponse)
-class CannedResponseAdmin(LocationScopedAdmin, admin.ModelAdmin):
+class MessageTemplateAdminForm(forms.ModelForm):
+    class Meta:
+        model = MessageTemplate
+        fields = ["location", "name", "shortcut", "body"]
+
+    def clean_body(self):
+        body = self.cleaned_data.get("body", "")
+        try:
+            merge_fields_check(body, field="body")
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return body
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    """Templates (once canned responses): the same rows the Templates page manages."""
     location_field = "location"
-    list_display = ["shortcut", "location", "text"]
+    form = MessageTemplateAdminForm
+    list_display = ["name", "shortcut", "location", "body"]
     list_filter = ["location"]
-    search_fields = ["shortcut", "text"]
+    search_fields = ["name", "shortcut", "body"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        obj.updated_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(ScheduledMessage)
+class ScheduledMessageAdmin(LocationScopedAdmin, admin.ModelAdmin):
+    """Read only: they are written from the inbox and the API (their task is scheduled there)."""
+    location_field = "location"
+    list_display = ["id", "conversation", "account", "send_at", "status", "error", "created_by"]
+    list_filter = ["status", "account"]
+    search_fields = ["text"]
+    readonly_fields = [f.name for f in ScheduledMessage._meta.fields]
+    actions = ["cancel"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Cancel selected (those not sent yet)")
+    def cancel(self, request, queryset):
+        cancelled = 0
+        for scheduled in queryset.filter(status__in=[ScheduledMessage.Status.PENDING, ScheduledMessage.Status.FAILED]):
+            scheduled_message_cancel(scheduled=scheduled)
+            cancelled += 1
+        self.message_user(request, f"{cancelled} scheduled message(s) cancelled.")

@@ -214,17 +214,58 @@ class ConversationEvent(models.Model):
             ).update(first_resolved_at=self.at)
 
 
-class CannedResponse(models.Model):
-    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="canned_responses")
-    shortcut = models.SlugField(max_length=40)
-    text = models.TextField()
+class MessageTemplate(models.Model):
+    """A reply every agent of the location may use (the composer's `/` picker, broadcasts), with
+    merge fields ({{first_name|there}}: conversations/merge_fields.py). Was CannedResponse."""
+
+    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="message_templates")
+    name = models.CharField(max_length=100)
+    body = models.TextField(help_text="The text; merge fields like {{first_name|there}} are filled in for each contact")
+    shortcut = models.SlugField(max_length=40, blank=True, help_text="Type /shortcut in the composer to find it (optional)")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["shortcut"]
-        constraints = [models.UniqueConstraint(fields=["location", "shortcut"], name="uniq_canned_shortcut")]
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["location", "name"], name="uniq_template_name"),
+            models.UniqueConstraint(fields=["location", "shortcut"], condition=~Q(shortcut=""), name="uniq_template_shortcut"),
+        ]
 
     def __str__(self):
-        return f"/{self.shortcut}"
+        return f"{self.name} (/{self.shortcut})" if self.shortcut else self.name
+
+
+class ScheduledMessage(models.Model):
+    """A reply that leaves at `send_at` (conversations/scheduling.py): a stored row, sent once by
+    its one-off task or the minute sweep, whichever claims it first."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Scheduled"
+        SENT = "sent", "Sent"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Not sent"
+
+    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="scheduled_messages")
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    text = models.TextField(help_text="Merge fields are filled in when it leaves")
+    send_at = models.DateTimeField()
+    at_business_hours = models.BooleanField(default=False, help_text="chosen as 'at the next business hours'")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.CharField(max_length=300, blank=True)
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["send_at", "id"]
+        indexes = [
+            models.Index(fields=["send_at"], condition=Q(status="pending"), name="scheduled_due"),
+            models.Index(fields=["conversation", "status"], name="scheduled_conversation"),
+        ]
 
 
 class MessageDayCount(models.Model):

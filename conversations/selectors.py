@@ -3,7 +3,7 @@ prefetched, so a page runs a fixed number of queries whatever the data size."""
 from django.db.models import Q
 
 from contacts.models import Contact, ContactAccount
-from conversations.models import CannedResponse, Conversation, ConversationEvent, Message
+from conversations.models import Conversation, ConversationEvent, Message
 from whatsnap.params import page_param
 
 VIEWS = (("mine", "Mine"), ("unassigned", "Unassigned"), ("all", "All"))
@@ -64,10 +64,6 @@ def contact_panel(conversation: Conversation) -> dict:
         ),
         "history": list(ConversationEvent.objects.filter(conversation=conversation).select_related("actor")[:10]),
     }
-
-
-def canned_responses_for(location):
-    return CannedResponse.objects.filter(location=location)
 
 
 class Page:

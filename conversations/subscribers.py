@@ -96,6 +96,15 @@ def live_note_added(event) -> None:
                       data={"conversation": conversation.pk, "message": event["note"].pk})
 
 
+@events.on("scheduled_message.created", "scheduled_message.changed", "scheduled_message.cancelled",
+           "scheduled_message.sent", "scheduled_message.failed")
+def live_scheduled_message(event) -> None:
+    """The list of scheduled replies above the composer follows its conversation's topic."""
+    conversation = event["conversation"]
+    publish_on_commit(location_id=event.location_id, event=event.name, topics=[f"conversation:{conversation.pk}"],
+                      data={"conversation": conversation.pk, "scheduled": event["scheduled"].pk})
+
+
 # --- changes made below ---------------------------------------------------------------------------
 @events.on("member.removing")
 def unassign_leaving_member(event) -> None:

@@ -20,6 +20,7 @@ from contacts.models import Tag
 from conversations import actions
 from conversations import selectors
 from conversations import timeline
+from conversations.composer import composer_context
 from conversations.models import Conversation, Message
 from conversations.reactions import message_react
 from conversations.services import message_retry, message_send
@@ -72,7 +73,7 @@ def _thread_context(request, conversation, **extra):
         "conversation": conversation,
         **_thread_page(request, conversation),
         "panel": selectors.contact_panel(conversation),
-        "canned": selectors.canned_responses_for(request.location),
+        **composer_context(request, conversation),  # templates for `/`, scheduled replies
         "members": actions.assignable_users(request.location),
         **extra,
     }

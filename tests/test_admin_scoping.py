@@ -6,6 +6,8 @@ creates nothing of location B, in every ModelAdmin registered: these tests walk
 `admin.site._registry`, so an admin added later without a `location_field` (or without a
 row in `build_world`) fails here. Rows of no location (users, groups, the task queue, other
 apps' tables) are for superusers only."""
+from datetime import timedelta
+
 import pytest
 from django.apps import apps
 from django.contrib import admin
@@ -14,12 +16,14 @@ from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.test import Client, RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import ApiToken, Location, Membership
 from accounts.services import account_connect, account_create, account_settings_update, api_token_create
 from contacts.models import Contact, Tag
 from conversations.actions import conversation_assign
-from conversations.models import CannedResponse, Conversation, Message
+from conversations.models import Conversation, Message, MessageTemplate
+from conversations.scheduling import scheduled_message_create
 from ghl.models import GhlConnection, GhlMessageLink, GhlUser, OutboxItem
 from hooks.models import WebhookSubscription
 from hooks.services import hook_event_emit, hook_subscription_create
@@ -51,7 +55,9 @@ def build_world(location, *, tag: str, phone: str) -> None:
     conversation_assign(conversation=conversation, assignee=owner, actor=owner)  # ConversationEvent
     contact, message = Contact.objects.get(location=location), Message.objects.get(location=location)
     Tag.objects.create(location=location, name=f"vip-{tag}")
-    CannedResponse.objects.create(location=location, shortcut=f"hi-{tag}", text=f"Hi from {tag}")
+    MessageTemplate.objects.create(location=location, name=f"Hi {tag}", shortcut=f"hi-{tag}", body=f"Hi from {tag}")
+    scheduled_message_create(conversation=conversation, text=f"Later {tag}", send_at=timezone.now() + timedelta(days=1),
+                             created_by=owner)  # ScheduledMessage
     team = Team.objects.create(location=location, name=f"Team {tag}")
     team.members.add(owner)
     RoutingRule.objects.create(location=location, name=f"rule {tag}", target=RoutingRule.Target.TEAM, target_team=team, account=account)
@@ -231,7 +237,7 @@ def test_rows_cannot_be_created_in_another_location(world):
     client, mine, theirs = world["client"], world["mine"], world["theirs"]
     forms = [
         (Tag, {"name": "sneaky", "location": theirs.pk, "created_at_0": "2026-01-01", "created_at_1": "00:00:00"}),
-        (CannedResponse, {"shortcut": "sneaky", "text": "x", "location": theirs.pk}),
+        (MessageTemplate, {"name": "sneaky", "shortcut": "sneaky", "body": "x", "location": theirs.pk}),
         (ApiToken, {"name": "sneaky", "location": theirs.pk}),
         (WebhookSubscription, {"url": "http://127.0.0.1:9/x", "events": '["contact.created"]', "location": theirs.pk, "is_active": "on"}),
     ]

@@ -9,6 +9,7 @@ from broadcasts.api import BroadcastViewSet
 from contacts.api import ContactViewSet, TagViewSet
 from conversations.api import MessageViewSet
 from conversations.api_start import ConversationStartViewSet
+from conversations.api_templates import ConversationScheduledViewSet, MessageTemplateViewSet, ScheduledMessageViewSet
 from hooks.api import WebhookDeliveryViewSet, WebhookSubscriptionViewSet
 from routing.api import RoutingRuleViewSet, TeamViewSet
 
@@ -18,6 +19,8 @@ router.register("contacts", ContactViewSet, basename="api-contact")
 router.register("tags", TagViewSet, basename="api-tag")
 router.register("conversations", ConversationStartViewSet, basename="api-conversation")  # + create: start one
 router.register("messages", MessageViewSet, basename="api-message")
+router.register("templates", MessageTemplateViewSet, basename="api-template")
+router.register("scheduled-messages", ScheduledMessageViewSet, basename="api-scheduled-message")
 router.register("routing-rules", RoutingRuleViewSet, basename="api-routing-rule")
 router.register("teams", TeamViewSet, basename="api-team")
 router.register("users", MemberViewSet, basename="api-user")
@@ -34,6 +37,8 @@ def api_not_found(request, *args, **kwargs):
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[], authentication_classes=[]), name="api-docs"),
+    path("conversations/<int:conversation_pk>/scheduled/",
+         ConversationScheduledViewSet.as_view({"get": "list", "post": "create"}), name="api-conversation-scheduled"),
     *router.urls,
     re_path(r"", api_not_found),
 ]

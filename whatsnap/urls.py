@@ -7,6 +7,7 @@ from accounts import views as account_views
 from broadcasts import views as broadcast_views
 from contacts import views as contact_views
 from conversations import report_views, sandbox_views, start_views, unfiled_views
+from conversations import schedule_views, template_views
 from conversations import views as conversation_views
 from conversations.webhooks import webhook
 from ghl import views as ghl_views
@@ -62,6 +63,14 @@ urlpatterns = [
     path("inbox/messages/<int:pk>/retry/", conversation_views.message_retry_view, name="message-retry"),
     path("inbox/messages/<int:pk>/react/", conversation_views.message_react_view, name="message-react"),
     path("inbox/messages/<int:pk>/media/<int:index>/", conversation_views.message_media, name="message-media"),
+    path("inbox/<int:pk>/schedule/", schedule_views.conversation_schedule, name="conversation-schedule"),
+    path("inbox/<int:pk>/scheduled/", schedule_views.conversation_scheduled, name="conversation-scheduled"),
+    path("inbox/scheduled/<int:pk>/edit/", schedule_views.scheduled_edit, name="scheduled-edit"),
+    path("inbox/scheduled/<int:pk>/cancel/", schedule_views.scheduled_cancel, name="scheduled-cancel"),
+    # templates (the composer's / picker)
+    path("templates/", template_views.templates_page, name="template-list"),
+    path("templates/<int:pk>/", template_views.template_edit, name="template-edit"),
+    path("templates/<int:pk>/delete/", template_views.template_delete_view, name="template-delete"),
     # broadcasts
     path("broadcasts/", broadcast_views.broadcast_list, name="broadcast-list"),
     path("broadcasts/new/", broadcast_views.broadcast_edit, name="broadcast-new"),
@@ -109,6 +118,7 @@ urlpatterns = [
     path("ghl/oauth/start", ghl_views.oauth_start, name="ghl-oauth-start"),
     path("ghl/oauth/callback", ghl_views.oauth_callback, name="ghl-oauth-callback"),
     path("ghl/actions/<str:action>/", ghl_views.ghl_action, name="ghl-action"),
+    path("ghl/sending/", ghl_views.ghl_sending, name="ghl-sending"),
     path("ghl/webhooks/provider/", ghl_webhooks.provider_webhook, name="ghl-provider-webhook"),
     path("ghl/webhooks/provider/<int:location_id>/<str:secret>/", ghl_webhooks.provider_webhook_with_secret, name="ghl-provider-webhook-secret"),
     path("ghl/webhooks/app/", ghl_webhooks.app_webhook, name="ghl-app-webhook"),

@@ -1,0 +1,51 @@
+"""What the inbox's composer shows besides the text box: the `/` picker's templates (filled in
+for this conversation's contact, account and the agent) and the scheduled replies with their
+time zone and the account's next business hours."""
+from django.utils import timezone
+
+from accounts.hours import next_open, parse_hours
+from accounts.models import Membership
+from conversations.message_templates import template_render, templates_for
+from conversations.models import Conversation
+from conversations.scheduling import can_change, scheduled_for, zone_for
+
+
+def is_admin(request) -> bool:
+    return request.membership is not None and request.membership.role == Membership.Role.ADMIN
+
+
+def picker_templates(conversation: Conversation, agent) -> list[dict]:
+    """The templates as the picker inserts them: merge fields already filled in."""
+    return [
+        {"id": t.pk, "name": t.name, "shortcut": t.shortcut,
+         "text": template_render(t, contact=conversation.contact, account=conversation.account, agent=agent)}
+        for t in templates_for(conversation.location_id)
+    ]
+
+
+def business_hours_hint(account) -> dict:
+    """For the 'at the next business hours' choice: when that is, or why it is not offered."""
+    if not parse_hours(account.business_hours):
+        return {"at": None, "reason": f"{account.name} has no business hours set"}
+    now = timezone.now()
+    opens = next_open(account, now)
+    if opens is None:
+        return {"at": None, "reason": f"{account.name}'s business hours have no open day"}
+    return {"at": opens, "open_now": opens <= now, "reason": ""}
+
+
+def scheduled_context(request, conversation: Conversation) -> dict:
+    """The scheduled replies above the composer, each marked whether this person may change it."""
+    admin = is_admin(request)
+    rows = list(scheduled_for(conversation))
+    for row in rows:
+        row.changeable = can_change(row, user=request.user, is_admin=admin)
+    return {"scheduled": rows, "schedule_zone": zone_for(location=request.location, membership=request.membership).key}
+
+
+def composer_context(request, conversation: Conversation) -> dict:
+    return {
+        "picker_templates": picker_templates(conversation, request.user),
+        "business_hours": business_hours_hint(conversation.account),
+        **scheduled_context(request, conversation),
+    }
