@@ -125,4 +125,5 @@ def test_the_hooks_subscribers_are_registered_in_the_change_transaction():
         ("contact.created", "hooks.subscribers.contact_created", False),
         ("conversation.assigned", "hooks.subscribers.conversation_assigned", False),
         ("account.alert", "hooks.subscribers.account_status", False),
+        ("broadcast.status_changed", "hooks.subscribers.broadcast_status", False),
     }
