@@ -185,7 +185,7 @@ class AccountSettingsForm(forms.ModelForm):
             del self.fields["send_read_receipts"]
         if not provider.supports_history:
             del self.fields["history_days"]
-        for name in ("history_days", "quiet_alert_minutes"):  # left out of a post: unchanged
+        for name in ("history_days", "quiet_alert_minutes", "broadcast_daily_cap"):  # left out of a post: unchanged
             if name in self.fields:
                 self.fields[name].required = False
 
@@ -204,6 +204,10 @@ class AccountSettingsForm(forms.ModelForm):
         if not (value == 0 or 5 <= value <= 7 * 24 * 60):
             raise forms.ValidationError("0 (never), or between 5 minutes and a week (10080 minutes).")
         return value
+
+    def clean_broadcast_daily_cap(self):
+        value = self.cleaned_data["broadcast_daily_cap"]
+        return self.instance.broadcast_daily_cap if value is None else value
 
     def clean_send_per_minute(self):
         value = self.cleaned_data["send_per_minute"]

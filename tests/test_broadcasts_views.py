@@ -119,3 +119,10 @@ def test_progress_is_published_at_most_once_a_second(location, vip, sandbox_acco
     assert live.publish_progress(broadcast_id=broadcast.pk, location_id=location.pk, force=True)
     assert LiveEvent.objects.count() == 2
     assert LiveEvent.objects.first().payload["topics"] == [f"broadcast:{broadcast.pk}", "broadcasts"]
+
+
+def test_account_page_and_settings_show_the_cap(admin_client, sandbox_account):
+    page = admin_client.get(reverse("account-detail", args=[sandbox_account.pk])).content.decode()
+    assert 'id="broadcast-cap"' in page and "<strong>50</strong> of 50 left today" in page and "warm-up day 1" in page
+    settings_page = admin_client.get(reverse("account-settings", args=[sandbox_account.pk])).content.decode()
+    assert "Broadcast messages a day" in settings_page and "Warm up a new number" in settings_page
