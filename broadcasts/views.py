@@ -16,6 +16,7 @@ from broadcasts.forms import BroadcastForm
 from broadcasts.models import Broadcast, BroadcastRecipient
 from contacts.models import Tag
 from conversations.merge_fields import MergeContext, merge_fields_render
+from conversations.models import MessageTemplate
 from whatsnap.errors import ApplicationError
 from whatsnap.params import page_param
 
@@ -70,7 +71,9 @@ def broadcast_edit(request, pk=None):
             messages.success(request, {"running": "Sending started.", "scheduled": "Scheduled.", "draft": "Draft saved."}.get(
                 saved.status, "Saved."))
             return redirect("broadcast-detail", pk=saved.pk)
-    return render(request, "broadcasts/edit.html", {"form": form, "broadcast": broadcast}, status=400 if form.errors else 200)
+    templates = MessageTemplate.objects.filter(location=request.location).order_by("name")
+    return render(request, "broadcasts/edit.html", {"form": form, "broadcast": broadcast, "templates": templates},
+                  status=400 if form.errors else 200)
 
 
 @require_POST

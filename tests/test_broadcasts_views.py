@@ -126,3 +126,12 @@ def test_account_page_and_settings_show_the_cap(admin_client, sandbox_account):
     assert 'id="broadcast-cap"' in page and "<strong>50</strong> of 50 left today" in page and "warm-up day 1" in page
     settings_page = admin_client.get(reverse("account-settings", args=[sandbox_account.pk])).content.decode()
     assert "Broadcast messages a day" in settings_page and "Warm up a new number" in settings_page
+
+
+def test_composer_offers_the_locations_templates(admin_client, location, other_location):
+    from conversations.models import MessageTemplate
+
+    MessageTemplate.objects.create(location=location, name="Spring", body="Hi {{first_name|there}} <3")
+    MessageTemplate.objects.create(location=other_location, name="Theirs", body="not ours")
+    page = admin_client.get(reverse("broadcast-new")).content.decode()
+    assert 'data-body="Hi {{first_name|there}} &lt;3">Spring<' in page and "Theirs" not in page
