@@ -1,0 +1,117 @@
+"""Issue 18, points 4 and 5 in the product started as bin/run starts it: an admin adds a
+template with a merge field; in a conversation, typing `/` in the reply box opens the picker,
+the keyboard picks the template and the box holds it with the contact's first name filled in;
+the reply is scheduled for a later day, edited and then cancelled in the composer area, and the
+contact's phone never receives it."""
+import re
+from datetime import date, timedelta
+
+import pytest
+
+from tests.browser.conftest import log_in_as_admin
+
+pytestmark = [pytest.mark.browser]
+
+
+def _sandbox_whatsapp(page, context, base) -> str:
+    """A sandbox WhatsApp account with its simulated phone linked; the phone page's URL."""
+    from playwright.sync_api import expect
+
+    page.goto(base + "/accounts/add/")
+    page.click("[data-choice=whatsapp]")
+    page.fill("#id_name", "front desk")
+    page.select_option("#id_backend", "sandbox")
+    page.click("#connect-account")
+    expect(page.locator("#qr svg")).to_be_visible(timeout=10_000)
+    link = page.locator("#sandbox-link").get_attribute("href")
+    phone = context.new_page()
+    phone.goto(link)
+    phone.fill("#id_phone_number", "+14155550144")
+    phone.click("#link-device")
+    expect(page.locator("#connected-as")).to_have_text("Connected as +14155550144", timeout=10_000)
+    phone.close()
+    return link.split("?")[0]
+
+
+def test_slash_picks_a_template_and_a_reply_is_scheduled_edited_and_cancelled(running_product, browser):
+    from playwright.sync_api import expect
+
+    base = running_product["base"]
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    log_in_as_admin(page, running_product)
+    phone_url = _sandbox_whatsapp(page, context, base)
+
+    phone = context.new_page()
+    phone.goto(f"{phone_url}?phone=%2B14155550189&name=Grace%20Hopper")
+    phone.fill("#sandbox-text", "Are you open on Saturday?")
+    phone.click("#sandbox-send")
+    expect(phone.locator("#sandbox-thread")).to_contain_text("Are you open on Saturday?", timeout=10_000)
+
+    # an admin adds two templates on the Templates page (a wrong merge field is refused in place)
+    page.goto(base + "/templates/")
+    page.fill("#id_name", "Opening hours")
+    page.fill("#id_shortcut", "hours")
+    page.fill("#id_body", "Hi {{frist_name}}")
+    page.click("#save-template")
+    expect(page.locator("#template-form")).to_contain_text("Unknown merge field {{frist_name}}")
+    page.fill("#id_body", "Hi {{first_name|there}}, we open at 10 on Saturdays.")
+    page.click("#save-template")
+    expect(page.locator("#template-list")).to_contain_text("Hi Ada, we open at 10 on Saturdays.")
+    page.fill("#id_name", "Thanks")
+    page.fill("#id_body", "Thank you!")
+    page.click("#save-template")
+    expect(page.locator("#template-list")).to_contain_text("Thank you!")
+
+    # in the conversation, "/" opens the picker; it filters, the keyboard moves and inserts
+    page.goto(base + "/inbox/")
+    page.locator("#conversation-list a.conv", has_text="Grace").click()
+    expect(page.locator("#live-state")).to_have_text("Live", timeout=10_000)
+    box, picker = page.locator("#composer"), page.locator("#template-picker")
+    box.click()
+    box.type("/")
+    expect(picker).to_be_visible()
+    expect(picker.locator("[role=option]")).to_have_count(2)
+    page.keyboard.press("Escape")
+    expect(picker).to_be_hidden()
+    box.fill("")
+    box.type("/hou")
+    expect(picker.locator("[role=option]")).to_have_count(1)
+    box.fill("")
+    box.type("/")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowUp")
+    expect(picker.locator(".picker-option.active")).to_contain_text("Opening hours")
+    page.keyboard.press("Enter")
+    expect(picker).to_be_hidden()
+    expect(box).to_have_value("Hi Grace, we open at 10 on Saturdays.")
+
+    # scheduled for a later day, in the zone the form names
+    page.click("#schedule-menu summary")
+    expect(page.locator("#schedule-zone")).to_contain_text("time")
+    day = date.today() + timedelta(days=3)
+    page.fill("#schedule-at", f"{day.isoformat()}T09:00")
+    page.click("#schedule-reply")
+    scheduled = page.locator("#scheduled-messages .scheduled-item")
+    expect(scheduled).to_have_count(1)
+    expect(scheduled).to_contain_text(re.compile(r"Scheduled for \w{3} " + str(day.day) + r" \w{3}, 09:00"))
+    expect(scheduled).to_contain_text("Hi Grace, we open at 10 on Saturdays.")
+    expect(page.locator("#composer")).to_have_value("")
+
+    # edited in place: a new text and time
+    scheduled.locator(".scheduled-edit-link").click()
+    form = page.locator("#scheduled-messages form.scheduled-edit")
+    expect(form).to_be_visible()
+    form.locator("textarea").fill("Hi Grace, we open at 10 on Saturdays and 11 on Sundays.")
+    form.locator("input[name=send_at]").fill(f"{day.isoformat()}T10:30")
+    form.locator("button.primary").click()
+    expect(scheduled).to_contain_text("and 11 on Sundays.")
+    expect(scheduled).to_contain_text(str(day.day) + " ")
+    expect(scheduled).to_contain_text("10:30")
+
+    # ...and cancelled: gone from the composer area, never sent
+    scheduled.locator("button.scheduled-cancel").click()
+    expect(page.locator("#scheduled-messages .scheduled-item")).to_have_count(0)
+    expect(phone.locator("#sandbox-thread")).not_to_contain_text("we open at 10")
+    expect(page.locator("#thread")).not_to_contain_text("we open at 10")
+    context.close()
