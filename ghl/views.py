@@ -1,4 +1,5 @@
-"""The GoHighLevel page: install, connection, sync health, the sync log and its retries."""
+"""The GoHighLevel page: install, connection, sync health, the sync log and its retries, and
+the accounts sends from GHL go through (send_views.py saves them)."""
 import logging
 
 from django.conf import settings
@@ -14,12 +15,14 @@ from accounts.tenancy import admin_required, get_for_location, location_required
 from ghl import services
 from ghl.client import GhlError, GhlRejected
 from ghl.models import GhlConnection, GhlUser, OutboxItem
+from ghl.send_views import ghl_sending, sending_context
 from ghl.user_sync import users_sync
 from whatsnap.errors import ApplicationError
 from whatsnap.params import id_param
 
 logger = logging.getLogger(__name__)
 PAGE = 50
+__all__ = ["ghl_home", "ghl_action", "ghl_sending", "oauth_start", "oauth_callback"]
 
 
 @location_required
@@ -46,8 +49,9 @@ def ghl_home(request):
         "statuses": OutboxItem.Status.choices,
         "operations": OutboxItem.Operation.choices,
         "modes": GhlConnection.Mode.choices,
-        "ghl_users": GhlUser.objects.filter(location=location).select_related("user").order_by("name"),
+        "ghl_users": GhlUser.objects.filter(location=location).select_related("user", "sends_through").order_by("name"),
         "webhook_urls": _webhook_urls(request, health["connection"]),
+        **{k: v for k, v in sending_context(location).items() if k not in ("connection", "ghl_users")},
     }
     return render(request, "ghl/home.html", context)
 
