@@ -15,6 +15,7 @@ from accounts.tenancy import get_for_location, location_required
 from contacts.models import Contact
 from contacts.selectors import contacts_search
 from conversations.merge_fields import FIELDS
+from conversations.models import Conversation
 from conversations.starting import account_label, conversation_start, phone_example, startable_accounts
 from whatsnap.errors import ApplicationError
 from whatsnap.params import id_param
@@ -54,6 +55,7 @@ def _form_context(request, data, *, contact=None, errors=None) -> dict:
         chosen = preferred if preferred in usable else (usable[0] if usable else None)
     return {
         "contact": contact,
+        "existing": _existing(contact),
         "choices": choices,
         "chosen_account": chosen,
         "phone": "" if contact is not None else (data.get("phone") or "").strip()[:40],
@@ -64,6 +66,13 @@ def _form_context(request, data, *, contact=None, errors=None) -> dict:
         "phone_example": phone_example(request.location.phone_region),
         "merge_fields": FIELDS,
     }
+
+
+def _existing(contact) -> list:
+    """The picked contact's conversations: a message through one of their accounts joins it."""
+    if contact is None:
+        return []
+    return list(Conversation.objects.filter(contact=contact).select_related("account", "assignee").order_by("-last_message_at")[:5])
 
 
 def _render_form(request, data, *, contact=None, errors=None, status=200):

@@ -334,3 +334,12 @@ def test_api_is_documented_and_idempotent(api_client, sandbox_account):
     second = api_client.post("/api/v1/conversations/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     assert first.status_code == second.status_code == 201 and second["Idempotent-Replayed"] == "true"
     assert first.json() == second.json() and Message.objects.count() == 1
+
+
+def test_the_form_names_the_picked_contacts_conversations(admin_client, sandbox_account, agent_user):
+    receive(sandbox_account, phone="+14155550123", name="Ada", text="hello")
+    conversation = Conversation.objects.get()
+    conversation_assign(conversation=conversation, assignee=agent_user)
+    form = admin_client.get(f"/inbox/new/?contact={conversation.contact_id}").content.decode()
+    hint = form.split('id="new-existing"', 1)[1].split("</span>", 1)[0]
+    assert f'href="/inbox/{conversation.pk}/"' in hint and "Sales</a> (open, teammate)" in hint
