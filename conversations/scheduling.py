@@ -168,6 +168,7 @@ def scheduled_message_send(scheduled_id: int) -> bool:
             scheduled.message = message
             events.record("scheduled_message.sent", location_id=scheduled.location_id, scheduled=scheduled,
                           conversation=conversation, message=message)
+            cancel_fallback(_schedule_name(scheduled_id))  # when the sweep sent it, its one-off schedule goes too
         return True
     except ApplicationError as exc:
         _fail(scheduled_id, exc.message)
@@ -180,6 +181,7 @@ def _fail(scheduled_id: int, reason: str) -> None:
         status=ScheduledMessage.Status.FAILED, error=reason[:300], updated_at=timezone.now())
     if failed:
         scheduled = ScheduledMessage.objects.select_related("conversation").get(pk=scheduled_id)
+        cancel_fallback(_schedule_name(scheduled_id))
         events.record("scheduled_message.failed", location_id=scheduled.location_id, scheduled=scheduled,
                       conversation=scheduled.conversation, error=scheduled.error)
 

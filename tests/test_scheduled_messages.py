@@ -149,6 +149,7 @@ def test_a_due_message_leaves_once_with_merge_fields_filled_in(conversation, adm
     assert message.text == "Hi Ada, owner here" and message.author == admin_user and message.status == "delivered"
     scheduled.refresh_from_db()
     assert scheduled.status == "sent" and scheduled.message == message
+    assert _schedule_of(scheduled) is None  # its one-off schedule is done with
     assert "scheduled_message.sent" in [e.name for e in recorded] and "message.queued" in [e.name for e in recorded]
     # the sweep, the schedule firing late, anyone: never twice
     assert scheduled_message_send(scheduled.pk) is False
