@@ -21,7 +21,7 @@ from conversations.models import Conversation, ScheduledMessage
 from conversations.sending import message_send
 from whatsnap import events
 from whatsnap.errors import ApplicationError
-from whatsnap.tasks import cancel_fallback, enqueue, run_now_or_at
+from whatsnap.tasks import cancel_fallback, enqueue, enqueue_on_commit, run_now_or_at
 
 TEXT_MAX = 4000
 FURTHEST = timedelta(days=366)
@@ -85,6 +85,14 @@ def _schedule_name(pk: int) -> str:
     return f"scheduled-message-{pk}"
 
 
+def _plan(pk: int, when: datetime) -> None:
+    """Its one-off schedule at `when` (moved when rescheduled); due already (business hours
+    open now): queued as well once committed, rather than at the scheduler's next look."""
+    run_now_or_at(scheduled_message_send, pk, name=_schedule_name(pk), at=when)
+    if when <= timezone.now():
+        enqueue_on_commit(scheduled_message_send, pk)
+
+
 @transaction.atomic
 def scheduled_message_create(*, conversation: Conversation, text: str, send_at: datetime | None = None,
                              at_business_hours: bool = False, created_by=None, account=None) -> ScheduledMessage:
@@ -101,7 +109,7 @@ def scheduled_message_create(*, conversation: Conversation, text: str, send_at: 
     scheduled = ScheduledMessage.objects.create(
         location_id=conversation.location_id, conversation=conversation, account=account, text=text, send_at=when,
         at_business_hours=at_business_hours, created_by=created_by)
-    run_now_or_at(scheduled_message_send, scheduled.pk, name=_schedule_name(scheduled.pk), at=when)
+    _plan(scheduled.pk, when)
     events.record("scheduled_message.created", location_id=conversation.location_id, scheduled=scheduled, conversation=conversation)
     return scheduled
 
@@ -123,7 +131,7 @@ def scheduled_message_update(*, scheduled: ScheduledMessage, text: str | None = 
     if not changed:
         raise _gone(scheduled)
     scheduled.refresh_from_db()
-    run_now_or_at(scheduled_message_send, scheduled.pk, name=_schedule_name(scheduled.pk), at=when)
+    _plan(scheduled.pk, when)
     events.record("scheduled_message.changed", location_id=scheduled.location_id, scheduled=scheduled,
                   conversation=scheduled.conversation)
     return scheduled

@@ -128,6 +128,19 @@ def test_at_the_next_business_hours(conversation):
     assert scheduled.at_business_hours and abs((scheduled.send_at - expected).total_seconds()) < 2
 
 
+def test_at_business_hours_while_open_leaves_at_once(conversation):
+    now = timezone.now().astimezone(ZoneInfo("UTC"))
+    if now.strftime("%H:%M") >= "23:58":
+        pytest.skip("the day's hours end at 23:59")
+    account = conversation.account
+    account.business_hours = {d: [["00:00", "23:59"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    account.timezone = "UTC"
+    account.save()
+    scheduled = scheduled_message_create(conversation=conversation, text="Right away, {{first_name}}", at_business_hours=True)
+    scheduled.refresh_from_db()  # queued on commit (tasks run inline here), not at the scheduler's next look
+    assert scheduled.status == "sent" and scheduled.message.text == "Right away, Ada"
+
+
 def test_an_opted_out_contact_cannot_be_scheduled(conversation):
     conversation.contact.opted_out = True
     conversation.contact.save()
