@@ -40,7 +40,9 @@ def scheduled_context(request, conversation: Conversation) -> dict:
     rows = list(scheduled_for(conversation))
     for row in rows:
         row.changeable = can_change(row, user=request.user, is_admin=admin)
-    return {"scheduled": rows, "schedule_zone": zone_for(location=request.location, membership=request.membership).key}
+    own = request.membership is not None and bool(request.membership.timezone)
+    return {"scheduled": rows, "schedule_zone": zone_for(location=request.location, membership=request.membership).key,
+            "schedule_zone_whose": "your time zone" if own else "the location's time zone"}
 
 
 def composer_context(request, conversation: Conversation) -> dict:

@@ -258,7 +258,7 @@ def test_schedule_from_the_composer_in_the_members_zone(admin_client, admin_user
     Membership.objects.filter(user=admin_user).update(timezone="Europe/Paris")
     local = (timezone.now() + timedelta(days=1)).astimezone(ZoneInfo("Europe/Paris")).replace(hour=9, minute=30, second=0, microsecond=0)
     page = admin_client.get(f"/inbox/{conversation.pk}/").content.decode()
-    assert "Europe/Paris time" in page and "has no business hours set" in page
+    assert "Europe/Paris time (your time zone)" in page and "has no business hours set" in page
     response = _hx(admin_client, f"/inbox/{conversation.pk}/schedule/",
                    {"text": "See you {{first_name}}", "mode": "reply", "when": "at", "send_at": local.strftime("%Y-%m-%dT%H:%M")})
     assert response.status_code == 200
@@ -268,7 +268,7 @@ def test_schedule_from_the_composer_in_the_members_zone(admin_client, admin_user
     assert "Scheduled for " + local.strftime("%a %-d %b, %H:%M") in body and 'id="composer-error"' not in body
     # the location's zone for a member without their own
     Membership.objects.filter(user=admin_user).update(timezone="")
-    assert "America/New_York time" in admin_client.get(f"/inbox/{conversation.pk}/").content.decode()
+    assert "America/New_York time (the location&#x27;s time zone)" in admin_client.get(f"/inbox/{conversation.pk}/").content.decode()
 
 
 def test_composer_errors_are_shown_in_place_with_the_text_kept(admin_client, conversation):
