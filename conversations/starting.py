@@ -97,7 +97,7 @@ def phone_read(location, raw: str) -> str:
     except ValueError:
         region = location.phone_region
         raise ApplicationError(
-            f"{raw[:40]} is not a phone number WhatSnap can write to. Enter the number with its country code, "
+            f"“{raw[:40]}” is not a phone number WhatSnap can write to. Enter the number with its country code, "
             f"e.g. {phone_example(region)} (a number without one is read as a {region} number).",
             code="invalid_phone", field="phone") from None
 
