@@ -5,7 +5,7 @@ from accounts.models import Membership
 from contacts.models import Contact
 from conversations.actions import conversation_assign
 from conversations.history import history_on_connect
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, ScheduledMessage
 from whatsnap import events
 from whatsnap.live import publish_on_commit
 
@@ -127,6 +127,7 @@ def move_threads_on_merge(event) -> None:
             Conversation.objects.filter(pk=conversation.pk).update(contact=into)
             continue
         Message.objects.filter(conversation=conversation).update(conversation=target)
+        ScheduledMessage.objects.filter(conversation=conversation).update(conversation=target)
         if conversation.last_message_at and (not target.last_message_at or conversation.last_message_at > target.last_message_at):
             target.last_message_at, target.last_message_preview = conversation.last_message_at, conversation.last_message_preview
         target.unread_count += conversation.unread_count

@@ -7,13 +7,18 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 from django_q.models import Schedule
 
 from accounts.hours import next_open
 from accounts.models import Membership
 from accounts.services import account_disconnect
+from contacts.models import Contact
+from contacts.services import contact_merge
 from conversations.models import Conversation, Message, ScheduledMessage
 from conversations.scheduling import (
     scheduled_message_cancel, scheduled_message_create, scheduled_message_send, scheduled_message_update, scheduled_messages_sweep)
@@ -367,3 +372,29 @@ def test_api_agent_tokens_schedule_in_their_conversations_and_change_their_own(a
     assert_error(agent_api.post(f"/api/v1/scheduled-messages/{admins['id']}/cancel/"), 403)
     assert agent_api.post(f"/api/v1/scheduled-messages/{response.json()['id']}/cancel/").status_code == 200
     assert api_client.post(f"/api/v1/scheduled-messages/{admins['id']}/cancel/").status_code == 200  # admin tokens: any
+
+
+# --- elsewhere: a contact merge, the Django admin ---------------------------------------------
+def test_a_merge_that_folds_two_threads_keeps_their_scheduled_replies(sandbox_account, location):
+    receive(sandbox_account, phone="+14155550123", name="Ada", text="one")
+    receive(sandbox_account, phone="+14155550124", name="Ada again", text="two")
+    keep, fold = (Conversation.objects.get(contact__phone=p) for p in ("+14155550123", "+14155550124"))
+    scheduled = scheduled_message_create(conversation=fold, text="Still coming", send_at=_later())
+    contact_merge(source=fold.contact, into=Contact.objects.get(phone="+14155550123"))
+    scheduled.refresh_from_db()
+    assert scheduled.conversation_id == keep.pk and scheduled.status == "pending"
+
+
+def test_the_admin_lists_and_cancels_scheduled_messages(location, conversation):
+    staff = get_user_model().objects.create_user("staff", password="pw", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(codename__endswith="scheduledmessage"))
+    Membership.objects.create(user=staff, location=location, role=Membership.Role.ADMIN)
+    client = Client()
+    client.force_login(staff)
+    scheduled = scheduled_message_create(conversation=conversation, text="From the admin's view", send_at=_later())
+    page = client.get("/admin/conversations/scheduledmessage/")
+    assert page.status_code == 200 and page.context["cl"].result_count == 1
+    response = client.post("/admin/conversations/scheduledmessage/", {"action": "cancel", "_selected_action": [scheduled.pk]})
+    assert response.status_code == 302
+    scheduled.refresh_from_db()
+    assert scheduled.status == "cancelled" and _schedule_of(scheduled) is None
