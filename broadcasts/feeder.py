@@ -47,8 +47,13 @@ def feed_on_commit(broadcast_id: int) -> None:
 def failure_rate_too_high(broadcast: Broadcast) -> str:
     """The reason to pause when the failure rate of its last sends crosses the threshold."""
     sample = settings.BROADCAST_FAILURE_SAMPLE
-    last = list(broadcast.recipients.filter(status__in=SENT_OR_FAILED).order_by("-queued_at", "-id")
-                .values_list("status", flat=True)[:sample])
+    # the newest handed over, by index; those still in a queue are not counted
+    handed = broadcast.recipients.filter(queued_at__isnull=False)
+    if broadcast.failures_since:
+        handed = handed.filter(queued_at__gte=broadcast.failures_since)
+    newest = (handed.order_by("-queued_at")
+              .values_list("status", flat=True)[:sample + settings.BROADCAST_QUEUE_WINDOW * max(len(broadcast.account_ids), 1)])
+    last = [status for status in newest if status in SENT_OR_FAILED][:sample]
     if sample <= 0 or len(last) < sample:
         return ""
     failed = sum(1 for status in last if status == R.FAILED)
@@ -59,16 +64,19 @@ def failure_rate_too_high(broadcast: Broadcast) -> str:
 
 
 @transaction.atomic
-def broadcast_feed(*, broadcast_id: int) -> int:
-    """Top up each account's window; returns how many messages it queued."""
+def broadcast_feed(*, broadcast_id: int, check_failures: bool = True) -> int:
+    """Top up each account's window; returns how many messages it queued. check_failures:
+    look at the failure rate first (after a failed send, from the sweep; not after a success)."""
     broadcast = Broadcast.objects.select_for_update(of=("self",)).select_related("created_by").filter(pk=broadcast_id).first()
     if broadcast is None or broadcast.status != S.RUNNING:
         return 0
-    reason = failure_rate_too_high(broadcast)
+    reason = failure_rate_too_high(broadcast) if check_failures else ""
     if reason:
         broadcast_pause(broadcast=broadcast, kind=Broadcast.PauseKind.FAILURES, reason=reason)
         return 0
-    waiting_ids = set(broadcast.recipients.filter(status=R.PENDING).order_by().values_list("account_id", flat=True).distinct())
+    pending = broadcast.recipients.filter(status=R.PENDING)
+    account_ids = broadcast.account_ids or pending.order_by().values_list("account_id", flat=True).distinct()
+    waiting_ids = [pk for pk in account_ids if pk and pending.filter(account_id=pk).exists()]
     in_flight = dict(broadcast.recipients.filter(status=R.QUEUED).order_by().values_list("account_id").annotate(n=Count("id")))
     if not waiting_ids:
         if not in_flight:
@@ -88,8 +96,8 @@ def broadcast_feed(*, broadcast_id: int) -> int:
         if left <= 0:
             resume_at = min(filter(None, [resume_at, next_day_start(account)]))
             continue
-        pending = broadcast.recipients.filter(status=R.PENDING, account=account).select_related("contact").order_by("id")
-        for recipient in pending[:min(room, left)]:
+        next_ones = pending.filter(account=account).select_related("contact").order_by("id")
+        for recipient in next_ones[:min(room, left)]:
             queued += _hand_over(broadcast, recipient, account)
     _note_waiting(broadcast, resume_at)
     return queued
@@ -115,7 +123,7 @@ def _hand_over(broadcast: Broadcast, recipient: BroadcastRecipient, account: Acc
     contact = recipient.contact
     text = merge_fields_render(broadcast.text, MergeContext(contact=contact, account=account, agent=broadcast.created_by))
     conversation = (Conversation.objects.filter(contact=contact, account=account).first()
-                    or Conversation(location_id=broadcast.location_id, contact=contact))
+                    or Conversation(location=account.location, contact=contact))
     try:
         with transaction.atomic():
             message = message_send(conversation=conversation, text=text, author=broadcast.created_by, account=account)

@@ -49,6 +49,11 @@ class Broadcast(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     live_published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # the failure rate that pauses it counts sends handed over since then (its start, or the
+    # last resume: a person who resumes it gives it a fresh window)
+    failures_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # the accounts its recipients leave through (set when it starts): the feeder visits these
+    account_ids = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -93,6 +98,9 @@ class BroadcastRecipient(models.Model):
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["broadcast", "contact"], name="uniq_broadcast_contact")]
         indexes = [
-            models.Index(fields=["broadcast", "status"], name="recipient_broadcast_status"),
+            # the feeder's "next pending of this account" and every count by status
+            models.Index(fields=["broadcast", "status", "account", "id"], name="recipient_feed"),
+            # the failure rate of its last sends
+            models.Index(fields=["broadcast", "queued_at"], name="recipient_last_queued"),
             models.Index(fields=["account", "queued_at"], name="recipient_account_day"),
         ]

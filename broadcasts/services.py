@@ -126,6 +126,8 @@ def _snapshot(broadcast: Broadcast) -> int:
         rows.append(BroadcastRecipient(broadcast=broadcast, contact_id=row.contact_id, account_id=row.account_id,
                                        status=R.SKIPPED if row.reason else R.PENDING, reason=row.reason[:300]))
     BroadcastRecipient.objects.bulk_create(rows, batch_size=2000)
+    broadcast.account_ids = sorted({row.account_id for row in rows if row.account_id})
+    Broadcast.objects.filter(pk=broadcast.pk).update(account_ids=broadcast.account_ids)
     return len(rows)
 
 
@@ -137,7 +139,8 @@ def broadcast_start(*, broadcast: Broadcast, by_hand: bool = True) -> Broadcast:
     if by_hand and account is not None and not account.accepts_replies:
         raise ApplicationError(f"The account {account.name} is not connected ({account.get_status_display()}); "
                                "connect it first.", code="account_unavailable")
-    if not broadcast_move(broadcast, from_statuses=[S.DRAFT, S.SCHEDULED], to=S.RUNNING, started_at=timezone.now()):
+    now = timezone.now()
+    if not broadcast_move(broadcast, from_statuses=[S.DRAFT, S.SCHEDULED], to=S.RUNNING, started_at=now, failures_since=now):
         raise ApplicationError("This broadcast has started already.", code="not_editable")
     cancel_fallback(_schedule_name(broadcast.pk))
     if not _snapshot(broadcast):
@@ -172,7 +175,7 @@ def broadcast_pause_by_hand(*, broadcast: Broadcast, actor=None) -> Broadcast:
 def broadcast_resume(*, broadcast: Broadcast) -> Broadcast:
     """paused -> running (by hand, or when the account it waited for reconnects)."""
     if not broadcast_move(broadcast, from_statuses=[S.PAUSED], to=S.RUNNING, pause_kind="", pause_reason="",
-                          paused_for_account=None):
+                          paused_for_account=None, failures_since=timezone.now()):
         raise ApplicationError("Only a paused broadcast can be resumed.", code="not_paused")
     feed_on_commit(broadcast.pk)
     return broadcast

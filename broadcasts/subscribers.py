@@ -35,14 +35,14 @@ def recipient_follows_message(event) -> None:
     if reason == CANCELLED_REASON:
         status = R.SKIPPED  # withdrawn from the queue by a cancel, never sent
     BroadcastRecipient.objects.filter(pk=row["pk"]).update(status=status, reason=reason, updated_at=timezone.now())
-    broadcast_id, left_queue = row["broadcast_id"], row["status"] == R.QUEUED
-    transaction.on_commit(lambda: _after_recipient(broadcast_id, event.location_id, left_queue))
+    broadcast_id, left_queue, failed = row["broadcast_id"], row["status"] == R.QUEUED, status == R.FAILED
+    transaction.on_commit(lambda: _after_recipient(broadcast_id, event.location_id, left_queue, failed))
 
 
-def _after_recipient(broadcast_id: int, location_id: int, left_queue: bool) -> None:
+def _after_recipient(broadcast_id: int, location_id: int, left_queue: bool, failed: bool) -> None:
     try:
         if left_queue:
-            broadcast_feed(broadcast_id=broadcast_id)
+            broadcast_feed(broadcast_id=broadcast_id, check_failures=failed)
         publish_progress(broadcast_id=broadcast_id, location_id=location_id)
     except Exception:  # the send is recorded; the minute sweep feeds the broadcast again
         logger.exception("feeding broadcast %s failed; the sweep will go on", broadcast_id)
