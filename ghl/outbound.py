@@ -68,8 +68,10 @@ def op_provider_outbound(client, item: OutboxItem, record: dict) -> str:
     with transaction.atomic():
         claimed = OutboxItem.objects.select_for_update().filter(pk=item.pk, status=OutboxItem.Status.PENDING).first()
         link = GhlMessageLink.objects.select_for_update().filter(location_id=item.location_id, ghl_message_id=payload.get("messageId")).first()
-        if claimed is None or link is None or link.message_id:
+        if claimed is None or (link is not None and link.message_id):
             return "handled already: nothing sent twice"
+        if link is None:  # forgotten by a reinstall into another GHL location: not ours to send
+            return "the GHL message is no longer linked to this location: not sent"
         location = item.location
         contact = None
         try:

@@ -12,6 +12,7 @@ from accounts.models import Account
 from accounts.services import account_connect, account_create, account_set_status
 from contacts.models import Contact
 from conversations.models import Message
+from ghl import services as ghl_services
 from ghl.models import GhlConnection, GhlMessageLink, GhlUser, OutboxItem
 from tests.test_ghl import drain, ghl, inbound, install, installed, post_signed, sales  # noqa: F401  (fixtures)
 
@@ -254,3 +255,18 @@ def test_an_email_delivery_is_failed_not_texted(installed, ghl, sales, location)
     payload, _ = send_from_ghl(ghl, cid, "<p>newsletter</p>", kind="Email")
     assert "not e-mail" in ghl.messages[payload["messageId"]]["error"]["message"]
     assert not Message.objects.filter(direction="outbound").exists()
+
+
+def test_the_webhook_only_stores_the_delivery_ghl_is_read_by_the_drainer(installed, ghl, sales, location, monkeypatch):
+    kicked = []
+    monkeypatch.setattr(ghl_services, "kick", kicked.append)  # no worker: what did the webhook itself do?
+    set_defaults(location, sms=sales)
+    cid = ghl.add_contact("ghl-loc-1", phone=NEW_PHONE)
+    before = len(ghl.api_calls())
+    payload, answer = send_from_ghl(ghl, cid)
+    assert answer["outcome"] == "queued" and len(ghl.api_calls()) == before and kicked == [location.pk]
+    item = OutboxItem.objects.get(operation="provider_outbound")
+    assert item.status == "pending" and item.payload["messageId"] == payload["messageId"] and item.contact is None
+    assert not Contact.objects.exists()
+    drain(location)
+    assert sent().account == sales
