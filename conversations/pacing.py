@@ -74,7 +74,11 @@ def drain_account(account_id: int) -> int:
 
 
 def enqueue_account_drain(account_id: int, at=None) -> None:
-    """Drain now, or at `at`."""
+    """Drain now, or at `at`. Not now while a drainer holds the account's lease: it takes what
+    was queued meanwhile itself (it looks at the queue again after releasing the lease), so a
+    broadcast's messages do not each cost a task that would only find the lease taken."""
+    if at is None and Account.objects.filter(pk=account_id, drain_lease_until__gt=clock()).exists():
+        return
     run_now_or_at(drain_account, account_id, name=f"drain-account-{account_id}", at=at)
 
 
