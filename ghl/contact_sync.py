@@ -73,7 +73,7 @@ def contact_push(client: GhlClient, contact, record: dict) -> str:
         # allows duplicate contacts.
         _adopt(client, contact, sync, existing, desired, fingerprint, record)
         return f"found GHL contact {existing['id']}"
-    fields = _contact_fields(desired)
+    fields = contact_fields(desired)
     body = {"locationId": location.ghl_location_id, "phone": desired["phone"], "tags": desired["tags"], "source": "WhatSnap",
             **{k: v for k, v in fields.items() if v}}
     response = client.request("POST", "/contacts/upsert", json=body, record=record)
@@ -94,7 +94,7 @@ def _adopt(client, contact, sync, existing: dict, desired: dict, fingerprint: st
     """Make GHL's contact `existing` ours: our tags added to its own (the PUT replaces tags, so
     GHL's are kept in the set), our name and assignee set (an assignee GHL set is never wiped)."""
     tags = sorted(set(desired["tags"]) | set(existing.get("tags") or []))
-    fields = _contact_fields(desired)
+    fields = contact_fields(desired)
     given = {k: v for k, v in fields.items() if v}
     client.request("PUT", f"/contacts/{existing['id']}", json={**given, "tags": tags}, record=record)
     _linked(contact, sync, existing["id"], desired, fingerprint, fields)
@@ -103,7 +103,7 @@ def _adopt(client, contact, sync, existing: dict, desired: dict, fingerprint: st
 def _contact_create_without_phone(client, contact, sync, desired, fingerprint, record) -> str:
     """A person known only by a WhatsApp LID: a GHL contact with name and tags, no phone (GHL has
     nothing to look it up by, so unlike a phone's contact a lost answer can leave a second one)."""
-    fields = _contact_fields(desired)
+    fields = contact_fields(desired)
     body = {"locationId": contact.location.ghl_location_id, "tags": desired["tags"], "source": "WhatSnap",
             **{k: v for k, v in fields.items() if v and k != "phone"}}
     response = client.request("POST", "/contacts/", json=body, record=record)
@@ -121,7 +121,7 @@ def _linked(contact, sync, ghl_id: str, desired: dict, fingerprint: str, fields:
         ContactSync.objects.filter(pk=sync.pk).update(fingerprint=fingerprint, tags=desired["tags"], fields=fields, synced_at=timezone.now())
 
 
-def _contact_fields(desired: dict) -> dict:
+def contact_fields(desired: dict) -> dict:
     """Name, assignee and phone as GHL should hold them (`phone` "" while only a LID is known)."""
     fields = {"assignedTo": desired["assignedTo"] or "", "phone": desired["phone"]}
     if desired["name"]:
@@ -132,7 +132,7 @@ def _contact_fields(desired: dict) -> dict:
 def _contact_update(client, contact, sync, desired, fingerprint, record) -> str:
     ghl_id = contact.ghl_contact_id
     before, after = set(sync.tags), set(desired["tags"])
-    fields = _contact_fields(desired)
+    fields = contact_fields(desired)
     # rows synced before phones were kept here: the contact was created with its phone
     known = {"phone": desired["phone"], **sync.fields}
     if desired["phone"] and known["phone"] != desired["phone"]:

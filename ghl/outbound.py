@@ -25,7 +25,7 @@ from contacts.services import contact_upsert_from_inbound
 from conversations.models import Conversation
 from conversations.services import message_send
 from ghl.client import GhlRejected
-from ghl.contact_sync import _contact_fields, desired_contact, fingerprint_of
+from ghl.contact_sync import contact_fields, desired_contact, fingerprint_of
 from ghl.models import ContactSync, GhlConnection, GhlMessageLink, GhlRetiredContact, GhlUser, OutboxItem
 from ghl.send_choice import account_choose, account_tags_follow_ghl, delivery_channels
 from whatsnap.errors import ApplicationError
@@ -150,7 +150,7 @@ def _record_in_sync(contact, ghl_contact: dict) -> None:
     in_ghl = set(ghl_contact.get("tags") or [])
     ContactSync.objects.update_or_create(contact=contact, defaults={
         "tags": sorted(set(desired["tags"]) & in_ghl),
-        "fields": _contact_fields(desired),
+        "fields": contact_fields(desired),
         "fingerprint": fingerprint_of(desired) if set(desired["tags"]) <= in_ghl else "",
         "synced_at": timezone.now(),
     })

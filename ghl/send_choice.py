@@ -28,6 +28,7 @@ from django.db.models import Max
 from accounts.models import Account
 from accounts.reach import CHANNEL_LABELS, IMESSAGE, SMS, WHATSAPP, can_send_sms, channel_of, unreachable_reason
 from contacts.models import ContactAccount, ContactTag, Tag
+from ghl.contact_sync import contact_fields, desired_contact, fingerprint_of
 from ghl.models import ContactSync, GhlConnection, GhlUser
 from whatsnap.errors import ApplicationError
 
@@ -46,30 +47,45 @@ def delivery_channels(delivery_type: str, provider_mode: str) -> list[str]:
 
 # --- the contact's account tags: ours and GHL's -------------------------------------------------
 def account_tags_follow_ghl(contact, ghl_tags: list[str] | None, *, same_ghl_contact: bool) -> list[Account]:
-    """Bring the contact's account tags in line with what GHL holds (GHL's new ones added; ones
-    GHL was told of and no longer has removed, when GHL's contact is the one linked to ours) and
+    """Bring the contact's account tags in line with what GHL holds (account_tags_mirror) and
     return the tagged accounts, the one to try first first. ghl_tags None: GHL could not be
     read; our tags alone decide."""
-    tags = {t.name: t for t in Tag.objects.filter(location_id=contact.location_id, account__isnull=False,
-                                                  account__archived_at__isnull=True).select_related("account")}
-    ours = set(ContactTag.objects.filter(contact=contact, tag__in=tags.values()).values_list("tag__name", flat=True))
+    tags = _account_tags(contact.location_id)
     fresh: list[str] = []
     if ghl_tags is not None:
-        in_ghl = [t for t in dict.fromkeys(str(x) for x in ghl_tags) if t in tags]
-        fresh = [t for t in reversed(in_ghl) if t not in ours]
-        sync = ContactSync.objects.filter(contact=contact).first() if same_ghl_contact else None
-        gone = (ours & set(sync.tags)) - set(in_ghl) if sync else set()
-        for name in fresh:
-            ContactTag.objects.get_or_create(contact=contact, tag=tags[name])
-        if gone:
-            ContactTag.objects.filter(contact=contact, tag__in=[tags[n] for n in gone]).delete()
-        if sync and (fresh or gone):
-            # GHL holds these now: nothing to send back to it
-            sync.tags = sorted((set(sync.tags) - gone) | set(fresh))
-            sync.save(update_fields=["tags"])
-        ours = (ours - gone) | set(fresh)
-    ranked = [tags[n].account for n in fresh] + _by_recency(contact, [tags[n].account for n in ours - set(fresh)])
-    return ranked
+        fresh, _gone = account_tags_mirror(contact, ghl_tags, same_ghl_contact=same_ghl_contact, tags=tags)
+    ours = set(ContactTag.objects.filter(contact=contact, tag__in=tags.values()).values_list("tag__name", flat=True))
+    return [tags[n].account for n in fresh] + _by_recency(contact, [tags[n].account for n in ours - set(fresh)])
+
+
+def _account_tags(location_id: int) -> dict[str, Tag]:
+    return {t.name: t for t in Tag.objects.filter(location_id=location_id, account__isnull=False,
+                                                  account__archived_at__isnull=True).select_related("account")}
+
+
+def account_tags_mirror(contact, ghl_tags, *, same_ghl_contact: bool, tags: dict | None = None) -> tuple[list[str], set[str]]:
+    """GHL's account tags onto our contact: the ones GHL has and we do not are added (returned
+    newest first: the last in GHL's list first); the ones GHL was told of (ContactSync) and no
+    longer has are removed — only when GHL's contact is the one linked to ours. A tag of ours
+    GHL has not been told of yet (its sync is waiting) stays. Other tags are GHL's business.
+    What GHL holds is recorded as synced, so nothing echoes back. Returns (added, removed)."""
+    tags = tags if tags is not None else _account_tags(contact.location_id)
+    ours = set(ContactTag.objects.filter(contact=contact, tag__in=tags.values()).values_list("tag__name", flat=True))
+    in_ghl = [t for t in dict.fromkeys(str(x) for x in ghl_tags) if t in tags]
+    fresh = [t for t in reversed(in_ghl) if t not in ours]
+    sync = ContactSync.objects.filter(contact=contact).first() if same_ghl_contact else None
+    gone = (ours & set(sync.tags)) - set(in_ghl) if sync else set()
+    for name in fresh:
+        ContactTag.objects.get_or_create(contact=contact, tag=tags[name])
+    if gone:
+        ContactTag.objects.filter(contact=contact, tag__in=[tags[n] for n in gone]).delete()
+    if sync and (fresh or gone):
+        sync.tags = sorted((set(sync.tags) - gone) | set(fresh))
+        desired = desired_contact(contact)
+        if sync.tags == desired["tags"] and {"phone": desired["phone"], **sync.fields} == contact_fields(desired):
+            sync.fingerprint = fingerprint_of(desired)  # GHL is in line with us now: no call owed
+        sync.save(update_fields=["tags", "fingerprint"])
+    return fresh, gone
 
 
 def _by_recency(contact, accounts: list[Account]) -> list[Account]:

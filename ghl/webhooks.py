@@ -23,9 +23,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.models import Location
-from contacts.models import Contact, ContactTag, Tag
-from ghl.contact_sync import desired_contact, fingerprint_of
-from ghl.models import ContactSync, GhlConnection, WebhookReceipt
+from contacts.models import Contact
+from ghl.models import GhlConnection, WebhookReceipt
+from ghl.send_choice import account_tags_mirror
 from ghl.services import provider_outbound, uninstall
 from whatsnap.errors import ApplicationError
 from whatsnap.request_body import body_within
@@ -181,28 +181,15 @@ def _app_event(payload: dict) -> JsonResponse:
 
 
 def _account_tags_from_ghl(payload: dict) -> int:
-    """Mirror whatsnap-account-* tags set or removed in GHL onto our contact. Other tags are
-    GHL's own business. GHL's view is recorded as synced, so nothing echoes back."""
+    """Mirror whatsnap-account-* tags set or removed in GHL onto our contact
+    (send_choice.account_tags_mirror: other tags are GHL's own business, and a tag of ours GHL
+    has not been told of yet is kept)."""
     location = Location.objects.filter(ghl_location_id=str(payload.get("locationId") or "")).first()
     if location is None:
         return 0
     contact = Contact.objects.filter(location=location, ghl_contact_id=str(payload.get("id") or payload.get("contactId") or "")).first()
     if contact is None:
         return 0
-    ghl_tags = {str(t) for t in payload.get("tags") or []}
-    changed = 0
     with transaction.atomic():
-        account_tags = {t.name: t for t in Tag.objects.filter(location=location, account__isnull=False)}
-        ours = set(ContactTag.objects.filter(contact=contact, tag__in=account_tags.values()).values_list("tag__name", flat=True))
-        for name in (ghl_tags & set(account_tags)) - ours:
-            ContactTag.objects.get_or_create(contact=contact, tag=account_tags[name])
-            changed += 1
-        removed = ours - ghl_tags
-        if removed:
-            changed += ContactTag.objects.filter(contact=contact, tag__name__in=removed, tag__location=location).delete()[0]
-        sync = ContactSync.objects.filter(contact=contact).first()
-        if sync and changed:
-            sync.tags = sorted(set(contact.tags.values_list("name", flat=True)))
-            sync.fingerprint = fingerprint_of(desired_contact(contact))
-            sync.save(update_fields=["tags", "fingerprint"])
-    return changed
+        added, removed = account_tags_mirror(contact, [str(t) for t in payload.get("tags") or []], same_ghl_contact=True)
+    return len(added) + len(removed)

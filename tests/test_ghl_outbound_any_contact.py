@@ -270,3 +270,21 @@ def test_the_webhook_only_stores_the_delivery_ghl_is_read_by_the_drainer(install
     assert not Contact.objects.exists()
     drain(location)
     assert sent().account == sales
+
+
+def test_ghls_tag_webhook_keeps_a_tag_of_ours_ghl_has_not_heard_of_yet(installed, ghl, sales, marketing, location):
+    inbound(sales, "p1")
+    contact = Contact.objects.get()
+    GhlConnection.objects.filter(location=location).update(paused_until=timezone.now() + timezone.timedelta(hours=1))
+    inbound(marketing, "w1", text="wrote to marketing")  # tagged marketing here; GHL's sync waits
+    # GHL reports the contact's tags as it holds them (an unrelated tag changed there)
+    ghl.contacts[contact.ghl_contact_id]["tags"].append("vip")
+    event = {"type": "ContactTagUpdate", "locationId": "ghl-loc-1", "id": contact.ghl_contact_id, "tags": ["whatsnap-account-sales", "vip"]}
+    assert post_signed(ghl, "/ghl/webhooks/app/", event).status_code == 200
+    assert sorted(contact.tags.values_list("name", flat=True)) == ["whatsnap-account-marketing", "whatsnap-account-sales"]
+    drain(location)
+    assert sorted(ghl.contacts[contact.ghl_contact_id]["tags"]) == ["vip", "whatsnap-account-marketing", "whatsnap-account-sales"]
+    # and one GHL no longer has (told of it before) is removed here
+    event["tags"] = ["whatsnap-account-marketing"]
+    post_signed(ghl, "/ghl/webhooks/app/", event)
+    assert list(contact.tags.values_list("name", flat=True)) == ["whatsnap-account-marketing"]
