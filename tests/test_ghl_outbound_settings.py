@@ -38,7 +38,7 @@ def wa(location):
 
 def test_admin_sets_the_defaults_in_place(admin_client, connection, sms, wa):
     page = admin_client.get("/ghl/").content.decode()
-    assert 'id="ghl-sending"' in page and "Default SMS account" in page and "Texts (SMS (Android phone))" in page
+    assert 'id="ghl-sending"' in page and "Default SMS account" in page and "Texts · SMS (Android phone)" in page
     response = admin_client.post(URL, {"what": "defaults", "default_sms_account": sms.pk, "default_whatsapp_account": wa.pk}, **HTMX)
     body = response.content.decode()
     assert response.status_code == 200 and body.startswith('<div class="card" id="ghl-sending">')
