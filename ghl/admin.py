@@ -41,7 +41,7 @@ class GhlConnectionAdmin(LocationScopedAdmin, admin.ModelAdmin):
 @admin.register(GhlUser)
 class GhlUserAdmin(LocationScopedAdmin, admin.ModelAdmin):
     location_field = "location"
-    list_display = ["name", "email", "ghl_user_id", "user", "location"]
+    list_display = ["name", "email", "ghl_user_id", "user", "sends_through", "location"]
     list_filter = ["location"]
 
 
