@@ -43,7 +43,7 @@ def test_slash_picks_a_template_and_a_reply_is_scheduled_edited_and_cancelled(ru
     phone_url = _sandbox_whatsapp(page, context, base)
 
     phone = context.new_page()
-    phone.goto(f"{phone_url}?phone=%2B14155550189&name=Grace%20Hopper")
+    phone.goto(f"{phone_url}?phone=%2B14155550189&name=Katherine%20Johnson")
     phone.fill("#sandbox-text", "Are you open on Saturday?")
     phone.click("#sandbox-send")
     expect(phone.locator("#sandbox-thread")).to_contain_text("Are you open on Saturday?", timeout=10_000)
@@ -65,7 +65,7 @@ def test_slash_picks_a_template_and_a_reply_is_scheduled_edited_and_cancelled(ru
 
     # in the conversation, "/" opens the picker; it filters, the keyboard moves and inserts
     page.goto(base + "/inbox/")
-    page.locator("#conversation-list a.conv", has_text="Grace").click()
+    page.locator("#conversation-list a.conv", has_text="Katherine Johnson").click()
     expect(page.locator("#live-state")).to_have_text("Live", timeout=10_000)
     box, picker = page.locator("#composer"), page.locator("#template-picker")
     box.click()
@@ -84,7 +84,7 @@ def test_slash_picks_a_template_and_a_reply_is_scheduled_edited_and_cancelled(ru
     expect(picker.locator(".picker-option.active")).to_contain_text("Opening hours")
     page.keyboard.press("Enter")
     expect(picker).to_be_hidden()
-    expect(box).to_have_value("Hi Grace, we open at 10 on Saturdays.")
+    expect(box).to_have_value("Hi Katherine, we open at 10 on Saturdays.")
 
     # scheduled for a later day, in the zone the form names
     page.click("#schedule-menu summary")
@@ -95,14 +95,14 @@ def test_slash_picks_a_template_and_a_reply_is_scheduled_edited_and_cancelled(ru
     scheduled = page.locator("#scheduled-messages .scheduled-item")
     expect(scheduled).to_have_count(1)
     expect(scheduled).to_contain_text(re.compile(r"Scheduled for \w{3} " + str(day.day) + r" \w{3}, 09:00"))
-    expect(scheduled).to_contain_text("Hi Grace, we open at 10 on Saturdays.")
+    expect(scheduled).to_contain_text("Hi Katherine, we open at 10 on Saturdays.")
     expect(page.locator("#composer")).to_have_value("")
 
     # edited in place: a new text and time
     scheduled.locator(".scheduled-edit-link").click()
     form = page.locator("#scheduled-messages form.scheduled-edit")
     expect(form).to_be_visible()
-    form.locator("textarea").fill("Hi Grace, we open at 10 on Saturdays and 11 on Sundays.")
+    form.locator("textarea").fill("Hi Katherine, we open at 10 on Saturdays and 11 on Sundays.")
     form.locator("input[name=send_at]").fill(f"{day.isoformat()}T10:30")
     form.locator("button.primary").click()
     expect(scheduled).to_contain_text("and 11 on Sundays.")
