@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from accounts.hours import next_open, parse_hours
 from accounts.models import Membership
+from conversations.merge_fields import MergeContext, merge_fields_render
 from conversations.message_templates import template_render, templates_for
 from conversations.models import Conversation
 from conversations.scheduling import can_change, scheduled_for, zone_for
@@ -40,6 +41,9 @@ def scheduled_context(request, conversation: Conversation) -> dict:
     rows = list(scheduled_for(conversation))
     for row in rows:
         row.changeable = can_change(row, user=request.user, is_admin=admin)
+        # as the contact will read it (merge fields are filled in again when it leaves)
+        row.preview = merge_fields_render(row.text, MergeContext(contact=conversation.contact, account=row.account,
+                                                                 agent=row.created_by))
     own = request.membership is not None and bool(request.membership.timezone)
     return {"scheduled": rows, "schedule_zone": zone_for(location=request.location, membership=request.membership).key,
             "schedule_zone_whose": "your time zone" if own else "the location's time zone"}

@@ -271,6 +271,7 @@ def test_schedule_from_the_composer_in_the_members_zone(admin_client, admin_user
     assert scheduled.send_at == local and scheduled.created_by == admin_user and scheduled.text == "See you {{first_name}}"
     body = response.content.decode()
     assert "Scheduled for " + local.strftime("%a %-d %b, %H:%M") in body and 'id="composer-error"' not in body
+    assert "See you Ada</div>" in body  # shown as the contact will read it
     # the location's zone for a member without their own
     Membership.objects.filter(user=admin_user).update(timezone="")
     assert "America/New_York time (the location&#x27;s time zone)" in admin_client.get(f"/inbox/{conversation.pk}/").content.decode()
