@@ -1,8 +1,8 @@
 """Issue 18, points 4 and 5 in the product started as bin/run starts it: an admin adds a
 template with a merge field; in a conversation, typing `/` in the reply box opens the picker,
 the keyboard picks the template and the box holds it with the contact's first name filled in;
-the reply is scheduled for a later day, edited and then cancelled in the composer area, and the
-contact's phone never receives it."""
+the reply is scheduled for a later day, edited and then cancelled in the composer area (another
+screen on the conversation follows live), and the contact's phone never receives it."""
 import re
 from datetime import date, timedelta
 
@@ -86,6 +86,11 @@ def test_slash_picks_a_template_and_a_reply_is_scheduled_edited_and_cancelled(ru
     expect(picker).to_be_hidden()
     expect(box).to_have_value("Hi Katherine, we open at 10 on Saturdays.")
 
+    # a teammate's screen on the same conversation follows the scheduled replies live
+    teammate = context.new_page()
+    teammate.goto(page.url)
+    expect(teammate.locator("#live-state")).to_have_text("Live", timeout=10_000)
+
     # scheduled for a later day, in the zone the form names
     page.click("#schedule-menu summary")
     expect(page.locator("#schedule-zone")).to_contain_text("time")
@@ -97,6 +102,7 @@ def test_slash_picks_a_template_and_a_reply_is_scheduled_edited_and_cancelled(ru
     expect(scheduled).to_contain_text(re.compile(r"Scheduled for \w{3} " + str(day.day) + r" \w{3}, 09:00"))
     expect(scheduled).to_contain_text("Hi Katherine, we open at 10 on Saturdays.")
     expect(page.locator("#composer")).to_have_value("")
+    expect(teammate.locator("#scheduled-messages .scheduled-item")).to_contain_text("Hi Katherine, we open at 10", timeout=10_000)
 
     # edited in place: a new text and time
     scheduled.locator(".scheduled-edit-link").click()
@@ -112,6 +118,7 @@ def test_slash_picks_a_template_and_a_reply_is_scheduled_edited_and_cancelled(ru
     # ...and cancelled: gone from the composer area, never sent
     scheduled.locator("button.scheduled-cancel").click()
     expect(page.locator("#scheduled-messages .scheduled-item")).to_have_count(0)
+    expect(teammate.locator("#scheduled-messages .scheduled-item")).to_have_count(0, timeout=10_000)
     expect(phone.locator("#sandbox-thread")).not_to_contain_text("we open at 10")
     expect(page.locator("#thread")).not_to_contain_text("we open at 10")
     context.close()
