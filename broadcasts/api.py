@@ -1,6 +1,7 @@
 """/api/v1/broadcasts/: compose (now, at a time, at the account's next business hours, or as a
 draft), list, read with counts, edit until it starts, its recipients, start, pause, resume,
 cancel. Every token reads; only admin tokens write (as on the pages)."""
+from django.db import transaction
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -119,9 +120,10 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Locatio
     def _create(self, data) -> tuple[int, dict]:
         start = data.pop("start")
         author = self.request.user if self.request.user.is_authenticated else None
-        broadcast = services.broadcast_create(location=self.location, created_by=author, **data)
-        if start and broadcast.status == Broadcast.Status.DRAFT:
-            services.broadcast_start(broadcast=broadcast)
+        with transaction.atomic():  # a start that is refused leaves no draft behind
+            broadcast = services.broadcast_create(location=self.location, created_by=author, **data)
+            if start and broadcast.status == Broadcast.Status.DRAFT:
+                services.broadcast_start(broadcast=broadcast)
         return status.HTTP_201_CREATED, self._present(broadcast)
 
     def partial_update(self, request, pk=None):

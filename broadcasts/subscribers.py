@@ -32,10 +32,11 @@ def recipient_follows_message(event) -> None:
     if row is None:
         return
     reason = (event["error"] or "")[:300] if status == R.FAILED else ""
-    if reason == CANCELLED_REASON:
-        status = R.SKIPPED  # withdrawn from the queue by a cancel, never sent
-    BroadcastRecipient.objects.filter(pk=row["pk"]).update(status=status, reason=reason, updated_at=timezone.now())
-    broadcast_id, left_queue, failed = row["broadcast_id"], row["status"] == R.QUEUED, status == R.FAILED
+    fields = {"status": status, "reason": reason, "updated_at": timezone.now()}
+    if reason == CANCELLED_REASON:  # withdrawn from the queue by a cancel: never sent, not counted in the day's cap
+        fields.update(status=R.SKIPPED, queued_at=None)
+    BroadcastRecipient.objects.filter(pk=row["pk"]).update(**fields)
+    broadcast_id, left_queue, failed = row["broadcast_id"], row["status"] == R.QUEUED, fields["status"] == R.FAILED
     transaction.on_commit(lambda: _after_recipient(broadcast_id, event.location_id, left_queue, failed))
 
 

@@ -5,6 +5,7 @@ import csv
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -43,13 +44,14 @@ def broadcast_list(request):
 def _save(request, form: BroadcastForm, broadcast: Broadcast | None):
     """Create or update from a valid form (and start it when asked); None when a rule refused."""
     try:
-        values = form.service_values()
-        if broadcast is None:
-            broadcast = services.broadcast_create(location=request.location, created_by=request.user, **values)
-        else:
-            broadcast = services.broadcast_update(broadcast=broadcast, **values)
-        if form.cleaned_data["when"] == "now":
-            services.broadcast_start(broadcast=broadcast)
+        with transaction.atomic():  # "send now" that cannot start leaves no draft behind
+            values = form.service_values()
+            if broadcast is None:
+                broadcast = services.broadcast_create(location=request.location, created_by=request.user, **values)
+            else:
+                broadcast = services.broadcast_update(broadcast=broadcast, **values)
+            if form.cleaned_data["when"] == "now":
+                services.broadcast_start(broadcast=broadcast)
     except ApplicationError as exc:
         field = {"tag_ids": "tags"}.get(exc.field, exc.field)
         form.add_error(field if field in form.fields else None, exc.message)

@@ -282,3 +282,16 @@ def test_cancel_of_a_scheduled_broadcast_removes_its_schedule(location, vip, san
     broadcast_cancel(broadcast=broadcast)
     assert not Schedule.objects.filter(name=f"broadcast-start-{broadcast.pk}").exists()
     assert not broadcast_start_due(broadcast.pk)
+
+
+def test_a_reply_lands_in_the_contacts_normal_conversation(location, vip, sandbox_account):
+    from tests.test_api_support import receive
+
+    (ann,) = people(location, vip, 1)
+    broadcast = make(location, vip, sandbox_account)
+    broadcast_start(broadcast=broadcast)
+    sent = Message.objects.get(conversation__contact=ann)
+    receive(sandbox_account, phone=ann.phone, text="Is it for shoes too?", name="Ann0 Smith")
+    reply = Message.objects.get(direction="inbound")
+    assert reply.conversation_id == sent.conversation_id
+    assert list(reply.conversation.messages.values_list("text", flat=True)) == [sent.text, "Is it for shoes too?"]

@@ -87,3 +87,10 @@ def test_outgoing_webhook_event(api_client, location, vip, sandbox_account):
     payloads = [d.payload["data"] for d in WebhookDelivery.objects.filter(event="broadcast.status").order_by("id")]
     assert [(p["previous"], p["status"]) for p in payloads] == [("draft", "running"), ("running", "completed")]
     assert payloads[-1]["counts"]["delivered"] == 2 and payloads[-1]["name"] == "Sale"
+
+
+def test_a_refused_start_leaves_no_draft(api_client, location, sandbox_account):
+    empty = Tag.objects.create(location=location, name="nobody")
+    answer = api_client.post("/api/v1/broadcasts/", {"name": "S", "text": "Hi", "tag_ids": [empty.pk], "start": True}, format="json")
+    assert answer.status_code == 400 and answer.json()["errors"] == {"tag_ids": ["No contact carries these tags: nobody would get it."]}
+    assert not Broadcast.objects.exists()

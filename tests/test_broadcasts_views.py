@@ -135,3 +135,10 @@ def test_composer_offers_the_locations_templates(admin_client, location, other_l
     MessageTemplate.objects.create(location=other_location, name="Theirs", body="not ours")
     page = admin_client.get(reverse("broadcast-new")).content.decode()
     assert 'data-body="Hi {{first_name|there}} &lt;3">Spring<' in page and "Theirs" not in page
+
+
+def test_send_now_that_cannot_start_leaves_nothing(admin_client, location, sandbox_account):
+    empty = Tag.objects.create(location=location, name="nobody")
+    response = admin_client.post(reverse("broadcast-new"), {**form(empty, sandbox_account)})
+    assert response.status_code == 400 and "No contact carries these tags" in response.content.decode()
+    assert not Broadcast.objects.exists()
