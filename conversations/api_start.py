@@ -54,7 +54,7 @@ class ConversationStartedSerializer(serializers.Serializer):
     "(`invalid_phone`), the contact opted out (`opted_out`), the account is not connected "
     "(`account_unavailable`) or cannot reach them (`unreachable`, e.g. an SMS account and a WhatsApp contact "
     "whose number WhatsApp has not shared), or a merge field is unknown. Agent-scoped tokens cannot write into "
-    "a conversation a colleague has (403). Send an `Idempotency-Key` header to make retries safe.",
+    "an existing conversation their user does not have — unassigned or a colleague's, open or closed (403). Send an `Idempotency-Key` header to make retries safe.",
 ))
 class ConversationStartViewSet(ConversationViewSet):
     """/api/v1/conversations/ with `create` (registered in its place)."""
@@ -70,7 +70,11 @@ class ConversationStartViewSet(ConversationViewSet):
             started = conversation_start(location=self.location, account=data["account"], text=data["text"],
                                          phone=data.get("phone", ""), contact=data.get("contact"),
                                          name=data.get("name", ""), author=author)
-            if self.agent_user_id is not None and started.kept_assignee is not None:
+            # An agent-scoped token sees only its user's conversations: it may start a new one,
+            # or write into one its user has, but never take an existing one over (unassigned,
+            # or a colleague's, open or closed) and with it that conversation's history.
+            if self.agent_user_id is not None and not started.conversation_created \
+                    and started.previous_assignee_id != self.agent_user_id:
                 raise PermissionDenied(AGENT_SCOPE)  # nothing stays: the transaction rolls back
         conversation = Conversation.objects.select_related("contact").get(pk=started.conversation.pk)
         message = Message.objects.select_related("conversation").prefetch_related("reactions").get(pk=started.message.pk)

@@ -18,7 +18,7 @@ from conversations.message_templates import template_create, template_delete, te
 from conversations.models import Conversation, MessageTemplate, ScheduledMessage
 from conversations.scheduling import (
     can_change, scheduled_message_cancel, scheduled_message_create, scheduled_message_update)
-from whatsnap.api_base import AdminTokenForWrites, LocationObjectField, LocationViewSet, id_filter
+from whatsnap.api_base import IDEMPOTENCY_KEY_PARAMETER, AdminTokenForWrites, LocationObjectField, LocationViewSet, id_filter, idempotent
 from whatsnap.params import id_param
 
 AGENT_SCOPE = "Agent-scoped tokens schedule only in conversations assigned to their user."
@@ -191,7 +191,7 @@ class _ScheduledBase(LocationViewSet):
 @extend_schema_view(
     list=extend_schema(summary="A conversation's scheduled messages (every status)"),
     create=extend_schema(request=ScheduledCreateSerializer, responses={201: ScheduledMessageSerializer},
-                         summary="Schedule a reply in the conversation"),
+                         parameters=[IDEMPOTENCY_KEY_PARAMETER], summary="Schedule a reply in the conversation"),
 )
 class ConversationScheduledViewSet(mixins.ListModelMixin, _ScheduledBase):
     """Routed as /conversations/{conversation_pk}/scheduled/."""
@@ -216,10 +216,15 @@ class ConversationScheduledViewSet(mixins.ListModelMixin, _ScheduledBase):
         serializer = ScheduledCreateSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        scheduled = scheduled_message_create(
-            conversation=conversation, text=data["text"], send_at=data.get("send_at"), at_business_hours=data["at_business_hours"],
-            account=data.get("account"), created_by=self._actor())
-        return self._present(scheduled, status.HTTP_201_CREATED)
+
+        def schedule():
+            scheduled = scheduled_message_create(
+                conversation=conversation, text=data["text"], send_at=data.get("send_at"), at_business_hours=data["at_business_hours"],
+                account=data.get("account"), created_by=self._actor())
+            fresh = ScheduledMessage.objects.get(pk=scheduled.pk)
+            return status.HTTP_201_CREATED, ScheduledMessageSerializer(fresh, context=self.get_serializer_context()).data
+
+        return idempotent(request, schedule)  # a retried request schedules nothing twice
 
 
 @extend_schema_view(

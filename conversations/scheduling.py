@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.hours import next_open, parse_hours
+from accounts.models import Membership
 from conversations.merge_fields import MergeContext, merge_fields_check, merge_fields_render
 from conversations.models import Conversation, ScheduledMessage
 from conversations.sending import message_send
@@ -168,6 +169,9 @@ def scheduled_message_send(scheduled_id: int) -> bool:
                 return False  # sent, cancelled or moved later meanwhile; or not due yet (the sweep comes back)
             scheduled = ScheduledMessage.objects.select_related(
                 "conversation__contact", "conversation__account", "account", "created_by").get(pk=scheduled_id)
+            if scheduled.created_by_id and not Membership.objects.filter(
+                    user_id=scheduled.created_by_id, location_id=scheduled.location_id).exists():
+                raise ApplicationError(AUTHOR_LEFT)  # rolls the claim back; failed below
             conversation = scheduled.conversation
             text = merge_fields_render(scheduled.text, MergeContext(contact=conversation.contact, account=scheduled.account,
                                                                     agent=scheduled.created_by))
@@ -181,6 +185,19 @@ def scheduled_message_send(scheduled_id: int) -> bool:
     except ApplicationError as exc:
         _fail(scheduled_id, exc.message)
         return False
+
+
+AUTHOR_LEFT = "Not sent: the person who scheduled it left the location."
+
+
+def scheduled_messages_of_leaving_member(*, location_id: int, user_id: int) -> int:
+    """A person taken out of the location: what they scheduled does not go out in their name
+    after they left. Each row fails with the reason (a colleague can schedule it again)."""
+    ids = list(ScheduledMessage.objects.filter(location_id=location_id, created_by_id=user_id,
+                                               status=ScheduledMessage.Status.PENDING).values_list("pk", flat=True))
+    for pk in ids:
+        _fail(pk, AUTHOR_LEFT)
+    return len(ids)
 
 
 @transaction.atomic

@@ -43,6 +43,7 @@ class Started:
     conversation_created: bool
     reopened: bool  # it was resolved or snoozed and is open again
     kept_assignee: object = None  # someone else had it open: it stays theirs
+    previous_assignee_id: int | None = None  # who had it before it was started (None: nobody or new)
 
     @property
     def notice(self) -> str:
@@ -155,11 +156,13 @@ def conversation_start(*, location, account: Account, text: str, phone: str = ""
     conversation, conversation_created = Conversation.objects.get_or_create(
         contact=contact, account=account, defaults={"location": location})
     conversation.contact, conversation.account = contact, account
+    previous_assignee_id = conversation.assignee_id
     reopened, kept = _take(conversation, created=conversation_created, author=author)
     rendered = merge_fields_render(text, MergeContext(contact=contact, account=account, agent=author))
     message = message_send(conversation=conversation, text=rendered, author=author, account=account)
     return Started(conversation=conversation, message=message, contact=contact, contact_created=created,
-                   conversation_created=conversation_created, reopened=reopened, kept_assignee=kept)
+                   conversation_created=conversation_created, reopened=reopened, kept_assignee=kept,
+                   previous_assignee_id=previous_assignee_id)
 
 
 def _give_account_tag(contact: Contact, account: Account, *, name: str) -> None:

@@ -6,6 +6,7 @@ from contacts.models import Contact
 from conversations.actions import conversation_assign
 from conversations.history import history_on_connect
 from conversations.models import Conversation, Message, ScheduledMessage
+from conversations.scheduling import scheduled_messages_of_leaving_member
 from whatsnap import events
 from whatsnap.live import publish_on_commit
 
@@ -113,6 +114,13 @@ def unassign_leaving_member(event) -> None:
     mine = Conversation.objects.filter(location_id=membership.location_id, assignee_id=membership.user_id)
     for conversation in mine.exclude(status=Conversation.Status.RESOLVED):
         conversation_assign(conversation=conversation, assignee=None, reason=f"{membership.user} left the location")
+
+
+@events.on("member.removing")
+def fail_scheduled_of_leaving_member(event) -> None:
+    """What a person taken out of the location scheduled does not go out in their name."""
+    membership: Membership = event["membership"]
+    scheduled_messages_of_leaving_member(location_id=membership.location_id, user_id=membership.user_id)
 
 
 @events.on("contact.merging")

@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.reach import WHATSAPP, channel_of
 from contacts.models import Contact
 from contacts.services import contact_upsert_from_inbound
 from conversations.models import Conversation
@@ -128,6 +129,9 @@ def _send(location, contact, payload: dict, ghl_contact: dict | None, link: GhlM
                                   ghl_user_id=str(payload.get("userId") or ""), channels=channels)
     if account is None:
         raise NotSendable(how)
+    dnd = _do_not_disturb(ghl_contact, account)
+    if dnd:
+        raise NotSendable(dnd)
     conversation, _ = Conversation.objects.get_or_create(contact=contact, account=account, defaults={"location": location})
     try:
         with transaction.atomic():
@@ -141,6 +145,26 @@ def _send(location, contact, payload: dict, ghl_contact: dict | None, link: GhlM
     link.message = message
     link.save(update_fields=["message"])
     return f"queued as message {message.pk} through {account.name} ({how})"
+
+
+DND_ON = ("active", "permanent")
+
+
+def _do_not_disturb(ghl_contact: dict | None, account) -> str:
+    """GHL's Do Not Disturb, as the contact holds it now: `dnd` true stops every channel;
+    `dndSettings.SMS` / `.WhatsApp` (status active or permanent) the one the account speaks
+    (GoHighLevel/highlevel-api-docs, apps/contacts.json: GetContectByIdSchema, DndSettingsSchema).
+    GHL's own sends check it before they reach us; a message typed to such a contact, or a bulk
+    action, may still come: it is failed with the reason instead of texting the person."""
+    if not ghl_contact:
+        return ""
+    if ghl_contact.get("dnd") is True:
+        return "The contact is set to Do Not Disturb in GHL: WhatSnap does not send to them."
+    channel = "WhatsApp" if channel_of(account) == WHATSAPP else "SMS"
+    setting = (ghl_contact.get("dndSettings") or {}).get(channel)
+    if isinstance(setting, dict) and setting.get("status") in DND_ON:
+        return f"The contact is set to Do Not Disturb for {channel} in GHL: WhatSnap does not send to them."
+    return ""
 
 
 def _record_in_sync(contact, ghl_contact: dict) -> None:

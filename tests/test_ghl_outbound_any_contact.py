@@ -216,6 +216,26 @@ def test_an_opted_out_contact_is_failed_with_that_reason(installed, ghl, sales, 
     assert "opted out" in ghl.messages[payload["messageId"]]["error"]["message"]
 
 
+@pytest.mark.parametrize("dnd, words", [
+    ({"dnd": True}, "Do Not Disturb in GHL"),
+    ({"dndSettings": {"SMS": {"status": "active", "message": "", "code": ""}}}, "Do Not Disturb for SMS in GHL"),
+    ({"dndSettings": {"SMS": {"status": "permanent"}}}, "Do Not Disturb for SMS in GHL"),
+])
+def test_a_contact_on_do_not_disturb_in_ghl_is_failed_not_texted(installed, ghl, sales, location, dnd, words):
+    # GoHighLevel/highlevel-api-docs, apps/contacts.json: GetContectByIdSchema.dnd / dndSettings (DndSettingsSchema)
+    cid = ghl.add_contact("ghl-loc-1", phone=NEW_PHONE, tags=["whatsnap-account-sales"], **dnd)
+    payload, _ = send_from_ghl(ghl, cid)
+    assert not Message.objects.filter(direction="outbound").exists()
+    assert words in ghl.messages[payload["messageId"]]["error"]["message"]
+
+
+def test_do_not_disturb_on_another_channel_does_not_stop_an_sms(installed, ghl, sales, location):
+    cid = ghl.add_contact("ghl-loc-1", phone=NEW_PHONE, tags=["whatsnap-account-sales"],
+                          dnd=False, dndSettings={"WhatsApp": {"status": "active"}, "SMS": {"status": "inactive"}})
+    send_from_ghl(ghl, cid)
+    assert sent().account == sales
+
+
 def test_a_contact_without_a_usable_phone_is_failed_with_the_reason(installed, ghl, sales, location):
     set_defaults(location, sms=sales)
     no_phone = ghl.add_contact("ghl-loc-1", phone=None, name="E-mail only")

@@ -378,14 +378,15 @@ class GhlStandIn:
     @staticmethod
     def contact_view(contact: dict) -> dict:
         """GET /contacts/{contactId}: {contact: GetContectByIdSchema} (GoHighLevel/highlevel-api-docs,
-        apps/contacts.json): name and its firstName/lastName parts, phone, tags, dnd, ..."""
+        apps/contacts.json): name and its firstName/lastName parts, phone, tags, dnd and dndSettings
+        ({SMS|WhatsApp|…: {status: active|inactive|permanent, message, code}}), ..."""
         name = contact.get("name") or ""
         first, _, last = name.partition(" ")
         return {
             "id": contact["id"], "locationId": contact["locationId"], "name": name or None,
             "firstName": contact.get("firstName", first or None), "lastName": contact.get("lastName", last or None),
             "phone": contact.get("phone"), "email": contact.get("email"), "tags": list(contact.get("tags") or []),
-            "dnd": bool(contact.get("dnd")), "type": "lead", "source": contact.get("source") or None,
+            "dnd": bool(contact.get("dnd")), "dndSettings": contact.get("dndSettings") or {}, "type": "lead", "source": contact.get("source") or None,
             "assignedTo": contact.get("assignedTo"), "country": contact.get("country", "US"),
             "dateAdded": contact.get("dateAdded", "2026-01-02T05:18:26.704Z"), "customFields": [],
         }
