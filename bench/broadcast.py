@@ -163,6 +163,11 @@ def main():
         print(f"{'account':10} {'sent':>7} {'sends/s':>8} {'pace/s':>7} {'vs pace':>8}")
         for name, n, rate in achieved_rates(pg.url, broadcast["id"]):
             print(f"{name:10} {n:7,d} {rate:8.3f} {target:7.3f} {100 * (rate / target - 1):+7.1f}%")
+        with psycopg.connect(pg.url) as db:
+            sent, people = db.execute("SELECT count(*), count(DISTINCT c.contact_id) FROM conversations_message m "
+                                      "JOIN conversations_conversation c ON c.id = m.conversation_id "
+                                      "WHERE m.direction = 'outbound'").fetchone()
+        print(f"outbound messages: {sent:,} to {people:,} different contacts ({sent - people} sent twice)")
         most_queued = max((rows.get("queued", 0) for _, rows in sampler.counts), default=0)
         print(f"most recipients in the accounts' queues at once: {most_queued} (window {args.accounts} x BROADCAST_QUEUE_WINDOW)")
         rss = sampler.rss
