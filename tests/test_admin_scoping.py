@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, Location, Membership
 from accounts.services import account_connect, account_create, account_settings_update, api_token_create
+from broadcasts.services import broadcast_create, broadcast_start
 from contacts.models import Contact, Tag
 from conversations.actions import conversation_assign
 from conversations.models import Conversation, Message, MessageTemplate
@@ -32,7 +33,7 @@ from tests.test_api_support import receive
 from whatsnap.admin_scoping import LocationScopedAdmin, LocationScopedInline, SuperuserOnlyAdmin
 from whatsnap.models import IdempotencyKey
 
-PROJECT_APPS = {"whatsnap", "accounts", "contacts", "routing", "conversations", "ghl", "hooks"}
+PROJECT_APPS = {"whatsnap", "accounts", "contacts", "routing", "conversations", "broadcasts", "ghl", "hooks"}
 
 
 def _member(username, location, role):
@@ -70,6 +71,9 @@ def build_world(location, *, tag: str, phone: str) -> None:
     with transaction.atomic():
         hook_event_emit(location_id=location.pk, event="contact.created", data={"tag": tag})
     IdempotencyKey.objects.create(token=token, key=f"k-{tag}", fingerprint="0" * 64)
+    broadcast = broadcast_create(location=location, name=f"Sale {tag}", text="Hi {{first_name}}", tag_ids=[account.tag.pk],
+                                 account=account, created_by=owner)
+    broadcast_start(broadcast=broadcast)  # Broadcast, BroadcastRecipient
 
 
 def _pks(model) -> set:
