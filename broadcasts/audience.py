@@ -92,6 +92,6 @@ def preview(*, location, tag_ids: list[int], match: str, account: Account | None
             skipped[row.reason] += 1
         else:
             per_account[row.account_id] += 1
-    names = dict(Account.objects.filter(pk__in=per_account).values_list("pk", "name"))
+    accounts = Account.objects.select_related("location").in_bulk(list(per_account))
     return {"total": total, "to_send": sum(per_account.values()), "skipped": sum(skipped.values()),
-            "skipped_by_reason": skipped.most_common(), "per_account": [(names[pk], n) for pk, n in per_account.most_common()]}
+            "skipped_by_reason": skipped.most_common(), "per_account": [(accounts[pk], n) for pk, n in per_account.most_common()]}

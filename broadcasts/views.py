@@ -93,7 +93,9 @@ def broadcast_preview(request):
         first = audience.segment_contacts(location=request.location, tag_ids=tag_ids, match=form.cleaned_data["match"]).filter(
             opted_out=False).order_by("id").first()
         sample = merge_fields_render(form.cleaned_data["text"], MergeContext(contact=first, account=account, agent=request.user))
-    return render(request, "broadcasts/_preview.html", {"counts": counts, "sample": sample, "account": account})
+    per_account = [(a, n, caps.cap_summary(a)) for a, n in counts["per_account"]] if counts else []
+    return render(request, "broadcasts/_preview.html", {"counts": counts, "sample": sample, "account": account,
+                                                        "per_account": per_account})
 
 
 def _detail_context(request, broadcast: Broadcast) -> dict:

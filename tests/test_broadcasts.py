@@ -71,7 +71,7 @@ def test_preview_counts_and_skips(location, vip, sandbox_account):
     assert counts["total"] == 5 and counts["to_send"] == 3 and counts["skipped"] == 2
     reasons = dict(counts["skipped_by_reason"])
     assert reasons[OPTED_OUT] == 1 and any("group" in r for r in reasons)
-    assert counts["per_account"] == [("Sales", 3)]
+    assert [(a.name, n) for a, n in counts["per_account"]] == [("Sales", 3)]
 
 
 def test_match_all_tags(location, vip, sandbox_account):

@@ -62,6 +62,7 @@ def test_schedule_in_the_location_time_zone(admin_client, vip, sandbox_account):
 def test_preview_counts_and_sample(admin_client, vip, sandbox_account):
     body = admin_client.post(reverse("broadcast-preview"), form(vip, sandbox_account)).content.decode()
     assert "<strong>2</strong> of 3 contacts will get it" in body and "Opted out" in body and "Hi Ann!" in body
+    assert "<td>Sales</td><td>2</td>" in body.replace("\n", "").replace("    ", "") and "50 of 50 (warm-up day 1)" in body
     assert "Choose one or more tags" in admin_client.post(reverse("broadcast-preview"), {"name": ""}).content.decode()
 
 
