@@ -3,13 +3,12 @@ page) and POST /api/v1/conversations/."""
 import pytest
 from django.test import Client
 
-from accounts.models import Account, Location, Membership
+from accounts.models import Account
 from accounts.services import account_archive, account_create, account_set_status
 from contacts.models import Contact
 from conversations.actions import conversation_assign, conversation_set_status
 from conversations.models import Conversation, ConversationEvent, Message
 from conversations.starting import conversation_start
-from tests.conftest import _user
 from tests.test_api_support import *  # noqa: F401,F403  (fixtures)
 from tests.test_api_support import assert_error, new_key, receive, token_client
 from whatsnap import events

@@ -87,3 +87,38 @@ def log_in_as_admin(page, running_product) -> None:
     page.fill("#id_password", running_product["logins"]["admin"])
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r".*/inbox/"))
+
+
+def add_sandbox_android(page, base: str, *, name: str, phone: str) -> int:
+    """Add a sandbox Android SMS account (a simulated phone, linked at once) through the
+    "Add Account" page; its id."""
+    page.goto(base + "/accounts/add/")
+    page.click("[data-choice=p2p]")
+    page.fill("#id_name", name)
+    page.select_option("#id_device", "android_sms")
+    page.fill("#id_phone_number", phone)
+    page.select_option("#id_backend", "sandbox")
+    page.click("#connect-account")
+    page.wait_for_url(re.compile(r".*/accounts/\d+/$"))
+    return int(re.search(r"/accounts/(\d+)/$", page.url).group(1))
+
+
+def add_sandbox_whatsapp(page, context, base: str, *, name: str, phone: str) -> str:
+    """Add a sandbox WhatsApp account and link its simulated phone (the QR "scanned" on the
+    sandbox phone page); the phone page's URL."""
+    from playwright.sync_api import expect
+
+    page.goto(base + "/accounts/add/")
+    page.click("[data-choice=whatsapp]")
+    page.fill("#id_name", name)
+    page.select_option("#id_backend", "sandbox")
+    page.click("#connect-account")
+    expect(page.locator("#qr svg")).to_be_visible(timeout=10_000)
+    link = page.locator("#sandbox-link").get_attribute("href")
+    linking = context.new_page()
+    linking.goto(link)
+    linking.fill("#id_phone_number", phone)
+    linking.click("#link-device")
+    expect(page.locator("#connected-as")).to_have_text(f"Connected as {phone}", timeout=10_000)
+    linking.close()
+    return link.split("?")[0]

@@ -10,13 +10,12 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import subprocess
 
 import httpx
 import pytest
 
-from tests.browser.conftest import ROOT, log_in_as_admin
+from tests.browser.conftest import ROOT, add_sandbox_android, log_in_as_admin
 
 pytestmark = [pytest.mark.browser]
 
@@ -56,15 +55,7 @@ def test_unfiled_events_are_listed_with_their_reason_and_rerun(running_product, 
     log_in_as_admin(page, running_product)
 
     # a simulated Android phone: linked at once
-    page.goto(base + "/accounts/add/")
-    page.click("[data-choice=p2p]")
-    page.fill("#id_name", "diagnostics")
-    page.select_option("#id_device", "android_sms")
-    page.fill("#id_phone_number", "+14155550160")
-    page.select_option("#id_backend", "sandbox")
-    page.click("#connect-account")
-    page.wait_for_url(re.compile(r".*/accounts/\d+/$"))
-    pk = int(re.search(r"/accounts/(\d+)/$", page.url).group(1))
+    pk = add_sandbox_android(page, base, name="diagnostics", phone="+14155550160")
 
     secret = _product_shell(running_product, MAKE_OLDER_ROW.format(pk=pk, reason=OLDER_REASON)).split("SECRET=")[1].strip()
     body = json.dumps({"type": "typing", "id": "typing-1", "from": "+14155550166"}).encode()

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import log_in_as_admin
+from tests.browser.conftest import add_sandbox_android, log_in_as_admin
 
 pytestmark = [pytest.mark.browser]
 
@@ -21,15 +21,7 @@ def test_small_broadcast_skips_the_opted_out_and_progress_is_live(running_produc
     log_in_as_admin(page, running_product)
 
     # a simulated Android phone (linked at once), paced slowly so the page has time to move
-    page.goto(base + "/accounts/add/")
-    page.click("[data-choice=p2p]")
-    page.fill("#id_name", "broadcast desk")
-    page.select_option("#id_device", "android_sms")
-    page.fill("#id_phone_number", "+14155550170")
-    page.select_option("#id_backend", "sandbox")
-    page.click("#connect-account")
-    page.wait_for_url(re.compile(r".*/accounts/\d+/$"))
-    pk = int(re.search(r"/accounts/(\d+)/$", page.url).group(1))
+    pk = add_sandbox_android(page, base, name="broadcast desk", phone="+14155550170")
     expect(page.locator("#broadcast-cap")).to_contain_text("50 of 50 left today")
     page.goto(f"{base}/accounts/{pk}/settings/")
     page.fill("#id_send_per_minute", "10")
@@ -37,7 +29,7 @@ def test_small_broadcast_skips_the_opted_out_and_progress_is_live(running_produc
     page.click("#save-settings")
 
     phone = context.new_page()
-    for number, name, text in [("%2B14155550171", "Ada%20Lovelace", "Hi!"), ("%2B14155550172", "Grace%20Hopper", "Hello"),
+    for number, name, text in [("%2B14155550171", "Ada%20Lovelace", "Hi!"), ("%2B14155550172", "Mary%20Jackson", "Hello"),
                                ("%2B14155550173", "Alan%20Turing", "STOP")]:
         phone.goto(f"{base}/sandbox/{pk}/phone/?phone={number}&name={name}")
         phone.fill("#sandbox-text", text)
@@ -71,8 +63,8 @@ def test_small_broadcast_skips_the_opted_out_and_progress_is_live(running_produc
     expect(skipped).to_contain_text("Skipped")
     expect(skipped).to_contain_text("Opted out (replied STOP).")
 
-    phone.goto(f"{base}/sandbox/{pk}/phone/?phone=%2B14155550172&name=Grace%20Hopper")
-    expect(phone.locator("#sandbox-thread")).to_contain_text("Hi Grace, 20% off this week.")
+    phone.goto(f"{base}/sandbox/{pk}/phone/?phone=%2B14155550172&name=Mary%20Jackson")
+    expect(phone.locator("#sandbox-thread")).to_contain_text("Hi Mary, 20% off this week.")
     phone.goto(f"{base}/sandbox/{pk}/phone/?phone=%2B14155550173&name=Alan%20Turing")
     expect(phone.locator("#sandbox-thread")).not_to_contain_text("20% off")
     context.close()

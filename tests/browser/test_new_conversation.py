@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import log_in_as_admin
+from tests.browser.conftest import add_sandbox_android, log_in_as_admin
 
 pytestmark = [pytest.mark.browser]
 
@@ -20,15 +20,7 @@ def test_start_a_new_conversation_from_the_inbox(running_product, browser):
     log_in_as_admin(page, running_product)
 
     # a simulated Android phone, linked at once
-    page.goto(base + "/accounts/add/")
-    page.click("[data-choice=p2p]")
-    page.fill("#id_name", "front desk")
-    page.select_option("#id_device", "android_sms")
-    page.fill("#id_phone_number", "+14155550180")
-    page.select_option("#id_backend", "sandbox")
-    page.click("#connect-account")
-    page.wait_for_url(re.compile(r".*/accounts/\d+/$"))
-    pk = re.search(r"/accounts/(\d+)/$", page.url).group(1)
+    pk = str(add_sandbox_android(page, base, name="front desk", phone="+14155550180"))
 
     page.goto(base + "/inbox/")
     page.click("#new-conversation")

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import log_in_as_admin
+from tests.browser.conftest import add_sandbox_whatsapp, log_in_as_admin
 
 pytestmark = [pytest.mark.browser]
 
@@ -15,23 +15,7 @@ CONTACT = "+14155550188"
 
 
 def _sandbox_whatsapp(page, context, base) -> str:
-    """Add a sandbox WhatsApp account and link its simulated phone; the phone page's URL."""
-    from playwright.sync_api import expect
-
-    page.goto(base + "/accounts/add/")
-    page.click("[data-choice=whatsapp]")
-    page.fill("#id_name", "shop")
-    page.select_option("#id_backend", "sandbox")
-    page.click("#connect-account")
-    expect(page.locator("#qr svg")).to_be_visible(timeout=10_000)
-    link = page.locator("#sandbox-link").get_attribute("href")
-    phone = context.new_page()
-    phone.goto(link)
-    phone.fill("#id_phone_number", "+14155550143")
-    phone.click("#link-device")
-    expect(page.locator("#connected-as")).to_have_text("Connected as +14155550143", timeout=10_000)
-    phone.close()
-    return link.split("?")[0]
+    return add_sandbox_whatsapp(page, context, base, name="shop", phone="+14155550143")
 
 
 def test_quote_reply_react_edit_delete_live(running_product, browser):

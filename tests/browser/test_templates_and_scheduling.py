@@ -8,29 +8,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.browser.conftest import log_in_as_admin
+from tests.browser.conftest import add_sandbox_whatsapp, log_in_as_admin
 
 pytestmark = [pytest.mark.browser]
 
 
 def _sandbox_whatsapp(page, context, base) -> str:
-    """A sandbox WhatsApp account with its simulated phone linked; the phone page's URL."""
-    from playwright.sync_api import expect
-
-    page.goto(base + "/accounts/add/")
-    page.click("[data-choice=whatsapp]")
-    page.fill("#id_name", "front desk")
-    page.select_option("#id_backend", "sandbox")
-    page.click("#connect-account")
-    expect(page.locator("#qr svg")).to_be_visible(timeout=10_000)
-    link = page.locator("#sandbox-link").get_attribute("href")
-    phone = context.new_page()
-    phone.goto(link)
-    phone.fill("#id_phone_number", "+14155550144")
-    phone.click("#link-device")
-    expect(page.locator("#connected-as")).to_have_text("Connected as +14155550144", timeout=10_000)
-    phone.close()
-    return link.split("?")[0]
+    return add_sandbox_whatsapp(page, context, base, name="concierge", phone="+14155550144")
 
 
 def test_slash_picks_a_template_and_a_reply_is_scheduled_edited_and_cancelled(running_product, browser):
