@@ -138,6 +138,22 @@ def contact_opt_out_from_keyword(*, contact: Contact, text: str) -> bool:
 
 
 # --- management by people (tags page, contacts page) -------------------------------------------
+@transaction.atomic
+def contact_set_opted_out(*, contact: Contact, opted_out: bool, by_admin: bool) -> bool:
+    """A person records an opt-out the contact asked for in words ("please stop messaging me" on
+    WhatsApp, a phone call), so broadcasts and sends skip them as after STOP. Opting back in by
+    hand is for admins only (the contact asked to hear from us again); True when it changed."""
+    if not opted_out and not by_admin:
+        raise ApplicationError("Only an admin can opt a contact back in (when they asked to receive messages again).",
+                               code="forbidden")
+    changed = Contact.objects.filter(pk=contact.pk, opted_out=not opted_out).update(
+        opted_out=opted_out, opted_out_at=timezone.now() if opted_out else None, updated_at=timezone.now())
+    if changed:
+        contact.refresh_from_db()
+        events.record("contact.updated", location_id=contact.location_id, contact=contact)
+    return bool(changed)
+
+
 def _contact_ids_of(tag: Tag) -> list[int]:
     return list(ContactTag.objects.filter(tag=tag).order_by("contact_id").values_list("contact_id", flat=True))
 

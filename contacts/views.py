@@ -3,6 +3,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.models import Membership
 from accounts.tenancy import admin_required, get_for_location, location_required
 from contacts import selectors, services
 from contacts.models import Contact, Tag
@@ -61,6 +62,13 @@ def contact_detail(request, pk):
                 source = _contact_by_phone_or_id(request, request.POST.get("source", ""))
                 services.contact_merge(source=source, into=contact)
                 messages.success(request, f"{source.display_name} merged into this contact.")
+            elif action in ("opt_out", "opt_in"):
+                changed = services.contact_set_opted_out(contact=contact, opted_out=action == "opt_out",
+                                                         by_admin=request.membership.role == Membership.Role.ADMIN)
+                if changed and action == "opt_out":
+                    messages.success(request, f"{contact.display_name} is opted out: nothing is sent to them until they send START.")
+                elif changed:
+                    messages.success(request, f"{contact.display_name} is opted back in.")
             else:
                 services.contact_update(contact=contact, name=request.POST.get("name", ""),
                                         tag_ids=[n for n in map(id_param, request.POST.getlist("tags")) if n])

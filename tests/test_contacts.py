@@ -7,7 +7,7 @@ from accounts.services import account_connect, account_create
 from contacts.models import Contact, Tag
 from contacts.services import contact_merge, contact_update, tag_delete, tag_merge, tag_rename
 from conversations.models import Conversation, Message
-from conversations.services import webhook_events_record
+from conversations.services import message_send, webhook_events_record
 from whatsnap.errors import ApplicationError
 
 
@@ -135,3 +135,29 @@ def test_merge_two_numbers_of_one_person(admin_client, sandbox_account, location
 def test_contact_of_other_location_is_404(outsider_client, sandbox_account):
     contact = write_in(sandbox_account, "1")
     assert outsider_client.get(f"/contacts/{contact.pk}/").status_code == 404
+
+
+def test_a_person_records_an_opt_out_asked_for_in_words_and_only_an_admin_opts_back_in(
+        agent_client, admin_client, outsider_client, location, sandbox_account):
+    """WhatsApp has no STOP keyword: an agent marks the contact opted out on its page, and every
+    send (replies, broadcasts, GHL) then refuses it; opting back in is an admin's call."""
+    contact = Contact.objects.create(location=location, phone="+14155550190", name="Wanda")
+    conversation = Conversation.objects.create(location=location, contact=contact, account=sandbox_account)
+    url = f"/contacts/{contact.pk}/"
+    assert outsider_client.post(url, {"action": "opt_out"}).status_code == 404
+    assert agent_client.get(url).content.decode().count('id="opt-out"') == 1
+    agent_client.post(url, {"action": "opt_out"})
+    contact.refresh_from_db()
+    assert contact.opted_out and contact.opted_out_at
+    with pytest.raises(ApplicationError, match="opted out"):
+        message_send(conversation=conversation, text="Our summer sale")
+    page = agent_client.get(url).content.decode()
+    assert 'id="opt-in"' not in page  # an agent is not offered it ...
+    refused = agent_client.post(url, {"action": "opt_in"}, follow=True).content.decode()
+    assert "Only an admin can opt a contact back in" in refused  # ... nor allowed it
+    contact.refresh_from_db()
+    assert contact.opted_out
+    assert 'id="opt-in"' in admin_client.get(url).content.decode()
+    admin_client.post(url, {"action": "opt_in"})
+    contact.refresh_from_db()
+    assert not contact.opted_out and contact.opted_out_at is None
