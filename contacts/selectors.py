@@ -21,3 +21,15 @@ def contacts_search(*, location, query: str = "", tag_id=None):
     if tag_id:
         qs = qs.filter(contacttag__tag_id=tag_id)
     return qs.order_by("-created_at", "-id")
+
+
+def written_first(conversations, links) -> list:
+    """The conversations (one per account) running through an account the contact has not
+    written through yet: started by us (New conversation, GHL). ContactAccount stays what it
+    says, "the contact wrote through it"; these are listed beside it, told apart."""
+    linked = {link.account_id for link in links}
+    first = {}
+    for conversation in sorted(conversations, key=lambda c: c.created_at):
+        if conversation.account_id not in linked:
+            first.setdefault(conversation.account_id, conversation)
+    return list(first.values())

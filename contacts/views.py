@@ -76,9 +76,10 @@ def contact_detail(request, pk):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         return redirect("contact-detail", pk=pk)
-    conversations = contact.conversations.select_related("account", "assignee").order_by("-last_message_at")
+    conversations = list(contact.conversations.select_related("account", "assignee").order_by("-last_message_at"))
     return render(request, "contacts/detail.html", {
         "contact": contact, "conversations": conversations,
+        "written_first": selectors.written_first(conversations, contact.account_links.all()),
         "all_tags": Tag.objects.filter(location=request.location),
         "tag_ids": {t.pk for t in contact.tags.all()},
     })

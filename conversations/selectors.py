@@ -3,6 +3,7 @@ prefetched, so a page runs a fixed number of queries whatever the data size."""
 from django.db.models import Q
 
 from contacts.models import Contact, ContactAccount
+from contacts.selectors import written_first
 from conversations.models import Conversation, ConversationEvent, Message
 from whatsnap.params import page_param
 
@@ -55,13 +56,13 @@ def thread_page(conversation: Conversation, *, before: int | None = None, limit:
 def contact_panel(conversation: Conversation) -> dict:
     contact = conversation.contact
     links = list(ContactAccount.objects.filter(contact=contact).select_related("account").order_by("first_seen_at"))
+    others = list(Conversation.objects.filter(contact=contact).exclude(pk=conversation.pk).select_related("account"))
     return {
         "tags": list(contact.tags.order_by("name")),
         "links": links,
+        "written_first": written_first([conversation, *others], links),
         "reply_accounts": [l.account for l in links if l.account.accepts_replies],
-        "other_conversations": list(
-            Conversation.objects.filter(contact=contact).exclude(pk=conversation.pk).select_related("account")
-        ),
+        "other_conversations": others,
         "history": list(ConversationEvent.objects.filter(conversation=conversation).select_related("actor")[:10]),
     }
 

@@ -16,7 +16,7 @@ from contacts.models import Contact
 from contacts.selectors import contacts_search
 from conversations.merge_fields import FIELDS
 from conversations.models import Conversation
-from conversations.starting import account_label, conversation_start, phone_example, startable_accounts
+from conversations.starting import account_label, conversation_start, looks_like_phone, phone_example, startable_accounts
 from whatsnap.errors import ApplicationError
 from whatsnap.params import id_param
 
@@ -119,4 +119,5 @@ def conversation_new_contacts(request):
     """The contacts matching what is typed in the To field (name, phone or tag), as choices."""
     query = (request.GET.get("phone") or request.GET.get("q") or "").strip()[:100]
     matches = list(contacts_search(location=request.location, query=query)[:MATCHES]) if len(query) >= 2 else []
-    return render(request, "conversations/_new_conversation_matches.html", {"matches": matches, "query": query})
+    return render(request, "conversations/_new_conversation_matches.html",
+                  {"matches": matches, "query": query, "number_like": looks_like_phone(query)})

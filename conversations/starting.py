@@ -13,6 +13,7 @@ An existing conversation is reused, never doubled: when it is resolved or snooze
 again and the starter takes it; when someone else has it open it stays theirs (the starter is
 told). Auto-routing only runs for inbound messages, and only on unassigned conversations, so a
 reply from the contact does not take it from the starter."""
+import re
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -85,6 +86,13 @@ def phone_example(region: str) -> str:
     """An example number of the region in international form ('+1 201-555-0123')."""
     example = phonenumbers.example_number(region) or phonenumbers.example_number("US")
     return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def looks_like_phone(raw: str) -> bool:
+    """Whether typed text could be a number (digits with + ( ) - . / and spaces, at least three
+    digits) rather than a word such as a name."""
+    raw = (raw or "").strip()
+    return bool(re.fullmatch(r"\+?[\d\s().\-/]+", raw)) and sum(ch.isdigit() for ch in raw) >= 3
 
 
 def phone_read(location, raw: str) -> str:

@@ -342,3 +342,59 @@ def test_the_form_names_the_picked_contacts_conversations(admin_client, sandbox_
     form = admin_client.get(f"/inbox/new/?contact={conversation.contact_id}").content.decode()
     hint = form.split('id="new-existing"', 1)[1].split("</span>", 1)[0]
     assert f'href="/inbox/{conversation.pk}/"' in hint and "Sales</a> (open, teammate)" in hint
+
+
+def test_picking_an_opted_out_contact_disables_the_message_and_send_at_once(admin_client, sandbox_account, location):
+    gone = Contact.objects.create(location=location, phone="+14155550123", name="Gone", opted_out=True)
+    form = admin_client.get(f"/inbox/new/?contact={gone.pk}&text=My+draft", HTTP_HX_REQUEST="true").content.decode()
+    assert form.startswith('<form id="new-conversation-form"')  # the partial the picker swaps in
+    assert 'id="new-opted-out"' in form and "Gone replied STOP and has opted out" in form
+    box = form.split('<textarea id="new-text"', 1)[1].split(">", 1)[0]
+    send = form.split('id="new-send"', 1)[1].split(">", 1)[0]
+    assert "disabled" in box and 'name="text"' not in box and "disabled" in send
+    assert '<input type="hidden" name="text" value="My draft">' in form  # kept for Change
+    # the refusal on submit stays as the safety net
+    refused = admin_client.post("/inbox/new/", {"account": sandbox_account.pk, "contact": gone.pk, "text": "Hi"},
+                                HTTP_HX_REQUEST="true").content.decode()
+    assert "has opted out" in refused and not Message.objects.exists()
+    # a contact who did not opt out: the box and Send stay usable
+    ada = Contact.objects.create(location=location, phone="+14155550124", name="Ada")
+    form = admin_client.get(f"/inbox/new/?contact={ada.pk}", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="new-opted-out"' not in form and "disabled" not in form.split('<textarea id="new-text"', 1)[1].split(">", 1)[0]
+    assert "disabled" not in form.split('id="new-send"', 1)[1].split(">", 1)[0]
+
+
+@pytest.mark.parametrize("typed, said", [
+    ("hello", "that is not a phone number: type a number with its country code or a name"),
+    ("zed x", "that is not a phone number"),
+    ("+44 20 7946", "the number is used as typed"),
+    ("(415) 555-0199", "the number is used as typed"),
+])
+def test_the_to_field_says_when_unmatched_text_is_not_a_number(admin_client, location, typed, said):
+    body = admin_client.get("/inbox/new/contacts/", {"phone": typed}).content.decode()
+    assert "No contact matches" in body and said in body
+    other = "the number is used as typed" if "not a phone" in said else "not a phone number"
+    assert other not in body
+
+
+def test_the_account_a_started_conversation_runs_through_is_listed_on_the_contact(admin_client, admin_user, location,
+                                                                                   sandbox_account):
+    """ContactAccount keeps meaning "the contact wrote through it": a started conversation's
+    account is listed beside those, told apart, until the contact writes through it."""
+    started = _start(location, sandbox_account, admin_user, phone="+14155550123")
+    contact = started.contact
+    assert not contact.account_links.exists()
+    page = admin_client.get(f"/contacts/{contact.pk}/").content.decode()
+    accounts = page.split("<h3>Accounts and platforms</h3>", 1)[1].split("</ul>", 1)[0]
+    assert 'class="written-first">Sales' in accounts and "we wrote first on" in accounts
+    panel = admin_client.get(f"/inbox/{started.conversation.pk}/panel/").content.decode()
+    listed = panel.split("<h3>Accounts</h3>", 1)[1].split("</ul>", 1)[0]
+    assert 'class="written-first">Sales' in listed and "no message from them through it yet" in listed
+    # the contact answers through it: an ordinary link, no longer "we wrote first"
+    receive(sandbox_account, phone="+14155550123", text="Thanks!")
+    assert contact.account_links.filter(account=sandbox_account).exists()
+    page = admin_client.get(f"/contacts/{contact.pk}/").content.decode()
+    accounts = page.split("<h3>Accounts and platforms</h3>", 1)[1].split("</ul>", 1)[0]
+    assert "Sales" in accounts and "written-first" not in accounts
+    listed = admin_client.get(f"/inbox/{started.conversation.pk}/panel/").content.decode().split("<h3>Accounts</h3>", 1)[1]
+    assert "written-first" not in listed.split("</ul>", 1)[0]
