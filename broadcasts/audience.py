@@ -83,6 +83,15 @@ def plan(*, location, tag_ids: list[int], match: str, account: Account | None):
         yield Planned(contact.pk, account_id, reason)
 
 
+def first_to_send(*, location, tag_ids: list[int], match: str, account: Account | None):
+    """(contact, account) of the first contact it is sent to, through the account chosen for
+    it (the preview renders the message as they read it); None when it reaches nobody."""
+    for row in plan(location=location, tag_ids=tag_ids, match=match, account=account):
+        if not row.reason:
+            return Contact.objects.get(pk=row.contact_id), Account.objects.select_related("location").get(pk=row.account_id)
+    return None
+
+
 def preview(*, location, tag_ids: list[int], match: str, account: Account | None) -> dict:
     """Counts for the composer: in the segment, to send (per account), skipped (per reason)."""
     total, per_account, skipped = 0, Counter(), Counter()

@@ -20,7 +20,8 @@ class BroadcastForm(forms.Form):
     text = forms.CharField(
         label="Message", max_length=4000, widget=forms.Textarea(attrs={"rows": 5}),
         help_text="Merge fields: " + ", ".join("{{" + f + "}}" for f in FIELDS) + ". A fallback after |: {{first_name|there}}.")
-    tags = forms.TypedMultipleChoiceField(coerce=int, widget=forms.CheckboxSelectMultiple, label="Tags")
+    tags = forms.TypedMultipleChoiceField(coerce=int, widget=forms.CheckboxSelectMultiple, label="Tags",
+                                          error_messages={"required": "Choose at least one tag."})
     match = forms.ChoiceField(choices=Broadcast.Match.choices, widget=forms.RadioSelect, initial=Broadcast.Match.ANY,
                               label="Send to")
     account = forms.ChoiceField(label="Send through", required=False)

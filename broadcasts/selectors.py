@@ -22,6 +22,13 @@ def recipient_counts(broadcast: Broadcast) -> dict[str, int]:
     return counts
 
 
+def still_leaving(counts: dict[str, int]) -> str:
+    """What a pause does not stop: the messages already in the accounts' queues leave at their
+    pace (a pause only stops handing over more); a cancel withdraws them."""
+    n = counts[S.QUEUED]
+    return f"{n} already handed to the account's queue will still leave; Cancel withdraws them." if n else ""
+
+
 def skipped_reasons(broadcast: Broadcast) -> list[tuple[str, int]]:
     return list(BroadcastRecipient.objects.filter(broadcast=broadcast, status=S.SKIPPED).order_by()
                 .values_list("reason").annotate(n=Count("id")).order_by("-n", "reason"))

@@ -14,8 +14,7 @@ from broadcasts.models import Broadcast, BroadcastRecipient
 from broadcasts.states import broadcast_move, broadcast_pause, broadcast_status_told
 from contacts.models import Tag
 from conversations.merge_fields import merge_fields_check
-from conversations.models import Message
-from conversations.statuses import message_status_advance
+from conversations.sending import messages_withdraw
 from whatsnap.errors import ApplicationError
 from whatsnap.tasks import cancel_fallback, run_now_or_at
 
@@ -185,14 +184,13 @@ def broadcast_resume(*, broadcast: Broadcast) -> Broadcast:
 def broadcast_cancel(*, broadcast: Broadcast, reason: str = "") -> Broadcast:
     """Any broadcast not finished: nothing more leaves. Recipients still waiting are skipped,
     and its messages still queued in an account's queue (at most the window per account) are
-    withdrawn (failed, saying so) before a drainer claims them."""
+    withdrawn (conversations.sending.messages_withdraw: failed as withdrawn, not retryable)
+    unless a drainer claimed them first."""
     if not broadcast_move(broadcast, from_statuses=[S.DRAFT, S.SCHEDULED, S.RUNNING, S.PAUSED], to=S.CANCELLED,
                           reason=reason, finished_at=timezone.now(), waiting_until=None, pause_reason=reason[:300]):
         raise ApplicationError("This broadcast is finished already.", code="finished")
     cancel_fallback(_schedule_name(broadcast.pk))
     broadcast.recipients.filter(status=R.PENDING).update(status=R.SKIPPED, reason=CANCELLED_REASON, updated_at=timezone.now())
-    queued = Message.objects.filter(pk__in=broadcast.recipients.filter(status=R.QUEUED).values("message_id"),
-                                    status=Message.Status.QUEUED, provider_message_id="")
-    for message in queued.select_for_update():
-        message_status_advance(message=message, status=Message.Status.FAILED, error=CANCELLED_REASON)
+    messages_withdraw(message_ids=broadcast.recipients.filter(status=R.QUEUED, message__isnull=False).values_list("message_id", flat=True),
+                      reason=f"The broadcast “{broadcast.name}” was cancelled before this was sent.")
     return broadcast

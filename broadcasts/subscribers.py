@@ -12,6 +12,7 @@ from broadcasts.models import Broadcast, BroadcastRecipient
 from broadcasts.services import CANCELLED_REASON, broadcast_resume
 from broadcasts.states import broadcast_pause
 from conversations.models import Message
+from conversations.sending import WITHDRAWN, is_withdrawn
 from whatsnap import events
 
 logger = logging.getLogger(__name__)
@@ -28,13 +29,16 @@ def recipient_follows_message(event) -> None:
     status = FOLLOWED.get(event["status"])
     if status is None:
         return
-    row = BroadcastRecipient.objects.filter(message_id=event["message"].pk).values("pk", "broadcast_id", "status").first()
+    row = (BroadcastRecipient.objects.filter(message_id=event["message"].pk)
+           .values("pk", "broadcast_id", "status", "broadcast__status").first())
     if row is None:
         return
     reason = (event["error"] or "")[:300] if status == R.FAILED else ""
     fields = {"status": status, "reason": reason, "updated_at": timezone.now()}
-    if reason == CANCELLED_REASON:  # withdrawn from the queue by a cancel: never sent, not counted in the day's cap
-        fields.update(status=R.SKIPPED, queued_at=None)
+    if status == R.FAILED and is_withdrawn(event["message"]):
+        # taken back out of the queue (its broadcast was cancelled): never sent, not counted in the day's cap
+        why = CANCELLED_REASON if row["broadcast__status"] == Broadcast.Status.CANCELLED else reason[len(WITHDRAWN):]
+        fields.update(status=R.SKIPPED, queued_at=None, reason=why)
     BroadcastRecipient.objects.filter(pk=row["pk"]).update(**fields)
     broadcast_id, left_queue, failed = row["broadcast_id"], row["status"] == R.QUEUED, fields["status"] == R.FAILED
     transaction.on_commit(lambda: _after_recipient(broadcast_id, event.location_id, left_queue, failed))

@@ -16,7 +16,7 @@ from broadcasts import audience, caps, selectors, services
 from broadcasts.forms import BroadcastForm
 from broadcasts.models import Broadcast, BroadcastRecipient
 from contacts.models import Tag
-from conversations.merge_fields import MergeContext, merge_fields_render
+from conversations.merge_fields import MergeContext, merge_fields_check, merge_fields_render
 from conversations.models import MessageTemplate
 from whatsnap.errors import ApplicationError
 from whatsnap.params import page_param
@@ -67,15 +67,45 @@ def broadcast_edit(request, pk=None):
         return redirect("broadcast-detail", pk=broadcast.pk)
     initial = BroadcastForm.initial_for(broadcast) if broadcast else None
     form = BroadcastForm(request.POST or None, initial=initial, location=request.location)
+    confirm_now = None
     if request.method == "POST" and form.is_valid():
+        confirm_now = _unconfirmed_send_now(request, form)
+    if request.method == "POST" and form.is_valid() and confirm_now is None:
         saved = _save(request, form, broadcast)
         if saved is not None:
             messages.success(request, {"running": "Sending started.", "scheduled": "Scheduled.", "draft": "Draft saved."}.get(
                 saved.status, "Saved."))
             return redirect("broadcast-detail", pk=saved.pk)
     templates = MessageTemplate.objects.filter(location=request.location).order_by("name")
-    return render(request, "broadcasts/edit.html", {"form": form, "broadcast": broadcast, "templates": templates},
+    return render(request, "broadcasts/edit.html", {"form": form, "broadcast": broadcast, "templates": templates,
+                                                     "confirm_now": confirm_now, "submit_label": _submit_label(form, confirm_now)},
                   status=400 if form.errors else 200)
+
+
+def _unconfirmed_send_now(request, form: BroadcastForm) -> int | None:
+    """"Send now" asks once, with the number of contacts it goes to (the page's script asks
+    before submitting; without it the page asks): that number, or None when confirmed or
+    not sending now (a segment reaching nobody goes on, to say so)."""
+    if form.cleaned_data["when"] != "now" or request.POST.get("confirmed") == "1":
+        return None
+    data = form.cleaned_data
+    try:
+        merge_fields_check(data["text"], field="text")
+    except ApplicationError:  # the error first (saving says it in place), the question after
+        return None
+    n = audience.preview(location=request.location, tag_ids=data["tags"], match=data["match"], account=data["account"])["to_send"]
+    return n or None
+
+
+SUBMIT_LABELS = {"draft": "Save draft", "at": "Schedule", "business": "Schedule", "now": "Send now"}
+
+
+def _submit_label(form: BroadcastForm, confirm_now: int | None) -> str:
+    """The button says what it does (the page's script keeps it in step with the When choice)."""
+    when = form["when"].value() or "draft"
+    if when == "now" and confirm_now:
+        return f"Send to {confirm_now} contact{'s' if confirm_now != 1 else ''} now"
+    return SUBMIT_LABELS.get(when, "Save")
 
 
 @require_POST
@@ -88,19 +118,25 @@ def broadcast_preview(request):
     tag_ids, account = form.cleaned_data.get("tags") or [], form.cleaned_data.get("account")
     counts = audience.preview(location=request.location, tag_ids=tag_ids, match=form.cleaned_data.get("match") or "any",
                               account=account) if tag_ids else None
-    sample = ""
-    if counts and counts["to_send"] and form.cleaned_data.get("text"):
-        first = audience.segment_contacts(location=request.location, tag_ids=tag_ids, match=form.cleaned_data["match"]).filter(
-            opted_out=False).order_by("id").first()
-        sample = merge_fields_render(form.cleaned_data["text"], MergeContext(contact=first, account=account, agent=request.user))
+    text, sample, text_error = form.cleaned_data.get("text") or "", "", ""
+    try:
+        merge_fields_check(text, field="text")
+    except ApplicationError as exc:  # an unknown merge field: said here, not rendered as nothing
+        text_error = exc.message
+    if counts and counts["to_send"] and text and not text_error:
+        first = audience.first_to_send(location=request.location, tag_ids=tag_ids, match=form.cleaned_data.get("match") or "any",
+                                       account=account)
+        if first is not None:  # through the account it leaves by (each contact's own: the one chosen for them)
+            sample = merge_fields_render(text, MergeContext(contact=first[0], account=first[1], agent=request.user))
     per_account = [(a, n, caps.cap_summary(a)) for a, n in counts["per_account"]] if counts else []
     return render(request, "broadcasts/_preview.html", {"counts": counts, "sample": sample, "account": account,
-                                                        "per_account": per_account})
+                                                        "per_account": per_account, "text_error": text_error})
 
 
 def _detail_context(request, broadcast: Broadcast) -> dict:
     accounts = [broadcast.account] if broadcast.account else list(selectors.accounts_in_use(broadcast))
-    return {"broadcast": broadcast, "counts": selectors.recipient_counts(broadcast), "is_admin": _is_admin(request),
+    counts = selectors.recipient_counts(broadcast)
+    return {"broadcast": broadcast, "counts": counts, "is_admin": _is_admin(request), "still_leaving": selectors.still_leaving(counts),
             "skipped_reasons": selectors.skipped_reasons(broadcast),
             "caps": [(account, caps.cap_summary(account)) for account in accounts]}
 
@@ -150,6 +186,8 @@ def broadcast_action(request, pk, action):
     do, done = ACTIONS[action]
     try:
         do(request, broadcast)
+        if action == "pause":  # what a pause does not stop, said when it is paused
+            done = " ".join(filter(None, [done, selectors.still_leaving(selectors.recipient_counts(broadcast))]))
         messages.success(request, done)
     except ApplicationError as exc:
         messages.error(request, exc.message)

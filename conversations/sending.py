@@ -6,6 +6,7 @@ from django.utils import timezone
 from accounts.models import Account
 from conversations.models import Conversation, Message
 from conversations.pacing import enqueue_account_drain
+from conversations.statuses import message_status_changed
 from whatsnap import events
 from whatsnap.errors import ApplicationError
 
@@ -79,10 +80,45 @@ def message_send(*, conversation: Conversation, text: str, author=None, account:
     return message
 
 
+# the error of a message taken back out of its queue before it was sent (e.g. its broadcast
+# was cancelled): failed, never sent, and never retried
+WITHDRAWN = "Withdrawn: "
+
+
+def is_withdrawn(message: Message) -> bool:
+    return message.status == Message.Status.FAILED and (message.error or "").startswith(WITHDRAWN)
+
+
+@transaction.atomic
+def messages_withdraw(*, message_ids, reason: str) -> int:
+    """Take messages back out of their accounts' queues: only those still queued and never
+    handed to a backend (a drainer that claimed one first sends it). Each becomes failed with
+    an error starting with WITHDRAWN, told like any failure (inbox, GHL, webhooks). Returns
+    how many were withdrawn."""
+    error = f"{WITHDRAWN}{reason.strip()}"[:300]
+    withdrawn = 0
+    candidates = Message.objects.filter(pk__in=list(message_ids), direction=Message.Direction.OUTBOUND, is_note=False,
+                                        status=Message.Status.QUEUED, provider_message_id="").order_by("pk")
+    for message in candidates:
+        now = timezone.now()
+        # the same condition as the drainer's claim (queued -> sending): one of the two wins
+        if not Message.objects.filter(pk=message.pk, status=Message.Status.QUEUED, provider_message_id="").update(
+                status=Message.Status.FAILED, error=error, status_changed_at=now):
+            continue
+        message.status, message.error, message.status_changed_at = Message.Status.FAILED, error, now
+        message_status_changed(message)
+        withdrawn += 1
+    return withdrawn
+
+
 def message_retry(*, message: Message) -> Message:
-    """Retry a failed send: back to queued (same row, so it cannot be sent twice)."""
+    """Retry a failed send: back to queued (same row, so it cannot be sent twice). A withdrawn
+    message is not retried: it was taken back on purpose."""
     if message.direction != Message.Direction.OUTBOUND or message.status != Message.Status.FAILED:
         raise ApplicationError("Only a failed outbound message can be retried.")
+    if is_withdrawn(message):
+        raise ApplicationError(f"This message was withdrawn before it was sent ({message.error[len(WITHDRAWN):]}); "
+                               "it cannot be retried. Write a new message instead.", code="withdrawn")
     if message.provider_message_id:
         raise ApplicationError("The backend accepted this message already; it will not be sent twice.")
     Message.objects.filter(pk=message.pk, status=Message.Status.FAILED).update(

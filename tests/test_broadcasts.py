@@ -16,6 +16,7 @@ from broadcasts.services import (CANCELLED_REASON, broadcast_cancel, broadcast_c
 from broadcasts.tasks import broadcasts_sweep
 from contacts.models import Contact, ContactTag, Tag
 from conversations.models import Conversation, Message
+from conversations.sending import WITHDRAWN, message_retry
 from whatsnap import events
 from whatsnap.errors import ApplicationError
 
@@ -238,7 +239,13 @@ def test_pause_by_hand_then_cancel_withdraws_queued(location, vip, sandbox_accou
     counts = recipient_counts(broadcast)
     assert counts[R.SKIPPED] == 6 and counts[R.QUEUED] == 0
     assert set(Message.objects.values_list("status", flat=True)) == {"failed"}
+    # withdrawn (conversations.sending), so never retried, and the thread says which broadcast
+    assert Message.objects.count() == 3 and set(Message.objects.values_list("error", flat=True)) == {
+        f"{WITHDRAWN}The broadcast “Spring sale” was cancelled before this was sent."}
+    with pytest.raises(ApplicationError):
+        message_retry(message=Message.objects.first())
     assert set(broadcast.recipients.values_list("reason", flat=True)) == {CANCELLED_REASON}
+    assert not broadcast.recipients.filter(queued_at__isnull=False).exists()  # not counted in the day's cap
     with pytest.raises(ApplicationError):
         broadcast_resume(broadcast=broadcast)
 

@@ -26,7 +26,7 @@ def vip(location):
 
 def form(vip, account, **extra):
     return {"name": "Sale", "text": "Hi {{first_name|there}}!", "tags": [vip.pk], "match": "any",
-            "account": str(account.pk), "when": "now", **extra}
+            "account": str(account.pk), "when": "now", "confirmed": "1", **extra}
 
 
 def test_admin_composes_and_sends_now(admin_client, vip, sandbox_account):
@@ -143,3 +143,50 @@ def test_send_now_that_cannot_start_leaves_nothing(admin_client, location, sandb
     response = admin_client.post(reverse("broadcast-new"), {**form(empty, sandbox_account)})
     assert response.status_code == 400 and "No contact carries these tags" in response.content.decode()
     assert not Broadcast.objects.exists()
+
+
+def test_send_now_asks_first_with_the_count_and_the_button_says_what_it_does(admin_client, vip, sandbox_account):
+    page = admin_client.get(reverse("broadcast-new")).content.decode()
+    assert ">Save draft</button>" in page and 'class="field-scheduled_at"' in page  # no script: the Time field is there
+    data = form(vip, sandbox_account)
+    del data["confirmed"]
+    response = admin_client.post(reverse("broadcast-new"), data)
+    page = response.content.decode()
+    assert response.status_code == 200 and not Broadcast.objects.exists()  # asked, nothing saved or sent
+    assert "This sends it to <strong>2</strong> contacts now." in page and ">Send to 2 contacts now</button>" in page
+    assert '<input type="hidden" name="confirmed" value="1">' in page
+    assert admin_client.post(reverse("broadcast-new"), {**data, "confirmed": "1"}).status_code == 302
+    assert Broadcast.objects.get().status == Broadcast.Status.COMPLETED
+    at = admin_client.post(reverse("broadcast-new"), form(vip, sandbox_account, when="at", scheduled_at="")).content.decode()
+    assert ">Schedule</button>" in at
+
+
+def test_no_tags_says_choose_a_tag(admin_client, vip, sandbox_account):
+    response = admin_client.post(reverse("broadcast-new"), form(vip, sandbox_account, tags=[]))
+    page = response.content.decode()
+    assert response.status_code == 400 and "Choose at least one tag." in page and "This field is required." not in page
+
+
+def test_preview_through_each_contacts_own_account_and_unknown_fields(admin_client, vip, sandbox_account):
+    Contact.objects.filter(name="Ann Lee").update(active_account=sandbox_account)
+    body = admin_client.post(reverse("broadcast-preview"), {**form(vip, sandbox_account, text="Hi {{first_name}} from {{account}}"), "account": ""}
+                             ).content.decode()
+    assert "Hi Ann from Sales" in body
+    body = admin_client.post(reverse("broadcast-preview"), form(vip, sandbox_account, text="Hi {{firstname}}")).content.decode()
+    assert 'id="preview-text-error"' in body and "firstname" in body and "As the first of them reads it" not in body
+
+
+def test_pause_says_what_still_leaves_and_the_bar_is_on_top(admin_client, vip, sandbox_account, monkeypatch):
+    monkeypatch.setattr("conversations.sending.enqueue_account_drain", lambda *a, **k: None)  # 2 stay in the queue
+    broadcast = broadcast_create(location=vip.location, name="Sale", text="Hi", tag_ids=[vip.pk], account=sandbox_account)
+    broadcast_start(broadcast=broadcast)
+    running = admin_client.get(reverse("broadcast-progress", args=[broadcast.pk])).content.decode()
+    assert running.index('id="broadcast-bar"') < running.index('id="broadcast-counts"')
+    confirm = running.split("confirm('Pause this broadcast?")[1].split("')")[0]  # the pause button asks, saying it
+    assert "2 already handed to the account\\u0027s queue will still leave\\u003B Cancel withdraws them." in confirm
+    response = admin_client.post(reverse("broadcast-action", args=[broadcast.pk, "pause"]), follow=True)
+    page = response.content.decode().replace("&#x27;", "'")
+    said = "2 already handed to the account's queue will still leave; Cancel withdraws them."
+    assert f"Paused. {said}" in page and f'<span id="still-leaving">{said}</span>' in page
+    admin_client.post(reverse("broadcast-action", args=[broadcast.pk, "cancel"]))
+    assert "still-leaving" not in admin_client.get(reverse("broadcast-progress", args=[broadcast.pk])).content.decode()

@@ -331,3 +331,35 @@ def test_send_whose_worker_died_is_failed_by_the_sweeper_never_resent(admin_clie
     admin_client.post(f"/inbox/messages/{message.pk}/retry/")  # the agent decides
     message.refresh_from_db()
     assert message.status == "delivered"
+
+
+def test_withdrawn_messages_are_failed_told_and_never_retried(admin_client, sandbox_account, monkeypatch):
+    from conversations.sending import WITHDRAWN, messages_withdraw, message_retry
+    from whatsnap import events
+
+    monkeypatch.setattr("conversations.sending.enqueue_account_drain", lambda *a, **k: None)  # they stay queued
+    conversation = write_in(sandbox_account, "1")
+    waiting, claimed, accepted = (message_send(conversation=conversation, text=t) for t in ("one", "two", "three"))
+    Message.objects.filter(pk=claimed.pk).update(status="sending")  # a drainer claimed it first: it leaves
+    Message.objects.filter(pk=accepted.pk).update(provider_message_id="BK1")  # the backend has it already
+    with events.captured() as told:
+        n = messages_withdraw(message_ids=[waiting.pk, claimed.pk, accepted.pk], reason="the broadcast “Sale” was cancelled.")
+    assert n == 1
+    waiting.refresh_from_db()
+    assert waiting.status == "failed" and waiting.error == f"{WITHDRAWN}the broadcast “Sale” was cancelled."
+    assert [(e.name, e["message"].pk, e["error"]) for e in told] == [("message.status_changed", waiting.pk, waiting.error)]
+    assert Message.objects.get(pk=claimed.pk).status == "sending" and Message.objects.get(pk=accepted.pk).status == "queued"
+    assert messages_withdraw(message_ids=[waiting.pk], reason="again") == 0  # failed already: untouched
+    with pytest.raises(ApplicationError) as err:
+        message_retry(message=waiting)
+    assert err.value.code == "withdrawn" and "withdrawn" in err.value.message
+    response = admin_client.post(f"/inbox/messages/{waiting.pk}/retry/", follow=True)
+    assert "cannot be retried" in response.content.decode()
+    assert Message.objects.get(pk=waiting.pk).status == "failed"
+    # the thread: muted "Withdrawn — why", no Retry; an ordinary failure keeps its Retry
+    Message.objects.filter(pk=accepted.pk).update(status="failed", provider_message_id="", error="phone offline")
+    page = admin_client.get(f"/inbox/{conversation.pk}/").content.decode()
+    bubble = page.split(f'id="msg-{waiting.pk}"')[1].split('class="bubble')[0]
+    assert "Withdrawn — the broadcast “Sale” was cancelled." in bubble and "Retry" not in bubble and ">Failed<" not in bubble
+    other = page.split(f'id="msg-{accepted.pk}"')[1].split('class="bubble')[0]
+    assert "phone offline" in other and f"/inbox/messages/{accepted.pk}/retry/" in other

@@ -2,7 +2,9 @@
 sandbox SMS account, one of them replies STOP; an admin composes a broadcast to the account's
 tag (the composer counts 2 of 3, one skipped as opted out), sends it now, and the progress
 page follows it live — queued, then every reachable recipient sent — without a reload, the
-opted-out contact listed as skipped with the reason. The phone receives the merged text."""
+opted-out contact listed as skipped with the reason. The phone receives the merged text. The
+composer shows the Time field only for "At a time", names its button after the When choice and
+asks before sending now, with the count."""
 import re
 
 import pytest
@@ -45,10 +47,21 @@ def test_small_broadcast_skips_the_opted_out_and_progress_is_live(running_produc
     expect(page.locator("#preview-count")).to_contain_text("2 of 3 contacts will get it; 1 skipped", timeout=15_000)
     expect(page.locator("#broadcast-preview")).to_contain_text("Opted out (replied STOP).")
     expect(page.locator("#broadcast-preview")).to_contain_text("Hi Ada, 20% off this week.")
+    # the Time field only for "At a time"; the button says what it does; "send now" asks with the count
+    expect(page.locator(".field-scheduled_at")).to_be_hidden()
+    expect(page.locator("#broadcast-submit")).to_have_text("Save draft")
+    page.check("input[name=when][value=at]")
+    expect(page.locator(".field-scheduled_at")).to_be_visible()
+    expect(page.locator("#broadcast-submit")).to_have_text("Schedule")
     page.check("input[name=when][value=now]")
+    expect(page.locator(".field-scheduled_at")).to_be_hidden()
+    expect(page.locator("#broadcast-submit")).to_have_text("Send to 2 contacts now")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.click("#broadcast-form button[type=submit]")
     page.wait_for_url(re.compile(r".*/broadcasts/\d+/$"))
 
+    assert asked == ["Send “Spring sale” to 2 contacts now?"]
     expect(page.locator("#live-state")).to_have_text("Live", timeout=10_000)
     page.evaluate("window.__noReload = true; window.__live = [];"
                   "document.addEventListener('whatsnap:live', e => window.__live.push(e.detail.event))")
