@@ -282,8 +282,15 @@ def test_composer_errors_are_shown_in_place_with_the_text_kept(admin_client, con
     response = _hx(admin_client, f"/inbox/{conversation.pk}/schedule/", {"text": "Keep me", "mode": "reply", "when": "at", "send_at": past})
     body = response.content.decode()
     assert "That time has passed" in body and "Keep me</textarea>" in body and 'id="schedule-menu" open' in body
+    # inside the popover, right after the time it is about (not behind it, above the composer)
+    pop = body.split('<div class="schedule-pop">', 1)[1].split("</div>", 1)[0]
+    after_time = pop.split('id="schedule-at"', 1)[1]
+    assert 'aria-invalid="true"' in after_time.split(">", 1)[0]
+    assert after_time.split("</p>", 1)[1].lstrip().startswith('<p class="errorlist" id="schedule-error" role="alert">That time has passed')
+    assert 'id="composer-error"' not in body and body.count("That time has passed") == 1
     response = _hx(admin_client, f"/inbox/{conversation.pk}/schedule/", {"text": "A note", "mode": "note", "when": "at", "send_at": past})
-    assert "only replies can be scheduled" in response.content.decode()
+    pop = response.content.decode().split('<div class="schedule-pop">', 1)[1].split("</div>", 1)[0]
+    assert pop.lstrip().startswith('<p class="errorlist" id="schedule-error" role="alert">Private notes are saved at once; only replies')
     response = _hx(admin_client, f"/inbox/{conversation.pk}/schedule/", {"text": "x", "mode": "reply", "when": "at", "send_at": "soon"})
     assert "Give a date and time" in response.content.decode()
     assert not ScheduledMessage.objects.exists()
@@ -399,3 +406,45 @@ def test_the_admin_lists_and_cancels_scheduled_messages(location, conversation):
     assert response.status_code == 302
     scheduled.refresh_from_db()
     assert scheduled.status == "cancelled" and _schedule_of(scheduled) is None
+
+
+def _radio(form, value):
+    return form.split(f'name="when" value="{value}"', 1)[1].split(">", 1)[0]
+
+
+def test_editing_a_reply_for_the_next_business_hours_keeps_that_choice(admin_client, admin_user, conversation):
+    account = conversation.account
+    account.business_hours = {d: [["00:00", "00:01"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    account.timezone = "UTC"
+    account.save()
+    by_hours = scheduled_message_create(conversation=conversation, text="Morning!", at_business_hours=True, created_by=admin_user)
+    at_time = scheduled_message_create(conversation=conversation, text="Later", send_at=_later(days=2), created_by=admin_user)
+    form = admin_client.get(f"/inbox/scheduled/{by_hours.pk}/edit/", HTTP_HX_REQUEST="true").content.decode()
+    assert "checked" in _radio(form, "hours") and "checked" not in _radio(form, "at")
+    form = admin_client.get(f"/inbox/scheduled/{at_time.pk}/edit/", HTTP_HX_REQUEST="true").content.decode()
+    assert "checked" in _radio(form, "at") and "checked" not in _radio(form, "hours")
+    # saving the form as it opened keeps "at the next business hours" (the browser sends the time field too)
+    _hx(admin_client, f"/inbox/scheduled/{by_hours.pk}/edit/",
+        {"text": "Good morning!", "when": "hours", "send_at": by_hours.send_at.strftime("%Y-%m-%dT%H:%M")})
+    by_hours.refresh_from_db()
+    assert by_hours.text == "Good morning!" and by_hours.at_business_hours
+    # a refused edit opens again with what was chosen
+    form = _hx(admin_client, f"/inbox/scheduled/{by_hours.pk}/edit/", {"text": "", "when": "hours"}).content.decode()
+    assert "Type the message to schedule" in form and "checked" in _radio(form, "hours")
+
+
+def test_a_cancelled_reply_gives_its_text_back(admin_client, admin_user, conversation):
+    scheduled = scheduled_message_create(conversation=conversation, text="See you {{first_name}}", send_at=_later(),
+                                         created_by=admin_user)
+    body = _hx(admin_client, f"/inbox/scheduled/{scheduled.pk}/cancel/").content.decode()
+    scheduled.refresh_from_db()
+    assert scheduled.status == "cancelled"
+    # as the contact would have read it: the composer sends replies as typed
+    assert 'data-cancelled-text="See you Ada"' in body and "Cancelled. Its text: “See you Ada”" in body
+    # a second cancel has nothing to give back
+    again = _hx(admin_client, f"/inbox/scheduled/{scheduled.pk}/cancel/").content.decode()
+    assert "It was cancelled." in again and "data-cancelled-text" not in again
+    # without htmx the text is in the page's message
+    other = scheduled_message_create(conversation=conversation, text="Bye", send_at=_later(), created_by=admin_user)
+    page = admin_client.post(f"/inbox/scheduled/{other.pk}/cancel/", follow=True).content.decode()
+    assert "Scheduled reply cancelled. Its text: Bye" in page

@@ -137,4 +137,49 @@
     }
   });
   document.addEventListener("htmx:beforeSwap", close);
+
+  // A cancelled scheduled reply: its text comes back into the reply box when that is empty;
+  // otherwise the note keeps showing it. The note is moved out of the scheduled list, which
+  // refreshes itself live and would drop it.
+  document.addEventListener("htmx:afterSwap", function () {
+    const note = document.querySelector("#scheduled-messages [data-cancelled-text]");
+    if (!note) return;
+    const list = document.getElementById("scheduled-messages");
+    const old = document.getElementById("scheduled-cancelled-note");
+    if (old) old.remove();
+    note.id = "scheduled-cancelled-note";
+    list.parentNode.insertBefore(note, list);
+    const el = box();
+    if (el && !el.value.trim()) {
+      el.value = note.dataset.cancelledText;
+      el.dispatchEvent(new Event("input", { bubbles: true }));
+      note.textContent = "Cancelled; its text is back in the reply box.";
+    }
+    note.removeAttribute("data-cancelled-text");
+  });
+
+  // The Schedule… popover opens below its button (never over the reply box), kept inside the
+  // viewport's width, and scrolled into view; an error inside it is shown next to its field.
+  function place(menu) {
+    const pop = menu.querySelector(".schedule-pop");
+    if (!pop || !menu.open) return;
+    pop.style.left = "0px";
+    const margin = 8, width = document.documentElement.clientWidth;
+    const summary = menu.querySelector("summary").getBoundingClientRect();
+    const popWidth = Math.min(pop.offsetWidth, width - 2 * margin);
+    let left = summary.right - popWidth;  // right edges aligned, as a menu
+    left = Math.max(margin, Math.min(left, width - margin - popWidth));
+    pop.style.left = (left - summary.left) + "px";
+    pop.scrollIntoView({ block: "nearest" });
+  }
+  document.addEventListener("toggle", function (e) {
+    if (e.target.id === "schedule-menu") place(e.target);
+  }, true);
+  function placeOpen() {
+    const menu = document.getElementById("schedule-menu");
+    if (menu && menu.open) place(menu);
+  }
+  document.addEventListener("htmx:afterSettle", placeOpen);
+  window.addEventListener("resize", placeOpen);
+  document.addEventListener("DOMContentLoaded", placeOpen);
 })();

@@ -75,9 +75,18 @@ def test_slash_picks_a_template_and_a_reply_is_scheduled_edited_and_cancelled(ru
     teammate.goto(page.url)
     expect(teammate.locator("#live-state")).to_have_text("Live", timeout=10_000)
 
-    # scheduled for a later day, in the zone the form names
+    # the popover opens clear of the reply box; a past time is refused inside it, by the field
     page.click("#schedule-menu summary")
     expect(page.locator("#schedule-zone")).to_contain_text("time")
+    _assert_clear_of_the_reply_box(page, 1400)
+    page.fill("#schedule-at", f"{(date.today() - timedelta(days=1)).isoformat()}T09:00")
+    page.click("#schedule-reply")
+    expect(page.locator(".schedule-pop #schedule-error")).to_contain_text("That time has passed")
+    expect(page.locator(".schedule-pop #schedule-error")).to_be_visible()
+    expect(page.locator("#composer")).to_have_value("Hi Katherine, we open at 10 on Saturdays.")
+    _assert_clear_of_the_reply_box(page, 1400)
+
+    # scheduled for a later day, in the zone the form names
     day = date.today() + timedelta(days=3)
     page.fill("#schedule-at", f"{day.isoformat()}T09:00")
     page.click("#schedule-reply")
@@ -99,10 +108,28 @@ def test_slash_picks_a_template_and_a_reply_is_scheduled_edited_and_cancelled(ru
     expect(scheduled).to_contain_text(str(day.day) + " ")
     expect(scheduled).to_contain_text("10:30")
 
-    # ...and cancelled: gone from the composer area, never sent
+    # ...and cancelled: gone from the composer area, never sent; its text is back in the empty reply box
     scheduled.locator("button.scheduled-cancel").click()
     expect(page.locator("#scheduled-messages .scheduled-item")).to_have_count(0)
+    expect(page.locator("#composer")).to_have_value("Hi Katherine, we open at 10 on Saturdays and 11 on Sundays.")
+    expect(page.locator("#scheduled-cancelled-note")).to_have_text("Cancelled; its text is back in the reply box.")
     expect(teammate.locator("#scheduled-messages .scheduled-item")).to_have_count(0, timeout=10_000)
     expect(phone.locator("#sandbox-thread")).not_to_contain_text("we open at 10")
     expect(page.locator("#thread")).not_to_contain_text("we open at 10")
+
+    # on a phone-sized screen the popover stays inside the screen and off the reply box
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.click("#schedule-menu summary")
+    expect(page.locator(".schedule-pop")).to_be_visible()
+    _assert_clear_of_the_reply_box(page, 390)
     context.close()
+
+
+def _assert_clear_of_the_reply_box(page, width):
+    page.wait_for_timeout(100)  # placed on the toggle event
+    pop = page.locator(".schedule-pop").bounding_box()
+    box = page.locator("#composer").bounding_box()
+    assert pop["y"] >= box["y"] + box["height"] or pop["y"] + pop["height"] <= box["y"], (pop, box)
+    assert 0 <= pop["x"] and pop["x"] + pop["width"] <= width, pop
+    viewport = page.evaluate("[window.innerHeight]")[0]
+    assert 0 <= pop["y"] and pop["y"] + pop["height"] <= viewport, (pop, viewport)
