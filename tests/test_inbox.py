@@ -363,3 +363,14 @@ def test_withdrawn_messages_are_failed_told_and_never_retried(admin_client, sand
     assert "Withdrawn — the broadcast “Sale” was cancelled." in bubble and "Retry" not in bubble and ">Failed<" not in bubble
     other = page.split(f'id="msg-{accepted.pk}"')[1].split('class="bubble')[0]
     assert "phone offline" in other and f"/inbox/messages/{accepted.pk}/retry/" in other
+
+
+def test_api_refuses_to_retry_a_withdrawn_message(api_client, sandbox_account, monkeypatch):
+    from conversations.sending import messages_withdraw
+
+    monkeypatch.setattr("conversations.sending.enqueue_account_drain", lambda *a, **k: None)
+    message = message_send(conversation=write_in(sandbox_account, "1"), text="hi")
+    assert messages_withdraw(message_ids=[message.pk], reason="cancelled.") == 1
+    response = api_client.post(f"/api/v1/messages/{message.pk}/retry/")
+    assert response.status_code == 400 and response.json()["code"] == "withdrawn"
+    assert Message.objects.get(pk=message.pk).status == "failed"
