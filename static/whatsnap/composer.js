@@ -136,7 +136,11 @@
       close();
     }
   });
-  document.addEventListener("htmx:beforeSwap", close);
+  // closed when the composer itself is replaced, not by other parts refreshing live (the list)
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    const list = picker(), target = e.detail && e.detail.target;
+    if (list && target && target.contains(list)) close();
+  });
 
   // A cancelled scheduled reply: its text comes back into the reply box when that is empty;
   // otherwise the note keeps showing it. The note is moved out of the scheduled list, which
