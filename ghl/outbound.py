@@ -15,6 +15,7 @@ decides. When no account can send it, the message is failed in GHL with the reas
 Runs once per delivery: the row is claimed under a lock inside the transaction that queues the
 message, and the GHL message link (unique per GHL message id) holds the message sent."""
 import logging
+from urllib.parse import quote
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -57,7 +58,8 @@ def read_ghl_contact(client, ghl_contact_id: str, record: dict) -> dict | None:
     if not ghl_contact_id:
         return None
     try:
-        return client.request("GET", f"/contacts/{ghl_contact_id}", record=record).data.get("contact") or None
+        # the id comes from the delivery's body: one path segment, whatever it holds
+        return client.request("GET", f"/contacts/{quote(ghl_contact_id, safe='')}", record=record).data.get("contact") or None
     except GhlRejected as exc:
         logger.info("GHL contact %s not readable (%s): our copy decides", ghl_contact_id, exc.status)
         return None

@@ -308,3 +308,15 @@ def test_ghls_tag_webhook_keeps_a_tag_of_ours_ghl_has_not_heard_of_yet(installed
     event["tags"] = ["whatsnap-account-marketing"]
     post_signed(ghl, "/ghl/webhooks/app/", event)
     assert list(contact.tags.values_list("name", flat=True)) == ["whatsnap-account-marketing"]
+
+
+def test_the_contact_id_of_a_delivery_is_one_path_segment_of_the_ghl_read(installed, ghl, sales, location):
+    """The id comes from the delivery's body: '../' in it reads no other GHL endpoint with the
+    location's token; it stays inside GET /contacts/{id}, which GHL answers as no contact."""
+    payload = ghl.provider_outbound(location_id="ghl-loc-1", contact_id="../locations/ghl-loc-1", text="probe", phone="")
+    assert post_signed(ghl, DELIVERY_URL, payload).status_code == 200
+    reads = [c.path for c in ghl.api_calls("GET") if "locations" in c.path or c.path.startswith("/contacts/")]
+    assert reads and all(p.startswith("/contacts/") and "/locations/" not in p for p in reads), reads
+    assert not Message.objects.filter(direction="outbound").exists()
+    failed = OutboxItem.objects.get(operation=OutboxItem.Operation.MESSAGE_STATUS)
+    assert failed.payload["status"] == "failed" and "no phone number" in failed.payload["error"]
