@@ -1,7 +1,5 @@
 """The composer of a broadcast. Tags and accounts offered are the location's; the time is read
 in the location's time zone."""
-from zoneinfo import ZoneInfo
-
 from django import forms
 from django.utils import timezone
 
@@ -9,6 +7,7 @@ from accounts.models import Account
 from broadcasts.models import Broadcast
 from contacts.models import Tag
 from conversations.merge_fields import FIELDS
+from conversations.scheduling import zone_for
 
 OWN = ""
 WHEN_CHOICES = [("draft", "Save as a draft"), ("now", "Send now"), ("at", "At a time"),
@@ -32,7 +31,7 @@ class BroadcastForm(forms.Form):
     def __init__(self, *args, location, **kwargs):
         super().__init__(*args, **kwargs)
         self.location = location
-        self.zone = ZoneInfo(location.timezone or "UTC")
+        self.zone = zone_for(location=location)
         self.fields["tags"].choices = list(Tag.objects.filter(location=location).values_list("pk", "name"))
         accounts = Account.objects.filter(location=location, archived_at__isnull=True).order_by("name")
         self.accounts = {a.pk: a for a in accounts}
@@ -43,7 +42,7 @@ class BroadcastForm(forms.Form):
 
     @classmethod
     def initial_for(cls, broadcast: Broadcast) -> dict:
-        at = broadcast.scheduled_at.astimezone(ZoneInfo(broadcast.location.timezone or "UTC")) if broadcast.scheduled_at else None
+        at = broadcast.scheduled_at.astimezone(zone_for(location=broadcast.location)) if broadcast.scheduled_at else None
         when = "business" if broadcast.at_business_hours else ("at" if at else "draft")
         return {"name": broadcast.name, "text": broadcast.text, "tags": broadcast.tag_ids, "match": broadcast.match,
                 "account": str(broadcast.account_id or ""), "when": when, "scheduled_at": at.replace(tzinfo=None) if at else None}

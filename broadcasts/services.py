@@ -1,12 +1,12 @@
 """Writes of broadcasts: compose (validated: tags and account of the location, known merge
 fields, a time in the future), schedule, start (the recipients are snapshotted then), pause,
 resume, cancel. Sending is broadcasts/feeder.py."""
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.hours import account_zone, is_within_hours
+from accounts.hours import next_open
 from accounts.models import Account
 from broadcasts import audience
 from broadcasts.feeder import feed_on_commit
@@ -30,15 +30,12 @@ def _schedule_name(broadcast_id: int) -> str:
 
 
 def next_business_time(account: Account, after: datetime) -> datetime:
-    """The next moment (on a quarter hour) inside the account's business hours; `after` itself
-    when it is inside them or the account has none."""
-    at = after
-    for _ in range(8 * 24 * 4):  # a week and a day of quarter hours
-        if is_within_hours(account, at):
-            return at
-        local = at.astimezone(account_zone(account))
-        at = local.replace(minute=local.minute - local.minute % 15, second=0, microsecond=0) + timedelta(minutes=15)
-    raise ApplicationError(f"The account {account.name} has no business hours in the coming week.", field="scheduled_at")
+    """The first moment at or after `after` inside the account's business hours (accounts.hours.next_open);
+    `after` itself when it is inside them or the account has none."""
+    opens = next_open(account, after)
+    if opens is None:
+        raise ApplicationError(f"The account {account.name} has no business hours in the coming week.", field="scheduled_at")
+    return opens
 
 
 def _clean(broadcast: Broadcast) -> None:

@@ -3,7 +3,6 @@
 (read, change, cancel). A time without an offset is read in the location's time zone, and times
 are answered in it. Agent-scoped tokens schedule only in the conversations assigned to their
 user and change only the scheduled messages their user wrote."""
-from zoneinfo import ZoneInfo
 
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -17,7 +16,7 @@ from accounts.models import Account
 from conversations.message_templates import template_create, template_delete, template_render, template_update, templates_for
 from conversations.models import Conversation, MessageTemplate, ScheduledMessage
 from conversations.scheduling import (
-    can_change, scheduled_message_cancel, scheduled_message_create, scheduled_message_update)
+    can_change, scheduled_message_cancel, scheduled_message_create, scheduled_message_update, zone_for)
 from whatsnap.api_base import IDEMPOTENCY_KEY_PARAMETER, AdminTokenForWrites, LocationObjectField, LocationViewSet, id_filter, idempotent
 from whatsnap.params import id_param
 
@@ -125,7 +124,7 @@ class _LocationTimes:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         location = self.context.get("location")
-        zone = ZoneInfo(location.timezone or "UTC") if location is not None else None
+        zone = zone_for(location=location) if location is not None else None
         for field in self.fields.values():
             if isinstance(field, serializers.DateTimeField) and zone is not None:
                 field.timezone = zone
