@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -122,3 +123,14 @@ def add_sandbox_whatsapp(page, context, base: str, *, name: str, phone: str) -> 
     expect(page.locator("#connected-as")).to_have_text(f"Connected as {phone}", timeout=10_000)
     linking.close()
     return link.split("?")[0]
+
+
+def write_from_phone(phone, phone_url: str, *, number: str, name: str, text: str) -> None:
+    """The contact `number` (`name`) writes `text` from the sandbox phone page `phone_url`,
+    in the browser page `phone`, and sees it sent."""
+    from playwright.sync_api import expect
+
+    phone.goto(f"{phone_url}?{urlencode({'phone': number, 'name': name})}")
+    phone.fill("#sandbox-text", text)
+    phone.click("#sandbox-send")
+    expect(phone.locator("#sandbox-thread")).to_contain_text(text, timeout=10_000)

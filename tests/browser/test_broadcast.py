@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import add_sandbox_android, log_in_as_admin
+from tests.browser.conftest import add_sandbox_android, log_in_as_admin, write_from_phone
 
 pytestmark = [pytest.mark.browser]
 
@@ -31,12 +31,9 @@ def test_small_broadcast_skips_the_opted_out_and_progress_is_live(running_produc
     page.click("#save-settings")
 
     phone = context.new_page()
-    for number, name, text in [("%2B14155550171", "Ada%20Lovelace", "Hi!"), ("%2B14155550172", "Mary%20Jackson", "Hello"),
-                               ("%2B14155550173", "Alan%20Turing", "STOP")]:
-        phone.goto(f"{base}/sandbox/{pk}/phone/?phone={number}&name={name}")
-        phone.fill("#sandbox-text", text)
-        phone.click("#sandbox-send")
-        expect(phone.locator("#sandbox-thread")).to_contain_text(text, timeout=10_000)
+    for number, name, text in [("+14155550171", "Ada Lovelace", "Hi!"), ("+14155550172", "Mary Jackson", "Hello"),
+                               ("+14155550173", "Alan Turing", "STOP")]:
+        write_from_phone(phone, f"{base}/sandbox/{pk}/phone/", number=number, name=name, text=text)
 
     page.goto(base + "/broadcasts/")
     page.click("text=New broadcast")

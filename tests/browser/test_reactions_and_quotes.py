@@ -7,15 +7,12 @@ import re
 
 import pytest
 
-from tests.browser.conftest import add_sandbox_whatsapp, log_in_as_admin
+from tests.browser.conftest import add_sandbox_whatsapp, log_in_as_admin, write_from_phone
 
 pytestmark = [pytest.mark.browser]
 
 CONTACT = "+14155550188"
 
-
-def _sandbox_whatsapp(page, context, base) -> str:
-    return add_sandbox_whatsapp(page, context, base, name="shop", phone="+14155550143")
 
 
 def test_quote_reply_react_edit_delete_live(running_product, browser):
@@ -25,14 +22,11 @@ def test_quote_reply_react_edit_delete_live(running_product, browser):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     log_in_as_admin(page, running_product)
-    phone_url = _sandbox_whatsapp(page, context, base)
+    phone_url = add_sandbox_whatsapp(page, context, base, name="shop", phone="+14155550143")
 
     # the contact writes from the simulated phone
     phone = context.new_page()
-    phone.goto(f"{phone_url}?phone=%2B14155550188&name=Lin")
-    phone.fill("#sandbox-text", "Is the blue one in stock?")
-    phone.click("#sandbox-send")
-    expect(phone.locator("#sandbox-thread")).to_contain_text("Is the blue one in stock?", timeout=10_000)
+    write_from_phone(phone, phone_url, number="+14155550188", name="Lin", text="Is the blue one in stock?")
 
     page.goto(base + "/inbox/")
     expect(page.locator("#live-state")).to_have_text("Live", timeout=10_000)

@@ -8,13 +8,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.browser.conftest import add_sandbox_whatsapp, log_in_as_admin
+from tests.browser.conftest import add_sandbox_whatsapp, log_in_as_admin, write_from_phone
 
 pytestmark = [pytest.mark.browser]
 
-
-def _sandbox_whatsapp(page, context, base) -> str:
-    return add_sandbox_whatsapp(page, context, base, name="concierge", phone="+14155550144")
 
 
 def test_slash_picks_a_template_and_a_reply_is_scheduled_edited_and_cancelled(running_product, browser):
@@ -24,13 +21,10 @@ def test_slash_picks_a_template_and_a_reply_is_scheduled_edited_and_cancelled(ru
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     log_in_as_admin(page, running_product)
-    phone_url = _sandbox_whatsapp(page, context, base)
+    phone_url = add_sandbox_whatsapp(page, context, base, name="concierge", phone="+14155550144")
 
     phone = context.new_page()
-    phone.goto(f"{phone_url}?phone=%2B14155550189&name=Katherine%20Johnson")
-    phone.fill("#sandbox-text", "Are you open on Saturday?")
-    phone.click("#sandbox-send")
-    expect(phone.locator("#sandbox-thread")).to_contain_text("Are you open on Saturday?", timeout=10_000)
+    write_from_phone(phone, phone_url, number="+14155550189", name="Katherine Johnson", text="Are you open on Saturday?")
 
     # an admin adds two templates on the Templates page (a wrong merge field is refused in place)
     page.goto(base + "/templates/")
