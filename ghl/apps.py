@@ -6,9 +6,10 @@ class GhlConfig(AppConfig):
 
     def ready(self):
         from accounts.panels import register_detail_context
-        from ghl import subscribers, tasks  # noqa: F401  (subscribers register themselves)
+        from ghl import installs, subscribers, tasks  # noqa: F401  (subscribers register themselves)
         from ghl.services import account_sync_health
         from whatsnap.tasks import register_sweep
 
         register_sweep(tasks.sweep)
+        register_sweep(installs.installs_sweep)  # sub-accounts of an agency install that wait for GHL
         register_detail_context("ghl", account_sync_health)  # an account page's GHL card

@@ -1,5 +1,3 @@
-import secrets
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -25,11 +23,14 @@ class GhlConnection(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.CONNECTED)
     provider_mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.SMS)
     company_id = models.CharField(max_length=64, blank=True)
+    # set when the Location token comes from an agency's Company token (no refresh token of
+    # its own: a new one is asked of the company when it expires)
+    agency = models.ForeignKey("GhlCompany", null=True, blank=True, on_delete=models.SET_NULL, related_name="connections")
     # the GHL location of the last install; kept through an uninstall, so a reinstall into
     # another GHL location knows the stored GHL ids belong to the old one
     installed_ghl_location_id = models.CharField(max_length=64, blank=True)
     scope = models.TextField(blank=True)
-    # access_token, refresh_token, webhook_secret
+    # access_token, refresh_token
     secrets = EncryptedJSONField(blank=True, default=dict)
     token_expires_at = models.DateTimeField(null=True, blank=True)
     installed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -65,11 +66,61 @@ class GhlConnection(models.Model):
     def active(self) -> bool:
         return self.status == self.Status.CONNECTED
 
-    def webhook_secret(self) -> str:
-        if not self.secrets.get("webhook_secret"):
-            self.secrets = {**self.secrets, "webhook_secret": secrets.token_urlsafe(24)}
-            self.save(update_fields=["secrets"])
-        return self.secrets["webhook_secret"]
+
+class GhlCompany(models.Model):
+    """An agency (GHL company) that installed the app at company level (an agency or bulk
+    install): its Company token (encrypted) obtains a Location token for each sub-account the
+    app is installed in (POST /oauth/locationToken), so the agency installs once for many."""
+
+    class Status(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        REAUTHORIZE = "reauthorize", "Needs re-authorisation"
+        UNINSTALLED = "uninstalled", "Uninstalled"
+
+    company_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.CONNECTED)
+    scope = models.TextField(blank=True)
+    # access_token, refresh_token
+    secrets = EncryptedJSONField(blank=True, default=dict)
+    token_expires_at = models.DateTimeField(null=True, blank=True)
+    installed_at = models.DateTimeField(default=timezone.now)
+    uninstalled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "GHL agency"
+        verbose_name_plural = "GHL agencies"
+
+    def __str__(self):
+        return self.name or self.company_id
+
+
+class GhlInstall(models.Model):
+    """One sub-account to connect for an agency install (or an INSTALL webhook): its Location
+    token is asked for and the WhatSnap location connected or made. Kept until done, so GHL
+    being down delays an install but never drops it (the minute sweep retries)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    company = models.ForeignKey(GhlCompany, on_delete=models.CASCADE, related_name="installs")
+    ghl_location_id = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    location = models.ForeignKey("accounts.Location", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    provisioned = models.BooleanField(default=False, help_text="a new WhatSnap location was made for it")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company", "ghl_location_id"], name="uniq_ghl_install")]
+
+    def __str__(self):
+        return f"{self.ghl_location_id} ({self.status})"
 
 
 class OutboxItem(models.Model):

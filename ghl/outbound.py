@@ -126,7 +126,8 @@ def _send(location, contact, payload: dict, ghl_contact: dict | None, link: GhlM
     if linked_now:
         _record_in_sync(contact, ghl_contact)
     connection = GhlConnection.objects.filter(location=location).first()
-    channels = delivery_channels(str(payload.get("type") or ""), connection.provider_mode if connection else GhlConnection.Mode.SMS)
+    channels = delivery_channels(str(payload.get("type") or ""), connection.provider_mode if connection else GhlConnection.Mode.SMS,
+                                 str(payload.get("provider") or ""))
     account, how = account_choose(location=location, contact=contact, tagged=tagged,
                                   ghl_user_id=str(payload.get("userId") or ""), channels=channels)
     if account is None:

@@ -18,11 +18,13 @@ connected, or a number it cannot text) is passed over for the next one: a workfl
 that can still leave through another of the location's numbers is not failed. Only when none
 is left is the message failed in GHL, with the reason.
 
-The channel: GHL's default SMS provider delivers type "SMS" (our SMS provider: workflow "Send
-SMS" actions, bulk actions) -> an SMS-capable account; type "Custom" in that mode comes from the
-other provider WhatSnap registers, the WhatsApp one (message_sync.message_type) -> a WhatsApp
-account. A custom conversation provider carries every account, so its deliveries say no
-channel: the WhatsApp default, then the SMS default. Type "WhatsApp" always means WhatsApp."""
+The channel: every provider WhatSnap registers is of type SMS, so deliveries say "SMS"
+(docs/marketplace modules/ConversationProviders.md); the Delivery URL tells them apart. The
+WhatsApp provider's own URL (webhooks.whatsapp_provider_webhook) -> a WhatsApp account. The SMS
+provider's URL: as the default SMS provider (workflow "Send SMS" actions, bulk actions) -> an
+SMS-capable account; as the custom provider, which carries every account, the WhatsApp default,
+then the SMS default. A type "Custom" (older WhatSnap posts) counts as WhatsApp in default mode,
+and "WhatsApp" always does."""
 from django.db.models import Max
 
 from accounts.models import Account
@@ -35,10 +37,11 @@ from whatsnap.errors import ApplicationError
 ACCOUNT_TAG_PREFIX = "whatsnap-account-"
 
 
-def delivery_channels(delivery_type: str, provider_mode: str) -> list[str]:
-    """The channels whose default account may take a delivery, in order."""
+def delivery_channels(delivery_type: str, provider_mode: str, provider: str = "") -> list[str]:
+    """The channels whose default account may take a delivery, in order. `provider` is
+    "whatsapp" for a delivery to the WhatsApp provider's own Delivery URL."""
     kind = (delivery_type or "SMS").strip().lower()
-    if kind == "whatsapp":
+    if kind == "whatsapp" or provider == "whatsapp":
         return [WHATSAPP]
     if provider_mode == GhlConnection.Mode.CUSTOM:
         return [WHATSAPP, SMS]

@@ -2,31 +2,23 @@
 local change), install/uninstall, retries, and messages sent from GHL (stored here, sent by
 outbound.py)."""
 import logging
-import secrets
-from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Min, Q
-from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Location, Membership
+from accounts.models import Location
 from contacts.models import Contact
 from conversations.models import Message
-from ghl.client import store_tokens, token_request
 from ghl.models import ContactSync, GhlConnection, GhlMessageLink, GhlMessageNote, GhlRetiredContact, GhlUser, OutboxItem
 from ghl.outbound import contact_of_ghl_id
-from ghl.tasks import kick, sync_users
+from ghl.tasks import kick
 from whatsnap.errors import ApplicationError
-from whatsnap.tasks import enqueue
 
 logger = logging.getLogger(__name__)
 
 ECHO_MARGIN_SECONDS = 30  # a post counts as in flight for GHL's timeout plus this
-STATE_SALT = "whatsnap.ghl.oauth"
-STATE_MAX_AGE = 15 * 60
 
 
 # --- outbox writers -------------------------------------------------------------------------
@@ -44,60 +36,8 @@ def _kick_on_commit(location_id: int) -> None:
     transaction.on_commit(lambda: kick(location_id))
 
 
-# --- install (OAuth 2.0, authorization code) ------------------------------------------------
-def redirect_uri() -> str:
-    return f"{settings.PUBLIC_BASE_URL}{reverse('ghl-oauth-callback')}"
-
-
-def install_url(*, location, user) -> str:
-    if not settings.GHL_CLIENT_ID or not settings.GHL_CLIENT_SECRET:
-        raise ApplicationError("GHL_CLIENT_ID and GHL_CLIENT_SECRET are not configured on this server.")
-    state = signing.dumps({"l": location.pk, "u": user.pk, "n": secrets.token_urlsafe(8)}, salt=STATE_SALT)
-    query = urlencode({
-        "response_type": "code", "redirect_uri": redirect_uri(), "client_id": settings.GHL_CLIENT_ID,
-        "scope": settings.GHL_SCOPES, "state": state,
-    })
-    return f"{settings.GHL_AUTHORIZE_URL}?{query}"
-
-
-def install_complete(*, code: str, state: str, user) -> GhlConnection:
-    """The OAuth callback: check the state we signed, exchange the code, store the tokens
-    encrypted and the GHL location id on the location."""
-    try:
-        data = signing.loads(state or "", salt=STATE_SALT, max_age=STATE_MAX_AGE)
-    except signing.BadSignature:
-        raise ApplicationError("The GHL install link expired or was tampered with; start again from WhatSnap.") from None
-    if data.get("u") != user.pk or not Membership.objects.filter(user=user, location_id=data.get("l"), role=Membership.Role.ADMIN).exists():
-        raise ApplicationError("Only an admin of this location can connect GHL.", code="forbidden")
-    if not code:
-        raise ApplicationError("GHL did not send an authorisation code.")
-    body = token_request({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri()})
-    ghl_location_id = body.get("locationId") or ""
-    if not ghl_location_id:
-        raise ApplicationError("GHL's answer names no location: install the app for a sub-account (location), not an agency.")
-    with transaction.atomic():
-        location = Location.objects.select_for_update().get(pk=data["l"])
-        clash = Location.objects.filter(ghl_location_id=ghl_location_id).exclude(pk=location.pk).first()
-        if clash:
-            raise ApplicationError(f"That GHL location is connected to the WhatSnap location {clash.name} already.")
-        connection, _ = GhlConnection.objects.get_or_create(location=location)
-        previous = connection.installed_ghl_location_id or location.ghl_location_id
-        if previous and previous != ghl_location_id:
-            _forget_ghl_ids(location)
-        connection.installed_ghl_location_id = ghl_location_id
-        store_tokens(connection, body)
-        connection.company_id = body.get("companyId") or connection.company_id
-        connection.installed_by, connection.installed_at, connection.uninstalled_at = user, timezone.now(), None
-        connection.paused_until, connection.pause_reason = None, ""
-        connection.save()
-        location.ghl_location_id = ghl_location_id
-        location.save(update_fields=["ghl_location_id"])
-    enqueue(sync_users, location.pk)
-    logger.info("GHL installed for location %s (GHL location %s)", location.pk, ghl_location_id)
-    return connection
-
-
-def _forget_ghl_ids(location) -> None:
+# --- install (ghl/installs.py connects; these forget and disconnect) ----------------------------
+def forget_ghl_ids(location) -> None:
     """Another GHL location than before: the ids we stored belong to the old one."""
     Contact.objects.filter(location=location).exclude(ghl_contact_id="").update(ghl_contact_id="")
     ContactSync.objects.filter(contact__location=location).delete()
@@ -222,7 +162,7 @@ def provider_outbound(*, payload: dict) -> tuple[str, object]:
         return "duplicate", None
 
 
-DELIVERY_FIELDS = ("messageId", "contactId", "type", "phone", "message", "attachments", "userId")
+DELIVERY_FIELDS = ("messageId", "contactId", "type", "phone", "message", "attachments", "userId", "provider")
 
 
 def _own_post_echoed(location, payload: dict):

@@ -4,7 +4,7 @@ import logging
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.tenancy import admin_required, get_for_location, location_required
-from ghl import services
+from ghl import installs, services
 from ghl.client import GhlError, GhlRejected
 from ghl.models import GhlConnection, GhlUser, OutboxItem
 from ghl.send_views import ghl_sending, sending_context
@@ -57,30 +57,35 @@ def ghl_home(request):
 
 
 def _webhook_urls(request, connection):
-    urls = {"provider": settings.PUBLIC_BASE_URL + reverse("ghl-provider-webhook"), "app": settings.PUBLIC_BASE_URL + reverse("ghl-app-webhook")}
-    if connection and connection.active and request.membership.role == "admin":
-        urls["provider_with_secret"] = settings.PUBLIC_BASE_URL + reverse(
-            "ghl-provider-webhook-secret", args=[connection.location_id, connection.webhook_secret()]
-        )
-    return urls
+    return {
+        "provider": settings.PUBLIC_BASE_URL + reverse("ghl-provider-webhook"),
+        "whatsapp_provider": settings.PUBLIC_BASE_URL + reverse("ghl-whatsapp-provider-webhook"),
+        "app": settings.PUBLIC_BASE_URL + reverse("ghl-app-webhook"),
+    }
 
 
 @admin_required
 def oauth_start(request):
     try:
-        return redirect(services.install_url(location=request.location, user=request.user))
+        return redirect(installs.install_url(location=request.location, user=request.user))
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("ghl-home")
 
 
-@login_required
 def oauth_callback(request):
+    """GHL's redirect after an install. With our `state`: started from WhatSnap's page by an
+    admin (who must be the one logged in). Without: started in GHL's marketplace or by an
+    agency — nobody is logged in here, and the page says how to get in (installs.py)."""
+    if not request.GET.get("state"):
+        return _install_from_ghl(request)
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
     if request.GET.get("error"):
         messages.error(request, f"GHL did not authorise the app: {request.GET.get('error_description') or request.GET['error']}")
         return redirect("ghl-home")
     try:
-        connection = services.install_complete(code=request.GET.get("code", ""), state=request.GET.get("state", ""), user=request.user)
+        connection = installs.install_complete(code=request.GET.get("code", ""), state=request.GET.get("state", ""), user=request.user)
     except ApplicationError as exc:
         if exc.code == "forbidden":
             return render(request, "ghl/oauth_error.html", {"error": exc.message}, status=403)
@@ -92,6 +97,23 @@ def oauth_callback(request):
     request.session["location_id"] = connection.location_id
     messages.success(request, "GoHighLevel is connected: new contacts and messages sync from now on.")
     return redirect("ghl-home")
+
+
+def _install_from_ghl(request):
+    if request.GET.get("error"):
+        return render(request, "ghl/oauth_error.html", {"error": f"GHL did not authorise the app: {request.GET.get('error_description') or request.GET['error']}"}, status=400)
+    try:
+        rows = installs.install_from_ghl(code=request.GET.get("code", ""))
+    except ApplicationError as exc:
+        return render(request, "ghl/oauth_error.html", {"error": exc.message}, status=400)
+    except GhlRejected as exc:
+        return render(request, "ghl/oauth_error.html", {"error": f"{exc} — start the install again from GHL."}, status=400)
+    except GhlError as exc:
+        return render(request, "ghl/oauth_error.html", {"error": f"{exc} — start the install again from GHL in a moment."}, status=502)
+    return render(request, "ghl/installed.html", {
+        "rows": rows, "app_url": settings.PUBLIC_BASE_URL + reverse("ghl-embed"),
+        "delivery_url": settings.PUBLIC_BASE_URL + reverse("ghl-provider-webhook"),
+    })
 
 
 @admin_required

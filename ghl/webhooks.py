@@ -1,12 +1,18 @@
-"""Webhooks from GHL: replies typed in GHL (the conversation provider's Delivery URL) and the
+"""Webhooks from GHL: messages sent from GHL (the conversation providers' Delivery URLs) and the
 app's lifecycle events. The signature is checked on the raw body before anything is stored:
 `X-GHL-Signature` (Ed25519, current) or `X-WH-Signature` (RSA-SHA256, legacy), with GHL's
-public keys from settings. Provider webhooks that arrive unsigned are accepted only on the
-per-location URL that carries the location's secret. Stale timestamps (> 5 min) and repeated
-webhook ids are refused."""
+public keys from settings (docs/oauth/WebhookAuthentication.md). Stale timestamps (> 5 min) and
+repeated webhook ids are refused.
+
+One Delivery URL serves every sub-account: a marketplace app has one per conversation provider
+for all its installs, so a delivery is routed by its signed `locationId`. The WhatsApp provider
+has its own (…/provider/whatsapp/): GHL's deliveries carry no provider id, and a custom provider
+is of type SMS (docs/marketplace modules/ConversationProviders.md), so the address is what tells
+a WhatsApp send from an SMS one. There is no unsigned fallback: a per-location secret address
+cannot be a marketplace app's one Delivery URL, and one secret for the whole app would let
+whoever holds it speak for every location."""
 import base64
 import binascii
-import hmac
 import json
 import logging
 from functools import lru_cache
@@ -24,8 +30,9 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Location
 from contacts.models import Contact
-from ghl.models import GhlConnection, WebhookReceipt
+from ghl.models import WebhookReceipt
 from ghl.send_choice import account_tags_mirror
+from ghl.installs import app_installed, app_uninstalled
 from ghl.services import provider_outbound, uninstall
 from whatsnap.errors import ApplicationError
 from whatsnap.request_body import body_within
@@ -71,13 +78,13 @@ def _error(status: int, detail: str, code: str) -> JsonResponse:
     return JsonResponse({"detail": detail, "code": code}, status=status)
 
 
-def _read(request, *, secret_ok: bool = False):
+def _read(request):
     """(payload, None) for a verified, fresh webhook; else (None, response). Whether it was
     seen before is decided by _first_delivery, inside the transaction that acts on it."""
     if not body_within(request, MAX_BODY):  # read no more than that, signed or not
         return None, _error(413, "Webhook body too large.", "too_large")
     raw = request.body
-    if not secret_ok and not signature_valid(raw, request.headers):
+    if not signature_valid(raw, request.headers):
         logger.warning("GHL webhook refused: missing or invalid signature (from %s)", request.META.get("REMOTE_ADDR"))
         return None, _error(403, "Missing or invalid GHL signature.", "forbidden")
     try:
@@ -112,17 +119,12 @@ def _first_delivery(payload: dict) -> bool:
 DUPLICATE = {"ok": True, "outcome": "duplicate"}
 
 
-def _provider(request, *, secret_ok: bool, location_id: int | None = None):
-    payload, refusal = _read(request, secret_ok=secret_ok)
+def _provider(request, *, channel: str = ""):
+    payload, refusal = _read(request)
     if refusal:
         return refusal
-    if location_id is not None:
-        # a location's secret address only ever speaks for that location
-        own = Location.objects.filter(pk=location_id).values_list("ghl_location_id", flat=True).first()
-        if not own or str(payload.get("locationId") or "") != own:
-            logger.warning("GHL provider webhook refused: address of location %s, body for GHL location %r", location_id, payload.get("locationId"))
-            return _error(403, "This webhook address belongs to another location.", "forbidden")
-
+    if channel:
+        payload = {**payload, "provider": channel}  # kept with the delivery: the channel its send takes
     try:
         with transaction.atomic():
             if not _first_delivery(payload):
@@ -138,21 +140,15 @@ def _provider(request, *, secret_ok: bool, location_id: int | None = None):
 @csrf_exempt
 @require_POST
 def provider_webhook(request):
-    return _provider(request, secret_ok=False)
+    """The SMS provider's Delivery URL (the default SMS provider, or the custom one)."""
+    return _provider(request)
 
 
 @csrf_exempt
 @require_POST
-def provider_webhook_with_secret(request, location_id: int, secret: str):
-    connection = GhlConnection.objects.filter(location_id=location_id, status=GhlConnection.Status.CONNECTED).first()
-    expected = connection.secrets.get("webhook_secret", "") if connection else ""
-    if not body_within(request, MAX_BODY):
-        return _error(413, "Webhook body too large.", "too_large")
-    signed = signature_valid(request.body, request.headers)
-    if not signed and not (expected and hmac.compare_digest(expected, secret)):
-        logger.warning("GHL provider webhook refused for location %s: bad secret and no valid signature", location_id)
-        return _error(403, "Unknown webhook address.", "forbidden")
-    return _provider(request, secret_ok=True, location_id=location_id)
+def whatsapp_provider_webhook(request):
+    """The WhatsApp provider's Delivery URL (GHL_WHATSAPP_PROVIDER_ID)."""
+    return _provider(request, channel="whatsapp")
 
 
 @csrf_exempt
@@ -171,9 +167,12 @@ def app_webhook(request):
 
 def _app_event(payload: dict) -> JsonResponse:
     kind = payload.get("type")
+    if kind in ("INSTALL", "UNINSTALL") and settings.GHL_APP_ID and payload.get("appId") not in (None, "", settings.GHL_APP_ID):
+        return JsonResponse({"ok": True, "outcome": "ignored: another app's event"})
+    if kind == "INSTALL":
+        return JsonResponse({"ok": True, "outcome": app_installed(payload)})
     if kind == "UNINSTALL":
-        done = uninstall(ghl_location_id=str(payload.get("locationId") or ""))
-        return JsonResponse({"ok": True, "outcome": "uninstalled" if done else "unknown location"})
+        return JsonResponse({"ok": True, "outcome": app_uninstalled(payload, uninstall)})
     if kind == "ContactTagUpdate":
         changed = _account_tags_from_ghl(payload)
         return JsonResponse({"ok": True, "outcome": f"{changed} account tag change(s)"})

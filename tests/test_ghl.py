@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.providers.base import InboundMessage
-from accounts.services import account_connect, account_create
+from accounts.services import account_connect, account_create, account_set_status
 from contacts.models import Contact, ContactTag, Tag
 from conversations.models import Message
 from conversations.services import webhook_events_record
@@ -176,12 +176,14 @@ def test_message_type_per_platform(installed, ghl, location, settings):
     inbound(whatsapp, "w1", text="via whatsapp")
     inbound(sms, "s1", text="via sms")
     posted = {c.json["message"]: c.json for c in ghl.api_calls("POST", "/conversations/messages/inbound")}
-    assert (posted["via whatsapp"]["type"], posted["via whatsapp"]["conversationProviderId"]) == ("Custom", "prov-wa")
+    # GoHighLevel/highlevel-api-docs, docs/marketplace modules/ConversationProviders.md: SMS providers,
+    # default or extra, take type "SMS"; the WhatsApp one is an extra SMS provider with its own id
+    assert (posted["via whatsapp"]["type"], posted["via whatsapp"]["conversationProviderId"]) == ("SMS", "prov-wa")
     assert (posted["via sms"]["type"], posted["via sms"]["conversationProviderId"]) == ("SMS", "prov-123")
     GhlConnection.objects.update(provider_mode="custom")
     inbound(sms, "s2", text="custom mode")
     body = ghl.api_calls("POST", "/conversations/messages/inbound")[-1].json
-    assert (body["type"], body["conversationProviderId"]) == ("Custom", "prov-123")
+    assert (body["type"], body["conversationProviderId"]) == ("SMS", "prov-123")
 
 
 def test_existing_ghl_contact_is_found_and_keeps_its_own_tags(installed, ghl, sales):
@@ -291,7 +293,7 @@ def test_timeout_after_ghl_created_the_contact_does_not_create_a_second(installe
     assert len(ghl.messages) == 1
 
 
-def test_message_post_answered_too_late_is_found_by_its_alt_id_not_posted_twice(installed, ghl, sales, location, settings):
+def test_message_post_answered_too_late_is_found_in_ghl_not_posted_twice(installed, ghl, sales, location, settings):
     import time as _time
 
     import ghl.client as client_module
@@ -486,30 +488,42 @@ def test_stale_or_replayed_ghl_webhooks_are_refused(installed, ghl, sales, locat
     assert Message.objects.filter(direction="outbound").count() == 1
 
 
-def test_unsigned_delivery_accepted_only_on_the_secret_url(installed, ghl, sales, location):
-    inbound(sales, "p1")
-    contact = Contact.objects.get()
-    secret = GhlConnection.objects.get().webhook_secret()
-    payload = ghl.provider_outbound(location_id="ghl-loc-1", contact_id=contact.ghl_contact_id, text="via secret url")
-    body = json.dumps(payload)
-    wrong = Client().post(f"/ghl/webhooks/provider/{location.pk}/not-the-secret/", data=body, content_type="application/json")
-    assert wrong.status_code == 403 and not Message.objects.filter(direction="outbound").exists()
-    right = Client().post(f"/ghl/webhooks/provider/{location.pk}/{secret}/", data=body, content_type="application/json")
-    assert right.status_code == 200 and Message.objects.get(direction="outbound").text == "via secret url"
-
-
-def test_secret_url_of_one_location_cannot_speak_for_another(installed, ghl, sales, location, other_location):
+def test_one_delivery_url_serves_every_location_by_its_signed_location_id(installed, ghl, sales, location, other_location):
+    """A marketplace app has one Delivery URL for all its sub-accounts (issue 21.3): each delivery
+    is signed by GHL and routed by its locationId."""
     other_location.ghl_location_id = "ghl-loc-2"
     other_location.save()
+    GhlConnection.objects.create(location=other_location, installed_ghl_location_id="ghl-loc-2")
     theirs = account_create(location=other_location, kind="android_sms", backend="sandbox", name="Theirs", phone_number="+14155550199")
     account_connect(account=theirs)
-    inbound(theirs, "t1")
-    their_contact = Contact.objects.get(location=other_location)
-    secret = GhlConnection.objects.get(location=location).webhook_secret()
-    payload = ghl.provider_outbound(location_id="ghl-loc-2", contact_id=their_contact.ghl_contact_id or "x", phone=their_contact.phone, text="forged")
-    response = Client().post(f"/ghl/webhooks/provider/{location.pk}/{secret}/", data=json.dumps(payload), content_type="application/json")
-    assert response.status_code == 403 and "another location" in response.json()["detail"]
-    assert not Message.objects.filter(direction="outbound").exists() and not GhlMessageLink.objects.filter(location=other_location).exists()
+    inbound(sales, "p1")
+    ours = Contact.objects.get(location=location)
+    their_ghl_contact = ghl.add_contact("ghl-loc-2", phone="+14155550777", name="Bea", tags=["whatsnap-account-theirs"])
+    for ghl_id, contact_id, text in (("ghl-loc-1", ours.ghl_contact_id, "to ours"), ("ghl-loc-2", their_ghl_contact, "to theirs")):
+        response = post_signed(ghl, "/ghl/webhooks/provider/", ghl.provider_outbound(location_id=ghl_id, contact_id=contact_id, text=text))
+        assert response.status_code == 200 and response.json()["outcome"] == "queued"
+    assert GhlMessageLink.objects.get(location=location, origin="ghl") and GhlMessageLink.objects.get(location=other_location, origin="ghl")
+    # unsigned, it is refused on the one URL and there is no per-location address any more
+    body = json.dumps(ghl.provider_outbound(location_id="ghl-loc-1", contact_id=ours.ghl_contact_id, text="unsigned"))
+    assert Client().post("/ghl/webhooks/provider/", data=body, content_type="application/json").status_code == 403
+    assert Client().post(f"/ghl/webhooks/provider/{location.pk}/anything/", data=body, content_type="application/json").status_code == 404
+    assert GhlMessageLink.objects.filter(origin="ghl").count() == 2
+
+
+def test_whatsapp_provider_url_sends_through_a_whatsapp_account(installed, ghl, sales, location):
+    """GHL's deliveries name no provider and every provider of ours is of type SMS
+    (docs/marketplace modules/ConversationProviders.md): the WhatsApp provider's own Delivery URL
+    is what makes a send a WhatsApp one."""
+    wa = account_create(location=location, kind="whatsapp", backend="sandbox", name="WA", phone_number="+14155550222")
+    account_set_status(account=wa, status="connected", reason="QR scanned")
+    GhlConnection.objects.filter(location=location).update(default_sms_account=sales, default_whatsapp_account=wa)
+    to_sms = ghl.add_contact("ghl-loc-1", phone="+14155550301", name="Cy")
+    to_wa = ghl.add_contact("ghl-loc-1", phone="+14155550302", name="Di")
+    post_signed(ghl, "/ghl/webhooks/provider/", ghl.provider_outbound(location_id="ghl-loc-1", contact_id=to_sms, text="sms one"))
+    post_signed(ghl, "/ghl/webhooks/provider/whatsapp/", ghl.provider_outbound(location_id="ghl-loc-1", contact_id=to_wa, text="wa one"))
+    drain(location)
+    assert Message.objects.get(text="sms one").account == sales
+    assert Message.objects.get(text="wa one").account == wa
 
 
 def test_reply_follows_the_account_tag_when_moved(installed, ghl, sales, location):
