@@ -34,7 +34,7 @@ class GhlConnectionAdmin(LocationScopedAdmin, admin.ModelAdmin):
     list_display = ["location", "status", "provider_mode", "installed_at", "last_success_at", "paused_until"]
     list_filter = ["status", "provider_mode"]
     exclude = ["secrets", "rate_log"]
-    readonly_fields = ["location", "company_id", "scope", "token_expires_at", "installed_by", "installed_at", "uninstalled_at",
+    readonly_fields = ["location", "company_id", "agency", "installed_ghl_location_id", "scope", "token_expires_at", "installed_by", "installed_at", "uninstalled_at",
                        "drain_lease_until", "daily_date", "daily_count", "last_success_at", "last_error", "last_error_at"]
 
 
@@ -51,3 +51,4 @@ class GhlMessageLinkAdmin(LocationScopedAdmin, admin.ModelAdmin):
     list_display = ["ghl_message_id", "origin", "message", "location", "created_at"]
     list_filter = ["origin", "location"]
     readonly_fields = ["location", "message", "ghl_message_id", "ghl_conversation_id", "origin", "created_at"]
+
