@@ -8,12 +8,27 @@ from accounts.models import Membership
 from whatsnap.params import id_param
 
 SESSION_KEY = "location_id"
+# A session signed in from inside GHL works in that one location only (ghl/embed_views.py):
+# {"user": pk, "location": pk}; other memberships of the user are out of its reach.
+PINNED_KEY = "pinned_location"
+
+
+def pin_session(session, user, location_id: int) -> None:
+    session[PINNED_KEY] = {"user": user.pk, "location": location_id}
+    session[SESSION_KEY] = location_id
+
+
+def pinned_location_id(session, user) -> int | None:
+    pin = session.get(PINNED_KEY)
+    return pin["location"] if isinstance(pin, dict) and pin.get("user") == user.pk else None
 
 
 def memberships_for_user(user):
     if not user.is_authenticated:
         return Membership.objects.none()
-    return Membership.objects.filter(user=user).select_related("location").order_by("location__name")
+    qs = Membership.objects.filter(user=user).select_related("location").order_by("location__name")
+    pinned = getattr(user, "pinned_location_id", None)  # set by the middleware for a pinned session
+    return qs.filter(location_id=pinned) if pinned is not None else qs
 
 
 def membership_for(user, location_id: int | None):
@@ -42,6 +57,12 @@ class CurrentLocationMiddleware:
         request.location = None
         request.membership = None
         if request.user.is_authenticated:
+            pinned = pinned_location_id(request.session, request.user)
+            if pinned is not None:
+                # the switcher, switching and the live socket (which reads SESSION_KEY) stay in it
+                request.user.pinned_location_id = pinned
+                if request.session.get(SESSION_KEY) != pinned:
+                    request.session[SESSION_KEY] = pinned
             membership = membership_for(request.user, request.session.get(SESSION_KEY))
             if membership:
                 request.location = membership.location

@@ -309,6 +309,24 @@ if env_bool("TRUST_X_FORWARDED_PROTO", False):
     # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- WhatSnap inside GoHighLevel (a custom page in GHL's frame; ghl/embed.py) ----------------
+# The marketplace app's Shared Secret: it decrypts the user data GHL hands the custom page.
+# Empty = signing in from inside GHL is off.
+GHL_SHARED_SECRET = env_str("GHL_SHARED_SECRET")
+# Origins allowed to show WhatSnap in a frame (space-separated); white-label agencies add their
+# app domain. Empty = no one (X-Frame-Options: DENY).
+GHL_EMBED_ORIGINS = env_str("GHL_EMBED_ORIGINS", "https://app.gohighlevel.com https://app.leadconnectorhq.com").split()
+for _origin in GHL_EMBED_ORIGINS:
+    _parsed = urlparse(_origin)
+    if _parsed.scheme not in ("http", "https") or not _parsed.hostname or _origin != f"{_parsed.scheme}://{_parsed.netloc}":
+        raise ImproperlyConfigured(f"GHL_EMBED_ORIGINS holds origins like https://app.example.com (no path), got {_origin!r}")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whatsnap.framing.FramingMiddleware")
+# In GHL's frame WhatSnap is a third-party site: its cookies must be SameSite=None (Secure,
+# so https only) and are Partitioned (CHIPS, whatsnap/framing.py). CSRF tokens stay enforced.
+EMBED_COOKIES_PARTITIONED = _HTTPS and bool(GHL_EMBED_ORIGINS)
+if EMBED_COOKIES_PARTITIONED:
+    SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "None"
+
 LOG_FORMAT = env_str("LOG_FORMAT", "plain")
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")

@@ -10,6 +10,7 @@ from conversations import report_views, sandbox_views, start_views, unfiled_view
 from conversations import schedule_views, template_views
 from conversations import views as conversation_views
 from conversations.webhooks import webhook
+from ghl import embed_views as ghl_embed_views
 from ghl import views as ghl_views
 from ghl import webhooks as ghl_webhooks
 from routing import views as routing_views
@@ -119,6 +120,9 @@ urlpatterns = [
     path("ghl/oauth/callback", ghl_views.oauth_callback, name="ghl-oauth-callback"),
     path("ghl/actions/<str:action>/", ghl_views.ghl_action, name="ghl-action"),
     path("ghl/sending/", ghl_views.ghl_sending, name="ghl-sending"),
+    # WhatSnap as a custom page inside GHL: sign in as the GHL user (ghl/embed_views.py)
+    path("ghl/app/", ghl_embed_views.embed_page, name="ghl-embed"),
+    path("ghl/app/sign-in/", ghl_embed_views.embed_sign_in, name="ghl-embed-sign-in"),
     path("ghl/webhooks/provider/", ghl_webhooks.provider_webhook, name="ghl-provider-webhook"),
     path("ghl/webhooks/provider/<int:location_id>/<str:secret>/", ghl_webhooks.provider_webhook_with_secret, name="ghl-provider-webhook-secret"),
     path("ghl/webhooks/app/", ghl_webhooks.app_webhook, name="ghl-app-webhook"),
