@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse
 from django.test import Client
+from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Membership
@@ -214,6 +215,10 @@ def test_a_user_with_two_factor_still_gives_the_code(connected, location, agent_
     assert sign_in(client, encrypted()).json() == {"next": "/login/code/"}
     assert client.get("/inbox/").status_code == 302  # not signed in before the code
     assert client.get("/login/code/").status_code == 200
+    device = TOTPDevice.objects.get(user=agent_user)
+    assert client.post("/login/code/", {"code": f"{totp(device.bin_key):06d}"})["Location"] == "/inbox/"
+    inbox = client.get("/inbox/")
+    assert inbox.wsgi_request.user == agent_user and client.session["pinned_location"] == {"user": agent_user.pk, "location": location.pk}
 
 
 @pytest.mark.parametrize("overrides, message", [
