@@ -9,13 +9,15 @@ again" (nothing is lost), `GhlRejected` is a 4xx that retrying will not fix, and
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timezone as dt_timezone
+from email.utils import parsedate_to_datetime
 
 import httpx
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ghl.models import GhlConnection
+from ghl.models import GhlCompany, GhlConnection
 
 logger = logging.getLogger(__name__)
 
@@ -82,13 +84,38 @@ def _body(response: httpx.Response):
 
 
 # --- OAuth ----------------------------------------------------------------------------------
-def token_request(form: dict) -> dict:
-    """POST /oauth/token (form-encoded). Returns GHL's JSON or raises."""
-    form = {"client_id": settings.GHL_CLIENT_ID, "client_secret": settings.GHL_CLIENT_SECRET, "user_type": "Location", **form}
+def token_request(form: dict, *, user_type: str | None = "Location") -> dict:
+    """POST /oauth/token (form-encoded). Returns GHL's JSON or raises. `user_type` None leaves
+    the choice to GHL (optional in apps/oauth.json GetAccessCodebodyDto): a code from an
+    install started in GHL may be a sub-account's or an agency's, and the answer's `userType`
+    says which."""
+    form = {"client_id": settings.GHL_CLIENT_ID, "client_secret": settings.GHL_CLIENT_SECRET, **form}
+    if user_type:
+        form["user_type"] = user_type
     try:
         response = http().post(f"{settings.GHL_API_BASE_URL}/oauth/token", data=form)
     except httpx.HTTPError as exc:
         raise GhlUnavailable(f"GHL token endpoint unreachable: {exc.__class__.__name__}") from None
+    return _token_answer(response)
+
+
+def location_token_request(agency_id: int, ghl_location_id: str) -> dict:
+    """POST /oauth/locationToken with the agency's Company token (form companyId, locationId;
+    Version 2021-07-28; apps/oauth.json): a sub-account's Location token. It comes without a
+    refresh token: when it expires, the agency is asked again."""
+    company = company_refresh(agency_id)
+    try:
+        response = http().post(
+            f"{settings.GHL_API_BASE_URL}/oauth/locationToken",
+            data={"companyId": company.company_id, "locationId": ghl_location_id},
+            headers={"Authorization": f"Bearer {company.secrets.get('access_token', '')}", "Version": VERSION_DEFAULT},
+        )
+    except httpx.HTTPError as exc:
+        raise GhlUnavailable(f"GHL location-token endpoint unreachable: {exc.__class__.__name__}") from None
+    return _token_answer(response)
+
+
+def _token_answer(response: httpx.Response) -> dict:
     body = _body(response)
     if response.status_code >= 500:
         raise GhlUnavailable(f"GHL token endpoint answered {response.status_code}", status=response.status_code, body=body)
@@ -124,7 +151,10 @@ def refresh_tokens(connection_id: int, *, stale_token: str | None = None) -> Ghl
         if connection.status != GhlConnection.Status.CONNECTED:
             raise GhlReauthorize("The GHL app is not installed for this location.")
         try:
-            body = token_request({"grant_type": "refresh_token", "refresh_token": connection.secrets.get("refresh_token", "")})
+            if connection.agency_id and not connection.secrets.get("refresh_token"):
+                body = location_token_request(connection.agency_id, connection.installed_ghl_location_id)
+            else:
+                body = token_request({"grant_type": "refresh_token", "refresh_token": connection.secrets.get("refresh_token", "")})
         except GhlRejected as exc:
             refused = exc
             GhlConnection.objects.filter(pk=connection_id).update(
@@ -138,6 +168,39 @@ def refresh_tokens(connection_id: int, *, stale_token: str | None = None) -> Ghl
         raise GhlReauthorize(str(refused), status=refused.status, body=refused.body)
     logger.info("GHL tokens refreshed for location %s", connection.location_id)
     return connection
+
+
+def company_refresh(agency_id: int) -> GhlCompany:
+    """The agency with a Company token good for a while: refreshed (user_type Company) under a
+    row lock when it is near expiry — refresh tokens are single-use, as for a location."""
+    refused = None
+    with transaction.atomic():
+        company = GhlCompany.objects.select_for_update().get(pk=agency_id)
+        if company.status != GhlCompany.Status.CONNECTED:
+            raise GhlReauthorize("The GHL app is not installed for this agency.")
+        if company.token_expires_at and company.token_expires_at - timezone.now() > REFRESH_MARGIN:
+            return company
+        try:
+            body = token_request({"grant_type": "refresh_token", "refresh_token": company.secrets.get("refresh_token", "")}, user_type="Company")
+        except GhlRejected as exc:
+            refused = exc
+            GhlCompany.objects.filter(pk=agency_id).update(status=GhlCompany.Status.REAUTHORIZE)
+        else:
+            store_company_tokens(company, body)
+            company.save(update_fields=["secrets", "token_expires_at", "scope", "status"])
+    if refused is not None:
+        logger.warning("GHL refresh refused for agency %s: re-authorisation needed", agency_id)
+        raise GhlReauthorize(str(refused), status=refused.status, body=refused.body)
+    return company
+
+
+def store_company_tokens(company: GhlCompany, body: dict) -> None:
+    company.secrets = {**company.secrets, "access_token": body["access_token"],
+                       "refresh_token": body.get("refresh_token") or company.secrets.get("refresh_token", "")}
+    company.token_expires_at = timezone.now() + timezone.timedelta(seconds=int(body.get("expires_in") or 86399))
+    if body.get("scope"):
+        company.scope = body["scope"]
+    company.status = GhlCompany.Status.CONNECTED
 
 
 # --- rate limit -----------------------------------------------------------------------------
@@ -167,6 +230,8 @@ class GhlClient:
         self.sleep = sleep
         self.max_inline_wait = max_inline_wait
         self.calls = 0
+        self.resume_at = 0.0  # time.monotonic() before which GHL's headers said we would get a 429
+        self.resume_reason = ""
 
     def _token(self) -> str:
         conn = self.connection
@@ -175,6 +240,9 @@ class GhlClient:
         return self.connection.secrets.get("access_token", "")
 
     def _wait_for_slot(self) -> None:
+        left = self.resume_at - time.monotonic()
+        if left > 0:  # GHL said no request of this window (or day) remains: no certain 429
+            raise GhlRateLimited(self.resume_reason, wait_seconds=left, status=None)
         while True:
             wait = acquire_slot(self.connection.pk)
             if not wait:
@@ -226,19 +294,62 @@ class GhlClient:
                 if isinstance(message, list):
                     message = "; ".join(str(m) for m in message)
                 raise GhlRejected(f"GHL answered {status} to {method} {path}: {message or body}", status=status, body=body)
+            self._note_exhausted(response.headers)
             return GhlResponse(status=status, data=body if isinstance(body, dict) else {}, headers=dict(response.headers))
+
+    def _note_exhausted(self, headers) -> None:
+        """After an answer that says no request remains (X-RateLimit-Remaining or
+        X-RateLimit-Daily-Remaining 0), the next call of this client waits instead of firing
+        into a certain 429."""
+        if _header_number(headers, "X-RateLimit-Daily-Remaining") == 0:
+            self.resume_at, self.resume_reason = time.monotonic() + _until_tomorrow(), "GHL's daily request limit is used up"
+        elif _header_number(headers, "X-RateLimit-Remaining") == 0:
+            self.resume_at = time.monotonic() + _interval(headers)
+            self.resume_reason = "GHL's rate-limit window is used up (X-RateLimit-Remaining: 0)"
+
+
+def _header_number(headers, name: str) -> float | None:
+    try:
+        return float(headers.get(name))
+    except (TypeError, ValueError):
+        return None
+
+
+def _interval(headers) -> float:
+    ms = _header_number(headers, "X-RateLimit-Interval-Milliseconds")
+    return ms / 1000.0 if ms and ms > 0 else settings.GHL_RATE_LIMIT_WINDOW_SECONDS
+
+
+def _until_tomorrow() -> float:
+    """Seconds to the next UTC midnight: the day our own daily limiter (acquire_slot) counts."""
+    now = timezone.now()
+    return (now.replace(hour=0, minute=0, second=0, microsecond=0) + timezone.timedelta(days=1) - now).total_seconds()
+
+
+def _retry_after(raw) -> float | None:
+    """Retry-After as delay-seconds or an HTTP-date (RFC 9110 10.2.3)."""
+    if not raw:
+        return None
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt_timezone.utc)
+    return max((when - timezone.now()).total_seconds(), 0.0)
 
 
 def _wait_from_headers(headers) -> float:
-    """No Retry-After is documented for GHL's 429; honour one if present, else wait out the
-    interval GHL's rate-limit headers announce."""
-    for name in ("Retry-After", "X-RateLimit-Interval-Milliseconds"):
-        raw = headers.get(name)
-        if not raw:
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            continue
-        return value / 1000.0 if name.endswith("Milliseconds") else value
-    return settings.GHL_RATE_LIMIT_WINDOW_SECONDS
+    """How long a 429 asks us to wait. GHL documents no Retry-After (honoured if present); its
+    headers are X-RateLimit-Max, -Remaining, -Interval-Milliseconds, -Daily-Remaining (FACTS.md,
+    GHL rate limits): the daily limit used up waits for the next day, else the burst interval."""
+    retry_after = _retry_after(headers.get("Retry-After"))
+    if retry_after is not None:
+        return retry_after
+    if _header_number(headers, "X-RateLimit-Daily-Remaining") == 0:
+        return _until_tomorrow()
+    return _interval(headers)

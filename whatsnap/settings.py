@@ -234,6 +234,10 @@ Q_CLUSTER = {
 if REDIS_URL:
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
+# Every qcluster worker process runs a waker (whatsnap/waker.py) that fires the one-off schedules
+# of run_now_or_at on time: it sleeps until the nearest, at most this long (it also notices ones
+# other processes write). 0 leaves them to django-q2's scheduler, which looks every ~30 s.
+WHATSNAP_WAKE_INTERVAL_SECONDS = env_float("WHATSNAP_WAKE_INTERVAL_SECONDS", 0.5)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.LocationTokenAuthentication"],
@@ -360,8 +364,12 @@ GHL_CLIENT_SECRET = env_str("GHL_CLIENT_SECRET")
 GHL_SCOPES = env_str(
     "GHL_SCOPES",
     "conversations/message.write conversations/message.readonly conversations.readonly conversations.write "
-    "contacts.readonly contacts.write users.readonly locations/tags.write",
+    "contacts.readonly contacts.write users.readonly locations/tags.write locations.readonly",
 )
+# The marketplace app's id (GET /oauth/installedLocations needs it for agency installs)
+GHL_APP_ID = env_str("GHL_APP_ID")
+# An install started in GHL for a sub-account no WhatSnap location holds makes a new location
+GHL_PROVISION_LOCATIONS = env_bool("GHL_PROVISION_LOCATIONS", True)
 GHL_API_BASE_URL = env_str("GHL_API_BASE_URL", "https://services.leadconnectorhq.com").rstrip("/")
 GHL_AUTHORIZE_URL = env_str("GHL_AUTHORIZE_URL", "https://marketplace.gohighlevel.com/oauth/chooselocation")
 # The conversation provider created in the marketplace app (type SMS, or Custom).

@@ -124,7 +124,7 @@ urlpatterns = [
     path("ghl/app/", ghl_embed_views.embed_page, name="ghl-embed"),
     path("ghl/app/sign-in/", ghl_embed_views.embed_sign_in, name="ghl-embed-sign-in"),
     path("ghl/webhooks/provider/", ghl_webhooks.provider_webhook, name="ghl-provider-webhook"),
-    path("ghl/webhooks/provider/<int:location_id>/<str:secret>/", ghl_webhooks.provider_webhook_with_secret, name="ghl-provider-webhook-secret"),
+    path("ghl/webhooks/provider/whatsapp/", ghl_webhooks.whatsapp_provider_webhook, name="ghl-whatsapp-provider-webhook"),
     path("ghl/webhooks/app/", ghl_webhooks.app_webhook, name="ghl-app-webhook"),
     # REST API
     path("api/v1/", include("whatsnap.api_urls")),

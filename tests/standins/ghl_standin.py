@@ -10,7 +10,9 @@ documented wire format of the endpoints WhatSnap uses:
 - GET and POST /contacts/{id}/notes, PUT and DELETE /contacts/{id}/notes/{noteId};
 - POST /conversations/messages/inbound, PUT /conversations/messages/{id}/status,
   GET /conversations/search (by contactId), GET /conversations/{id}/messages (newest first,
-  paged by lastMessageId, each message with its altId);
+  paged by lastMessageId, each message as GetMessageResponseDto in apps/conversations.json:
+  id, messageType, contactId, conversationId, dateAdded, body, direction, status, attachments,
+  conversationProviderId, source — and no altId);
 - GET /users/search.
 
 GET /contacts/{id} answers with the documented contact (contact_view: name, firstName, lastName,
@@ -70,7 +72,10 @@ class GhlStandIn:
         self.rate_limit, self.window, self.token_ttl = rate_limit, window, token_ttl
         self.calls: list[Call] = []
         self.lock = threading.RLock()
-        self.codes: dict[str, dict] = {}  # code -> {locationId, companyId}
+        self.codes: dict[str, dict] = {}  # code -> {locationId, companyId} or {companyId, userType: Company}
+        self.locations: dict[str, dict] = {}  # GHL location id -> {id, companyId, name, timezone, country}
+        self.installed: dict[str, list[str]] = {}  # company id -> sub-accounts the app is installed in
+        self.app_id = "app-whatsnap"
         self.access: dict[str, dict] = {}  # token -> {locationId, expires}
         self.refresh: dict[str, dict] = {}
         self.contacts: dict[str, dict] = {}
@@ -88,7 +93,13 @@ class GhlStandIn:
         self.late_answers: dict[str, float] = {}  # path prefix -> seconds: do the work, answer late (once)
         self.status_403_left = 0
         self.retry_after = None  # seconds, sent with the 429s of fail_next()
+        self.daily_remaining: int | None = None  # when set, sent as X-RateLimit-Daily-Remaining
         self.drop_custom_without_provider = True
+        # locations where the app's SMS provider is an extra one ("Is this a Custom Conversation
+        # Provider" checked, docs/marketplace modules/ConversationProviders.md): a post there
+        # without conversationProviderId is dropped (201, empty body), as GHL does
+        self.custom_provider_locations: set[str] = set()
+        self.keeps_posted_date = True  # dateAdded = the post's `date`; False: the time it was stored
         self.allow_duplicates = False  # the location setting "Allow Duplicate Contact": upsert always creates
         self._key = ed25519.Ed25519PrivateKey.generate()
         self.public_pem = self._key.public_key().public_bytes(
@@ -132,10 +143,29 @@ class GhlStandIn:
         self.server.shutdown()
         self.server.server_close()
 
-    def issue_code(self, location_id="ghl-loc-1", company_id="ghl-company-1") -> str:
+    def issue_code(self, location_id="ghl-loc-1", company_id="ghl-company-1", user_id="ghl-user-installer") -> str:
+        """The code GHL hands our redirect URL after an install of the app for one sub-account
+        (a Location token: userType "Location", locationId set)."""
         code = "code-" + secrets.token_hex(6)
-        self.codes[code] = {"locationId": location_id, "companyId": company_id}
+        self.codes[code] = {"locationId": location_id, "companyId": company_id, "userId": user_id}
         return code
+
+    def issue_company_code(self, company_id="ghl-company-1", locations=(), user_id="ghl-agency-admin") -> str:
+        """The code after an agency (company-level, bulk) install: exchanged, it gives a Company
+        token (userType "Company", no locationId; approvedLocations and isBulkInstallation set —
+        apps/oauth.json GetAccessCodeSuccessfulResponseDto). `locations` are the sub-accounts the
+        app is installed in ({id: {name, timezone, country}} or ids registered with add_location)."""
+        for location_id in locations:
+            self.installed.setdefault(company_id, [])
+            if location_id not in self.installed[company_id]:
+                self.installed[company_id].append(location_id)
+        code = "code-" + secrets.token_hex(6)
+        self.codes[code] = {"companyId": company_id, "userType": "Company", "userId": user_id}
+        return code
+
+    def add_location(self, location_id: str, *, name: str, timezone_name="America/Chicago", country="US", company_id="ghl-company-1"):
+        """A GHL sub-account (what GET /locations/{locationId} answers)."""
+        self.locations[location_id] = {"id": location_id, "companyId": company_id, "name": name, "timezone": timezone_name, "country": country}
 
     def expire_access_tokens(self):
         with self.lock:
@@ -192,6 +222,8 @@ class GhlStandIn:
     def _dispatch(self, call: Call):
         if call.path == "/oauth/token" and call.method == "POST":
             return (*self._token(call.form), {})
+        if call.path in ("/oauth/locationToken", "/oauth/installedLocations"):
+            return (*self._agency(call), {})
         with self.lock:
             token = (call.headers.get("authorization") or "").removeprefix("Bearer ").strip()
             info = self.access.get(token)
@@ -200,7 +232,9 @@ class GhlStandIn:
             want = CONVERSATIONS_VERSION if call.path.startswith("/conversations") else DEFAULT_VERSION
             if call.headers.get("version") != want:
                 return 400, {"statusCode": 400, "message": f"Version header must be {want}"}, {}
-            location = info["locationId"]
+            location = info.get("locationId")
+            if location is None:  # a Company token calls only the agency endpoints
+                return 403, {"statusCode": 403, "message": "This route is not yet supported by the IAM Service. Use a Location token"}, {}
             window = self.windows.setdefault(location, deque())
             now = time.time()
             while window and window[0] <= now - self.window:
@@ -213,17 +247,24 @@ class GhlStandIn:
                 return self.failure_all, {"statusCode": self.failure_all, "message": "stand-in outage"}, {}
             if self.failures:
                 status = self.failures.popleft()
-                headers = {"Retry-After": self.retry_after} if status == 429 and self.retry_after else {}
+                headers = {}
+                if status == 429:  # GHL's 429 carries its rate-limit headers: this window is used up
+                    headers = {**self._rl_headers(window), "X-RateLimit-Remaining": 0}
+                    if self.retry_after:
+                        headers["Retry-After"] = self.retry_after
                 return status, {"statusCode": status, "message": "stand-in failure"}, headers
             status, payload = self._api(call, location)
             return status, payload, self._rl_headers(window)
 
     def _rl_headers(self, window):
-        return {
+        headers = {
             "X-RateLimit-Max": self.rate_limit,
             "X-RateLimit-Remaining": max(self.rate_limit - len(window), 0),
             "X-RateLimit-Interval-Milliseconds": int(self.window * 1000),
         }
+        if self.daily_remaining is not None:
+            headers["X-RateLimit-Daily-Remaining"] = self.daily_remaining
+        return headers
 
     def _token(self, form):
         if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
@@ -237,13 +278,53 @@ class GhlStandIn:
         if grant is None:
             return 400, {"error": "invalid_grant", "error_description": "code or refresh token is invalid"}
         access, refresh = "at-" + secrets.token_hex(8), "rt-" + secrets.token_hex(8)
-        self.access[access] = {"locationId": grant["locationId"], "expires": time.time() + self.token_ttl}
         self.refresh[refresh] = dict(grant)
+        if grant.get("userType") == "Company":
+            self.access[access] = {"companyId": grant["companyId"], "userType": "Company", "expires": time.time() + self.token_ttl}
+            return 200, {
+                "access_token": access, "token_type": "Bearer", "expires_in": self.token_ttl, "refresh_token": refresh,
+                "scope": "oauth.write oauth.readonly conversations/message.write contacts.write locations.readonly", "userType": "Company",
+                "companyId": grant["companyId"], "userId": grant.get("userId", ""), "isBulkInstallation": True,
+                "approvedLocations": list(self.installed.get(grant["companyId"], [])),
+            }
+        self.access[access] = {"locationId": grant["locationId"], "expires": time.time() + self.token_ttl}
         return 200, {
             "access_token": access, "token_type": "Bearer", "expires_in": self.token_ttl, "refresh_token": refresh,
-            "scope": "conversations/message.write contacts.write", "userType": "Location",
-            "locationId": grant["locationId"], "companyId": grant["companyId"], "userId": "ghl-user-installer",
+            "scope": "conversations/message.write contacts.write locations.readonly", "userType": "Location",
+            "locationId": grant["locationId"], "companyId": grant["companyId"], "userId": grant.get("userId", "ghl-user-installer"),
         }
+
+    def _agency(self, call: Call):
+        """POST /oauth/locationToken (form companyId, locationId; a Company token; Version
+        2021-07-28): a Location token without a refresh token (GetLocationAccessTokenSuccessfulResponseDto).
+        GET /oauth/installedLocations?companyId=&appId=&isInstalled=: {locations: [{_id, name,
+        address, isInstalled}], count} (apps/oauth.json)."""
+        with self.lock:
+            token = (call.headers.get("authorization") or "").removeprefix("Bearer ").strip()
+            info = self.access.get(token)
+            if info is None or info["expires"] < time.time():
+                return 401, {"statusCode": 401, "message": "Invalid JWT"}
+            if info.get("userType") != "Company":
+                return 401, {"statusCode": 401, "message": "This route requires an Agency token"}
+            if call.headers.get("version") != DEFAULT_VERSION:
+                return 400, {"statusCode": 400, "message": f"Version header must be {DEFAULT_VERSION}"}
+            company = info["companyId"]
+            if call.path == "/oauth/installedLocations" and call.method == "GET":
+                if call.query.get("companyId") != company or call.query.get("appId") != self.app_id:
+                    return 400, {"statusCode": 400, "message": "companyId and appId are required"}
+                rows = [{"_id": i, "name": self.locations.get(i, {}).get("name", i), "address": "", "isInstalled": True}
+                        for i in self.installed.get(company, [])]
+                return 200, {"locations": rows, "count": len(rows)}
+            if call.path == "/oauth/locationToken" and call.method == "POST":
+                form = call.form
+                if form.get("companyId") != company or form.get("locationId") not in self.installed.get(company, []):
+                    return 400, {"statusCode": 400, "message": "Location not found or the app is not installed there"}
+                access = "at-" + secrets.token_hex(8)
+                self.access[access] = {"locationId": form["locationId"], "expires": time.time() + self.token_ttl}
+                return 201, {"access_token": access, "token_type": "Bearer", "expires_in": self.token_ttl,
+                             "scope": "conversations/message.write contacts.write locations.readonly",
+                             "locationId": form["locationId"], "userId": "ghl-agency-admin", "appId": self.app_id}
+            return 404, {"message": f"Cannot {call.method} {call.path}"}
 
     def _api(self, call: Call, location: str):
         path, body = call.path, call.json or {}
@@ -306,10 +387,15 @@ class GhlStandIn:
                 return 422, {"message": ["type must be a valid enum value"]}
             if body.get("type") == "Custom" and not body.get("conversationProviderId") and self.drop_custom_without_provider:
                 return 201, None  # documented: silently dropped
+            if location in self.custom_provider_locations and not body.get("conversationProviderId"):
+                return 201, None  # a custom provider's message without its id: silently dropped
             if self.refuse_messages_without_phone and not contact.get("phone"):
                 return 400, {"statusCode": 400, "message": "The contact has no phone number"}
             mid = "m-" + secrets.token_hex(6)
-            self.messages[mid] = {**body, "id": mid, "locationId": location, "conversationId": "conv-" + contact["id"], "status": "delivered" if body.get("direction") != "outbound" else "pending"}
+            custom = body.get("type") == "Custom" or (body.get("conversationProviderId") and location in self.custom_provider_locations)
+            added = (self.keeps_posted_date and _ms_time(body.get("date"))) or _ms_time(datetime.now(timezone.utc).isoformat())
+            self.messages[mid] = {**body, "id": mid, "locationId": location, "conversationId": "conv-" + contact["id"], "status": "delivered" if body.get("direction") != "outbound" else "pending",
+                                  "dateAdded": added, "source": "api", "messageType": "TYPE_CUSTOM_PROVIDER_SMS" if custom else "TYPE_SMS"}
             return 200, {"success": True, "conversationId": "conv-" + contact["id"], "messageId": mid, "message": "Message added"}
         m = re.fullmatch(r"/conversations/messages/([^/]+)/status", path)
         if m and call.method == "PUT":
@@ -343,10 +429,18 @@ class GhlStandIn:
             page = newest_first[start:start + limit]
             return 200, {"messages": {
                 "lastMessageId": page[-1]["id"] if page else None, "nextPage": start + limit < len(newest_first),
-                "messages": [{"id": x["id"], "altId": x.get("altId"), "contactId": x.get("contactId"), "conversationId": x["conversationId"],
-                              "locationId": location, "body": x.get("message", ""), "direction": x.get("direction", "inbound"),
-                              "status": x.get("status"), "dateAdded": x.get("date")} for x in page],
+                "messages": [{"id": x["id"], "messageType": x.get("messageType", "TYPE_SMS"), "locationId": location, "contactId": x.get("contactId"),
+                              "conversationId": x["conversationId"], "dateAdded": x.get("dateAdded"), "body": x.get("message", ""),
+                              "direction": x.get("direction", "inbound"), "status": x.get("status"), "contentType": "text/plain",
+                              "attachments": list(x.get("attachments") or []), "source": x.get("source"),
+                              **{k: x[k] for k in ("conversationProviderId", "userId") if x.get(k)}} for x in page],
             }}
+        m = re.fullmatch(r"/locations/([^/]+)", path)
+        if m and call.method == "GET":
+            if m.group(1) != location:
+                return 403, {"statusCode": 403, "message": "The token does not have access to this location"}
+            details = self.locations.get(location) or {"id": location, "name": "", "timezone": "", "country": ""}
+            return 200, {"location": dict(details)}
         if path == "/users/search" and call.method == "GET":
             return 200, {"users": [u for u in self.users], "count": len(self.users)}
         return 404, {"message": f"Cannot {call.method} {path}"}
@@ -404,10 +498,24 @@ class GhlStandIn:
     def notes_of(self, contact_id: str) -> list[str]:
         return [n["body"] for n in self.notes.values() if n["contactId"] == contact_id]
 
-    def add_provider_message(self, location_id: str, contact_id: str, text: str) -> str:
-        """A reply typed in GHL: GHL stores it, then calls the provider's Delivery URL."""
+    def add_provider_message(self, location_id: str, contact_id: str, text: str, *, date: str | None = None,
+                             provider_id: str | None = None, user_id: str = "ghl-user-1") -> str:
+        """A reply typed in GHL: GHL stores it, then calls the provider's Delivery URL. `date`
+        (ISO) backdates it; `provider_id` is the provider it went through."""
         mid = "m-" + secrets.token_hex(6)
         with self.lock:
             self.messages[mid] = {"id": mid, "locationId": location_id, "contactId": contact_id, "message": text, "direction": "outbound", "status": "pending",
-                                  "conversationId": "conv-" + contact_id}
+                                  "conversationId": "conv-" + contact_id, "dateAdded": _ms_time(date or datetime.now(timezone.utc).isoformat()),
+                                  "source": "app", "userId": user_id, "messageType": "TYPE_SMS", "conversationProviderId": provider_id}
         return mid
+
+
+def _ms_time(value) -> str | None:
+    """An ISO time as GHL writes dateAdded ("2024-03-27T18:13:49.000Z"), None if unreadable."""
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
