@@ -1,7 +1,7 @@
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.db import database_sync_to_async
 
-from accounts.tenancy import SESSION_KEY, membership_for
+from accounts.tenancy import SESSION_KEY, membership_for, pinned_location_id
 from whatsnap.live import ensure_relay_running, location_group
 from whatsnap.two_factor import blocked_reason, session_is_verified
 
@@ -21,7 +21,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return
         session = self.scope.get("session") or {}
-        membership = await database_sync_to_async(membership_for)(user, session.get(SESSION_KEY))
+        pinned = pinned_location_id(session, user)  # a session signed in from GHL: that location only
+        if pinned is not None:
+            user.pinned_location_id = pinned
+        membership = await database_sync_to_async(membership_for)(user, pinned if pinned is not None else session.get(SESSION_KEY))
         if membership is None or await database_sync_to_async(_second_factor_missing)(user, session, membership):
             await self.close(code=4403)
             return
