@@ -72,6 +72,7 @@ class Location(models.Model):
                                help_text="numbers typed without +country code are read as this country's (blank: US)")
     ghl_location_id = models.CharField("GHL location id", max_length=64, blank=True, db_index=True)
     require_two_factor = models.BooleanField(default=False, help_text="members must log in with a code from an authenticator app")
+    agents_see_all = models.BooleanField(default=True, help_text="agents may open the inbox's All tab (else: Mine and Unassigned only)")
     created_at = models.DateTimeField(default=dj_tz.now)
 
     class Meta:
@@ -104,6 +105,10 @@ class Membership(models.Model):
     timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone], help_text="blank = the location's")
     # when the member last switched to (or joined) this location: a login lands in the last one
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # notifications of a new message (per member; the settings page edits them)
+    notify_browser = models.BooleanField(default=True, help_text="a browser notification for a new message in my conversations")
+    notify_sound = models.BooleanField(default=True, help_text="a sound for a new message in my conversations")
+    notify_unassigned = models.BooleanField(default=False, help_text="also for new messages in unassigned conversations")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "location"], name="uniq_membership")]
