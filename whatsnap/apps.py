@@ -13,7 +13,11 @@ class WhatsnapConfig(AppConfig):
     verbose_name = "WhatSnap core"
 
     def ready(self):
+        from django_q.signals import post_spawn
+
         from whatsnap.idempotency import idempotency_keys_prune
         from whatsnap.tasks import register_sweep
+        from whatsnap.waker import start_in_worker
 
         register_sweep(idempotency_keys_prune)
+        post_spawn.connect(start_in_worker, dispatch_uid="whatsnap-waker")  # each qcluster worker process
