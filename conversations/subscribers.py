@@ -6,6 +6,7 @@ from contacts.models import Contact
 from conversations.actions import conversation_assign
 from conversations.history import history_on_connect
 from conversations.models import Conversation, Message, ScheduledMessage
+from conversations.notifications import notification_data
 from conversations.scheduling import scheduled_messages_of_leaving_member
 from whatsnap import events
 from whatsnap.live import publish_on_commit
@@ -18,10 +19,14 @@ def _conversation_topics(conversation) -> list[str]:
 
 @events.on("message.received")
 def live_message_received(event) -> None:
+    """Also what a notification shows and whom it is for (routing, subscribed before, has
+    assigned the conversation by now): its assignee, the contact's name, a short preview."""
     message, conversation, account = event["message"], event["conversation"], event["account"]
     publish_on_commit(location_id=event.location_id, event="message.received",
                       topics=["inbox", f"conversation:{conversation.pk}", f"sandbox:{account.pk}", f"account:{account.pk}"],
-                      data={"conversation": conversation.pk, "message": message.pk})
+                      data={"conversation": conversation.pk, "message": message.pk,
+                            **notification_data(message, conversation=conversation, contact=event.get("contact") or conversation.contact,
+                                                sender=event.get("sender"))})
 
 
 @events.on("message.sent_from_device", "message.imported")

@@ -3,11 +3,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import alert_views, location_views, membership_views, two_factor_views
+from accounts import notification_prefs
 from accounts import views as account_views
 from broadcasts import views as broadcast_views
 from contacts import views as contact_views
 from conversations import report_views, sandbox_views, start_views, unfiled_views
 from conversations import schedule_views, template_views
+from conversations import notify_views
 from conversations import views as conversation_views
 from conversations.webhooks import webhook
 from ghl import embed_views as ghl_embed_views
@@ -53,6 +55,7 @@ urlpatterns = [
     # inbox
     path("inbox/", conversation_views.inbox, name="inbox"),
     path("inbox/list/", conversation_views.inbox_list, name="inbox-list"),
+    path("inbox/notifications/", notify_views.notify_state, name="inbox-notifications"),
     path("inbox/new/", start_views.conversation_new, name="conversation-new"),
     path("inbox/new/contacts/", start_views.conversation_new_contacts, name="conversation-new-contacts"),
     path("inbox/<int:pk>/", conversation_views.conversation_detail, name="conversation"),
@@ -99,6 +102,7 @@ urlpatterns = [
     path("me/availability/", routing_views.availability_set, name="availability"),
     path("settings/", location_views.settings_page, name="settings"),
     path("settings/me/", location_views.my_preferences, name="settings-me"),
+    path("settings/me/notifications/", notification_prefs.my_notifications, name="settings-notifications"),
     path("settings/location/", location_views.location_details, name="settings-location"),
     path("settings/members/add/", location_views.member_add, name="settings-member-add"),
     path("settings/members/<int:pk>/", location_views.member_change, name="settings-member"),
