@@ -196,35 +196,40 @@ def find_posted_message(client, location, ghl_contact_id: str, body: dict, poste
     date = _parse_time(body.get("date"))
     window = (posted_at - timedelta(seconds=LOOKUP_MARGIN_SECONDS),
               posted_at + timedelta(seconds=settings.GHL_TIMEOUT_SECONDS + LOOKUP_MARGIN_SECONDS))
-    linked = set(GhlMessageLink.objects.filter(location=location).values_list("ghl_message_id", flat=True))
     known = list(dict.fromkeys(
         GhlMessageLink.objects.filter(location=location, message__conversation__contact__ghl_contact_id=ghl_contact_id)
         .exclude(ghl_conversation_id="").values_list("ghl_conversation_id", flat=True)[:20]
     ))[:5]
-    found = [m for conversation_id in known for m in _matches_in_conversation(client, conversation_id, body, date, window, linked, record)]
+    found = _unlinked(location, [m for conversation_id in known for m in _matches_in_conversation(client, conversation_id, body, date, window, record)])
     if not found:
         searched = client.request("GET", "/conversations/search", params={"locationId": location.ghl_location_id, "contactId": ghl_contact_id}, record=record)
         for conversation in searched.data.get("conversations") or []:
             if conversation.get("id") and conversation["id"] not in known:
-                found += _matches_in_conversation(client, conversation["id"], body, date, window, linked, record)
+                found += _unlinked(location, _matches_in_conversation(client, conversation["id"], body, date, window, record))
     if not found:
         return None
-    return min(found, key=lambda m: (not _same_second(m["_added"], date), m["_added"]))
+    # our date first, then the oldest; equal times: the one listed later (GHL lists newest first)
+    return min(found, key=lambda m: (not _same_second(m["_added"], date), m["_added"], -m["_listed"]))
 
 
-def _matches_in_conversation(client, conversation_id: str, body: dict, date, window, linked: set, record: dict) -> list[dict]:
+def _unlinked(location, matches: list[dict]) -> list[dict]:
+    linked = set(GhlMessageLink.objects.filter(location=location, ghl_message_id__in=[m["id"] for m in matches]).values_list("ghl_message_id", flat=True))
+    return [m for m in matches if m["id"] not in linked]
+
+
+def _matches_in_conversation(client, conversation_id: str, body: dict, date, window, record: dict) -> list[dict]:
     """The messages of one conversation that may be our post (find_posted_message's rule),
     newest pages first; paging stops at a page wholly older than our date and the window."""
     oldest_possible = min(window[0], date - timedelta(seconds=1)) if date else window[0]
-    matches, params = [], {"limit": 100}
+    matches, params, listed = [], {"limit": 100}, 0
     for _ in range(SEARCH_PAGES):
         page = client.request("GET", f"/conversations/{conversation_id}/messages", params=params, record=record).data.get("messages") or {}
         messages = page.get("messages") or []
         for found in messages:
             added = _parse_time(found.get("dateAdded"))
-            if found.get("id") and found["id"] not in linked and added and _looks_like_our_post(found, body) \
-                    and (_same_second(added, date) or window[0] <= added <= window[1]):
-                matches.append({**found, "conversationId": found.get("conversationId") or conversation_id, "_added": added})
+            if found.get("id") and added and _looks_like_our_post(found, body) and (_same_second(added, date) or window[0] <= added <= window[1]):
+                matches.append({**found, "conversationId": found.get("conversationId") or conversation_id, "_added": added, "_listed": listed})
+            listed += 1
         times = [t for t in (_parse_time(m.get("dateAdded")) for m in messages) if t]
         if not page.get("nextPage") or not page.get("lastMessageId") or (times and max(times) < oldest_possible):
             break
