@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 from accounts.api import AccountViewSet, MemberViewSet
 from broadcasts.api import BroadcastViewSet
 from contacts.api import ContactViewSet, TagViewSet
+from contacts.api_fields import CustomFieldViewSet
 from conversations.api import MessageViewSet
 from conversations.api_start import ConversationStartViewSet
 from conversations.api_templates import ConversationScheduledViewSet, MessageTemplateViewSet, ScheduledMessageViewSet
@@ -17,6 +18,7 @@ router = SimpleRouter()
 router.register("accounts", AccountViewSet, basename="api-account")
 router.register("contacts", ContactViewSet, basename="api-contact")
 router.register("tags", TagViewSet, basename="api-tag")
+router.register("custom-fields", CustomFieldViewSet, basename="api-custom-field")
 router.register("conversations", ConversationStartViewSet, basename="api-conversation")  # + create: start one
 router.register("messages", MessageViewSet, basename="api-message")
 router.register("templates", MessageTemplateViewSet, basename="api-template")

@@ -260,6 +260,7 @@ SPECTACULAR_SETTINGS = {
 # Stored events / queued sends older than this with no result are queued again by the
 # minute-by-minute sweeper (their task was lost: worker killed, broker down).
 RETRY_PENDING_AFTER_SECONDS = env_int("RETRY_PENDING_AFTER_SECONDS", 30)
+CONTACT_IMPORT_MAX_BYTES = env_int("CONTACT_IMPORT_MAX_BYTES", 20 * 1024 * 1024)  # the largest contacts CSV an import takes
 # Broadcasts (issue 18): messages of one broadcast kept in an account's send queue at once (a
 # reply typed meanwhile waits behind at most these); the failure rate of its last sends that
 # pauses it; the first day's cap of a new number's warm-up (it doubles each day).

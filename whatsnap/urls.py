@@ -6,6 +6,8 @@ from accounts import alert_views, location_views, membership_views, two_factor_v
 from accounts import notification_prefs
 from accounts import views as account_views
 from broadcasts import views as broadcast_views
+from contacts import field_views as contact_field_views
+from contacts import io_views as contact_io_views
 from contacts import views as contact_views
 from conversations import report_views, sandbox_views, start_views, unfiled_views
 from conversations import schedule_views, template_views
@@ -88,6 +90,14 @@ urlpatterns = [
     # contacts and tags
     path("contacts/", contact_views.contact_list, name="contact-list"),
     path("contacts/<int:pk>/", contact_views.contact_detail, name="contact-detail"),
+    path("contacts/new/", contact_io_views.contact_new, name="contact-new"),
+    path("contacts/export.csv", contact_io_views.contact_export, name="contact-export"),
+    path("contacts/import/", contact_io_views.contact_import, name="contact-import"),
+    path("contacts/import/<int:pk>/", contact_io_views.contact_import_map, name="contact-import-map"),
+    path("contacts/import/<int:pk>/report/", contact_io_views.contact_import_report, name="contact-import-report"),
+    path("contacts/import/<int:pk>/discard/", contact_io_views.contact_import_discard, name="contact-import-discard"),
+    path("contacts/fields/", contact_field_views.field_list, name="contact-fields-define"),
+    path("contacts/<int:pk>/fields/", contact_field_views.contact_fields_edit, name="contact-fields"),
     path("tags/", contact_views.tag_list, name="tag-list"),
     path("tags/create/", contact_views.tag_action, name="tag-create"),
     path("tags/<int:pk>/", contact_views.tag_action, name="tag-action"),
