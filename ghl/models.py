@@ -161,7 +161,8 @@ class OutboxItem(models.Model):
     done_at = models.DateTimeField(null=True, blank=True)
     # Set just before a message is posted, cleared when GHL answers. Still set on the next
     # attempt means the last post went out and no answer was read (a timeout, or the worker
-    # died): GHL may hold the message, so it is looked up by its altId before posting again.
+    # died): GHL may hold the message, so it is looked up (direction, text, provider, dateAdded:
+    # message_sync.find_posted_message) before posting again.
     unconfirmed_post_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

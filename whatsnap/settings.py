@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our own static files, never a CDN
     "channels",
     "django_q",
     "django_htmx",
@@ -198,6 +199,29 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# --- Attachments chosen in the composer (conversations/uploads.py): Django's storage API -----
+# The local file system under the var dir by default; an S3-compatible bucket (django-storages)
+# when UPLOADS_S3_BUCKET is set. Files are never listed or served by their storage address:
+# members read them through the inbox, a backend through a signed link (PUBLIC_BASE_URL).
+MEDIA_ROOT = Path(env_str("UPLOADS_DIR", str(VAR_DIR / "uploads")))
+MEDIA_URL = "/uploads-are-served-by-views/"  # never served from here (see conversations/upload_views.py)
+UPLOADS_S3_BUCKET = env_str("UPLOADS_S3_BUCKET")
+if UPLOADS_S3_BUCKET:
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": UPLOADS_S3_BUCKET,
+        "endpoint_url": env_str("UPLOADS_S3_ENDPOINT_URL") or None,  # MinIO, R2, B2…; empty = AWS S3
+        "region_name": env_str("UPLOADS_S3_REGION") or None,
+        "access_key": env_str("UPLOADS_S3_ACCESS_KEY_ID") or None,  # empty: boto3's own chain (instance role…)
+        "secret_key": env_str("UPLOADS_S3_SECRET_ACCESS_KEY") or None,
+        "location": env_str("UPLOADS_S3_PREFIX", "whatsnap").strip("/"),
+        "addressing_style": env_str("UPLOADS_S3_ADDRESSING_STYLE") or None,  # "path" for most self-hosted stores
+        "default_acl": None, "querystring_auth": True, "file_overwrite": False,  # private objects, never replaced
+    }}
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 25 * 1024 * 1024)  # any one file, whatever the backend allows
+UPLOAD_LINK_MAX_AGE_SECONDS = env_int("UPLOAD_LINK_MAX_AGE_SECONDS", 7 * 24 * 3600)  # a backend's signed link
+UPLOAD_UNSENT_RETENTION_HOURS = env_int("UPLOAD_UNSENT_RETENTION_HOURS", 24)  # chosen, never sent: then removed
+if UPLOAD_MAX_BYTES < 1 or UPLOAD_LINK_MAX_AGE_SECONDS < 60 or UPLOAD_UNSENT_RETENTION_HOURS < 1:
+    raise ImproperlyConfigured("UPLOAD_MAX_BYTES must be >= 1, UPLOAD_LINK_MAX_AGE_SECONDS >= 60, UPLOAD_UNSENT_RETENTION_HOURS >= 1")
 WHITENOISE_USE_FINDERS = DEBUG  # otherwise `collectstatic` (bin/run does it)
 
 # --- Redis: channel layer + task broker when set; embedded alternatives otherwise ---------
@@ -255,6 +279,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/v1/docs/ loads Swagger UI from our static files (drf-spectacular-sidecar): it works offline
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Stored events / queued sends older than this with no result are queued again by the
@@ -373,9 +401,9 @@ GHL_APP_ID = env_str("GHL_APP_ID")
 GHL_PROVISION_LOCATIONS = env_bool("GHL_PROVISION_LOCATIONS", True)
 GHL_API_BASE_URL = env_str("GHL_API_BASE_URL", "https://services.leadconnectorhq.com").rstrip("/")
 GHL_AUTHORIZE_URL = env_str("GHL_AUTHORIZE_URL", "https://marketplace.gohighlevel.com/oauth/chooselocation")
-# The conversation provider created in the marketplace app (type SMS, or Custom).
+# The conversation provider created in the marketplace app (type SMS: the default SMS provider, or an extra custom one).
 GHL_CONVERSATION_PROVIDER_ID = env_str("GHL_CONVERSATION_PROVIDER_ID")
-# Optional second provider (type Custom) for WhatsApp messages, so GHL shows them apart.
+# Optional second provider (an extra custom provider of type SMS) for WhatsApp messages, so GHL shows them apart.
 GHL_WHATSAPP_PROVIDER_ID = env_str("GHL_WHATSAPP_PROVIDER_ID")
 # Ed25519 public key (PEM) that signs X-GHL-Signature; legacy RSA key for X-WH-Signature.
 GHL_WEBHOOK_PUBLIC_KEY = env_str("GHL_WEBHOOK_PUBLIC_KEY").replace("\\n", "\n")
