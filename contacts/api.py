@@ -7,7 +7,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.api_auth import HasLocationToken
-from contacts.models import Contact, ContactAccount, Tag
+from contacts.fields import apply_filters as apply_field_filters
+from contacts.fields import clean_values, write_values
+from contacts.models import Contact, ContactAccount, ContactFieldValue, Tag
 from contacts.selectors import contacts_search, tags_with_counts
 from contacts.services import contact_update, contact_upsert_from_inbound, tag_create, tag_delete, tag_merge, tag_rename
 from whatsnap.api_base import AdminTokenForWrites, LocationObjectField, LocationViewSet, id_filter
@@ -22,11 +24,15 @@ class ContactSerializer(serializers.ModelSerializer):
     tags = serializers.SerializerMethodField(help_text="Tag names")
     platforms = serializers.SerializerMethodField(help_text="Account kinds the contact has written through")
     accounts = serializers.SerializerMethodField(help_text="Ids of the accounts the contact has written through")
+    custom_fields = serializers.SerializerMethodField(help_text="Custom field values by field key (filled-in fields only)")
 
     class Meta:
         model = Contact
         fields = ["id", "phone", "phone_is_e164", "name", "name_source", "kind", "tags", "platforms", "accounts",
-                  "opted_out", "assignee", "created_at", "updated_at"]
+                  "custom_fields", "opted_out", "assignee", "created_at", "updated_at"]
+
+    def get_custom_fields(self, obj) -> dict[str, str]:
+        return {v.field.key: v.value for v in obj.field_values.all()}
 
     def get_tags(self, obj) -> list[str]:
         return sorted(t.name for t in obj.tags.all())
@@ -42,6 +48,8 @@ class ContactCreateSerializer(serializers.Serializer):
     phone = serializers.CharField(max_length=40, help_text="International form, e.g. +14155550123")
     name = serializers.CharField(max_length=120, required=False, allow_blank=True)
     tags = serializers.ListField(child=tag_name_field(), required=False, max_length=100, help_text="Names of existing tags")
+    custom_fields = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=600), required=False,
+                                          help_text="Values by custom field key (GET /api/v1/custom-fields/); \"\" clears one")
 
     def validate_phone(self, value):
         try:
@@ -55,6 +63,8 @@ class ContactUpdateSerializer(serializers.Serializer):
                                  help_text="Set by a person: platforms never replace it")
     tags = serializers.ListField(child=tag_name_field(), required=False, max_length=100,
                                  help_text="The full set of tag names (existing tags)")
+    custom_fields = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=600), required=False,
+                                          help_text="Values by custom field key (GET /api/v1/custom-fields/); \"\" clears one")
 
 
 class ContactTagSerializer(serializers.Serializer):
@@ -78,10 +88,12 @@ def _tag_ids(location, names: list[str]) -> list[int]:
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=[ContactFilters], summary="Contacts, filtered"),
+    list=extend_schema(parameters=[ContactFilters], summary="Contacts, filtered",
+                       description="Custom fields filter too: f_<key>=value (text: contains; choice, number, date: equals), "
+                                   "f_<key>_min= and f_<key>_max= (numbers and dates, inclusive)."),
     create=extend_schema(request=ContactCreateSerializer, responses={201: ContactSerializer}, summary="Create a contact"),
     partial_update=extend_schema(request=ContactUpdateSerializer, responses=ContactSerializer,
-                                 summary="Change the name (person-set) and/or the set of tags"),
+                                 summary="Change the name (person-set), the set of tags and/or custom field values"),
 )
 class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LocationViewSet):
     serializer_class = ContactSerializer
@@ -92,6 +104,7 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LocationV
         return Contact.objects.filter(location=self.location).prefetch_related(
             Prefetch("tags", queryset=Tag.objects.only("id", "name")),
             Prefetch("account_links", queryset=ContactAccount.objects.only("id", "contact_id", "account_id", "platform")),
+            Prefetch("field_values", queryset=ContactFieldValue.objects.select_related("field")),
         )
 
     def apply_filters(self, queryset, params):
@@ -105,7 +118,7 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LocationV
             queryset = queryset.filter(assignee_id=params["assignee"])
         if "q" in params:
             queryset = queryset.filter(pk__in=contacts_search(location=self.location, query=params["q"]).values("pk"))
-        return queryset
+        return apply_field_filters(queryset, self.location, self.request.query_params)
 
     def create(self, request):
         serializer = ContactCreateSerializer(data=request.data)
@@ -121,6 +134,7 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LocationV
             if not created:
                 raise ApplicationError(f"A contact with the phone {data['phone']} exists already.", code="contact_exists",
                                        field="phone", extra={"contact": contact.pk})
+            write_values(contact, clean_values(self.location, data.get("custom_fields", {})))
             contact_update(contact=contact, name=data.get("name", ""), tag_ids=tag_ids)
         return Response(self._present(contact), status=status.HTTP_201_CREATED)
 
@@ -130,7 +144,10 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LocationV
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         tag_ids = _tag_ids(self.location, data["tags"]) if "tags" in data else [t.pk for t in contact.tags.all()]
-        contact_update(contact=contact, name=data.get("name", contact.name), tag_ids=tag_ids)
+        with transaction.atomic():  # a wrong custom field value leaves name and tags as they were
+            cleaned = clean_values(self.location, data.get("custom_fields", {}))
+            write_values(contact, cleaned)
+            contact_update(contact=contact, name=data.get("name", contact.name), tag_ids=tag_ids)
         return Response(self._present(contact))
 
     @extend_schema(request=ContactTagSerializer, responses=ContactSerializer, summary="Add a tag to the contact")

@@ -1,3 +1,5 @@
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
@@ -5,6 +7,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Membership
 from accounts.tenancy import admin_required, get_for_location, location_required
+from contacts import fields as custom_fields
 from contacts import selectors, services
 from contacts.models import Contact, Tag
 from whatsnap.errors import ApplicationError
@@ -47,9 +50,19 @@ def contact_list(request):
     query = request.GET.get("q", "").strip()
     tag_id = id_param(request.GET.get("tag"))
     contacts = selectors.contacts_search(location=request.location, query=query, tag_id=tag_id)
+    field_filters = custom_fields.filter_params(request.location, request.GET)
+    try:
+        contacts = custom_fields.apply_filters(contacts, request.location, request.GET)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        contacts = contacts.none()
     page = Paginator(contacts, 50).get_page(page_param(request.GET.get("page")))
-    return render(request, "contacts/list.html", {"page": page, "query": query, "tag_id": tag_id,
-                                                  "tags": Tag.objects.filter(location=request.location)})
+    params = {"q": query, **({"tag": tag_id} if tag_id else {}), **field_filters}
+    return render(request, "contacts/list.html", {
+        "page": page, "query": query, "tag_id": tag_id, "tags": Tag.objects.filter(location=request.location),
+        "fields": custom_fields.fields_of(request.location), "field_filters": field_filters,
+        "filter_query": urlencode(params), "filtered": bool(query or tag_id or field_filters),
+    })
 
 
 @location_required
@@ -88,6 +101,12 @@ def contact_detail(request, pk):
 def _contact_by_phone_or_id(request, value: str) -> Contact:
     value = value.strip()
     if id_param(value) and len(value) < 7:
-        return get_for_location(Contact.objects.all(), request.location, pk=int(value))
-    phone = normalise_sender(value, default_region="US").value
-    return get_for_location(Contact.objects.all(), request.location, phone=phone)
+        found = Contact.objects.filter(location=request.location, pk=int(value)).first()
+    else:
+        phone = normalise_sender(value, default_region="US").value
+        found = Contact.objects.filter(location=request.location, phone=phone).first() if value else None
+    if found is None:  # said next to the form, not a "Not found" page
+        raise ApplicationError(f"No contact with the number or id “{value[:40]}” in this location: "
+                               "type the other contact's number as shown on its page, e.g. +1 415 555 0100.",
+                               code="not_found", field="source")
+    return found
