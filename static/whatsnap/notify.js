@@ -8,7 +8,10 @@
 (function () {
   const banner = document.getElementById("notify-banner");
   if (!banner || !document.body.dataset.liveUrl) return;
-  const supported = "Notification" in window;
+  let framed = true;
+  try { framed = window.self !== window.top; } catch (e) { /* a cross-origin parent */ }
+  // inside GHL's page (an iframe of another site) browsers refuse to ask: no banner there
+  const supported = "Notification" in window && !framed;
   const LATER_KEY = "whatsnap.notify.later";          // "Not now": asked again a week later
   const LATER_MS = 7 * 24 * 3600 * 1000;
   const CLAIM_KEY = "whatsnap.notify.claimed";        // one tab notifies per message
@@ -51,7 +54,8 @@
     const ask = document.querySelector("#notification-prefs [data-notify-ask]");
     if (!text) return;
     let said, canAsk = false;
-    if (!supported) said = "This browser does not show notifications; the tab title and the sound still tell.";
+    if (!supported) said = framed ? "Open WhatSnap in its own tab to allow browser notifications; the tab title and the sound still tell."
+      : "This browser does not show notifications; the tab title and the sound still tell.";
     else if (Notification.permission === "granted") said = "Allowed in this browser.";
     else if (Notification.permission === "denied") said = "Blocked in this browser: allow notifications for this site in the browser's site settings.";
     else { said = "Not allowed in this browser yet."; canAsk = true; }

@@ -4,6 +4,7 @@ granted through the Playwright context; asked on this site only by a button, nev
 whatever page I am; unassigned ones only once I ask for them on /settings/. The keyboard: j / k,
 a, n, r, e, / and the ? overlay — and none of them while typing in a field."""
 import re
+import time
 
 import pytest
 
@@ -27,6 +28,25 @@ SPY = """
 })();
 """
 SHOTS = ROOT / "var" / "screenshots"
+
+
+def _notified(*pages) -> list[dict]:
+    """One notification per message, from whichever open tab of the product claims it first
+    (the sandbox phone's page is one of them here)."""
+    return [n for p in pages for n in p.evaluate("window.__notified")]
+
+
+def _played(*pages) -> int:
+    return sum(p.evaluate("window.__played") for p in pages)
+
+
+def _until(check, seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _live(page):
@@ -57,7 +77,7 @@ def test_my_new_message_counts_in_the_title_and_notifies_and_the_keys_work(runni
     write_from_phone(phone, phone_url, number="+14155550732", name="Otto Keys", text="hello there")
     expect(page.locator("#conversation-list [data-conversation]").first).to_contain_text("Otto Keys", timeout=15_000)
     page.wait_for_timeout(500)
-    assert page.evaluate("window.__notified") == [] and int(page.evaluate("document.body.dataset.unread")) == before
+    assert _notified(page, phone) == [] and int(page.evaluate("document.body.dataset.unread")) == before
     otto = page.locator("#conversation-list [data-conversation]", has_text="Otto Keys").get_attribute("data-conversation")
     nora = page.locator("#conversation-list [data-conversation]", has_text="Nora Keys").get_attribute("data-conversation")
 
@@ -115,9 +135,10 @@ def test_my_new_message_counts_in_the_title_and_notifies_and_the_keys_work(runni
     title = page.title()
     write_from_phone(phone, phone_url, number="+14155550731", name="Nora Keys", text="second question")
     expect(page).to_have_title(f"({before + 1}) {title}", timeout=15_000)
-    page.wait_for_function("window.__notified.length > 0", timeout=10_000)
-    assert page.evaluate("window.__notified") == [{"title": "Nora Keys", "body": "second question"}]
-    assert page.evaluate("window.__played") == 1  # the sound
+    assert _until(lambda: _notified(page, phone))
+    page.wait_for_timeout(300)  # a second tab would have notified by now too
+    assert _notified(page, phone) == [{"title": "Nora Keys", "body": "second question"}]
+    assert _played(page, phone) == 1  # the sound
 
     # unassigned ones too, once asked for on the settings page
     page.goto(base + "/settings/")
@@ -129,7 +150,7 @@ def test_my_new_message_counts_in_the_title_and_notifies_and_the_keys_work(runni
     page.goto(base + "/inbox/?view=all")
     before = _live(page)
     write_from_phone(phone, phone_url, number="+14155550732", name="Otto Keys", text="anyone there?")
-    page.wait_for_function("window.__notified.some(n => n.title === 'Otto Keys')", timeout=15_000)
+    assert _until(lambda: any(n["title"] == "Otto Keys" for n in _notified(page, phone)))
     expect(page).to_have_title(re.compile(rf"^\({before + 1}\) "), timeout=10_000)  # Otto's, read when j opened it, counts now
     context.close()
 
