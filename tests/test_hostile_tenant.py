@@ -191,8 +191,7 @@ def test_ghl_webhooks_read_no_more_than_their_limit(db):
     from ghl import webhooks
 
     body = b"{" + b" " * 3_000_000 + b"}"
-    for view, kwargs in ((webhooks.provider_webhook, {}), (webhooks.app_webhook, {}),
-                         (webhooks.provider_webhook_with_secret, {"location_id": 1, "secret": "x"})):
+    for view, kwargs in ((webhooks.provider_webhook, {}), (webhooks.app_webhook, {}), (webhooks.whatsapp_provider_webhook, {})):
         request = RequestFactory().post("/ghl/webhooks/provider/", data=body, content_type="application/json")
         request._stream = stream = _CountingStream(body)
         request.META.pop("CONTENT_LENGTH")  # chunked: no length announced, the read itself stops
