@@ -12,6 +12,7 @@ import json
 from django.db import transaction
 from django.utils import timezone
 
+from contacts.fields import ghl_custom_fields
 from contacts.models import Contact
 from conversations.models import Conversation
 from ghl.client import GhlClient, GhlRejected
@@ -37,7 +38,11 @@ def desired_contact(contact) -> dict:
     ghl_user = None
     if assignee_id:
         ghl_user = GhlUser.objects.filter(location_id=contact.location_id, user_id=assignee_id).values_list("ghl_user_id", flat=True).first()
-    return {"phone": phone_for_ghl(contact), "name": contact.name, "tags": tags, "assignedTo": ghl_user}
+    desired = {"phone": phone_for_ghl(contact), "name": contact.name, "tags": tags, "assignedTo": ghl_user}
+    custom = ghl_custom_fields(contact)
+    if custom:  # only where an admin mapped fields: other contacts' fingerprints stay as they were
+        desired["customFields"] = custom
+    return desired
 
 
 def phone_for_ghl(contact) -> str:
@@ -75,7 +80,7 @@ def contact_push(client: GhlClient, contact, record: dict) -> str:
         return f"found GHL contact {existing['id']}"
     fields = contact_fields(desired)
     body = {"locationId": location.ghl_location_id, "phone": desired["phone"], "tags": desired["tags"], "source": "WhatSnap",
-            **{k: v for k, v in fields.items() if v}}
+            **_given(fields)}
     response = client.request("POST", "/contacts/upsert", json=body, record=record)
     ghl_id = (response.data.get("contact") or {}).get("id")
     if not ghl_id:
@@ -95,8 +100,7 @@ def _adopt(client, contact, sync, existing: dict, desired: dict, fingerprint: st
     GHL's are kept in the set), our name and assignee set (an assignee GHL set is never wiped)."""
     tags = sorted(set(desired["tags"]) | set(existing.get("tags") or []))
     fields = contact_fields(desired)
-    given = {k: v for k, v in fields.items() if v}
-    client.request("PUT", f"/contacts/{existing['id']}", json={**given, "tags": tags}, record=record)
+    client.request("PUT", f"/contacts/{existing['id']}", json={**_given(fields), "tags": tags}, record=record)
     _linked(contact, sync, existing["id"], desired, fingerprint, fields)
 
 
@@ -105,7 +109,7 @@ def _contact_create_without_phone(client, contact, sync, desired, fingerprint, r
     nothing to look it up by, so unlike a phone's contact a lost answer can leave a second one)."""
     fields = contact_fields(desired)
     body = {"locationId": contact.location.ghl_location_id, "tags": desired["tags"], "source": "WhatSnap",
-            **{k: v for k, v in fields.items() if v and k != "phone"}}
+            **{k: v for k, v in _given(fields).items() if k != "phone"}}
     response = client.request("POST", "/contacts/", json=body, record=record)
     ghl_id = (response.data.get("contact") or {}).get("id")
     if not ghl_id:
@@ -122,11 +126,22 @@ def _linked(contact, sync, ghl_id: str, desired: dict, fingerprint: str, fields:
 
 
 def contact_fields(desired: dict) -> dict:
-    """Name, assignee and phone as GHL should hold them (`phone` "" while only a LID is known)."""
+    """Name, assignee and phone as GHL should hold them (`phone` "" while only a LID is known),
+    and the values of the custom fields mapped to GHL's (customFields [{id|key, field_value}])."""
     fields = {"assignedTo": desired["assignedTo"] or "", "phone": desired["phone"]}
     if desired["name"]:
         fields["name"] = desired["name"]
+    if desired.get("customFields"):
+        fields["customFields"] = desired["customFields"]
     return fields
+
+
+def _given(fields: dict) -> dict:
+    """The fields worth sending to a contact GHL may already hold values for: no empty value
+    (one of ours that is empty never wipes GHL's)."""
+    given = {k: v for k, v in fields.items() if v and k != "customFields"}
+    custom = [item for item in fields.get("customFields", []) if item["field_value"] not in ("", None)]
+    return {**given, **({"customFields": custom} if custom else {})}
 
 
 def _contact_update(client, contact, sync, desired, fingerprint, record) -> str:
@@ -154,8 +169,12 @@ def _contact_update(client, contact, sync, desired, fingerprint, record) -> str:
             done.append(f"-{len(before - after)} tag(s)")
         if fields != known:
             body = {k: v for k, v in fields.items() if k != "phone" or (v and v != known["phone"])}
+            custom = _custom_changes(fields, known)
+            body.pop("customFields", None)
+            if custom:
+                body["customFields"] = custom
             client.request("PUT", f"/contacts/{ghl_id}", json=body, record=record)
-            done.append("phone/name/assignee" if "phone" in body else "name/assignee")
+            done.append(("phone/name/assignee" if "phone" in body else "name/assignee") + (", custom fields" if custom else ""))
     except GhlRejected as exc:
         if exc.status != 404:
             raise
@@ -166,6 +185,15 @@ def _contact_update(client, contact, sync, desired, fingerprint, record) -> str:
     if desired["phone"] and not known["phone"]:
         _retry_refused_posts(contact)
     return "updated " + (", ".join(done) or "nothing")
+
+
+def _custom_changes(fields: dict, known: dict) -> list[dict]:
+    """The mapped custom fields whose value differs from what GHL was last sent (a value never
+    sent and still empty is not sent: it would wipe a value GHL has of its own)."""
+    def key(item):
+        return item.get("id") or item.get("key")
+    sent = {key(item): item["field_value"] for item in known.get("customFields") or []}
+    return [item for item in fields.get("customFields") or [] if item["field_value"] != sent.get(key(item), "")]
 
 
 def _retry_refused_posts(contact) -> None:

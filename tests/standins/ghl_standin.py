@@ -347,6 +347,7 @@ class GhlStandIn:
                     match[key] = body[key]
             if "tags" in body:
                 match["tags"] = list(body["tags"])  # replaces, as documented
+            _keep_custom_fields(match, body)
             return 200, {"new": new, "contact": dict(match)}
         if path == "/contacts/" and call.method == "POST":
             if body.get("locationId") != location:
@@ -376,6 +377,7 @@ class GhlStandIn:
                 for key in ("name", "assignedTo", "phone"):
                     if key in body:
                         contact[key] = body[key] or None
+                _keep_custom_fields(contact, body)
                 return 200, {"succeded": True, "contact": dict(contact)}
             if not m.group(2) and call.method == "GET":
                 return 200, {"contact": self.contact_view(contact)}
@@ -482,7 +484,8 @@ class GhlStandIn:
             "phone": contact.get("phone"), "email": contact.get("email"), "tags": list(contact.get("tags") or []),
             "dnd": bool(contact.get("dnd")), "dndSettings": contact.get("dndSettings") or {}, "type": "lead", "source": contact.get("source") or None,
             "assignedTo": contact.get("assignedTo"), "country": contact.get("country", "US"),
-            "dateAdded": contact.get("dateAdded", "2026-01-02T05:18:26.704Z"), "customFields": [],
+            "dateAdded": contact.get("dateAdded", "2026-01-02T05:18:26.704Z"),
+            "customFields": [{"id": k, "value": v} for k, v in (contact.get("customFields") or {}).items()],
         }
 
     def add_contact(self, location_id: str, *, phone=None, name="", tags=(), first_name=None, last_name=None, **extra) -> str:
@@ -508,6 +511,16 @@ class GhlStandIn:
                                   "conversationId": "conv-" + contact_id, "dateAdded": _ms_time(date or datetime.now(timezone.utc).isoformat()),
                                   "source": "app", "userId": user_id, "messageType": "TYPE_SMS", "conversationProviderId": provider_id}
         return mid
+
+
+def _keep_custom_fields(contact: dict, body: dict) -> None:
+    """customFields of an upsert or PUT: [{id or key, field_value}] (GoHighLevel/highlevel-api-docs,
+    apps/contacts.json, customFieldsInputStringSchema: "Pass either `id` or `key`"); each named
+    field takes its value, the others keep theirs. Kept as contact["customFields"] {id|key: value}."""
+    for item in body.get("customFields") or []:
+        which = item.get("id") or item.get("key")
+        if which:
+            contact.setdefault("customFields", {})[which] = item.get("field_value")
 
 
 def _ms_time(value) -> str | None:
