@@ -105,7 +105,6 @@ class Membership(models.Model):
     timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone], help_text="blank = the location's")
     # when the member last switched to (or joined) this location: a login lands in the last one
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # notifications of a new message (per member; the settings page edits them)
     notify_browser = models.BooleanField(default=True, help_text="a browser notification for a new message in my conversations")
     notify_sound = models.BooleanField(default=True, help_text="a sound for a new message in my conversations")
     notify_unassigned = models.BooleanField(default=False, help_text="also for new messages in unassigned conversations")
