@@ -3,7 +3,9 @@
 - ``enqueue(func, *args)``: queue now, best effort. The work is always stored in a row first,
   so when the broker is down the minute sweep queues it again; nothing is lost.
 - ``enqueue_on_commit(func, *args)``: the same, once the current transaction commits.
-- ``run_now_or_at(func, arg, name=..., at=...)``: now, or at a moment kept in the database.
+- ``run_now_or_at(func, arg, name=..., at=...)``: now, or at a moment kept in the database (a
+  django-q2 one-off Schedule); the waker in every worker process (whatsnap/waker.py) fires it
+  when due, within about WHATSNAP_WAKE_INTERVAL_SECONDS, instead of django-q2's 30 s tick.
 - ``register_sweep(func)`` / ``run_sweeps()``: each app registers its minute sweep in its
   AppConfig.ready(); one schedule (``whatsnap.tasks.run_sweeps``, every minute) runs them all,
   each on its own so one failing sweep does not starve the others."""
