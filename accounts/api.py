@@ -15,6 +15,7 @@ from accounts.services import (
     account_disconnect,
 )
 from accounts.api_auth import HasLocationToken
+from whatsnap import events
 from whatsnap.api_base import AdminTokenForWrites, LocationViewSet
 from whatsnap.phones import normalise_e164
 
@@ -188,5 +189,9 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LocationVi
             if "capacity" in serializer.validated_data:
                 raise PermissionDenied("Only admin tokens can change a member's capacity.")
         with transaction.atomic():
+            previous = {name: getattr(member, name) for name in serializer.validated_data}
             serializer.save()
+            changed = sorted(name for name, value in previous.items() if getattr(member, name) != value)
+            if changed:  # routing gives waiting conversations to a member online again or with more capacity
+                events.record("member.changed", location_id=member.location_id, membership=member, changed=changed)
         return Response(MemberSerializer(member).data)

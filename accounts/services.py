@@ -287,8 +287,23 @@ def member_update(*, membership, role: str, capacity: int):
         raise ApplicationError("Capacity is between 0 and 1000 open conversations.", field="capacity")
     if membership.role == Membership.Role.ADMIN and role != Membership.Role.ADMIN and not _other_admins(membership):
         raise ApplicationError("The location needs at least one admin: make someone else admin first.", field="role")
+    changed = [name for name, value in (("role", role), ("capacity", capacity)) if getattr(membership, name) != value]
     Membership.objects.filter(pk=membership.pk).update(role=role, capacity=capacity)
     membership.role, membership.capacity = role, capacity
+    if changed:  # routing gives waiting conversations to a member whose capacity was raised
+        events.record("member.changed", location_id=membership.location_id, membership=membership, changed=changed)
+    return membership
+
+
+@transaction.atomic
+def member_set_availability(*, membership, availability: str):
+    """Online, away or offline (the member themselves, or the API)."""
+    if availability not in Membership.Availability.values:
+        raise ApplicationError(f"Unknown availability {availability!r}.", field="availability")
+    updated = Membership.objects.filter(pk=membership.pk).exclude(availability=availability).update(availability=availability)
+    membership.availability = availability
+    if updated:  # routing gives waiting conversations to a member coming online
+        events.record("member.changed", location_id=membership.location_id, membership=membership, changed=["availability"])
     return membership
 
 

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Team(models.Model):
@@ -66,3 +67,22 @@ class RoutingRule(models.Model):
             raise ValidationError({"target_user": "Pick the team member this rule assigns to."})
         if self.target == self.Target.TEAM and not self.target_team_id:
             raise ValidationError({"target_team": "Pick the team this rule assigns to."})
+
+
+class WaitingConversation(models.Model):
+    """A conversation routed to a team whose members were all at capacity, away or offline. It
+    waits, oldest first per team, until one of them has room (routing.queue): then it is
+    assigned under the same row locks routing uses. Assigned by hand, resolved or deleted, it
+    leaves the queue."""
+
+    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="waiting")
+    conversation = models.OneToOneField("conversations.Conversation", on_delete=models.CASCADE, related_name="waiting")
+    since = models.DateTimeField(default=timezone.now, help_text="when it started waiting (kept when it waits again)")
+
+    class Meta:
+        ordering = ["since", "id"]
+        indexes = [models.Index(fields=["team", "since", "id"], name="waiting_fifo")]
+
+    def __str__(self):
+        return f"conversation {self.conversation_id} waits for {self.team}"

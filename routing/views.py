@@ -1,10 +1,16 @@
+from functools import partial
+
 from django.contrib import messages
+from django.db import transaction
+from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import Membership
+from accounts.services import member_set_availability
 from accounts.tenancy import admin_required, get_for_location, location_required
 from contacts.models import Contact
+from routing import queue
 from routing.forms import DryRunForm, RoutingRuleForm, TeamForm
 from routing.models import RoutingRule, Team
 from routing.services import route_decide
@@ -16,13 +22,17 @@ def routing_home(request):
     rules = RoutingRule.objects.filter(location=request.location).select_related("account", "target_user", "target_team").prefetch_related("tags")
     teams = Team.objects.filter(location=request.location).prefetch_related("members")
     members = Membership.objects.filter(location=request.location).select_related("user").order_by("user__username")
+    teams = teams.annotate(waiting_count=Count("waiting"))
     return render(request, "routing/home.html", {"rules": rules, "teams": teams, "members": members})
 
 
-def _edit(request, form_class, instance, template, title):
+def _edit(request, form_class, instance, template, title, saved=None):
     form = form_class(request.POST or None, instance=instance, location=request.location)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        with transaction.atomic():
+            obj = form.save()
+            if saved is not None:
+                saved(obj)
         messages.success(request, f"{title} saved.")
         return redirect("routing")
     return render(request, template, {"form": form, "title": title})
@@ -37,7 +47,18 @@ def rule_edit(request, pk=None):
 @admin_required
 def team_edit(request, pk=None):
     team = get_for_location(Team.objects.all(), request.location, pk=pk) if pk else None
-    return _edit(request, TeamForm, team, "routing/edit.html", "Team")
+    return _edit(request, TeamForm, team, "routing/edit.html", "Team", saved=_drain_after_commit)
+
+
+def _drain_after_commit(team: Team) -> None:
+    """A member added to the team may take what waits for it."""
+    transaction.on_commit(partial(queue.drain_quietly, queue.teams_drain, team_ids=[team.pk]))
+
+
+@location_required
+def waiting(request):
+    """The waiting queue partial (the inbox refreshes it live and every minute for its ages)."""
+    return render(request, "routing/_waiting.html", {"show_empty": request.GET.get("empty") == "1"})
 
 
 @require_POST
@@ -52,7 +73,7 @@ def rule_delete(request, pk):
 def availability_set(request):
     value = request.POST.get("availability")
     if value in Membership.Availability.values:
-        Membership.objects.filter(pk=request.membership.pk).update(availability=value)
+        member_set_availability(membership=request.membership, availability=value)
     from django.utils.http import url_has_allowed_host_and_scheme
 
     target = request.POST.get("next", "")

@@ -40,6 +40,7 @@ CATALOGUE: dict[str, str] = {
     "account.alert": "account, alert, cleared — an alert raised (disconnected, logged out, banned, silent) or cleared ('' alert)",
     "account.archived": "account — deleted by a user: hidden, its tag becomes a plain tag",
     "member.removing": "membership — a person is taken out of a location (before the row goes)",
+    "member.changed": "membership, changed — a member's availability, capacity or role changed (names of changed fields)",
     # contacts
     "contact.created": "contact — first seen (inbound message, API, import)",
     "contact.updated": "contact — a person edited its name or tags",

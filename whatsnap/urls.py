@@ -104,6 +104,7 @@ urlpatterns = [
     # routing
     path("routing/", routing_views.routing_home, name="routing"),
     path("routing/dry-run/", routing_views.dry_run, name="routing-dry-run"),
+    path("routing/waiting/", routing_views.waiting, name="routing-waiting"),
     path("routing/rules/add/", routing_views.rule_edit, name="rule-add"),
     path("routing/rules/<int:pk>/", routing_views.rule_edit, name="rule-edit"),
     path("routing/rules/<int:pk>/delete/", routing_views.rule_delete, name="rule-delete"),
