@@ -86,12 +86,17 @@ def my_preferences(request):
     return redirect("settings")
 
 
+def _checkbox(request, name: str) -> bool | None:
+    """A checkbox of the form sent (unticked: absent); None when the form did not show it."""
+    return name in request.POST if f"{name}_shown" in request.POST else None
+
+
 @require_POST
 @admin_required
 def location_details(request):
     try:
         services.location_update(location=request.location, name=request.POST.get("name", ""), timezone_name=request.POST.get("timezone", "").strip(),
-                                 country=request.POST.get("country", ""))
+                                 country=request.POST.get("country", ""), agents_see_all=_checkbox(request, "agents_see_all"))
     except ApplicationError as exc:
         return _failed(request, exc, "location")
     messages.success(request, "Location saved.")

@@ -250,9 +250,11 @@ def account_settings_update(*, account: Account, actor=None, **values) -> dict:
 
 
 # --- the location's own settings: details, members, API tokens --------------------------------
-def location_update(*, location: Location, name: str, timezone_name: str, country: str | None = None) -> Location:
+def location_update(*, location: Location, name: str, timezone_name: str, country: str | None = None,
+                    agents_see_all: bool | None = None) -> Location:
     """Rename the location or change its time zone (reports and business hours use it) or its
-    country (the region of numbers typed without a country code)."""
+    country (the region of numbers typed without a country code), or whether agents may open
+    the inbox's All tab (None: unchanged)."""
 
     name = (name or "").strip()
     if not name:
@@ -268,8 +270,9 @@ def location_update(*, location: Location, name: str, timezone_name: str, countr
         validate_country(country)
     except ValidationError as exc:
         raise ApplicationError(exc.messages[0], field="country") from None
-    Location.objects.filter(pk=location.pk).update(name=name, timezone=timezone_name or "UTC", country=country)
-    location.name, location.timezone, location.country = name, timezone_name or "UTC", country
+    agents_see_all = location.agents_see_all if agents_see_all is None else bool(agents_see_all)
+    Location.objects.filter(pk=location.pk).update(name=name, timezone=timezone_name or "UTC", country=country, agents_see_all=agents_see_all)
+    location.name, location.timezone, location.country, location.agents_see_all = name, timezone_name or "UTC", country, agents_see_all
     return location
 
 

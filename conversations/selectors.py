@@ -1,6 +1,6 @@
 """Reads for the inbox. Each returns a queryset with everything its page shows joined or
 prefetched, so a page runs a fixed number of queries whatever the data size."""
-from django.db.models import Q
+from django.db.models import Count, Q
 
 from contacts.models import Contact, ContactAccount
 from contacts.selectors import written_first
@@ -8,6 +8,16 @@ from conversations.models import Conversation, ConversationEvent, Message
 from whatsnap.params import page_param
 
 VIEWS = (("mine", "Mine"), ("unassigned", "Unassigned"), ("all", "All"))
+
+
+def unread_by_view(*, location, user) -> dict[str, int]:
+    """How many conversations with unread messages each tab holds (one query)."""
+    unread = Q(unread_count__gt=0)
+    return Conversation.objects.filter(location=location).aggregate(
+        mine=Count("id", filter=unread & Q(assignee=user)),
+        unassigned=Count("id", filter=unread & Q(assignee__isnull=True)),
+        all=Count("id", filter=unread),
+    )
 
 
 def conversations_for(*, location, user, view: str = "all", account_id=None, status: str = "", query: str = "", tag_id=None):

@@ -1,7 +1,6 @@
 import base64
 import binascii
 import threading
-from datetime import datetime
 
 import httpx
 from django.conf import settings
@@ -9,7 +8,6 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -19,6 +17,7 @@ from accounts.tenancy import get_for_location, location_required
 from contacts.models import Tag
 from conversations import actions
 from conversations import selectors
+from conversations import snooze
 from conversations import timeline
 from conversations.composer import composer_context
 from conversations.models import Conversation, Message
@@ -36,9 +35,31 @@ def home(request):
     return redirect("inbox")
 
 
+ALL_HIDDEN = "Agents of this location see their own and unassigned conversations: here is Mine."
+
+
+def _sees_all(request) -> bool:
+    """Admins always; agents when the location lets them (Location.agents_see_all)."""
+    return _is_admin(request) or request.location.agents_see_all
+
+
+def _views(request):
+    return [(key, label) for key, label in selectors.VIEWS if key != "all" or _sees_all(request)]
+
+
 def _filters(request):
+    """The list's filters. Agents start on Mine, admins on All; an agent asking for All where
+    the location does not allow it gets Mine, told why (the server decides, not the tabs)."""
+    default = "all" if _is_admin(request) else "mine"
+    view = request.GET.get("view") or default
+    note = ""
+    if view not in dict(selectors.VIEWS):
+        view = default
+    if view == "all" and not _sees_all(request):
+        view, note = "mine", ALL_HIDDEN
     return {
-        "view": request.GET.get("view", "all"),
+        "view": view,
+        "view_note": note,
         "account_id": id_param(request.GET.get("account")),
         "status": request.GET.get("status", ""),
         "query": request.GET.get("q", "").strip(),
@@ -46,13 +67,26 @@ def _filters(request):
     }
 
 
-def _list_context(request, current=None):
-    filters = _filters(request)
-    qs = selectors.conversations_for(location=request.location, user=request.user, **filters)
-    page = selectors.Page(qs, request.GET.get("page"), PAGE_SIZE)
+def _querystring(request, view: str, *, first_page: bool = False) -> str:
+    """The list's query as shown (the view it really shows), without the open conversation."""
     query = request.GET.copy()
     query.pop("current", None)
-    return {"page": page, "filters": filters, "querystring": query.urlencode(), "conversation": current}
+    if first_page:
+        query.pop("page", None)
+    query["view"] = view
+    return query.urlencode()
+
+
+def _list_context(request, current=None):
+    filters = _filters(request)
+    note = filters.pop("view_note")
+    qs = selectors.conversations_for(location=request.location, user=request.user, **filters)
+    page = selectors.Page(qs, request.GET.get("page"), PAGE_SIZE)
+    unread = selectors.unread_by_view(location=request.location, user=request.user)
+    tabs = [{"key": key, "label": label, "unread": unread[key], "query": _querystring(request, key, first_page=True)}
+            for key, label in _views(request)]
+    return {"page": page, "filters": filters, "view_note": note, "tabs": tabs,
+            "querystring": _querystring(request, filters["view"]), "conversation": current}
 
 
 def _page_context(request, conversation=None):
@@ -61,10 +95,9 @@ def _page_context(request, conversation=None):
         accounts=Account.objects.filter(location=request.location, archived_at__isnull=True),
         tags=Tag.objects.filter(location=request.location),
         statuses=Conversation.Status.choices,
-        views=selectors.VIEWS,
     )
     if conversation is not None:
-        ctx.update(_thread_context(request, conversation))
+        ctx.update(_thread_context(request, conversation), snooze_menu=snooze.menu())
     return ctx
 
 
@@ -125,7 +158,8 @@ def conversation_thread(request, pk):
 @location_required
 def conversation_header(request, pk):
     """The thread's title and actions (status, snooze), refreshed live."""
-    return render(request, "conversations/_header.html", {"conversation": _conversation(request, pk)})
+    return render(request, "conversations/_header.html", {"conversation": _conversation(request, pk), "snooze_menu": snooze.menu(),
+                                                          "querystring": _querystring(request, _filters(request)["view"])})
 
 
 @location_required
@@ -194,14 +228,15 @@ def message_react_view(request, pk):
 def conversation_action(request, pk):
     """Assign / unassign / resolve / reopen / pending / snooze / mark unread."""
     conversation = _conversation(request, pk)
-    action = request.POST.get("action", "")
+    # the snooze menu's buttons carry only their choice (1h, tomorrow, next_week, custom)
+    action = request.POST.get("action") or ("snooze" if "snooze" in request.POST else "")
     try:
         if action == "assign":
             actions.conversation_assign(conversation=conversation, assignee=_assignee(request), actor=request.user, reason="manual")
         elif action in ("open", "resolved", "pending"):
             actions.conversation_set_status(conversation=conversation, status=action, actor=request.user)
         elif action == "snooze":
-            until = _parse_local(request.POST.get("snooze_until", ""))
+            until = snooze.snooze_until(request.POST.get("snooze", ""), request.POST.get("snooze_until", ""))
             actions.conversation_set_status(conversation=conversation, status="snoozed", actor=request.user, snooze_until=until)
         elif action == "unread":
             actions.conversation_mark_unread(conversation=conversation)
@@ -223,14 +258,6 @@ def _assignee(request):
     if user is None:
         raise ApplicationError(NOT_A_MEMBER, field="assignee")
     return user
-
-
-def _parse_local(value: str):
-    try:
-        naive = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return timezone.make_aware(naive) if timezone.is_naive(naive) else naive
 
 
 @require_POST
