@@ -83,10 +83,11 @@ def conversation_mark_unread(*, conversation: Conversation) -> None:
 
 
 @transaction.atomic
-def note_add(*, conversation: Conversation, text: str, author) -> Message:
-    """A private note: kept in the thread for the team, never sent to the contact."""
+def note_add(*, conversation: Conversation, text: str, author, media: list | None = None) -> Message:
+    """A private note: kept in the thread for the team, never sent to the contact (its media:
+    files attached from the composer, conversations/uploads.py)."""
     text = (text or "").strip()
-    if not text:
+    if not text and not media:
         raise ApplicationError("Type a note first.", field="text")
     note = Message.objects.create(
         location_id=conversation.location_id,
@@ -95,6 +96,7 @@ def note_add(*, conversation: Conversation, text: str, author) -> Message:
         direction=Message.Direction.OUTBOUND,
         is_note=True,
         text=text,
+        media=media or [],
         status=Message.Status.SENT,
         author=author,
     )

@@ -5,10 +5,13 @@ from django.utils import timezone
 
 from accounts.hours import next_open, parse_hours
 from accounts.models import Membership
+from accounts.providers.media import size_label
 from conversations.merge_fields import MergeContext, merge_fields_render
 from conversations.message_templates import template_render, templates_for
 from conversations.models import Conversation
 from conversations.scheduling import can_change, scheduled_for, zone_for
+from conversations.uploads import limits_for, limits_json, pending_uploads
+from whatsnap.errors import ApplicationError
 
 
 def is_admin(request) -> bool:
@@ -49,8 +52,24 @@ def scheduled_context(request, conversation: Conversation) -> dict:
             "schedule_zone_whose": "your time zone" if own else "the location's time zone"}
 
 
+def attachments_context(request, conversation: Conversation) -> dict:
+    """What the composer may attach through each account it can send through (composer.js
+    refuses a file before uploading it), and the files a refused send had attached (kept)."""
+    try:
+        pending = pending_uploads(request, conversation)
+    except ApplicationError:
+        pending = []
+    for upload in pending:
+        upload.size_label = size_label(upload.size)
+    limits = limits_for(conversation.account)
+    # the other accounts the composer offers are added by the template (|with_accounts)
+    return {"attachment_limits": limits_json([conversation.account]), "attachment_summary": limits.summary(),
+            "attachment_accept": ",".join(limits.types), "pending_uploads": pending}
+
+
 def composer_context(request, conversation: Conversation) -> dict:
     return {
+        **attachments_context(request, conversation),
         "picker_templates": picker_templates(conversation, request.user),
         "business_hours": business_hours_hint(conversation.account),
         **scheduled_context(request, conversation),

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import get_random_string
+from django.utils.text import get_valid_filename
 
 
 class Conversation(models.Model):
@@ -293,3 +295,31 @@ class ReportRollupState(models.Model):
     watermark = models.BigIntegerField(default=0)
     tz = models.CharField(max_length=64)
     refreshed_at = models.DateTimeField(default=timezone.now)
+
+
+def upload_path(upload, filename: str) -> str:
+    """Where a composer upload is stored: under its location, in a folder named by a random
+    token (a name is never guessed from another; storages never list it to anyone)."""
+    safe = get_valid_filename(filename)[-100:] or "file"
+    return f"uploads/{upload.location_id}/{timezone.now():%Y/%m}/{get_random_string(24)}/{safe}"
+
+
+class Upload(models.Model):
+    """A file chosen or dropped into the composer, stored through Django's storage API
+    (conversations/uploads.py). It is sent as a message's media (then `message` is set); one
+    never sent is removed after UPLOAD_UNSENT_RETENTION_HOURS."""
+    location = models.ForeignKey("accounts.Location", on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="uploads")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="uploads")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    file = models.FileField(upload_to=upload_path, max_length=300)
+    filename = models.CharField(max_length=200, help_text="as the person's computer named it")
+    content_type = models.CharField(max_length=100, help_text="read from the file's first bytes")
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], condition=Q(message__isnull=True), name="upload_unsent")]
+
+    def __str__(self):
+        return self.filename

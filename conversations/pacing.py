@@ -23,6 +23,7 @@ from accounts.providers.base import ProviderError
 from accounts.services import account_set_status
 from conversations.models import Message
 from conversations.statuses import message_status_advance, message_status_changed
+from conversations.upload_links import backend_media
 from whatsnap import guarded_fetch
 from whatsnap.tasks import run_now_or_at
 
@@ -174,7 +175,7 @@ def message_deliver(*, message_id: int) -> str:
             message.account,
             to=message.conversation.contact.phone,
             text=message.text,
-            media=message.media or None,
+            media=backend_media(message.media),  # stored uploads: their signed link and storage name
             idempotency_key=f"wsm-{message.pk}",
             reply_to=message.reply_to_provider_id,
         )

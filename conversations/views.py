@@ -19,10 +19,11 @@ from conversations import actions
 from conversations import selectors
 from conversations import snooze
 from conversations import timeline
+from conversations import uploads
 from conversations.composer import composer_context
 from conversations.models import Conversation, Message
 from conversations.reactions import message_react
-from conversations.services import message_retry, message_send
+from conversations.services import message_retry
 from whatsnap import guarded_fetch
 from whatsnap.errors import NOT_A_MEMBER, ApplicationError
 from whatsnap.params import id_param
@@ -177,12 +178,13 @@ def conversation_reply(request, pk):
     error = None
     try:
         if request.POST.get("mode") == "note":
-            actions.note_add(conversation=conversation, text=text, author=request.user)
+            uploads.note_send(request, conversation=conversation, text=text, author=request.user)
         else:
             account = None
             if request.POST.get("account"):
                 account = get_for_location(Account.objects.all(), request.location, pk=request.POST["account"])
-            sent = message_send(conversation=conversation, text=text, author=request.user, account=account, reply_to=reply_to)
+            sent = uploads.reply_send(request, conversation=conversation, text=text, author=request.user, account=account,
+                                      reply_to=reply_to)  # with the composer's attachments
             if sent.conversation_id != conversation.pk:
                 # sent through another of the contact's accounts: that account's thread holds it
                 target = reverse("conversation", kwargs={"pk": sent.conversation_id})

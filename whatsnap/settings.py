@@ -10,6 +10,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from whatsnap.env import env_bool, env_float, env_int, env_list, env_str
+from whatsnap.upload_settings import upload_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("WHATSNAP_VAR_DIR", str(BASE_DIR / "var")))
@@ -199,29 +200,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-# --- Attachments chosen in the composer (conversations/uploads.py): Django's storage API -----
-# The local file system under the var dir by default; an S3-compatible bucket (django-storages)
-# when UPLOADS_S3_BUCKET is set. Files are never listed or served by their storage address:
-# members read them through the inbox, a backend through a signed link (PUBLIC_BASE_URL).
-MEDIA_ROOT = Path(env_str("UPLOADS_DIR", str(VAR_DIR / "uploads")))
-MEDIA_URL = "/uploads-are-served-by-views/"  # never served from here (see conversations/upload_views.py)
-UPLOADS_S3_BUCKET = env_str("UPLOADS_S3_BUCKET")
-if UPLOADS_S3_BUCKET:
-    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
-        "bucket_name": UPLOADS_S3_BUCKET,
-        "endpoint_url": env_str("UPLOADS_S3_ENDPOINT_URL") or None,  # MinIO, R2, B2…; empty = AWS S3
-        "region_name": env_str("UPLOADS_S3_REGION") or None,
-        "access_key": env_str("UPLOADS_S3_ACCESS_KEY_ID") or None,  # empty: boto3's own chain (instance role…)
-        "secret_key": env_str("UPLOADS_S3_SECRET_ACCESS_KEY") or None,
-        "location": env_str("UPLOADS_S3_PREFIX", "whatsnap").strip("/"),
-        "addressing_style": env_str("UPLOADS_S3_ADDRESSING_STYLE") or None,  # "path" for most self-hosted stores
-        "default_acl": None, "querystring_auth": True, "file_overwrite": False,  # private objects, never replaced
-    }}
-UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 25 * 1024 * 1024)  # any one file, whatever the backend allows
-UPLOAD_LINK_MAX_AGE_SECONDS = env_int("UPLOAD_LINK_MAX_AGE_SECONDS", 7 * 24 * 3600)  # a backend's signed link
-UPLOAD_UNSENT_RETENTION_HOURS = env_int("UPLOAD_UNSENT_RETENTION_HOURS", 24)  # chosen, never sent: then removed
-if UPLOAD_MAX_BYTES < 1 or UPLOAD_LINK_MAX_AGE_SECONDS < 60 or UPLOAD_UNSENT_RETENTION_HOURS < 1:
-    raise ImproperlyConfigured("UPLOAD_MAX_BYTES must be >= 1, UPLOAD_LINK_MAX_AGE_SECONDS >= 60, UPLOAD_UNSENT_RETENTION_HOURS >= 1")
+# Attachments chosen in the composer: file system under the var dir, or S3 (whatsnap/upload_settings.py)
+MEDIA_ROOT, STORAGES["default"], UPLOAD_MAX_BYTES, UPLOAD_LINK_MAX_AGE_SECONDS, UPLOAD_UNSENT_RETENTION_HOURS = upload_settings(VAR_DIR)
+MEDIA_URL = "/uploads-are-served-by-views/"  # never served from here (conversations/upload_views.py)
 WHITENOISE_USE_FINDERS = DEBUG  # otherwise `collectstatic` (bin/run does it)
 
 # --- Redis: channel layer + task broker when set; embedded alternatives otherwise ---------

@@ -11,6 +11,7 @@ from contacts import io_views as contact_io_views
 from contacts import views as contact_views
 from conversations import report_views, sandbox_views, start_views, unfiled_views
 from conversations import schedule_views, template_views
+from conversations import upload_views
 from conversations import notify_views
 from conversations import views as conversation_views
 from conversations.webhooks import webhook
@@ -69,6 +70,10 @@ urlpatterns = [
     path("inbox/messages/<int:pk>/retry/", conversation_views.message_retry_view, name="message-retry"),
     path("inbox/messages/<int:pk>/react/", conversation_views.message_react_view, name="message-react"),
     path("inbox/messages/<int:pk>/media/<int:index>/", conversation_views.message_media, name="message-media"),
+    path("inbox/<int:pk>/uploads/", upload_views.conversation_upload, name="conversation-upload"),
+    path("inbox/uploads/<int:pk>/", upload_views.upload_file, name="upload-file"),
+    path("inbox/uploads/<int:pk>/remove/", upload_views.upload_delete, name="upload-remove"),
+    path("media/<str:token>/<str:name>", upload_views.upload_public, name="upload-public"),
     path("inbox/<int:pk>/schedule/", schedule_views.conversation_schedule, name="conversation-schedule"),
     path("inbox/<int:pk>/scheduled/", schedule_views.conversation_scheduled, name="conversation-scheduled"),
     path("inbox/scheduled/<int:pk>/edit/", schedule_views.scheduled_edit, name="scheduled-edit"),

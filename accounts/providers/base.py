@@ -298,6 +298,9 @@ class Provider(ABC):
     supports_reactions: bool = False
     supports_read_receipts: bool = False
     supports_history: bool = False
+    # What one message may carry (accounts/providers/media.py MediaLimits); None: text only,
+    # so files chosen in the composer go as signed links (media.LINKS_ONLY).
+    media_limits = None
 
     def react(self, account, *, to: str, target_id: str, target_from_me: bool, emoji: str) -> None:
         """React with emoji ('' removes our reaction) to the message target_id in the chat `to`

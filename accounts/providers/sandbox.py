@@ -43,6 +43,7 @@ from accounts.providers.base import (
     WebhookMalformed,
     json_envelope,
 )
+from accounts.providers.media import ANY_MEDIA, media_bytes
 
 QR_LIFETIME_SECONDS = 60
 SIGNATURE_HEADER = "HTTP_X_SANDBOX_SIGNATURE"
@@ -92,9 +93,16 @@ class SandboxProvider(Provider):
     def health(self, account) -> Health:
         return Health(ok=True, detail="Sandbox backend: simulated inside WhatSnap, always reachable.")
 
+    # every kind of file WhatSnap takes, up to 10 in one message (the simulated phone shows them)
+    media_limits = ANY_MEDIA
+
     def send(self, account, *, to: str, text: str, media=None, idempotency_key: str, reply_to: str = "") -> SendResult:
         # Deterministic id: a retried send of the same message is the same sandbox message;
-        # the simulated phone receives it at once.
+        # the simulated phone receives it at once. A stored file is read as a real backend
+        # would (one no longer stored fails the send).
+        for item in media or ():
+            if item.get("storage_name"):
+                media_bytes(item)
         return SendResult(provider_id=f"sbx-out-{idempotency_key}", status="delivered")
 
     # The simulated phone shows reactions and blue ticks from what WhatSnap recorded, so both

@@ -187,3 +187,220 @@
   window.addEventListener("resize", placeOpen);
   document.addEventListener("DOMContentLoaded", placeOpen);
 })();
+
+// Reply / Private note tabs, and attachments: files chosen with "Attach", dropped onto the
+// composer or pasted into the reply box are checked against what the chosen account's backend
+// can send (#composer-limits: types, size; the server checks again and reads what a file is
+// from its contents), uploaded at once (conversations/upload_views.py) and listed as chips
+// with a × to take them back; Send carries their ids (`attachment`). Delegated to document:
+// htmx swaps the composer after each send.
+(function () {
+  const NAMES = { "image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WebP", "application/pdf": "PDF",
+    "audio/mpeg": "MP3", "audio/ogg": "OGG", "audio/mp4": "M4A", "audio/aac": "AAC", "audio/amr": "AMR", "audio/wav": "WAV",
+    "audio/webm": "WebM audio" };
+  const BY_EXTENSION = { jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", gif: "image/gif", webp: "image/webp",
+    pdf: "application/pdf", mp3: "audio/mpeg", ogg: "audio/ogg", oga: "audio/ogg", opus: "audio/ogg", m4a: "audio/mp4",
+    aac: "audio/aac", amr: "audio/amr", wav: "audio/wav", weba: "audio/webm" };
+  const MAX_FILES = 10;  // one send; a backend carrying fewer per message gets several messages
+  let uploading = 0;
+
+  function form() { return document.getElementById("composer-form"); }
+  function list() { return document.getElementById("composer-attachments"); }
+  function isNote() { const n = document.getElementById("mode-note"); return !!(n && n.checked); }
+
+  function limits() {
+    const data = document.getElementById("composer-limits"), f = form();
+    if (!data || !f) return null;
+    let all = {};
+    try { all = JSON.parse(data.textContent) || {}; } catch (e) { return null; }
+    if (isNote()) return all.note;
+    const select = f.querySelector("select[name=account]");
+    return all[select && select.value ? select.value : f.dataset.defaultAccount] || null;
+  }
+
+  function sizeLabel(n) {
+    if (n >= 1048576) return (Math.round(n / 104857.6) / 10) + " MB";
+    if (n >= 1024) return Math.round(n / 1024) + " KB";
+    return n + " bytes";
+  }
+
+  function showError(text) {
+    const p = document.getElementById("attach-error");
+    if (!p) return;
+    p.textContent = text || "";
+    p.hidden = !text;
+  }
+
+  function typeOf(file) {
+    const named = (file.type || "").split(";")[0].trim().toLowerCase();
+    if (named) return named === "audio/x-wav" || named === "audio/wave" ? "audio/wav" : named === "audio/mp3" ? "audio/mpeg" : named;
+    const ext = (file.name.split(".").pop() || "").toLowerCase();
+    return BY_EXTENSION[ext] || "";
+  }
+
+  // What the composer can say before uploading; "" when the file may go.
+  function problem(file, lim) {
+    if (!lim) return "";
+    const type = typeOf(file);
+    if (!file.size) return file.name + " is empty.";
+    if (type && lim.types.indexOf(type) === -1) {
+      const kinds = lim.types.map(function (t) { return NAMES[t] || t; }).filter(function (v, i, a) { return a.indexOf(v) === i; });
+      return lim.label + " cannot send " + (NAMES[type] || type) + " files; it sends " + kinds.join(", ") + ".";
+    }
+    if (file.size > lim.max_file_bytes) return file.name + " is " + sizeLabel(file.size) + "; " + lim.label + " sends files up to " + sizeLabel(lim.max_file_bytes) + ".";
+    return "";
+  }
+
+  function setBusy() {
+    const send = document.getElementById("send-reply");
+    if (send) send.disabled = uploading > 0;
+  }
+
+  function chip(name, size) {
+    const li = document.createElement("li");
+    li.className = "attachment-chip uploading";
+    const kind = document.createElement("span");
+    kind.className = "attachment-kind";
+    kind.textContent = "…";
+    const label = document.createElement("span");
+    label.className = "attachment-name";
+    label.textContent = name;
+    label.title = name;
+    const meta = document.createElement("span");
+    meta.className = "muted small attachment-progress";
+    meta.textContent = sizeLabel(size) + " · uploading";
+    li.append(kind, label, meta);
+    return li;
+  }
+
+  function done(li, data) {
+    li.classList.remove("uploading");
+    li.dataset.upload = data.id;
+    const hidden = document.createElement("input");
+    hidden.type = "hidden"; hidden.name = "attachment"; hidden.value = data.id;
+    li.prepend(hidden);
+    const kind = li.querySelector(".attachment-kind");
+    if (data.kind === "image") {
+      const img = document.createElement("img");
+      img.src = data.url; img.alt = "";
+      kind.replaceWith(img);
+    } else {
+      kind.textContent = data.content_type === "application/pdf" ? "PDF" : "♪";
+    }
+    li.querySelector(".attachment-progress").textContent = data.size_label;
+    const remove = document.createElement("button");
+    remove.type = "button"; remove.className = "link attachment-remove"; remove.textContent = "×"; remove.title = "Remove";
+    remove.setAttribute("aria-label", "Remove " + data.filename);
+    remove.dataset.removeUpload = data.remove_url;
+    li.append(remove);
+  }
+
+  function csrf(f) {
+    const input = f.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function upload(file) {
+    const f = form(), ul = list();
+    if (!f || !ul) return;
+    const li = chip(file.name, file.size);
+    ul.appendChild(li);
+    const body = new FormData();
+    body.append("file", file);
+    body.append("mode", isNote() ? "note" : "reply");
+    const select = f.querySelector("select[name=account]");
+    if (select && select.value) body.append("account", select.value);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", f.dataset.uploadUrl);
+    xhr.setRequestHeader("X-CSRFToken", csrf(f));
+    xhr.upload.addEventListener("progress", function (e) {
+      if (e.lengthComputable) li.querySelector(".attachment-progress").textContent = sizeLabel(file.size) + " · " + Math.round(100 * e.loaded / e.total) + "%";
+    });
+    uploading += 1; setBusy();
+    xhr.addEventListener("loadend", function () {
+      uploading -= 1; setBusy();
+      let data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+      if (xhr.status === 201 && data) { done(li, data); return; }
+      li.remove();
+      showError((data && data.error) || (xhr.status ? "The file could not be uploaded (" + xhr.status + ")." : "The file could not be uploaded: the connection failed."));
+    });
+    xhr.send(body);
+  }
+
+  function attach(files) {
+    const ul = list();
+    if (!ul || !files || !files.length) return;
+    showError("");
+    const lim = limits(), refused = [];
+    let count = ul.querySelectorAll(".attachment-chip").length;
+    Array.prototype.forEach.call(files, function (file) {
+      if (count >= MAX_FILES) { refused.push("At most " + MAX_FILES + " files go with one send; " + file.name + " was not attached."); return; }
+      const why = problem(file, lim);
+      if (why) { refused.push(why); return; }
+      count += 1;
+      upload(file);
+    });
+    if (refused.length) showError(refused.join(" "));
+  }
+
+  function syncMode() {
+    const f = form();
+    if (!f) return;
+    const note = isNote(), box = document.getElementById("composer"), send = document.getElementById("send-reply");
+    f.classList.toggle("is-note", note);
+    if (box) box.placeholder = note ? box.dataset.notePlaceholder : box.dataset.replyPlaceholder;
+    if (send) send.textContent = note ? send.dataset.noteLabel : send.dataset.replyLabel;
+    const lim = limits(), hint = document.getElementById("attach-limits"), input = document.getElementById("composer-files");
+    if (lim && hint) { hint.textContent = lim.summary; hint.title = lim.summary; }
+    if (lim && input) input.accept = lim.types.join(",");
+  }
+
+  document.addEventListener("change", function (e) {
+    if (e.target.id === "composer-files") {
+      attach(e.target.files);
+      e.target.value = "";  // uploaded already: the send carries ids, not the files again
+    } else if (e.target.name === "mode" || (e.target.name === "account" && e.target.closest("#composer-form"))) {
+      syncMode();
+    }
+  });
+  document.addEventListener("click", function (e) {
+    const remove = e.target.closest("[data-remove-upload]");
+    if (!remove) return;
+    const li = remove.closest(".attachment-chip"), f = form();
+    li.remove();
+    showError("");
+    fetch(remove.dataset.removeUpload, { method: "POST", headers: { "X-CSRFToken": csrf(f) }, credentials: "same-origin" }).catch(function () {});
+  });
+  document.addEventListener("paste", function (e) {
+    if (e.target.id !== "composer" || !e.clipboardData || !e.clipboardData.files.length) return;
+    e.preventDefault();
+    attach(e.clipboardData.files);
+  });
+  function dragTarget(e) { return e.target.closest && e.target.closest("#composer-form"); }
+  function hasFiles(e) { return e.dataTransfer && Array.prototype.indexOf.call(e.dataTransfer.types || [], "Files") !== -1; }
+  document.addEventListener("dragover", function (e) {
+    const f = dragTarget(e);
+    if (!f || !hasFiles(e)) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = "copy";
+    f.classList.add("dragging");
+  });
+  document.addEventListener("dragleave", function (e) {
+    const f = dragTarget(e);
+    if (f && !f.contains(e.relatedTarget)) f.classList.remove("dragging");
+  });
+  document.addEventListener("drop", function (e) {
+    const f = dragTarget(e);
+    if (!f || !hasFiles(e)) return;
+    e.preventDefault();
+    f.classList.remove("dragging");
+    attach(e.dataTransfer.files);
+  });
+  document.addEventListener("htmx:afterSwap", syncMode);
+  document.addEventListener("DOMContentLoaded", syncMode);
+  // a send while a file is still uploading would leave it behind
+  document.addEventListener("htmx:confirm", function (e) {
+    if (uploading > 0 && e.target.id === "composer-form") { e.preventDefault(); showError("Wait for the files to finish uploading."); }
+  });
+})();

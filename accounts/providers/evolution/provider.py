@@ -19,7 +19,7 @@ from accounts.providers.base import (
 from accounts.providers.evolution import chat
 from accounts.providers.evolution.gateway import GATEWAY, call, fetch_instance_token, instance_name, qr_events, token_of, webhook_url
 from accounts.providers.evolution.webhooks import WEBHOOK_EVENTS, envelope_events, verified_envelope
-from accounts.providers.transport import media_download
+from accounts.providers.media import AUDIO, MB, MediaLimits, media_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,10 @@ class EvolutionProvider(Provider):
     key = "evolution"
     label = "WhatsApp Web (Evolution API gateway)"
     kinds = ("whatsapp",)
+    # One WhatsApp message carries one file (more go one message each), the file itself posted
+    # to the gateway (media_bytes caps it at WhatsApp's 16 MB for photos and voice notes).
+    media_limits = MediaLimits(max_files=1, max_file_bytes=16 * MB, max_total_bytes=16 * MB,
+                               types=("image/jpeg", "image/png", "image/webp", "application/pdf", *AUDIO))
     choice_label = "WhatsApp Web gateway (Evolution API)"
     operator_settings = (GATEWAY.base_setting,)
     supports_reactions = True
@@ -136,7 +140,7 @@ class EvolutionProvider(Provider):
             # One WhatsApp message carries one file: the first goes as the file, any others as
             # links in its caption (one send, so a retry can never repeat half of it).
             item = media[0]
-            data, fetched_type = media_download(item["url"])
+            data, fetched_type = media_bytes(item)
             content_type = item.get("content_type") or fetched_type
             caption = "\n".join([text, *(m["url"] for m in media[1:] if m.get("url"))]).strip()
             body = {

@@ -22,6 +22,7 @@ from accounts.providers.base import (
     WebhookForbidden,
     WebhookMalformed,
 )
+from accounts.providers.media import MB, MediaLimits
 from accounts.providers.twilio.setup import (
     A2P_VERIFIED,
     TwilioSetup,
@@ -55,6 +56,13 @@ class TwilioProvider(Provider):
     key = "twilio"
     label = "Twilio"
     kinds = ("twilio",)
+    # MMS: up to 10 media URLs, 5 MB for all of them together; Twilio fetches each URL itself
+    # (a signed link on PUBLIC_BASE_URL). Types: Twilio's "Accepted content types for media"
+    # (JPEG, PNG and GIF are resized for the handset; PDF and audio pass as they are).
+    media_limits = MediaLimits(max_files=10, max_file_bytes=5 * MB, max_total_bytes=5 * MB,
+                               types=("image/jpeg", "image/png", "image/gif", "application/pdf", "audio/mpeg", "audio/ogg",
+                                      "audio/mp4", "audio/amr", "audio/webm"),
+                               note="MMS reaches US and Canadian numbers")
     settable_config = {"messaging_service_sid": None}
     settable_credentials = ("account_sid", "auth_token", "api_key_sid", "api_key_secret")
     required_credentials = ("account_sid", "auth_token")

@@ -18,7 +18,7 @@ from accounts.providers.base import (
     gateway_resource_claim,
     gateway_resource_foreign,
 )
-from accounts.providers.transport import media_download
+from accounts.providers.media import AUDIO, MB, MediaLimits, media_bytes
 from accounts.providers.waha.client import (
     GATEWAY,
     LEGACY_WEBHOOK_EVENTS,
@@ -51,6 +51,9 @@ class WahaProvider(Provider):
     key = "waha"
     label = "WhatsApp Web (WAHA gateway)"
     kinds = ("whatsapp",)
+    # as Evolution: one file per WhatsApp message, posted to WAHA itself, 16 MB at most
+    media_limits = MediaLimits(max_files=1, max_file_bytes=16 * MB, max_total_bytes=16 * MB,
+                               types=("image/jpeg", "image/png", "image/webp", "application/pdf", *AUDIO))
     choice_label = "WhatsApp Web gateway (WAHA)"
     operator_settings = (GATEWAY.base_setting,)
 
@@ -181,7 +184,7 @@ class WahaProvider(Provider):
             # One WhatsApp message carries one file: the first goes as the file, any others as
             # links in its caption (one send, so a retry can never repeat half of it).
             item = media[0]
-            data, fetched_type = media_download(item["url"])
+            data, fetched_type = media_bytes(item)
             content_type = item.get("content_type") or fetched_type or "application/octet-stream"
             caption = "\n".join([text, *(m["url"] for m in media[1:] if m.get("url"))]).strip()
             file = {
