@@ -1,5 +1,6 @@
 """/api/v1/routing-rules/ (CRUD, validated by the same form as the routing page) and
 /api/v1/teams/ (read-only: rules point at teams by id)."""
+from django.db.models import Count, Min
 from django.forms.models import model_to_dict
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status
@@ -123,9 +124,13 @@ class RoutingRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Locat
 
 
 class TeamSerializer(serializers.ModelSerializer):
+    waiting = serializers.IntegerField(source="waiting_count", read_only=True, help_text="Conversations waiting for a member with room (the fair queue)")
+    oldest_waiting_since = serializers.DateTimeField(read_only=True, allow_null=True,
+                                                     help_text="When the oldest of them started waiting (null: none waits)")
+
     class Meta:
         model = Team
-        fields = ["id", "name", "strategy", "sticky", "members"]
+        fields = ["id", "name", "strategy", "sticky", "members", "waiting", "oldest_waiting_since"]
         extra_kwargs = {"members": {"help_text": "User ids"}}
 
 
@@ -136,4 +141,5 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LocationView
     ordering_fields = ("id", "name")
 
     def get_queryset(self):
-        return Team.objects.filter(location=self.location).prefetch_related("members")
+        return (Team.objects.filter(location=self.location).prefetch_related("members")
+                .annotate(waiting_count=Count("waiting"), oldest_waiting_since=Min("waiting__since")))

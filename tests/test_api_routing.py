@@ -76,5 +76,6 @@ def test_teams_list(api_client, location, agent_user):
     team = Team.objects.create(location=location, name="Support", strategy="least_open")
     team.members.set([agent_user])
     assert api_client.get("/api/v1/teams/").json()["results"] == [
-        {"id": team.pk, "name": "Support", "strategy": "least_open", "sticky": True, "members": [agent_user.pk]}]
+        {"id": team.pk, "name": "Support", "strategy": "least_open", "sticky": True, "members": [agent_user.pk],
+         "waiting": 0, "oldest_waiting_since": None}]
     assert not Contact.objects.exists()

@@ -333,3 +333,18 @@ def test_many_arriving_and_resolving_at_once_never_exceed_capacity_nor_leave_any
     assert violations == [], f"capacity exceeded: {violations[:3]}"
     assert _over_capacity(location) == {}
     assert not [r for r in caplog.records if "fair queue" in r.getMessage()], "a drain failed"
+
+
+def test_the_teams_api_says_how_many_wait_and_since_when(team, sandbox_account, api_client):
+    fill(team, sandbox_account)
+    w1 = write_in(sandbox_account, "w1", "+14155554001")
+    write_in(sandbox_account, "w2", "+14155554002")
+    body = api_client.get(f"/api/v1/teams/{team.pk}/").json()
+    assert body["waiting"] == 2
+    assert body["oldest_waiting_since"] == WaitingConversation.objects.get(conversation=w1).since.isoformat().replace("+00:00", "Z")
+
+
+def test_the_minute_sweep_includes_the_queue():
+    from whatsnap.tasks import sweeps
+
+    assert queue_sweep in sweeps()
