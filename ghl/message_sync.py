@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from conversations.models import Message
+from conversations.upload_links import backend_media
 from ghl.client import GhlClient, GhlError, GhlRejected
 from ghl.contact_sync import ContactNotSynced, contact_forget_ghl_id, contact_push, phone_for_ghl
 from ghl.models import ContactSync, GhlConnection, GhlMessageLink, OutboxItem
@@ -92,9 +93,10 @@ def _post_message(client: GhlClient, item: OutboxItem, record: dict, *, directio
         "type": kind,
         "contactId": contact.ghl_contact_id,
         "message": text,
-        # links GHL can open; a file a gateway sent inline (data:) or keeps on the device is not
-        # copied into GHL (it opens in WhatSnap's inbox)
-        "attachments": [m["url"] for m in message.media if str(m.get("url") or "").startswith(("http://", "https://"))],
+        # links GHL can open: a file sent from the composer gets its signed link (valid
+        # UPLOAD_LINK_MAX_AGE_SECONDS); a file a gateway sent inline (data:) or keeps on the
+        # device is not copied into GHL (it opens in WhatSnap's inbox)
+        "attachments": [m["url"] for m in backend_media(message.media) or [] if str(m.get("url") or "").startswith(("http://", "https://"))],
         # documented for the inbound API and harmless; GHL does not give it back when messages
         # are read (GetMessageResponseDto), so a lost post is found without it (find_posted_message)
         "altId": f"wsm-{message.pk}",

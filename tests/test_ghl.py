@@ -696,3 +696,24 @@ def test_a_failed_first_delivery_of_a_ghl_reply_is_sent_exactly_once_on_redelive
     assert third.json()["outcome"] == "duplicate"
     sent = Message.objects.get(direction="outbound")
     assert sent.text == "must leave" and sent.status == "delivered"
+
+
+def test_a_file_sent_from_the_composer_reaches_ghl_as_its_signed_link(installed, ghl, sales, location, admin_client, settings, tmp_path):
+    """GHL's inbound API takes attachments as URLs (apps/conversations.json ProcessMessageBodyDto):
+    a stored upload is given as its signed link on PUBLIC_BASE_URL, which GHL can open."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from conversations.models import Conversation
+    from conversations.upload_links import upload_from_token
+
+    settings.MEDIA_ROOT = str(tmp_path / "uploads")
+    inbound(sales, "p1")
+    conversation = Conversation.objects.get()
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    upload_id = admin_client.post(f"/inbox/{conversation.pk}/uploads/", {"file": SimpleUploadedFile("cat.png", png, "image/png")}).json()["id"]
+    admin_client.post(f"/inbox/{conversation.pk}/reply/", {"text": "a photo", "mode": "reply", "attachment": [upload_id]})
+    drain(location)
+    (posted,) = [m for m in ghl.messages.values() if m.get("message") == "a photo"]
+    (link,) = posted["attachments"]
+    assert link.startswith(settings.PUBLIC_BASE_URL + "/media/") and link.endswith("/cat.png")
+    assert upload_from_token(link.split("/media/")[1].split("/")[0]).pk == upload_id
