@@ -30,9 +30,12 @@ from whatsnap.login import PENDING_KEY
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 # failures are counted against this name and the client's address
 THROTTLE_NAME = "(sign-in from GoHighLevel)"
-OUTSIDE_GHL = ("This page signs you in when WhatSnap is opened inside GoHighLevel (as the app's page in a "
-               "sub-account). Here, log in with your WhatSnap username and password.")
+OUTSIDE_GHL = ("This page signs you in when WhatSnap is opened from GoHighLevel. To get in as your GHL user, open your "
+               "sub-account in GoHighLevel and choose WhatSnap in its left menu.")
 NO_ANSWER = "GoHighLevel did not hand over who you are. Reload the page; if it stays like this, open WhatSnap from the sub-account's menu again."
+# said after embed.AGENCY_VIEW / embed.NOT_CONNECTED: what the GHL user can do about it
+AGENCY_HINT = "Switch to a sub-account in GoHighLevel (the account switcher at the top of its left menu), then choose WhatSnap in its menu."
+NOT_CONNECTED_HINT = "Or a GHL admin of this sub-account installs the WhatSnap app for it from GoHighLevel's App Marketplace; then open WhatSnap here again."
 LOCKED = "Too many sign-ins from GoHighLevel failed from this address. Wait a while and reload."
 
 
@@ -44,6 +47,10 @@ def embed_page(request):
         "not_configured": embed.NOT_CONFIGURED,
         "outside": OUTSIDE_GHL,
         "no_answer": NO_ANSWER,
+        "agency": embed.AGENCY_VIEW,
+        "agency_hint": AGENCY_HINT,
+        "not_connected": embed.NOT_CONNECTED,
+        "not_connected_hint": NOT_CONNECTED_HINT,
         "locked": LOCKED,
         "origins": " ".join(settings.GHL_EMBED_ORIGINS),
     }

@@ -1,5 +1,6 @@
 """The GoHighLevel page: install, connection, sync health, the sync log and its retries, and
 the accounts sends from GHL go through (send_views.py saves them)."""
+import hashlib
 import logging
 
 from django.conf import settings
@@ -9,12 +10,14 @@ from django.db import transaction
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.models import Location
 from accounts.tenancy import admin_required, get_for_location, location_required
 from ghl import installs, services
 from ghl.client import GhlError, GhlRejected
-from ghl.models import GhlConnection, GhlUser, OutboxItem
+from ghl.models import GhlConnection, GhlInstall, GhlUser, OutboxItem
 from ghl.send_views import ghl_sending, sending_context
 from ghl.user_sync import users_sync
 from whatsnap.errors import ApplicationError
@@ -22,6 +25,7 @@ from whatsnap.params import id_param
 
 logger = logging.getLogger(__name__)
 PAGE = 50
+INSTALLED_KEY = "ghl_installed"  # this browser's last install from GHL: its reload shows it again
 __all__ = ["ghl_home", "ghl_action", "ghl_sending", "oauth_start", "oauth_callback"]
 
 
@@ -51,6 +55,7 @@ def ghl_home(request):
         "modes": GhlConnection.Mode.choices,
         "ghl_users": GhlUser.objects.filter(location=location).select_related("user", "sends_through").order_by("name"),
         "webhook_urls": _webhook_urls(request, health["connection"]),
+        "provider_id_set": bool(settings.GHL_CONVERSATION_PROVIDER_ID),
         **{k: v for k, v in sending_context(location).items() if k not in ("connection", "ghl_users")},
     }
     return render(request, "ghl/home.html", context)
@@ -101,18 +106,60 @@ def oauth_callback(request):
 
 def _install_from_ghl(request):
     if request.GET.get("error"):
-        return render(request, "ghl/oauth_error.html", {"error": f"GHL did not authorise the app: {request.GET.get('error_description') or request.GET['error']}"}, status=400)
+        return _install_error(request, f"GHL did not authorise the app: {request.GET.get('error_description') or request.GET['error']}.", 400)
+    code = request.GET.get("code", "")
+    seen = request.session.get(INSTALLED_KEY) or {}
+    if code and seen.get("code") == _digest(code):
+        # the page reloaded: GHL's code works once, so show this browser's install as it stands now
+        return _installed_page(request, _rows_again(seen.get("rows") or []))
     try:
-        rows = installs.install_from_ghl(code=request.GET.get("code", ""))
+        rows = installs.install_from_ghl(code=code)
     except ApplicationError as exc:
-        return render(request, "ghl/oauth_error.html", {"error": exc.message}, status=400)
+        return _install_error(request, exc.message, 400)
     except GhlRejected as exc:
-        return render(request, "ghl/oauth_error.html", {"error": f"{exc} — start the install again from GHL."}, status=400)
+        return _install_error(request, f"{exc}.", 400, title="This install link did not work", hint=(
+            "GHL's install link works once. If the install just went through, it stands: open WhatSnap from the sub-account's "
+            "left menu in GoHighLevel. Otherwise start the install again from GoHighLevel."))
     except GhlError as exc:
-        return render(request, "ghl/oauth_error.html", {"error": f"{exc} — start the install again from GHL in a moment."}, status=502)
+        return _install_error(request, f"{exc}.", 502, hint="Nothing was installed. Start the install again from GoHighLevel in a moment.")
+    request.session[INSTALLED_KEY] = {"code": _digest(code), "rows": [
+        {"ghl": r.ghl_location_id, "install": r.pk, "location": r.location_id, "provisioned": r.provisioned} for r in rows]}
+    return _installed_page(request, rows)
+
+
+def _install_error(request, error: str, status: int, hint: str = "", title: str = ""):
+    return render(request, "ghl/oauth_error.html", {"error": error, "hint": hint or "Start the install again from GoHighLevel.", "title": title},
+                  status=status)
+
+
+def _digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()  # the code itself is a credential: not kept
+
+
+def _rows_again(saved: list[dict]) -> list[GhlInstall]:
+    """The rows of this browser's install, read again (an agency's waiting sub-account may be
+    connected by now)."""
+    fresh = GhlInstall.objects.select_related("location").in_bulk([r["install"] for r in saved if r.get("install")])
+    locations = Location.objects.in_bulk([r["location"] for r in saved if r.get("location") and not r.get("install")])
+    rows = []
+    for r in saved:
+        if r.get("install") in fresh:
+            rows.append(fresh[r["install"]])
+        elif r.get("location") in locations:
+            rows.append(GhlInstall(ghl_location_id=r["ghl"], status=GhlInstall.Status.DONE, location=locations[r["location"]],
+                                   provisioned=r.get("provisioned", False)))
+    return rows
+
+
+def _installed_page(request, rows: list[GhlInstall]):
+    now = timezone.now()
+    for row in rows:
+        wait = (row.next_attempt_at - now).total_seconds() if row.next_attempt_at else 0
+        row.retry_in = "in under a minute" if wait < 60 else f"in about {round(wait / 60)} minutes"
+    counts = {status: sum(row.status == status for row in rows) for status in GhlInstall.Status.values}
     return render(request, "ghl/installed.html", {
-        "rows": rows, "app_url": settings.PUBLIC_BASE_URL + reverse("ghl-embed"),
-        "delivery_url": settings.PUBLIC_BASE_URL + reverse("ghl-provider-webhook"),
+        "rows": rows, "done": counts.get("done", 0), "pending": counts.get("pending", 0), "failed": counts.get("failed", 0),
+        "app_url": settings.PUBLIC_BASE_URL + reverse("ghl-embed"), "webhook_urls": _webhook_urls(request, None),
     })
 
 

@@ -7,17 +7,22 @@
 (function () {
   "use strict";
   var box = document.getElementById("ghl-embed");
+  var hint = document.getElementById("ghl-embed-hint");
   var loginLink = document.getElementById("ghl-embed-login");
   var answered = false;
 
-  function fail(text) {
+  // What went wrong, in red; or (error false) where to go instead, in plain text.
+  function fail(text, error) {
     box.textContent = text;
-    box.classList.add("status-error");
+    box.classList.toggle("status-error", error !== false);
+    var more = text === box.dataset.agency ? box.dataset.agencyHint : text === box.dataset.notConnected ? box.dataset.notConnectedHint : "";
+    hint.textContent = more || "";
+    hint.hidden = !more;
     loginLink.hidden = false;
   }
 
   if (window.parent === window) {
-    fail(box.dataset.outside);
+    fail(box.dataset.outside, false);
     return;
   }
   if (box.dataset.configured !== "yes") {
@@ -46,7 +51,8 @@
         if (body.next) {
           window.location.assign(body.next);
         } else {
-          fail(body.error || "Signing in did not work (" + response.status + ").");
+          // from the agency view: not an error, the wrong place
+          fail(body.error || "Signing in did not work (" + response.status + ").", body.error === box.dataset.agency ? false : undefined);
         }
       });
     }).catch(function () {
