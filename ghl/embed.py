@@ -16,7 +16,7 @@ gets one and the same answer, and the sign-in view counts those as failed logins
 
 Mapping, as a hostile sub-account admin sees it (they create GHL users with any name and
 e-mail): an existing WhatSnap user is used only when the GhlUser row of this location links
-them and they are a plain member of this location alone; otherwise the GHL user gets a
+them and they are a member of this location alone, with no more than GHL's role; otherwise the GHL user gets a
 dedicated WhatSnap user of its own for this location (username `ghl:<location>:<GHL user id>`,
 which no sign-up form accepts; no usable password), with the role GHL gives them."""
 import base64
@@ -146,13 +146,17 @@ def dedicated_username(location: Location, ghl_user_id: str) -> str:
     return f"{DEDICATED_PREFIX}{location.pk}:{ghl_user_id}"
 
 
-def _may_stand_for(user, location: Location) -> bool:
+def _may_stand_for(user, location: Location, who: GhlUserData) -> bool:
     """An existing user linked to the GHL user may be signed in as them only when nothing
     beyond this location is at stake: no staff, no other location, not a dedicated user (of
-    another GHL user)."""
+    another GHL user) — and not more than GHL grants: the link is made by e-mail, which GHL
+    does not verify, so a GHL user (not admin) is never handed a WhatSnap admin's login."""
     if not user.is_active or user.is_staff or user.is_superuser or user.username.startswith(DEDICATED_PREFIX):
         return False
-    return set(Membership.objects.filter(user=user).values_list("location_id", flat=True)) == {location.pk}
+    roles = dict(Membership.objects.filter(user=user).values_list("location_id", "role"))
+    if set(roles) != {location.pk}:
+        return False
+    return who.member_role == Membership.Role.ADMIN or roles[location.pk] != Membership.Role.ADMIN
 
 
 def _dedicated_user(location: Location, who: GhlUserData):
@@ -168,7 +172,11 @@ def _dedicated_user(location: Location, who: GhlUserData):
                 user.save()
         except IntegrityError:  # the same GHL user opened WhatSnap twice at once
             user = User.objects.get(username=username)
-    if not user.is_active or user.is_staff or user.is_superuser:
+    # a login WhatSnap made for this GHL user has no password and no other location; one of that
+    # name made some other way (an admin elsewhere adding a login named ghl:<location>:<id>, with a
+    # password they know) is somebody's trap, never handed over
+    if (not user.is_active or user.is_staff or user.is_superuser or user.has_usable_password()
+            or Membership.objects.filter(user=user).exclude(location=location).exists()):
         raise ApplicationError(NOT_ALLOWED, code="not_allowed")
     changed = {"email": who.email or user.email, "first_name": first[:150] or user.first_name, "last_name": last[:150] or user.last_name}
     if any(getattr(user, field) != value for field, value in changed.items()):
@@ -195,7 +203,7 @@ def member_for(*, location: Location, who: GhlUserData) -> Membership:
     link, created = GhlUser.objects.get_or_create(location=location, ghl_user_id=who.user_id, defaults=defaults)
     if not created and any(value and getattr(link, field) != value for field, value in defaults.items()):
         GhlUser.objects.filter(pk=link.pk).update(**{field: value for field, value in defaults.items() if value})
-    if link.user is not None and _may_stand_for(link.user, location):
+    if link.user is not None and _may_stand_for(link.user, location, who):
         # a member WhatSnap manages keeps the role WhatSnap gave them
         return Membership.objects.select_related("location", "user").get(user=link.user, location=location)
     user = _dedicated_user(location, who)

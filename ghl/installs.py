@@ -212,7 +212,9 @@ def location_connect(*, ghl_location_id: str, tokens: dict, company_id: str, age
         location = Location.objects.select_for_update().get(pk=location.pk)
         clash = Location.objects.filter(ghl_location_id=ghl_location_id).exclude(pk=location.pk).first()
         if clash:
-            raise ApplicationError(f"That GHL location is connected to the WhatSnap location {clash.name} already.")
+            # another tenant's location: said without its name (no error names another tenant)
+            raise ApplicationError("That GHL sub-account is connected to another WhatSnap location already. Pick another "
+                                   "sub-account, or have that location disconnect it first.")
         connection, _ = GhlConnection.objects.get_or_create(location=location)
         previous = connection.installed_ghl_location_id or location.ghl_location_id
         if previous and previous != ghl_location_id:

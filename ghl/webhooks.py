@@ -167,7 +167,10 @@ def app_webhook(request):
 
 def _app_event(payload: dict) -> JsonResponse:
     kind = payload.get("type")
-    if kind in ("INSTALL", "UNINSTALL") and settings.GHL_APP_ID and payload.get("appId") not in (None, "", settings.GHL_APP_ID):
+    # GHL signs every marketplace app's webhooks with one key (docs/oauth/WebhookAuthentication.md),
+    # so another app's developer holds signed INSTALL/UNINSTALL bodies of our tenants' sub-accounts;
+    # GHL's always name their app (AppInstall.md, AppUninstall.md): one not naming ours is not ours
+    if kind in ("INSTALL", "UNINSTALL") and settings.GHL_APP_ID and payload.get("appId") != settings.GHL_APP_ID:
         return JsonResponse({"ok": True, "outcome": "ignored: another app's event"})
     if kind == "INSTALL":
         return JsonResponse({"ok": True, "outcome": app_installed(payload)})

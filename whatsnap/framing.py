@@ -9,13 +9,30 @@ X-Frame-Options stays.
 
 Inside GHL's frame WhatSnap is a third-party site: its cookies need `SameSite=None; Secure`
 (settings, only over https) and get the `Partitioned` attribute here (CHIPS), so the session
-made inside GHL lives only under GHL's top-level site and no other site can carry it along."""
+made inside GHL lives only under GHL's top-level site and no other site can carry it along.
+
+The Django admin (operators only, never opened inside GHL) may not be framed by anyone: every
+agency can put its own script on GHL's pages, so a GHL origin is no safer a frame for it than
+any other site."""
 from django.conf import settings
+from django.urls import NoReverseMatch, reverse
+
+NO_FRAMES = "frame-ancestors 'none'"
 
 
-def frame_ancestors() -> str:
+def frame_ancestors(request=None) -> str:
     origins = settings.GHL_EMBED_ORIGINS
-    return "frame-ancestors " + (" ".join(["'self'", *origins]) if origins else "'none'")
+    if not origins or _operators_only(request):
+        return NO_FRAMES
+    return "frame-ancestors " + " ".join(["'self'", *origins])
+
+
+def _operators_only(request) -> bool:
+    try:
+        prefix = reverse("admin:index")
+    except NoReverseMatch:
+        return False
+    return request is not None and request.path.startswith(prefix)
 
 
 def _with_frame_ancestors(policy: str, directive: str) -> str:
@@ -43,10 +60,12 @@ class FramingMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        directive = frame_ancestors()
+        directive = frame_ancestors(request)
         policy = response.get("Content-Security-Policy")
         response["Content-Security-Policy"] = _with_frame_ancestors(policy, directive) if policy else directive
-        if settings.GHL_EMBED_ORIGINS:
+        if directive == NO_FRAMES:
+            response.setdefault("X-Frame-Options", "DENY")
+        else:
             response.headers.pop("X-Frame-Options", None)
         if settings.EMBED_COOKIES_PARTITIONED:
             partition(response)
