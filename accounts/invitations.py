@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Invitation, Location, Membership, invitation_token_hash
+from accounts.services import username_check
 # the invitee reads this, not an admin
 USERNAME_TAKEN_FOR_INVITEE = "That username is taken. If it is yours, log in first and open this link again to accept."
 from whatsnap.errors import ApplicationError
@@ -118,6 +119,7 @@ def invitation_sign_up(*, invitation: Invitation, username: str, password: str) 
     username = invitation.username or (username or "").strip()  # an invitation to a name is for that name only
     if not username:
         raise ApplicationError("Pick a username.", field="username")
+    username_check(username)
     User = get_user_model()
     if User.objects.filter(username__iexact=username).exists():
         raise ApplicationError(USERNAME_TAKEN_FOR_INVITEE, field="username")

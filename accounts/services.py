@@ -322,6 +322,7 @@ def member_add(*, location: Location, username: str, email: str, password: str, 
     if role not in Membership.Role.values:
         raise ApplicationError(f"Unknown role {role!r}.", field="role")
     User = get_user_model()
+    username_check(username)
     if User.objects.filter(username__iexact=username).exists():
         raise ApplicationError(USERNAME_NOT_AVAILABLE, field="username")
     try:
@@ -334,6 +335,16 @@ def member_add(*, location: Location, username: str, email: str, password: str, 
     except IntegrityError:  # taken by a concurrent sign-up
         raise ApplicationError(USERNAME_NOT_AVAILABLE, field="username") from None
     return Membership.objects.create(user=user, location=location, role=role)
+
+
+def username_check(username: str) -> None:
+    """Django's own rule for usernames (letters, digits and @ . + - _): the forms apply it, and
+    so must every service that makes a login. It also keeps people out of the `ghl:` names of
+    the logins made for GHL users (ghl/embed.py)."""
+    try:
+        get_user_model().username_validator(username)
+    except ValidationError:
+        raise ApplicationError("A username may contain only letters, digits and @ . + - _ (no spaces).", field="username") from None
 
 
 USERNAME_NOT_AVAILABLE = "That username is not available. Pick another one, or invite the person if they already use WhatSnap."

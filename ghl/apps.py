@@ -6,7 +6,7 @@ class GhlConfig(AppConfig):
 
     def ready(self):
         from accounts.panels import register_detail_context
-        from ghl import installs, subscribers, tasks  # noqa: F401  (subscribers register themselves)
+        from ghl import checks, installs, subscribers, tasks  # noqa: F401  (subscribers and checks register themselves)
         from ghl.services import account_sync_health
         from whatsnap.tasks import register_sweep
 

@@ -80,7 +80,7 @@ def embed_sign_in(request):
     except ApplicationError as exc:
         if exc.code == "unreadable":
             user_login_failed.send(sender=__name__, credentials=credentials, request=request)
-        return JsonResponse({"error": exc.message}, status=503 if exc.code == "not_configured" else 400)
+        return JsonResponse({"error": exc.message}, status=403 if exc.code == "not_configured" else 400)
     try:
         membership = embed.member_for(location=embed.location_for(who), who=who)
     except ApplicationError as exc:

@@ -226,7 +226,7 @@ def location_connect(*, ghl_location_id: str, tokens: dict, company_id: str, age
         connection.agency = agency
         connection.company_id = company_id or connection.company_id
         connection.installed_by, connection.installed_at, connection.uninstalled_at = user, timezone.now(), None
-        connection.paused_until, connection.pause_reason = None, ""
+        connection.paused_until, connection.pause_reason, connection.released = None, "", False
         connection.save()
         location.ghl_location_id = ghl_location_id
         location.save(update_fields=["ghl_location_id"])
@@ -241,8 +241,9 @@ def _holder(ghl_location_id: str) -> Location | None:
     holder = Location.objects.filter(ghl_location_id=ghl_location_id).first()
     if holder is not None:
         return holder
-    # uninstalled since: the location it was last installed for, unless that one moved on
-    before = (GhlConnection.objects.filter(installed_ghl_location_id=ghl_location_id, location__ghl_location_id="")
+    # uninstalled in GHL since: the location it was last installed for, unless that one moved on
+    # or its admin disconnected it in WhatSnap (released)
+    before = (GhlConnection.objects.filter(installed_ghl_location_id=ghl_location_id, location__ghl_location_id="", released=False)
               .select_related("location").order_by("-installed_at").first())
     return before.location if before else None
 

@@ -33,6 +33,9 @@ class GhlConnection(models.Model):
     # access_token, refresh_token
     secrets = EncryptedJSONField(blank=True, default=dict)
     token_expires_at = models.DateTimeField(null=True, blank=True)
+    # an admin pressed Disconnect in WhatSnap: an install started in GHL makes a new location
+    # instead of bringing this one back (the tenant chose to leave that sub-account)
+    released = models.BooleanField(default=False)
     installed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     installed_at = models.DateTimeField(default=timezone.now)
     uninstalled_at = models.DateTimeField(null=True, blank=True)

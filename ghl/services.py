@@ -67,7 +67,7 @@ def disconnect(*, location, actor) -> None:
     """Disconnect from WhatSnap's side (the app stays installed in GHL until removed there)."""
     with transaction.atomic():
         GhlConnection.objects.filter(location=location).update(
-            status=GhlConnection.Status.UNINSTALLED, secrets={}, uninstalled_at=timezone.now(), token_expires_at=None,
+            status=GhlConnection.Status.UNINSTALLED, secrets={}, uninstalled_at=timezone.now(), token_expires_at=None, released=True,
         )
         type(location).objects.filter(pk=location.pk).update(ghl_location_id="")
     logger.info("GHL disconnected for location %s by user %s", location.pk, actor.pk)

@@ -264,7 +264,7 @@ def test_unreadable_payloads_are_throttled_like_passwords(connected, settings):
 def test_without_the_secret_the_page_says_so(connected, settings):
     settings.GHL_SHARED_SECRET = ""
     response = sign_in(Client(), encrypted())
-    assert response.status_code == 503 and response.json() == {"error": embed.NOT_CONFIGURED}
+    assert response.status_code == 403 and response.json() == {"error": embed.NOT_CONFIGURED}
     assert b"GHL_SHARED_SECRET is empty" in Client().get("/ghl/app/").content
 
 
@@ -352,3 +352,11 @@ def test_the_settings_refuse_an_origin_with_a_path():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "GHL_EMBED_ORIGINS": "https://app.gohighlevel.com/x"}
     done = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True)
     assert done.returncode != 0 and "GHL_EMBED_ORIGINS" in done.stderr
+
+
+def test_logging_out_of_a_session_from_ghl_leads_back_to_the_ghl_page(connected, admin_client):
+    """A GHL user has no WhatSnap password: the login form would be a dead end inside GHL's frame."""
+    client = Client()
+    sign_in(client, encrypted())
+    assert client.post("/logout/")["Location"] == "/ghl/app/"
+    assert admin_client.post("/logout/")["Location"] == "/login/"

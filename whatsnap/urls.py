@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import alert_views, location_views, membership_views, two_factor_views
+from accounts import logout as account_logout
 from accounts import notification_prefs
 from accounts import views as account_views
 from broadcasts import views as broadcast_views
@@ -27,7 +28,7 @@ urlpatterns = [
     path("livez", views.livez, name="livez"),
     path("login/", login.LoginView.as_view(), name="login"),
     path("login/code/", login.login_code, name="login-code"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", account_logout.LogoutView.as_view(), name="logout"),
     path("settings/password/", auth_views.PasswordChangeView.as_view(success_url="/settings/?password=changed"), name="password_change"),
     path("location/switch/", membership_views.location_switch, name="location-switch"),
     path("invitations/<str:token>/", membership_views.invitation_accept, name="invitation-accept"),
