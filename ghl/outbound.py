@@ -17,6 +17,7 @@ message, and the GHL message link (unique per GHL message id) holds the message 
 import logging
 from urllib.parse import quote
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -65,8 +66,33 @@ def read_ghl_contact(client, ghl_contact_id: str, record: dict) -> dict | None:
         return None
 
 
+def another_providers_message(client, ghl_message_id: str, record: dict) -> str:
+    """The provider id GHL names for this message when it is not one of ours, else "".
+
+    GHL signs every app's webhooks with one key and a ProviderOutboundMessage names no app or
+    provider, so another app's developer could forward their own signed delivery for a
+    sub-account both apps serve. GHL's message (GET /conversations/messages/{id},
+    GetMessageResponseDto in apps/conversations.json) says which provider it went through: a
+    message of another provider is not sent. When GHL names none, or cannot show the message,
+    or we know no provider id of ours, the delivery is taken as ours (nothing to tell apart)."""
+    ours = {p for p in (settings.GHL_CONVERSATION_PROVIDER_ID, settings.GHL_WHATSAPP_PROVIDER_ID) if p}
+    if not ours or not ghl_message_id:
+        return ""
+    try:
+        data = client.request("GET", f"/conversations/messages/{quote(ghl_message_id, safe='')}", record=record).data
+    except GhlRejected as exc:
+        logger.info("GHL message %s not readable (%s): taken as ours", ghl_message_id, exc.status)
+        return ""
+    named = str((data.get("message") or data).get("conversationProviderId") or "")
+    return named if named and named not in ours else ""
+
+
 def op_provider_outbound(client, item: OutboxItem, record: dict) -> str:
     payload = item.payload
+    other = another_providers_message(client, str(payload.get("messageId") or ""), record)
+    if other:
+        logger.warning("GHL delivery %s is a message of provider %s, not ours: not sent", payload.get("messageId"), other)
+        return f"a message of another conversation provider ({other}): not sent"
     ghl_contact = read_ghl_contact(client, str(payload.get("contactId") or ""), record)
     with transaction.atomic():
         claimed = OutboxItem.objects.select_for_update().filter(pk=item.pk, status=OutboxItem.Status.PENDING).first()

@@ -23,7 +23,7 @@ from django_q.models import Schedule
 
 from accounts.models import Location, Membership
 from ghl.models import GhlCompany, GhlConnection, GhlInstall, OutboxItem, WebhookReceipt
-from tests.test_ghl import ghl, install, post_signed  # noqa: F401  (the stand-in fixture)
+from tests.test_ghl import ghl, install, installed, post_signed  # noqa: F401  (the stand-in fixtures)
 from tests.test_ghl_embed import SECRET, cryptojs_encrypt, user_payload
 from whatsnap import waker
 from whatsnap.asgi import application
@@ -372,3 +372,26 @@ def test_deploy_check_wants_the_app_id_with_a_client_id(settings):
     assert [e.id for e in ghl_app_id_check(None)] == ["whatsnap.E021"]
     settings.GHL_APP_ID = "app-1"
     assert ghl_app_id_check(None) == []
+
+
+def test_another_providers_signed_delivery_forwarded_to_us_is_not_sent(installed, ghl, location):  # noqa: F811
+    """GHL signs every app's webhooks with one key, and a ProviderOutboundMessage names no app or
+    provider: another app's developer forwards their own signed delivery for a sub-account we
+    share. GHL's message (GET /conversations/messages/{id}) names its provider: not ours, not sent."""
+    from accounts.services import account_connect, account_create
+    from conversations.models import Message
+    from tests.test_ghl import drain
+
+    sales = account_create(location=location, kind="android_sms", backend="sandbox", name="Sales", phone_number="+14155550111")
+    account_connect(account=sales)
+    GhlConnection.objects.filter(location=location).update(default_sms_account=sales)
+    contact = ghl.add_contact("ghl-loc-1", phone="+14155550333", name="Eve")
+    theirs = ghl.add_provider_message("ghl-loc-1", contact, "their app's text", provider_id="another-apps-provider")
+    ours = ghl.add_provider_message("ghl-loc-1", contact, "our provider's text", provider_id="prov-123")
+    for mid, text in ((theirs, "their app's text"), (ours, "our provider's text")):
+        response = post_signed(ghl, "/ghl/webhooks/provider/", ghl.provider_outbound(location_id="ghl-loc-1", contact_id=contact, text=text, message_id=mid))
+        assert response.status_code == 200
+    drain(location)
+    assert list(Message.objects.filter(direction="outbound").values_list("text", flat=True)) == ["our provider's text"]
+    refused = OutboxItem.objects.get(operation="provider_outbound", payload__messageId=theirs)
+    assert refused.status == "done" and "another conversation provider" in refused.result

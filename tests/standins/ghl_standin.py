@@ -437,6 +437,15 @@ class GhlStandIn:
                               "attachments": list(x.get("attachments") or []), "source": x.get("source"),
                               **{k: x[k] for k in ("conversationProviderId", "userId") if x.get(k)}} for x in page],
             }}
+        m = re.fullmatch(r"/conversations/messages/([^/]+)", path)
+        if m and call.method == "GET":  # Get message by message id: GetMessageResponseDto
+            x = self.messages.get(m.group(1))
+            if x is None or x["locationId"] != location:
+                return 404, {"statusCode": 404, "message": "Message not found"}
+            return 200, {"id": x["id"], "messageType": x.get("messageType", "TYPE_SMS"), "locationId": location, "contactId": x.get("contactId"),
+                         "conversationId": x["conversationId"], "dateAdded": x.get("dateAdded"), "body": x.get("message", ""),
+                         "direction": x.get("direction", "inbound"), "status": x.get("status"), "contentType": "text/plain",
+                         "source": x.get("source"), **{k: x[k] for k in ("conversationProviderId", "userId") if x.get(k)}}
         m = re.fullmatch(r"/locations/([^/]+)", path)
         if m and call.method == "GET":
             if m.group(1) != location:
