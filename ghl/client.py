@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import timezone as dt_timezone
 from email.utils import parsedate_to_datetime
+from urllib.parse import quote
 
 import httpx
 from django.conf import settings
@@ -70,6 +71,12 @@ def http() -> httpx.Client:
     if _http is None:
         _http = httpx.Client(timeout=settings.GHL_TIMEOUT_SECONDS, headers={"Accept": "application/json"})
     return _http
+
+
+def seg(value) -> str:
+    """An id put into an API path, quoted as one path segment (ids come from GHL's answers and
+    webhooks: '../' or '?' in one must not reach another endpoint)."""
+    return quote(str(value), safe="")
 
 
 def version_for(path: str) -> str:

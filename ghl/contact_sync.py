@@ -15,7 +15,7 @@ from django.utils import timezone
 from contacts.fields import ghl_custom_fields
 from contacts.models import Contact
 from conversations.models import Conversation
-from ghl.client import GhlClient, GhlRejected
+from ghl.client import GhlClient, GhlRejected, seg
 from ghl.merges import retire_ghl_contact
 from ghl.models import ContactSync, GhlUser, OutboxItem
 
@@ -100,7 +100,7 @@ def _adopt(client, contact, sync, existing: dict, desired: dict, fingerprint: st
     GHL's are kept in the set), our name and assignee set (an assignee GHL set is never wiped)."""
     tags = sorted(set(desired["tags"]) | set(existing.get("tags") or []))
     fields = contact_fields(desired)
-    client.request("PUT", f"/contacts/{existing['id']}", json={**_given(fields), "tags": tags}, record=record)
+    client.request("PUT", f"/contacts/{seg(existing['id'])}", json={**_given(fields), "tags": tags}, record=record)
     _linked(contact, sync, existing["id"], desired, fingerprint, fields)
 
 
@@ -162,10 +162,10 @@ def _contact_update(client, contact, sync, desired, fingerprint, record) -> str:
     done = []
     try:
         if after - before:
-            client.request("POST", f"/contacts/{ghl_id}/tags", json={"tags": sorted(after - before)}, record=record)
+            client.request("POST", f"/contacts/{seg(ghl_id)}/tags", json={"tags": sorted(after - before)}, record=record)
             done.append(f"+{len(after - before)} tag(s)")
         if before - after:
-            client.request("DELETE", f"/contacts/{ghl_id}/tags", json={"tags": sorted(before - after)}, record=record)
+            client.request("DELETE", f"/contacts/{seg(ghl_id)}/tags", json={"tags": sorted(before - after)}, record=record)
             done.append(f"-{len(before - after)} tag(s)")
         if fields != known:
             body = {k: v for k, v in fields.items() if k != "phone" or (v and v != known["phone"])}
@@ -173,7 +173,7 @@ def _contact_update(client, contact, sync, desired, fingerprint, record) -> str:
             body.pop("customFields", None)
             if custom:
                 body["customFields"] = custom
-            client.request("PUT", f"/contacts/{ghl_id}", json=body, record=record)
+            client.request("PUT", f"/contacts/{seg(ghl_id)}", json=body, record=record)
             done.append(("phone/name/assignee" if "phone" in body else "name/assignee") + (", custom fields" if custom else ""))
     except GhlRejected as exc:
         if exc.status != 404:

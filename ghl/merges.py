@@ -16,7 +16,7 @@ to be) becomes one contact in WhatSnap (contacts.services.contact_merge). GHL fo
 Called by ghl.subscribers (inside the merge's transaction) and by the contact push (drainer)."""
 from django.db import transaction
 
-from ghl.client import GhlRejected
+from ghl.client import GhlRejected, seg
 from ghl.models import ContactSync, GhlRetiredContact, OutboxItem
 from ghl.notes import note_post_once, with_ref
 
@@ -72,7 +72,7 @@ def retire_ghl_contact(contact, old_ghl_id: str, *, kept_ghl_contact_id: str) ->
 def op_contact_retire(client, item, record) -> str:
     old, kept = item.payload.get("ghl_contact_id", ""), item.payload.get("kept_ghl_contact_id", "")
     try:
-        client.request("POST", f"/contacts/{old}/tags", json={"tags": [MERGED_TAG]}, record=record)
+        client.request("POST", f"/contacts/{seg(old)}/tags", json={"tags": [MERGED_TAG]}, record=record)
     except GhlRejected as exc:
         if exc.status not in (400, 404):
             raise

@@ -14,7 +14,7 @@ import hashlib
 from zoneinfo import ZoneInfo
 
 from conversations.models import Message, MessageReaction
-from ghl.client import GhlRejected
+from ghl.client import GhlRejected, seg
 from ghl.models import GhlMessageLink, GhlMessageNote
 from ghl.notes import note_post_once, with_ref
 
@@ -90,14 +90,14 @@ def op_message_note(client, item, record) -> str:
     if not text:
         if note is None:
             return "nothing to note"
-        _call_tolerating_gone(client, "DELETE", f"/contacts/{note.ghl_contact_id}/notes/{note.ghl_note_id}", None, record)
+        _call_tolerating_gone(client, "DELETE", f"/contacts/{seg(note.ghl_contact_id)}/notes/{seg(note.ghl_note_id)}", None, record)
         note.delete()
         return f"note {note.ghl_note_id} removed (nothing left to say)"
     fingerprint = hashlib.sha256(text.encode()).hexdigest()
     if note is not None and note.fingerprint == fingerprint:
         return "note unchanged: no call"
     if note is not None:
-        path = f"/contacts/{note.ghl_contact_id}/notes/{note.ghl_note_id}"
+        path = f"/contacts/{seg(note.ghl_contact_id)}/notes/{seg(note.ghl_note_id)}"
         if _call_tolerating_gone(client, "PUT", path, {"body": text}, record):
             GhlMessageNote.objects.filter(pk=note.pk).update(fingerprint=fingerprint)
             return f"note {note.ghl_note_id} updated"

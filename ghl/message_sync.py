@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from conversations.models import Message
 from conversations.upload_links import backend_media
-from ghl.client import GhlClient, GhlError, GhlRejected
+from ghl.client import GhlClient, GhlError, GhlRejected, seg
 from ghl.contact_sync import ContactNotSynced, contact_forget_ghl_id, contact_push, phone_for_ghl
 from ghl.models import ContactSync, GhlConnection, GhlMessageLink, OutboxItem
 
@@ -146,7 +146,7 @@ def _contact_gone(client, contact, record: dict) -> bool:
     """After GHL refused a post: is it because the contact no longer exists there? If so our
     link to it is forgotten (contact_push makes a new one)."""
     try:
-        client.request("GET", f"/contacts/{contact.ghl_contact_id}", record={})
+        client.request("GET", f"/contacts/{seg(contact.ghl_contact_id)}", record={})
         return False
     except GhlRejected as exc:
         if exc.status not in (400, 404):
@@ -225,7 +225,7 @@ def _matches_in_conversation(client, conversation_id: str, body: dict, date, win
     oldest_possible = min(window[0], date - timedelta(seconds=1)) if date else window[0]
     matches, params, listed = [], {"limit": 100}, 0
     for _ in range(SEARCH_PAGES):
-        page = client.request("GET", f"/conversations/{conversation_id}/messages", params=params, record=record).data.get("messages") or {}
+        page = client.request("GET", f"/conversations/{seg(conversation_id)}/messages", params=params, record=record).data.get("messages") or {}
         messages = page.get("messages") or []
         for found in messages:
             added = _parse_time(found.get("dateAdded"))
@@ -284,5 +284,5 @@ def op_message_status(client, item, record) -> str:
     body = {"status": status}
     if status == "failed":
         body["error"] = {"code": "1", "type": "saas", "message": item.payload.get("error") or "failed"}
-    client.request("PUT", f"/conversations/messages/{ghl_message_id}/status", json=body, record=record)
+    client.request("PUT", f"/conversations/messages/{seg(ghl_message_id)}/status", json=body, record=record)
     return f"{ghl_message_id} -> {status}"

@@ -9,7 +9,7 @@ merge (merges.py). Each note ends with a reference line, so a retry after an una
 creation finds the note instead of writing it twice."""
 from django.utils import timezone
 
-from ghl.client import GhlError, GhlRejected
+from ghl.client import GhlError, GhlRejected, seg
 from ghl.models import OutboxItem
 
 REF_PREFIX = "WhatSnap ref: "
@@ -26,7 +26,7 @@ def note_post_once(client, item: OutboxItem, ghl_contact_id: str, body: str, ref
             return found
     OutboxItem.objects.filter(pk=item.pk).update(unconfirmed_post_at=timezone.now())
     try:
-        response = client.request("POST", f"/contacts/{ghl_contact_id}/notes", json={"body": body}, record=record)
+        response = client.request("POST", f"/contacts/{seg(ghl_contact_id)}/notes", json={"body": body}, record=record)
     except GhlError as exc:
         if not exc.unanswered:
             OutboxItem.objects.filter(pk=item.pk).update(unconfirmed_post_at=None)
@@ -40,7 +40,7 @@ def note_post_once(client, item: OutboxItem, ghl_contact_id: str, body: str, ref
 
 def note_find(client, ghl_contact_id: str, ref: str, record: dict) -> str:
     """The id of the contact's note whose last line is `ref`, or ""."""
-    notes = client.request("GET", f"/contacts/{ghl_contact_id}/notes", record=record).data.get("notes") or []
+    notes = client.request("GET", f"/contacts/{seg(ghl_contact_id)}/notes", record=record).data.get("notes") or []
     line = REF_PREFIX + ref
     for note in notes:
         if isinstance(note, dict) and (note.get("body") or "").rstrip().endswith(line) and note.get("id"):
