@@ -3,7 +3,7 @@ each contact's values. A value is checked against its field's kind before anythi
 and is kept as shown plus a typed copy (number, date) that the contact list filters compare."""
 import datetime
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 from django.db import transaction
 from django.db.models import Q
@@ -89,9 +89,11 @@ def clean_value(field: CustomField, raw) -> tuple[str, Decimal | None, datetime.
             number = Decimal(text.replace(" ", "").replace("\u00a0", ""))
             if not number.is_finite() or abs(number) >= Decimal(10) ** 19:
                 raise InvalidOperation
+            # 30 digits, 10 of them decimals (the column): Decimal's default 28 digits would refuse
+            # the quantize of a number of 19 digits with an exception (a 500, an import stuck)
+            number = number.quantize(Decimal("1.0000000000"), context=Context(prec=40)).normalize(Context(prec=40))
         except InvalidOperation:
             raise ApplicationError(f"{field.name}: “{text[:40]}” is not a number (e.g. 42 or 3.5).", field=field.key) from None
-        number = number.quantize(Decimal("1.0000000000")).normalize()
         return format(number, "f"), number, None
     if field.kind == CustomField.Kind.DATE:
         try:

@@ -122,6 +122,12 @@ def _link_to_account(sender: Sender, account: Account, at) -> bool:
     return tags_changed
 
 
+def _foreign_media(item):
+    """A webhook's media item never names a stored composer upload or a storage name: those
+    would hand its sender signed links to (or the bytes of) any location's stored files."""
+    return {k: v for k, v in item.items() if k not in ("upload", "storage_name")} if isinstance(item, dict) else item
+
+
 def _store(conversation: Conversation, data: dict, at, **fields) -> Message:
     reply_to_id = str(data.get("reply_to") or "")[:128]
     quoted = None
@@ -135,7 +141,7 @@ def _store(conversation: Conversation, data: dict, at, **fields) -> Message:
         conversation=conversation,
         account=conversation.account,
         text=data.get("text", ""),
-        media=data.get("media") or [],
+        media=[_foreign_media(item) for item in data.get("media") or []],
         provider_message_id=data["provider_id"],
         provider_id_core=provider_id_core(conversation.account, data["provider_id"]),
         sent_at=at,
