@@ -27,8 +27,21 @@ def phone_read(location, raw: str) -> str:
     except ValueError:
         region = location.phone_region
         raise ApplicationError(
-            f"“{raw[:40]}” is not a phone number. Enter the number with its country code, e.g. {phone_example(region)} "
+            f"{_what_is_wrong(raw[:40], region)} Enter the number with its country code, e.g. {phone_example(region)} "
             f"(a number without one is read as a {region} number).", code="invalid_phone", field="phone") from None
+
+
+def _what_is_wrong(raw: str, region: str) -> str:
+    """A number of the right shape whose digits its country does not use is not called "not a
+    phone number" (the person typed the country code, and is told to type it)."""
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is not None and phonenumbers.is_possible_number(parsed):
+        country = phonenumbers.region_code_for_country_code(parsed.country_code)
+        return f"“{raw}” is not a valid {country if country != 'ZZ' else ''} number: check the digits.".replace("  ", " ")
+    return f"“{raw}” is not a phone number."
 
 
 @transaction.atomic

@@ -6,6 +6,7 @@ carries, read by the provider's parse_envelope() and stored like any webhook."""
 import secrets
 
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.models import Account
@@ -60,7 +61,7 @@ def _context(account, phone, name="", **extra) -> dict:
 def sandbox_phone(request, pk):
     account = _sandbox_account(request, pk)
     phone = request.GET.get("phone") or DEFAULT_SENDER
-    ctx = _context(account, phone, request.GET.get("name", ""), link_nonce=request.GET.get("link", ""),
+    ctx = _context(account, phone, request.GET.get("name", ""), link_nonce=request.GET.get("link", ""), link_failed="link_failed" in request.GET,
                    suggested_number="+1415555" + f"{secrets.randbelow(10000):04d}")
     return render(request, "sandbox/phone.html", ctx)
 
@@ -80,6 +81,9 @@ def sandbox_link(request, pk):
     phone = request.POST.get("phone_number", "").strip()
     events = provider.link(account, nonce=request.POST.get("link", "").strip(), phone=phone)
     account_apply_events(account=account, events=events)
+    account.refresh_from_db(fields=["status"])
+    if account.status != Account.Status.CONNECTED:  # a wrong or expired code: say so, not a silent reload
+        return redirect(reverse("sandbox-phone", args=[account.pk]) + "?link_failed=1")
     return redirect("sandbox-phone", pk=account.pk)
 
 

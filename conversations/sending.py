@@ -15,7 +15,20 @@ def preview_of(message: Message) -> str:
     """The line the inbox list shows for a conversation's last message."""
     if message.text:
         return message.text[:160]
-    return f"[{len(message.media)} attachment(s)]" if message.media else ""
+    media = message.media or []
+    if len(media) > 1:
+        return f"{len(media)} attachments"
+    if not media:
+        return ""
+    kind = (media[0].get("content_type") or "").split("/")[0]
+    name = media[0].get("filename") or ""
+    if kind == "image":
+        return "Photo"
+    if kind == "audio":
+        return "Audio"
+    if kind == "video":
+        return "Video"
+    return name[:160] if name else "Attachment"
 
 
 def _check_can_send(*, contact, account: Account, text: str, media) -> None:
