@@ -48,7 +48,14 @@
   }
   function showBanner() {
     banner.hidden = !(state && state.browser && supported && Notification.permission === "default" && !later());
+    makeRoom();
   }
+  // the banner floats over the page's foot: while it shows, the page gets that much room below
+  // its last control (a phone's Connect or Send button), so scrolling brings anything clear of it
+  function makeRoom() {
+    document.body.style.paddingBottom = banner.hidden ? "" : (banner.offsetHeight + 24) + "px";
+  }
+  window.addEventListener("resize", function () { if (!banner.hidden) makeRoom(); });
   function permissionShown() {
     const text = document.querySelector("[data-notify-permission]");
     const ask = document.querySelector("#notification-prefs [data-notify-ask]");
@@ -73,6 +80,7 @@
     } else if (e.target.closest("[data-notify-dismiss]")) {
       try { localStorage.setItem(LATER_KEY, String(Date.now())); } catch (err) { /* private mode */ }
       banner.hidden = true;
+      makeRoom();
     } else if (e.target.closest("[data-notify-test-sound]")) {
       play();
     }
