@@ -43,7 +43,9 @@ def test_small_broadcast_skips_the_opted_out_and_progress_is_live(running_produc
     page.select_option("#id_account", str(pk))
     expect(page.locator("#preview-count")).to_contain_text("2 of 3 contacts will get it; 1 skipped", timeout=15_000)
     expect(page.locator("#broadcast-preview")).to_contain_text("Opted out (replied STOP).")
-    expect(page.locator("#broadcast-preview")).to_contain_text("Hi Ada, 20% off this week.")
+    # the first recipient by when their contact was filed: the sandbox files the phone's messages
+    # in the background, so under load Mary's may be filed before Ada's (never Alan, who opted out)
+    expect(page.locator("#broadcast-preview")).to_contain_text(re.compile(r"Hi (Ada|Mary), 20% off this week\."))
     # the Time field only for "At a time"; the button says what it does; "send now" asks with the count
     expect(page.locator(".field-scheduled_at")).to_be_hidden()
     expect(page.locator("#broadcast-submit")).to_have_text("Save draft")

@@ -30,7 +30,8 @@ def test_quote_reply_react_edit_delete_live(running_product, browser):
 
     page.goto(base + "/inbox/")
     expect(page.locator("#live-state")).to_have_text("Live", timeout=10_000)
-    page.locator("#conversation-list a.conv", has_text="Lin").click()
+    # by the contact's name alone: other rows (a long account or tag name) may contain "lin" too
+    page.locator("#conversation-list a.conv", has=page.locator(".conv-name", has_text=re.compile(r"^Lin$"))).click()
     expect(page.locator("#live-state")).to_have_text("Live", timeout=10_000)
     page.evaluate("window.__noReload = true")
     asked = page.locator("#thread .bubble.inbound", has_text="Is the blue one in stock?")
