@@ -106,6 +106,17 @@
     } catch (e) { /* no storage: every tab notifies */ }
     return true;
   }
+  function once(id, notify) {
+    // Tabs hear an event at the same moment, so reading then writing localStorage alone can let
+    // two of them claim it. Where the browser has Web Locks, the first tab to take the message's
+    // lock (held a few seconds) is the one that claims and notifies; the others skip it.
+    if (!navigator.locks || !navigator.locks.request) { if (claim(id)) notify(); return; }
+    navigator.locks.request("whatsnap-notify-" + id, {ifAvailable: true}, function (lock) {
+      if (!lock || !claim(id)) return null;
+      notify();
+      return new Promise(function (resolve) { setTimeout(resolve, 5000); });
+    });
+  }
   function play() {
     if (!audio) audio = new Audio(banner.dataset.soundUrl);
     try { audio.currentTime = 0; } catch (e) { /* not loaded yet */ }
@@ -132,9 +143,8 @@
     if (msg.event === "message.received") {
       if (!forMe(d)) return;
       reload();
-      if (lookingAt(d) || !claim(d.message)) return;
-      show(d);
-      if (state.sound) play();
+      if (lookingAt(d)) return;
+      once(d.message, function () { show(d); if (state.sound) play(); });
     } else if (RELOAD_ON.indexOf(msg.event) !== -1) {
       reload();
     }
