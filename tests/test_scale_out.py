@@ -2,6 +2,7 @@
 import asyncio
 import json
 import shutil
+import signal
 import threading
 import time
 
@@ -93,6 +94,32 @@ def test_event_from_web_b_reaches_socket_on_web_a(deployment):
 
     event = asyncio.run(listen())
     assert "inbox" in event["topics"]
+
+
+def test_an_open_socket_outlives_a_redis_stall_longer_than_its_blocking_read(deployment):
+    """A socket waits for its events in a blocking Redis read of channels_redis's brpop_timeout
+    (5 s). On a busy machine the reply to it comes late; with redis-py 8's default read timeout
+    (also 5 s) the consumer died of TimeoutError and the page's socket dropped without a close
+    frame. Redis frozen for 7 s here is that late reply, made certain."""
+    d = deployment
+    cookie = login_cookie(d["a"], "ops", "ops-password-1")
+
+    async def listen():
+        url = d["a"].replace("http", "ws") + "/ws/live/"
+        async with websockets.connect(url, additional_headers={"Cookie": cookie, "Origin": d["a"]}) as ws:
+            await asyncio.sleep(0.5)  # the consumer is now blocked reading from Redis
+            d["redis"].proc.send_signal(signal.SIGSTOP)
+            try:
+                await asyncio.sleep(7)
+            finally:
+                d["redis"].proc.send_signal(signal.SIGCONT)
+            assert (await asyncio.to_thread(post, d, d["b"], "after-stall-1", "+14155550152")).status_code == 200
+            while True:
+                event = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
+                if event["event"] == "message.received":
+                    return event
+
+    assert "inbox" in asyncio.run(listen())["topics"]
 
 
 def test_killing_a_worker_mid_batch_loses_and_duplicates_nothing(deployment):

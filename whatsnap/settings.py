@@ -211,7 +211,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # A socket's receive blocks in BZPOPMIN for channels_redis's brpop_timeout (5 s);
+            # redis-py 8's default read timeout is also 5 s, so a reply a moment late (a busy
+            # machine) raised TimeoutError in the consumer and dropped the open page's socket.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
         }
     }
 else:
