@@ -150,7 +150,8 @@ def test_killing_a_worker_mid_batch_loses_and_duplicates_nothing(deployment):
     sender.join()
     assert processed_at_kill < n, "the batch was already done: the kill proved nothing"
     sweep = lambda: d["product"].shell(SWEEP)
-    assert wait_for(lambda: counts(d)[0] - before == n, timeout=90, sweep=sweep)
+    assert wait_for(lambda: counts(d)[0] - before == n, timeout=90, sweep=sweep), \
+        f"(messages, distinct, events done, events) = {counts(d)}, {before} messages before; logs:\n{d['product'].logs()}"
     total, distinct, done, events = counts(d)
     assert total == distinct and done == events  # exactly once, nothing pending
     d["product"].start_worker("worker-1")
