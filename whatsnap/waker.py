@@ -26,6 +26,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_q.brokers import get_broker
+from django_q.conf import Conf
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
@@ -122,6 +123,8 @@ def start_in_worker(sender=None, proc_name: str = "", **kwargs) -> None:
     global _waker
     interval = settings.WHATSNAP_WAKE_INTERVAL_SECONDS
     if interval <= 0 or (_waker is not None and _waker.thread.is_alive()):
+        return
+    if Conf.SYNC:  # tasks run inline (Q_SYNC): django-q2 sends post_spawn in the calling process itself
         return
     _waker = Waker(interval).start()
     logger.debug("waker started in %s (every <= %.2f s)", proc_name, interval)
