@@ -267,7 +267,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # several models have a `kind`: each choice set gets its own name in the schema
     "ENUM_NAME_OVERRIDES": {"CustomFieldKindEnum": "contacts.models.CustomField.Kind", "ContactKindEnum": "contacts.models.Contact.Kind"},
 }
 
