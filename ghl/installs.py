@@ -19,7 +19,7 @@ dropped. Nobody is signed in here: a redirect that signs a browser in could be r
 someone else's browser (login CSRF). People get in from inside GHL (ghl/embed.py)."""
 import logging
 import secrets
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import httpx
 from django.conf import settings
@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import Location, Membership
-from ghl.client import (GhlClient, GhlError, GhlUnavailable, http, location_token_request, store_company_tokens, store_tokens,
+from ghl.client import (GhlClient, GhlError, GhlUnavailable, http, location_token_request, seg, store_company_tokens, store_tokens,
                         token_request, version_for)
 from ghl.models import GhlCompany, GhlConnection, GhlInstall
 from ghl.services import forget_ghl_ids
@@ -254,19 +254,20 @@ def _provision(ghl_location_id: str) -> Location:
 
 
 def _free_name(base: str) -> str:
-    name, n = base, 1
-    while Location.objects.filter(name=name).exists():
-        n += 1
-        name = f"{base[:110]} ({n})"
-    return name
+    return _free("name", base, lambda n: f"{base[:110]} ({n})")
 
 
 def _free_slug(base: str) -> str:
-    slug, n = base, 1
-    while Location.objects.filter(slug=slug).exists():
+    return _free("slug", base, lambda n: f"{base[:52]}-{n}")
+
+
+def _free(field: str, base: str, numbered) -> str:
+    """`base`, or the first numbered form of it no location uses for `field` (unique)."""
+    value, n = base, 1
+    while Location.objects.filter(**{field: value}).exists():
         n += 1
-        slug = f"{base[:52]}-{n}"
-    return slug
+        value = numbered(n)
+    return value
 
 
 def location_details(location_id: int) -> bool:
@@ -278,7 +279,7 @@ def location_details(location_id: int) -> bool:
         return False
     location = connection.location
     try:
-        data = GhlClient(connection).request("GET", f"/locations/{quote(location.ghl_location_id, safe='')}").data.get("location") or {}
+        data = GhlClient(connection).request("GET", f"/locations/{seg(location.ghl_location_id)}").data.get("location") or {}
     except GhlError as exc:
         logger.warning("GHL details of location %s not read (%s): kept its placeholder name", location_id, exc)
         return False

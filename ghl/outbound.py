@@ -15,7 +15,6 @@ decides. When no account can send it, the message is failed in GHL with the reas
 Runs once per delivery: the row is claimed under a lock inside the transaction that queues the
 message, and the GHL message link (unique per GHL message id) holds the message sent."""
 import logging
-from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -27,7 +26,7 @@ from contacts.models import Contact
 from contacts.services import contact_upsert_from_inbound
 from conversations.models import Conversation
 from conversations.services import message_send
-from ghl.client import GhlRejected
+from ghl.client import GhlRejected, seg
 from ghl.contact_sync import contact_fields, desired_contact, fingerprint_of
 from ghl.models import ContactSync, GhlConnection, GhlMessageLink, GhlRetiredContact, GhlUser, OutboxItem
 from ghl.send_choice import account_choose, account_tags_follow_ghl, delivery_channels
@@ -60,7 +59,7 @@ def read_ghl_contact(client, ghl_contact_id: str, record: dict) -> dict | None:
         return None
     try:
         # the id comes from the delivery's body: one path segment, whatever it holds
-        return client.request("GET", f"/contacts/{quote(ghl_contact_id, safe='')}", record=record).data.get("contact") or None
+        return client.request("GET", f"/contacts/{seg(ghl_contact_id)}", record=record).data.get("contact") or None
     except GhlRejected as exc:
         logger.info("GHL contact %s not readable (%s): our copy decides", ghl_contact_id, exc.status)
         return None
@@ -79,7 +78,7 @@ def another_providers_message(client, ghl_message_id: str, record: dict) -> str:
     if not ours or not ghl_message_id:
         return ""
     try:
-        data = client.request("GET", f"/conversations/messages/{quote(ghl_message_id, safe='')}", record=record).data
+        data = client.request("GET", f"/conversations/messages/{seg(ghl_message_id)}", record=record).data
     except GhlRejected as exc:
         logger.info("GHL message %s not readable (%s): taken as ours", ghl_message_id, exc.status)
         return ""
