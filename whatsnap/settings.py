@@ -243,6 +243,10 @@ if REDIS_URL:
 # of run_now_or_at on time: it sleeps until the nearest, at most this long (it also notices ones
 # other processes write). 0 leaves them to django-q2's scheduler, which looks every ~30 s.
 WHATSNAP_WAKE_INTERVAL_SECONDS = env_float("WHATSNAP_WAKE_INTERVAL_SECONDS", 0.5)
+# Stored inbound events are the queue: a claim loop per qcluster worker process files up to
+# INGEST_BATCH_SIZE a transaction, woken by NOTIFY, looking every WHATSNAP_CLAIM_POLL_SECONDS (0: off).
+INGEST_BATCH_SIZE = max(1, env_int("INGEST_BATCH_SIZE", 100))
+WHATSNAP_CLAIM_POLL_SECONDS = env_float("WHATSNAP_CLAIM_POLL_SECONDS", 2.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.LocationTokenAuthentication"],
