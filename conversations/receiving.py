@@ -12,9 +12,10 @@ import hashlib
 import json
 import logging
 import re
+from contextlib import nullcontext
 from dataclasses import asdict
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account
@@ -68,8 +69,11 @@ def webhook_events_record(*, account: Account, events: list) -> int:
             continue
         kind, key, payload = stored
         unfiled = kind == InboundEvent.Kind.UNFILED
+        # In a transaction a savepoint keeps a redelivery's failed insert from aborting it; on
+        # the ack path (autocommit) the insert is its own transaction: one round trip, not three.
+        guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
         try:
-            with transaction.atomic():
+            with guard:
                 row = InboundEvent.objects.create(
                     account=account, kind=kind, dedupe_key=key[:160], payload=payload,
                     status=InboundEvent.Status.UNFILED if unfiled else InboundEvent.Status.PENDING,
