@@ -10,8 +10,11 @@ class ConversationsConfig(AppConfig):
         from conversations.pacing import queue_eta
         from conversations.scheduling import scheduled_messages_sweep
         from conversations.uploads import uploads_sweep
+        from conversations.ingest import CHANNEL, inbound_events_file_batch
+        from whatsnap.listener import register_drain
         from whatsnap.tasks import register_sweep
 
+        register_drain(CHANNEL, inbound_events_file_batch)  # the workers' claim loops file stored events
         register_sweep(tasks.sweep_pending)
         register_sweep(tasks.unfiled_prune)  # unfiled events past UNFILED_EVENT_RETENTION_DAYS
         register_sweep(scheduled_messages_sweep)  # due scheduled replies their one-off schedule missed

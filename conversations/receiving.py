@@ -1,8 +1,10 @@
 """Receiving: the product's hot path.
 
 webhook_events_record() stores verified events (unique per account + kind + provider id, so
-redeliveries are no-ops; Unfiled ones are kept with their reason, not processed) and queues
-inbound_event_process(), which files each one in one transaction with the filer of its kind:
+redeliveries are no-ops; Unfiled ones are kept with their reason, not processed) and wakes the
+workers' claim loops: the stored rows are the queue (conversations/ingest.py files them in
+batches; with Q_CLUSTER sync each is filed at once). inbound_event_file_locked() files one
+event with the filer of its kind:
 messages (conversations/filing.py), delivery statuses (here), reactions, edits, deletions,
 group events and LID identities (conversations/amendments.py). An event that cannot be filed
 ends UNFILED with its reason; nothing acknowledged disappears."""
@@ -10,9 +12,10 @@ import hashlib
 import json
 import logging
 import re
+from contextlib import nullcontext
 from dataclasses import asdict
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account
@@ -42,11 +45,13 @@ from conversations.amendments import (
 from conversations.filing import message_file
 from conversations.models import InboundEvent, Message
 from conversations.statuses import message_status_advance
-from whatsnap.tasks import enqueue_on_commit
+from whatsnap.listener import wake
+from whatsnap.tasks import enqueue_on_commit, tasks_run_inline
 
 logger = logging.getLogger(__name__)
 
 MAX_PROCESS_ATTEMPTS = 8
+INBOUND_CHANNEL = "whatsnap_inbound"  # conversations/ingest.py drains it
 NOT_YET_ATTEMPTS = 4  # a reaction/edit/deletion waits ~3 sweeps for its message, then is kept unfiled
 
 
@@ -64,8 +69,11 @@ def webhook_events_record(*, account: Account, events: list) -> int:
             continue
         kind, key, payload = stored
         unfiled = kind == InboundEvent.Kind.UNFILED
+        # In a transaction a savepoint keeps a redelivery's failed insert from aborting it; on
+        # the ack path (autocommit) the insert is its own transaction: one round trip, not three.
+        guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
         try:
-            with transaction.atomic():
+            with guard:
                 row = InboundEvent.objects.create(
                     account=account, kind=kind, dedupe_key=key[:160], payload=payload,
                     status=InboundEvent.Status.UNFILED if unfiled else InboundEvent.Status.PENDING,
@@ -78,8 +86,11 @@ def webhook_events_record(*, account: Account, events: list) -> int:
         else:
             new_ids.append(row.pk)
     _touch_last_webhook(account)
-    for pk in new_ids:
-        enqueue_on_commit(process_inbound_event, pk)
+    if new_ids and tasks_run_inline():
+        for pk in new_ids:  # no worker runs (Q_CLUSTER sync): filed at once, one task each
+            enqueue_on_commit(process_inbound_event, pk)
+    elif new_ids:
+        wake(INBOUND_CHANNEL)  # the rows are the queue: the workers' claim loops take them
     return len(new_ids)
 
 
@@ -153,39 +164,51 @@ def inbound_event_process(*, event_id: int) -> str:
             event = InboundEvent.objects.select_for_update(of=("self",)).select_related("account__location").get(pk=event_id)
             if event.status != InboundEvent.Status.PENDING:
                 return event.status
-            try:
-                with transaction.atomic():  # a savepoint: an event kept unfiled leaves no half
-                    FILERS[event.kind](event)
-                event.status = InboundEvent.Status.DONE
-            except NotFiled as exc:
-                event.error = exc.reason[:2000]
-                if isinstance(exc, NotYet) and event.attempts + 1 < NOT_YET_ATTEMPTS:
-                    # what it refers to may still arrive: left pending for the sweep (no error:
-                    # waiting is expected, not a failure)
-                    logger.info("inbound event %s waits: %s", event.pk, exc.reason)
-                    event.attempts += 1
-                    event.save(update_fields=["error", "attempts"])
-                    return event.status
-                event.status = InboundEvent.Status.UNFILED
-                logger.info("inbound event %s kept unfiled: %s", event.pk, exc.reason)
-            event.processed_at = timezone.now()
-            event.attempts += 1
-            event.save(update_fields=["status", "error", "processed_at", "attempts"])
-            return event.status
+            return inbound_event_file_locked(event)
     except Exception as exc:
         _record_failure(event_id, exc)
         raise
 
 
+def inbound_event_file_locked(event: InboundEvent) -> str:
+    """File a pending event whose row the caller's transaction holds locked; returns its new
+    status. NotFiled keeps it unfiled (or waiting); any other exception propagates, with the
+    filer's writes rolled back to the savepoint and the event row untouched."""
+    try:
+        with transaction.atomic():  # a savepoint: an event kept unfiled leaves no half
+            FILERS[event.kind](event)
+        event.status = InboundEvent.Status.DONE
+    except NotFiled as exc:
+        event.error = exc.reason[:2000]
+        if isinstance(exc, NotYet) and event.attempts + 1 < NOT_YET_ATTEMPTS:
+            # what it refers to may still arrive: left pending for the sweep (no error:
+            # waiting is expected, not a failure)
+            logger.info("inbound event %s waits: %s", event.pk, exc.reason)
+            event.attempts += 1
+            event.save(update_fields=["error", "attempts"])
+            return event.status
+        event.status = InboundEvent.Status.UNFILED
+        logger.info("inbound event %s kept unfiled: %s", event.pk, exc.reason)
+    event.processed_at = timezone.now()
+    event.attempts += 1
+    event.save(update_fields=["status", "error", "processed_at", "attempts"])
+    return event.status
+
+
 def _record_failure(event_id: int, exc: Exception) -> None:
     event = InboundEvent.objects.filter(pk=event_id).first()
-    if event is None:
-        return
+    if event is not None:
+        inbound_event_failed(event, exc)
+
+
+def inbound_event_failed(event: InboundEvent, exc: Exception) -> None:
+    """An attempt raised: counted with its reason, left pending for the sweep's retry, FAILED
+    after MAX_PROCESS_ATTEMPTS."""
     event.attempts += 1
     event.error = f"{type(exc).__name__}: {exc}"[:2000]
     if event.attempts >= MAX_PROCESS_ATTEMPTS:
         event.status = InboundEvent.Status.FAILED
-        logger.error("inbound event %s failed for good: %s", event_id, event.error)
+        logger.error("inbound event %s failed for good: %s", event.pk, event.error)
     event.save(update_fields=["attempts", "error", "status"])
 
 

@@ -15,9 +15,11 @@ class WhatsnapConfig(AppConfig):
     def ready(self):
         from django_q.signals import post_spawn
 
+        from whatsnap import listener
         from whatsnap.idempotency import idempotency_keys_prune
         from whatsnap.tasks import register_sweep
         from whatsnap.waker import start_in_worker
 
         register_sweep(idempotency_keys_prune)
         post_spawn.connect(start_in_worker, dispatch_uid="whatsnap-waker")  # each qcluster worker process
+        post_spawn.connect(listener.start_in_worker, dispatch_uid="whatsnap-claims")  # the same, claim loop

@@ -219,8 +219,7 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-# In embedded mode live events cross process boundaries (worker -> web) through the
-# database; see whatsnap/live.py.
+# In embedded mode live events cross process boundaries through the database (whatsnap/live.py).
 LIVE_EVENTS_VIA_DATABASE = not REDIS_URL
 
 Q_CLUSTER = {
@@ -242,10 +241,12 @@ Q_CLUSTER = {
 if REDIS_URL:
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
-# Every qcluster worker process runs a waker (whatsnap/waker.py) that fires the one-off schedules
-# of run_now_or_at on time: it sleeps until the nearest, at most this long (it also notices ones
-# other processes write). 0 leaves them to django-q2's scheduler, which looks every ~30 s.
+# Per qcluster worker process: a waker (whatsnap/waker.py) fires run_now_or_at's one-off schedules
+# on time, sleeping at most this long (0: django-q2's ~30 s scheduler); a claim loop
+# (whatsnap/listener.py) files stored inbound events, INGEST_BATCH_SIZE a transaction.
 WHATSNAP_WAKE_INTERVAL_SECONDS = env_float("WHATSNAP_WAKE_INTERVAL_SECONDS", 0.5)
+INGEST_BATCH_SIZE = max(1, env_int("INGEST_BATCH_SIZE", 100))
+WHATSNAP_CLAIM_POLL_SECONDS = env_float("WHATSNAP_CLAIM_POLL_SECONDS", 2.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.LocationTokenAuthentication"],
@@ -303,8 +304,7 @@ WEBHOOK_MAX_BYTES = env_int("WEBHOOK_MAX_BYTES", 256 * 1024)
 WHATSAPP_WEBHOOK_MAX_BYTES = env_int("WHATSAPP_WEBHOOK_MAX_BYTES", 24 * 1024 * 1024)
 # SMS Gateway for Android posts a picture message (MMS) with its attachments inline (base64).
 SMS_GATEWAY_WEBHOOK_MAX_BYTES = env_int("SMS_GATEWAY_WEBHOOK_MAX_BYTES", 8 * 1024 * 1024)
-# Pages and forms keep Django's default body limit (2.5 MB); the webhook endpoints read their
-# bodies with their own limits (whatsnap/request_body.py).
+# Pages/forms: Django's 2.5 MB; webhook endpoints read bodies with their own (whatsnap/request_body.py).
 
 # --- Outside services (base URLs are settings so loopback stand-ins can be used) ----------
 TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")  # empty = Twilio itself

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
+from django_q.conf import Conf
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
@@ -41,6 +42,11 @@ def enqueue(func: Callable, *args) -> None:
         _broker = None
         # The row is stored; the sweep queues it again once the broker is back.
         logger.warning("task broker unavailable; %s%s left for the sweep", func.__name__, args, exc_info=True)
+
+
+def tasks_run_inline() -> bool:
+    """Q_CLUSTER sync (tests, Q_SYNC=1): no worker process runs; a queued task runs at once."""
+    return bool(Conf.SYNC)
 
 
 def enqueue_on_commit(func: Callable, *args) -> None:

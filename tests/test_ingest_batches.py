@@ -1,0 +1,167 @@
+"""Issue 20: the stored event table is the queue. The ack writes the event row and a NOTIFY, no
+broker task; workers claim pending events in batches (FOR UPDATE SKIP LOCKED) and file a batch
+in one transaction, a poisoned event isolated from the rest."""
+import json
+import threading
+from datetime import datetime, timezone as dt_tz
+
+import psycopg
+import pytest
+from django.db import OperationalError, connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import OrmQ
+
+from accounts.providers.sandbox import sign
+from conversations import ingest
+from conversations.models import InboundEvent, Message
+from conversations.tasks import sweep_pending
+from whatsnap.listener import Listener
+
+pytestmark = pytest.mark.django_db(transaction=True)  # real commits: NOTIFY is delivered on commit
+
+
+@pytest.fixture
+def with_workers(monkeypatch):
+    """Production's task mode: tasks go to the broker (the ORM one here) for worker processes;
+    the test settings run them inline."""
+    monkeypatch.setattr(Conf, "SYNC", False)
+    yield
+    connection.close()
+
+
+def post_sandbox(account, payload: dict):
+    body = json.dumps(payload).encode()
+    return Client().post(f"/webhooks/sandbox/{account.pk}/", data=body, content_type="application/json",
+                         HTTP_X_SANDBOX_SIGNATURE=sign(account.webhook_secret, body))
+
+
+def message_payload(pid: str, phone: str, text: str = "hi") -> dict:
+    return {"provider_id": pid, "from_phone": phone, "name": "", "text": text,
+            "at": datetime.now(dt_tz.utc).isoformat(), "media": []}
+
+
+def store(account, payload: dict) -> InboundEvent:
+    """A stored pending event, as the ack path leaves it (or an earlier version left it)."""
+    key = f"msg:{payload.get('provider_id', id(payload))}"[:160]
+    return InboundEvent.objects.create(account=account, kind=InboundEvent.Kind.MESSAGE, dedupe_key=key, payload=payload)
+
+
+def listen(channel: str) -> psycopg.Connection:
+    params = connection.get_connection_params()
+    for key in ("cursor_factory", "pool", "server_side_binding", "prepare_threshold", "context"):
+        params.pop(key, None)
+    conn = psycopg.connect(**params, autocommit=True)
+    conn.execute(f'LISTEN "{channel}"')
+    return conn
+
+
+def test_an_ack_writes_one_event_row_and_no_broker_task(with_workers, sandbox_account):
+    post_sandbox(sandbox_account, {"id": "warm", "from": "+14155550100", "text": "x"})  # last_webhook_at written
+    listener = listen(ingest.CHANNEL)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            response = post_sandbox(sandbox_account, {"id": "one", "from": "+14155550123", "text": "Hi"})
+        assert response.status_code == 200
+        writes = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+        assert len(writes) == 1 and "conversations_inboundevent" in writes[0], writes
+        assert not OrmQ.objects.exists()  # no django-q2 task per event
+        assert InboundEvent.objects.get(dedupe_key="msg:one").status == "pending" and not Message.objects.exists()
+        assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == [ingest.CHANNEL]  # the workers are woken
+    finally:
+        listener.close()
+    assert ingest.inbound_events_file_batch() == 2  # both webhooks' events, in one batch
+    assert set(Message.objects.values_list("provider_message_id", flat=True)) == {"warm", "one"}
+    assert set(InboundEvent.objects.values_list("status", flat=True)) == {"done"}
+
+
+def test_one_poisoned_event_inside_a_batch_never_blocks_the_rest(with_workers, sandbox_account, monkeypatch):
+    phones = ["+14155550201", "+14155550202", "+14155550203"]
+    good = []
+    for i in range(9):
+        good.append(store(sandbox_account, message_payload(f"g{i}", phones[i % 3], text=f"text {i}")))
+        if i == 3:
+            no_time = message_payload("bad-at", phones[0])
+            del no_time["at"]  # the filer raises KeyError (a payload an earlier version stored)
+            poisoned_python = store(sandbox_account, no_time)
+        if i == 6:  # the database refuses it (a provider id over the message column's 128 characters)
+            poisoned_db = store(sandbox_account, message_payload("x" * 200, phones[1]))
+    assert ingest.inbound_events_file_batch(size=100) == 11  # one batch took them all
+    assert Message.objects.count() == 9
+    assert set(InboundEvent.objects.filter(pk__in=[e.pk for e in good]).values_list("status", flat=True)) == {"done"}
+    for poisoned, reason in ((poisoned_python, "KeyError"), (poisoned_db, "DataError")):
+        poisoned.refresh_from_db()
+        # kept with its reason, pending for the sweep's retry, never claimed again by the batches
+        assert poisoned.status == "pending" and poisoned.attempts == 1 and reason in poisoned.error, poisoned.error
+    assert ingest.inbound_events_file_batch() == 0
+    # per-contact order: each person's messages were filed in the order they arrived
+    for phone in phones:
+        texts = list(Message.objects.filter(conversation__contact__phone=phone).order_by("pk").values_list("text", flat=True))
+        assert texts == sorted(texts, key=lambda t: int(t.split()[1])) and len(texts) == 3
+    # the sweep retries the poisoned ones (one task each), and they stay kept with their reason
+    InboundEvent.objects.filter(status="pending").update(received_at=timezone.now() - timezone.timedelta(hours=1))
+    monkeypatch.setattr(Conf, "SYNC", True)  # the retry tasks run here
+    sweep_pending()
+    assert list(InboundEvent.objects.filter(pk__in=[poisoned_python.pk, poisoned_db.pk]).values_list("attempts", flat=True)) == [2, 2]
+
+
+def test_a_batch_that_fails_as_a_whole_is_filed_one_by_one(with_workers, sandbox_account, monkeypatch):
+    events = [store(sandbox_account, message_payload(f"w{i}", f"+1415555030{i}")) for i in range(4)]
+    calls = []
+    real = ingest.inbound_event_file_locked
+
+    def lock_lost_at_the_third(event):
+        calls.append(event.pk)
+        if len(calls) == 3:  # what a lost lock or connection looks like to the batch
+            raise OperationalError("deadlock detected")
+        return real(event)
+
+    monkeypatch.setattr(ingest, "inbound_event_file_locked", lock_lost_at_the_third)
+    assert ingest.inbound_events_file_batch() == 4
+    assert Message.objects.count() == 4  # the batch rolled back, then each event in its own transaction
+    assert set(InboundEvent.objects.filter(pk__in=[e.pk for e in events]).values_list("status", flat=True)) == {"done"}
+
+
+def test_two_workers_claiming_at_once_never_file_an_event_twice(with_workers, sandbox_account):
+    """PostgreSQL: a batch's row locks make the other worker skip those events, not wait."""
+    events = [store(sandbox_account, message_payload(f"c{i}", f"+141555504{i % 20:02d}")) for i in range(120)]
+    claimed: dict[str, int] = {}
+
+    def worker(name, start):
+        start.wait()
+        try:
+            while n := ingest.inbound_events_file_batch(size=7):
+                claimed[name] = claimed.get(name, 0) + n
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        held = ingest._claim(5)  # a third worker holds a batch, not yet committed
+        start = threading.Barrier(2)
+        threads = [threading.Thread(target=worker, args=(f"w{i}", start)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads), "a worker waited on another's batch"
+        assert [e.pk for e in held] == [e.pk for e in events[:5]]
+    assert sum(claimed.values()) == 115 and len(claimed) == 2, claimed  # every event claimed once
+    assert Message.objects.count() == 115
+    assert Message.objects.values("provider_message_id").distinct().count() == 115
+    assert InboundEvent.objects.filter(status="pending").count() == 5  # the held batch: rolled back, pending
+    assert ingest.inbound_events_file_batch() == 5 and Message.objects.count() == 120
+
+
+def test_the_claim_loop_is_woken_by_notify(with_workers, sandbox_account):
+    """A worker process's loop files a webhook's event within seconds though it polls only every 60 s."""
+    loop = Listener(poll=60).start()
+    try:
+        assert post_sandbox(sandbox_account, {"id": "woken", "from": "+14155550123", "text": "Hi"}).status_code == 200
+        deadline = timezone.now() + timezone.timedelta(seconds=10)
+        while timezone.now() < deadline and not Message.objects.filter(provider_message_id="woken").exists():
+            threading.Event().wait(0.05)
+        assert Message.objects.filter(provider_message_id="woken").exists()
+    finally:
+        loop.stop()

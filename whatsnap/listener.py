@@ -1,0 +1,183 @@
+"""Work kept in rows, claimed in batches by a loop in every worker process.
+
+An app registers a drain for a channel (`register_drain("whatsnap_inbound", func)`, in its
+AppConfig.ready()): `func()` claims one batch of its rows, handles it and returns how many it
+claimed (0: nothing left). The code that writes such rows calls `wake(channel)` inside its
+transaction. There is no broker task per row:
+
+- PostgreSQL: `wake` is `SELECT pg_notify(channel, '')`, delivered when the transaction commits
+  (and not at all if it rolls back); each worker process's loop LISTENs on its own connection.
+- SQLite with REDIS_URL set: `wake` publishes on Redis pub/sub after the commit.
+- SQLite alone: nothing is sent; the loops look every WHATSNAP_CLAIM_POLL_SECONDS.
+
+Whatever wakes it, a loop drains every registered channel until each returns 0, then waits for
+the next wake-up, at most WHATSNAP_CLAIM_POLL_SECONDS (a lost notification, a crashed worker's
+rolled-back batch or a restart only delay the work by that much; the minute sweeps stay the
+safety net). The loop is a thread started per qcluster worker process by django-q2's post_spawn
+signal, beside the waker (whatsnap/waker.py): it holds none of django-q2's task slots. A
+database or Redis outage is logged once; the loop reconnects every second."""
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import psycopg
+import redis
+from django.conf import settings
+from django.db import close_old_connections, connection, connections, transaction
+
+from whatsnap.tasks import tasks_run_inline
+
+logger = logging.getLogger(__name__)
+
+_drains: dict[str, list[Callable[[], int]]] = {}
+_redis = None
+
+
+def register_drain(channel: str, func: Callable[[], int]) -> None:
+    funcs = _drains.setdefault(channel, [])
+    if func not in funcs:
+        funcs.append(func)
+
+
+def _on_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def wake(channel: str) -> None:
+    """Call inside the transaction that wrote rows for `channel`'s drain."""
+    if _on_postgresql():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [channel])
+    elif settings.REDIS_URL:
+        transaction.on_commit(lambda: _publish(channel))
+
+
+def _publish(channel: str) -> None:
+    global _redis
+    try:
+        if _redis is None:
+            _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        _redis.publish(channel, "")
+    except Exception:
+        _redis = None  # the loops still look every WHATSNAP_CLAIM_POLL_SECONDS
+        logger.warning("could not publish a wake-up on %s; the worker's poll finds the rows", channel, exc_info=True)
+
+
+def drain_all(stopping: threading.Event | None = None) -> int:
+    """Run every registered drain until it finds nothing. Returns how many rows were claimed."""
+    total = 0
+    for funcs in list(_drains.values()):
+        for func in funcs:
+            while not (stopping and stopping.is_set()):
+                claimed = func()
+                total += claimed
+                if not claimed:
+                    break
+    return total
+
+
+class _Signal:
+    """What a loop waits on: LISTEN on PostgreSQL, a Redis subscription, or just the clock."""
+
+    def __init__(self, channels: list[str]):
+        self.channels, self.pg, self.pubsub = channels, None, None
+        if _on_postgresql():
+            params = connections["default"].get_connection_params()
+            for key in ("cursor_factory", "pool", "server_side_binding", "prepare_threshold", "context"):
+                params.pop(key, None)
+            self.pg = psycopg.connect(**params, autocommit=True)
+            for channel in channels:
+                self.pg.execute(f'LISTEN "{channel}"')
+        elif settings.REDIS_URL:
+            self.pubsub = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=30).pubsub(ignore_subscribe_messages=True)
+            self.pubsub.subscribe(*channels)
+
+    def clear(self) -> None:
+        """Forget wake-ups already received: the drain that follows sees their rows."""
+        if self.pg is not None:
+            for _ in self.pg.notifies(timeout=0):
+                pass
+        elif self.pubsub is not None:
+            while self.pubsub.get_message(timeout=0) is not None:
+                pass
+
+    def wait(self, seconds: float, stopping: threading.Event) -> None:
+        """Until a wake-up, `seconds` pass or the loop is stopped (looked at every second)."""
+        deadline = time.monotonic() + seconds
+        while not stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if self.pg is not None:
+                if any(True for _ in self.pg.notifies(timeout=min(left, 1.0), stop_after=1)):
+                    return
+            elif self.pubsub is not None:
+                if self.pubsub.get_message(timeout=min(left, 1.0)) is not None:
+                    return
+            else:
+                stopping.wait(left)
+
+    def close(self) -> None:
+        for handle in (self.pg, self.pubsub):
+            try:
+                if handle is not None:
+                    handle.close()
+            except Exception:
+                pass
+
+
+class Listener:
+    def __init__(self, poll: float):
+        self.poll = poll
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="whatsnap-claims", daemon=True)
+
+    def start(self) -> "Listener":
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        self.thread.join(timeout)
+
+    def run(self) -> None:
+        failing_since = None
+        while not self.stopping.is_set():
+            signal = None
+            try:
+                close_old_connections()
+                signal = _Signal(list(_drains))
+                while not self.stopping.is_set():
+                    signal.clear()
+                    close_old_connections()
+                    drain_all(self.stopping)
+                    if failing_since is not None:
+                        logger.info("claim loop: database reachable again")
+                        failing_since = None
+                    signal.wait(self.poll, self.stopping)
+            except Exception:
+                connection.close()
+                if failing_since is None:  # once per outage, not once a second
+                    failing_since = time.monotonic()
+                    logger.warning("claim loop: could not claim or listen; trying again", exc_info=True)
+                self.stopping.wait(1.0)
+            finally:
+                if signal is not None:
+                    signal.close()
+        connection.close()
+
+
+_listener: Listener | None = None
+
+
+def start_in_worker(sender=None, proc_name: str = "", **kwargs) -> None:
+    """post_spawn receiver: one claim loop per qcluster worker process (after its fork)."""
+    global _listener
+    poll = settings.WHATSNAP_CLAIM_POLL_SECONDS
+    # Q_CLUSTER sync runs each task through django-q2's worker function in the caller's process,
+    # which sends post_spawn too: there is no worker process then, and rows are filed at once.
+    if poll <= 0 or not _drains or tasks_run_inline() or (_listener is not None and _listener.thread.is_alive()):
+        return
+    _listener = Listener(poll).start()
+    logger.debug("claim loop started in %s (channels %s)", proc_name, ", ".join(_drains))
