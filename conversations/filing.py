@@ -79,7 +79,7 @@ def _file_inbound_message(account: Account, data: dict, at) -> Message:
     _bump_conversation(conversation, message, at)
     events.record("message.received", location_id=account.location_id, message=message, conversation=conversation,
                   contact=sender.thread, sender=sender.person, account=account, contact_changed=sender.changed)
-    _auto_reply_if_closed(conversation, at)
+    auto_reply_if_closed(conversation, at)
     return message
 
 
@@ -122,7 +122,7 @@ def _link_to_account(sender: Sender, account: Account, at) -> bool:
     return tags_changed
 
 
-def _foreign_media(item):
+def foreign_media(item):
     """A webhook's media item never names a stored composer upload or a storage name: those
     would hand its sender signed links to (or the bytes of) any location's stored files."""
     return {k: v for k, v in item.items() if k not in ("upload", "storage_name")} if isinstance(item, dict) else item
@@ -141,7 +141,7 @@ def _store(conversation: Conversation, data: dict, at, **fields) -> Message:
         conversation=conversation,
         account=conversation.account,
         text=data.get("text", ""),
-        media=[_foreign_media(item) for item in data.get("media") or []],
+        media=[foreign_media(item) for item in data.get("media") or []],
         provider_message_id=data["provider_id"],
         provider_id_core=provider_id_core(conversation.account, data["provider_id"]),
         sent_at=at,
@@ -170,7 +170,7 @@ def _place_history(conversation: Conversation, message: Message, at) -> None:
         last_message_at=at, last_message_preview=preview_of(message))
 
 
-def _auto_reply_if_closed(conversation: Conversation, at) -> None:
+def auto_reply_if_closed(conversation: Conversation, at) -> None:
     """Outside the account's business hours, answer with its auto-reply (at most every 12 h
     per conversation)."""
     account = conversation.account

@@ -10,8 +10,10 @@ process (whatsnap/listener.py) calls inbound_events_file_batch() until it claims
   IMMEDIATE (it holds the database's write lock from its first statement), so the read inside
   it is the claim; batches there are at most SQLITE_BATCH events, to keep webhook acks waiting
   on that lock short.
-- the batch is filed in one transaction, each event in its own savepoint with the filer of its
-  kind (receiving.inbound_event_file_locked). An event whose filer raises is rolled back alone,
+- the batch is filed in one transaction: its plain messages set-based, a statement per step
+  for all of them (conversations/batch_filing.py, in a savepoint: if that fails, they join the
+  rest), then each other event in its own savepoint with the filer of its kind
+  (receiving.inbound_event_file_locked). An event whose filer raises is rolled back alone,
   counted (attempts, error: shown to staff) and left to the minute sweep's retry; the rest of
   the batch commits. If the batch itself fails (its commit, a row lock, the connection), its
   events are filed again one transaction each (receiving.inbound_event_process), so one
@@ -30,6 +32,7 @@ import time
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 
+from conversations.batch_filing import messages_file_many
 from conversations.models import InboundEvent
 from conversations.receiving import INBOUND_CHANNEL, inbound_event_failed, inbound_event_file_locked, inbound_event_process
 
@@ -72,7 +75,7 @@ def inbound_events_file_batch(size: int | None = None) -> int:
         with transaction.atomic():
             events = _claim(size or batch_size())
             ids = [event.pk for event in events]
-            for event in sorted(events, key=_filing_order):
+            for event in messages_file_many(sorted(events, key=_filing_order)):
                 try:
                     inbound_event_file_locked(event)
                 except (OperationalError, InterfaceError):

@@ -9,11 +9,16 @@ from conversations.sending import preview_of
 PREVIEW_CHARS = 100
 
 
-def notification_data(message: Message, *, conversation: Conversation, contact, sender=None) -> dict:
-    """Whom a new message notifies and what it shows: the conversation's assignee as it is now
-    (read again: routing may have assigned it through another copy of the row), the contact's
-    name and a short preview of the message; in a group, who wrote it."""
-    assignee_id = Conversation.objects.filter(pk=conversation.pk).values_list("assignee_id", flat=True).first()
+def assignees_now(conversation_ids) -> dict[int, int | None]:
+    """The conversations' assignees as they are now (read again: routing may have assigned one
+    through another copy of its row)."""
+    return dict(Conversation.objects.filter(pk__in=conversation_ids).values_list("pk", "assignee_id"))
+
+
+def notification_data(message: Message, *, contact, assignee_id: int | None, sender=None) -> dict:
+    """Whom a new message notifies and what it shows: the conversation's assignee (as
+    assignees_now read it), the contact's name and a short preview of the message; in a group,
+    who wrote it."""
     preview = preview_of(message) or "New message"
     if sender is not None and contact is not None and sender.pk != contact.pk:
         preview = f"{sender.display_name}: {preview}"

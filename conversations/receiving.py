@@ -3,8 +3,9 @@
 webhook_events_record() stores verified events (unique per account + kind + provider id, so
 redeliveries are no-ops; Unfiled ones are kept with their reason, not processed) and wakes the
 workers' claim loops: the stored rows are the queue (conversations/ingest.py files them in
-batches; with Q_CLUSTER sync each is filed at once). inbound_event_file_locked() files one
-event with the filer of its kind:
+batches; with Q_CLUSTER sync each is filed at once). Plain messages are filed set-based
+(conversations/batch_filing.py); inbound_event_file_locked() files any event with the filer of
+its kind:
 messages (conversations/filing.py), delivery statuses (here), reactions, edits, deletions,
 group events and LID identities (conversations/amendments.py). An event that cannot be filed
 ends UNFILED with its reason; nothing acknowledged disappears."""
@@ -42,6 +43,7 @@ from conversations.amendments import (
     identity_file,
     reaction_file,
 )
+from conversations.batch_filing import messages_file_many
 from conversations.filing import message_file
 from conversations.models import InboundEvent, Message
 from conversations.statuses import message_status_advance
@@ -163,6 +165,8 @@ def inbound_event_process(*, event_id: int) -> str:
             # serialise every webhook and worker of that account behind this transaction.
             event = InboundEvent.objects.select_for_update(of=("self",)).select_related("account__location").get(pk=event_id)
             if event.status != InboundEvent.Status.PENDING:
+                return event.status
+            if not messages_file_many([event]):  # a plain message: the set-based filer, as in a batch
                 return event.status
             return inbound_event_file_locked(event)
     except Exception as exc:

@@ -6,10 +6,10 @@ from contacts.models import Contact
 from conversations.actions import conversation_assign
 from conversations.history import history_on_connect
 from conversations.models import Conversation, Message, ScheduledMessage
-from conversations.notifications import notification_data
+from conversations.notifications import assignees_now, notification_data
 from conversations.scheduling import scheduled_messages_of_leaving_member
 from whatsnap import events
-from whatsnap.live import publish_on_commit
+from whatsnap.live import publish_many_on_commit, publish_on_commit
 
 
 # --- live: which parts of the open pages refresh ------------------------------------------------
@@ -17,16 +17,20 @@ def _conversation_topics(conversation) -> list[str]:
     return ["inbox", f"conversation:{conversation.pk}", f"contact:{conversation.contact_id}"]
 
 
-@events.on("message.received")
-def live_message_received(event) -> None:
+@events.on_many("message.received")
+def live_message_received(batch) -> None:
     """Also what a notification shows and whom it is for (routing, subscribed before, has
     assigned the conversation by now): its assignee, the contact's name, a short preview."""
-    message, conversation, account = event["message"], event["conversation"], event["account"]
-    publish_on_commit(location_id=event.location_id, event="message.received",
-                      topics=["inbox", f"conversation:{conversation.pk}", f"sandbox:{account.pk}", f"account:{account.pk}"],
-                      data={"conversation": conversation.pk, "message": message.pk,
-                            **notification_data(message, conversation=conversation, contact=event.get("contact") or conversation.contact,
-                                                sender=event.get("sender"))})
+    assignees = assignees_now({e["conversation"].pk for e in batch})
+    items = []
+    for event in batch:
+        message, conversation, account = event["message"], event["conversation"], event["account"]
+        items.append(("message.received",
+                      ["inbox", f"conversation:{conversation.pk}", f"sandbox:{account.pk}", f"account:{account.pk}"],
+                      {"conversation": conversation.pk, "message": message.pk,
+                       **notification_data(message, contact=event.get("contact") or conversation.contact,
+                                           sender=event.get("sender"), assignee_id=assignees.get(conversation.pk))}))
+    publish_many_on_commit(location_id=batch[0].location_id, items=items)
 
 
 @events.on("message.sent_from_device", "message.imported")

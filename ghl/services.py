@@ -2,6 +2,7 @@
 local change), install/uninstall, retries, and messages sent from GHL (stored here, sent by
 outbound.py)."""
 import logging
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -15,6 +16,7 @@ from ghl.models import ContactSync, GhlConnection, GhlMessageLink, GhlMessageNot
 from ghl.outbound import contact_of_ghl_id
 from ghl.tasks import kick
 from whatsnap.errors import ApplicationError
+from whatsnap.tasks import on_commit_once
 
 logger = logging.getLogger(__name__)
 
@@ -25,15 +27,22 @@ ECHO_MARGIN_SECONDS = 30  # a post counts as in flight for GHL's timeout plus th
 def outbox_enqueue(*, location, operation: str, contact=None, account=None, payload: dict) -> OutboxItem | None:
     """Write one outbox row (a location without the GHL app gets none) and start a drain once
     the transaction commits."""
-    if not location.ghl_location_id:
-        return None
-    item = OutboxItem.objects.create(location=location, contact=contact, account=account, operation=operation, payload=payload)
+    rows = outbox_enqueue_many(location=location, rows=[dict(operation=operation, contact=contact, account=account, payload=payload)])
+    return rows[0] if rows else None
+
+
+def outbox_enqueue_many(*, location, rows: list[dict]) -> list[OutboxItem]:
+    """Several outbox rows of one location in one insert, in order (operation, contact,
+    account, payload each); one drain starts after the commit however many were written."""
+    if not location.ghl_location_id or not rows:
+        return []
+    items = OutboxItem.objects.bulk_create([OutboxItem(location=location, **row) for row in rows])
     _kick_on_commit(location.pk)
-    return item
+    return items
 
 
 def _kick_on_commit(location_id: int) -> None:
-    transaction.on_commit(lambda: kick(location_id))
+    on_commit_once(f"ghl-kick:{location_id}", partial(kick, location_id))
 
 
 # --- install (ghl/installs.py connects; these forget and disconnect) ----------------------------

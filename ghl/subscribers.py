@@ -23,7 +23,7 @@ from contacts.models import Contact
 from conversations.models import Conversation, Message
 from ghl.merges import ghl_identity_follows_merge
 from ghl.models import OutboxItem
-from ghl.services import outbox_enqueue
+from ghl.services import outbox_enqueue, outbox_enqueue_many
 from whatsnap import events
 
 CONTACT_UPSERT = OutboxItem.Operation.CONTACT_UPSERT
@@ -51,16 +51,23 @@ def _thread_contact(message: Message) -> Contact | None:
 
 
 # --- messages --------------------------------------------------------------------------------------
-@events.on("message.received")
-def outbox_message_received(event) -> None:
-    account = event["account"]
-    location = account.location
-    if not location.ghl_location_id or event["message"].is_history:
+@events.on_many("message.received")
+def outbox_message_received(batch) -> None:
+    """Per message: the sender's contact upsert when it changed, then the message; a batch of
+    filed messages is one insert."""
+    location = batch[0]["account"].location
+    if not location.ghl_location_id:
         return
-    if event["contact_changed"]:
-        outbox_enqueue(location=location, operation=CONTACT_UPSERT, contact=event["sender"], account=account, payload={})
-    outbox_enqueue(location=location, operation=OutboxItem.Operation.INBOUND_MESSAGE, contact=event["contact"],
-                   account=account, payload={"message_id": event["message"].pk})
+    rows = []
+    for event in batch:
+        account = event["account"]
+        if event["message"].is_history:
+            continue
+        if event["contact_changed"]:
+            rows.append(dict(operation=CONTACT_UPSERT, contact=event["sender"], account=account, payload={}))
+        rows.append(dict(operation=OutboxItem.Operation.INBOUND_MESSAGE, contact=event["contact"], account=account,
+                         payload={"message_id": event["message"].pk}))
+    outbox_enqueue_many(location=location, rows=rows)
 
 
 @events.on("message.queued")

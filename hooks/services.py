@@ -32,6 +32,9 @@ BACKOFF_BASE_SECONDS = 30  # 30 s, 1 min, 2 min ... capped: about 2 hours in all
 BACKOFF_MAX_SECONDS = 3600
 # A receiver answers within seconds; only an excerpt of its answer is read (and kept).
 LIMITS = guarded_fetch.Limits(connect=5.0, total=5.0, max_bytes=10 * 1024 * 1024)
+# a batch of filed messages queues its deliveries to one receiver a few per task: at LIMITS'
+# 5 s a post, well inside django-q2's task timeout
+DELIVERIES_PER_TASK = 10
 STUCK_AFTER_SECONDS = 300  # a "sending" claim older than this died with its worker
 EXCERPT_BYTES = 500
 
@@ -122,28 +125,40 @@ def hook_event_emit(*, location_id: int, event: str, data: dict) -> int:
     """Write one delivery per active subscription of the location that wants `event`; call it
     inside the transaction of the change. The deliveries are queued after commit. Returns
     how many were written (no subscription: one query, no row)."""
+    return hook_events_emit(location_id=location_id, event=event, items=[data])
+
+
+def hook_events_emit(*, location_id: int, event: str, items: list[dict]) -> int:
+    """The same for several happenings of one kind (a batch of filed messages): one query for
+    the subscriptions and one insert for all the deliveries, each happening its own event id."""
     subscriptions = [
         s for s in WebhookSubscription.objects.filter(location_id=location_id, is_active=True).only("id", "events")
         if event in s.events
     ]
-    if not subscriptions:
+    if not subscriptions or not items:
         return 0
     now = timezone.now()
-    event_id = uuid.uuid4()
-    payload = {
-        "id": str(event_id),
-        "event": event,
-        "created_at": now.isoformat(),
-        "location": location_id,
-        "data": json.loads(json.dumps(data, cls=DjangoJSONEncoder)),
-    }
-    rows = WebhookDelivery.objects.bulk_create([
-        WebhookDelivery(location_id=location_id, subscription_id=s.pk, event=event, event_id=event_id, payload=payload,
-                        next_attempt_at=now)
-        for s in subscriptions
-    ])
-    for row in rows:
-        enqueue_on_commit(deliver_webhook, row.pk)
+    deliveries = []
+    for data in items:
+        event_id = uuid.uuid4()
+        payload = {
+            "id": str(event_id),
+            "event": event,
+            "created_at": now.isoformat(),
+            "location": location_id,
+            "data": json.loads(json.dumps(data, cls=DjangoJSONEncoder)),
+        }
+        deliveries += [
+            WebhookDelivery(location_id=location_id, subscription_id=s.pk, event=event, event_id=event_id, payload=payload,
+                            next_attempt_at=now)
+            for s in subscriptions
+        ]
+    rows = WebhookDelivery.objects.bulk_create(deliveries)
+    for subscription in subscriptions:  # a task per few deliveries of one receiver, posted in order
+        ids = [row.pk for row in rows if row.subscription_id == subscription.pk]
+        for start in range(0, len(ids), DELIVERIES_PER_TASK):
+            chunk = ids[start:start + DELIVERIES_PER_TASK]
+            enqueue_on_commit(*((deliver_webhook, chunk[0]) if len(chunk) == 1 else (deliver_webhooks, chunk)))
     return len(rows)
 
 
@@ -151,6 +166,12 @@ def hook_event_emit(*, location_id: int, event: str, data: dict) -> int:
 def deliver_webhook(delivery_id: int) -> str:
     """The task: one attempt at one delivery."""
     return hook_delivery_attempt(delivery_id=delivery_id)
+
+
+def deliver_webhooks(delivery_ids: list[int]) -> list[str]:
+    """The task for a batch's deliveries to one receiver: one attempt at each, in order. A
+    worker lost halfway leaves the rest pending and due: the minute sweep queues them."""
+    return [hook_delivery_attempt(delivery_id=pk) for pk in delivery_ids]
 
 
 def _post(url: str, body: bytes, headers: dict) -> tuple[int, str]:

@@ -4,18 +4,17 @@ subscriber runs inside the transaction of the change and writes that location's 
 receivers: their keys never change with the events' data."""
 from django.utils import timezone
 
-from hooks.services import hook_event_emit
+from hooks.services import hook_event_emit, hook_events_emit
 from whatsnap import events
 
 
-@events.on("message.received")
-def message_received(event) -> None:
-    message, sender = event["message"], event["sender"]
-    hook_event_emit(location_id=event.location_id, event="message.received", data={
-        "message": message.pk, "conversation": event["conversation"].pk, "contact": event["contact"].pk,
-        "sender": sender.pk, "account": event["account"].pk, "from": sender.phone, "name": sender.name,
-        "text": message.text, "media": message.media, "sent_at": message.sent_at,
-    })
+@events.on_many("message.received")
+def message_received(batch) -> None:
+    hook_events_emit(location_id=batch[0].location_id, event="message.received", items=[{
+        "message": e["message"].pk, "conversation": e["conversation"].pk, "contact": e["contact"].pk,
+        "sender": e["sender"].pk, "account": e["account"].pk, "from": e["sender"].phone, "name": e["sender"].name,
+        "text": e["message"].text, "media": e["message"].media, "sent_at": e["message"].sent_at,
+    } for e in batch])
 
 
 @events.on("message.status_changed")
@@ -27,12 +26,11 @@ def message_status(event) -> None:
     })
 
 
-@events.on("contact.created")
-def contact_created(event) -> None:
-    contact = event["contact"]
-    hook_event_emit(location_id=event.location_id, event="contact.created", data={
-        "contact": contact.pk, "phone": contact.phone, "name": contact.name, "kind": contact.kind,
-    })
+@events.on_many("contact.created")
+def contact_created(batch) -> None:
+    hook_events_emit(location_id=batch[0].location_id, event="contact.created", items=[{
+        "contact": e["contact"].pk, "phone": e["contact"].phone, "name": e["contact"].name, "kind": e["contact"].kind,
+    } for e in batch])
 
 
 @events.on("conversation.assigned")

@@ -150,6 +150,20 @@ def route_decide(*, account, contact, at=None, lock: bool = False, extra_tag_ids
     return decision
 
 
+def conversations_route(*, conversations: list[Conversation]) -> None:
+    """conversation_route for each, in order; a location with nothing to route by (no enabled
+    rule, no account default) only takes them out of any team queue, in one statement."""
+    first = conversations[0]
+    accounts = {c.account_id: c.account for c in conversations}
+    routes = any(a.default_assignee_id or a.default_team_id for a in accounts.values()) or \
+        RoutingRule.objects.filter(location_id=first.location_id, enabled=True).exists()
+    if not routes:
+        WaitingConversation.objects.filter(conversation_id__in=sorted(c.pk for c in conversations)).delete()
+        return
+    for conversation in conversations:
+        conversation_route(conversation=conversation)
+
+
 def conversation_route(*, conversation: Conversation) -> bool:
     """Assign an unassigned conversation by the rules, or let it wait in its team's queue.
     Must run inside a transaction."""

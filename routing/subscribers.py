@@ -7,11 +7,14 @@ from whatsnap import events
 from whatsnap.errors import ApplicationError
 
 
-@events.on("message.received")
-def route_new_message(event) -> None:
+@events.on_many("message.received")
+def route_new_message(batch) -> None:
     """An unassigned conversation that just got a message is assigned by the rules, inside the
-    filing transaction (the candidates' rows stay locked until it commits)."""
-    services.conversation_route(conversation=event["conversation"])
+    filing transaction (the candidates' rows stay locked until it commits); once per
+    conversation however many of its messages a batch filed."""
+    conversations = list({id(c): c for c in (e["conversation"] for e in batch) if not c.assignee_id}.values())
+    if conversations:
+        services.conversations_route(conversations=conversations)
 
 
 # --- the fair queue: leaving it, and capacity that frees -------------------------------------

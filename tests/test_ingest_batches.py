@@ -15,7 +15,7 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 
 from accounts.providers.sandbox import sign
-from conversations import ingest
+from conversations import batch_filing, ingest
 from conversations.models import InboundEvent, Message
 from conversations.tasks import sweep_pending
 from whatsnap.listener import Listener
@@ -110,17 +110,18 @@ def test_one_poisoned_event_inside_a_batch_never_blocks_the_rest(with_workers, s
 def test_a_batch_that_fails_as_a_whole_is_filed_one_by_one(with_workers, sandbox_account, monkeypatch):
     events = [store(sandbox_account, message_payload(f"w{i}", f"+1415555030{i}")) for i in range(4)]
     calls = []
-    real = ingest.inbound_event_file_locked
+    real = batch_filing._bump
 
-    def lock_lost_at_the_third(event):
-        calls.append(event.pk)
-        if len(calls) == 3:  # what a lost lock or connection looks like to the batch
+    def lock_lost_once(threads):
+        calls.append(1)
+        if len(calls) == 1:  # what a lost lock or connection looks like to the batch
             raise OperationalError("deadlock detected")
-        return real(event)
+        return real(threads)
 
-    monkeypatch.setattr(ingest, "inbound_event_file_locked", lock_lost_at_the_third)
+    monkeypatch.setattr(batch_filing, "_bump", lock_lost_once)
     assert ingest.inbound_events_file_batch() == 4
-    assert Message.objects.count() == 4  # the batch rolled back, then each event in its own transaction
+    assert len(calls) == 5  # the batch rolled back, then each event in its own transaction
+    assert Message.objects.count() == 4
     assert set(InboundEvent.objects.filter(pk__in=[e.pk for e in events]).values_list("status", flat=True)) == {"done"}
 
 

@@ -195,7 +195,7 @@ def test_crash_midway_leaves_no_half_state_and_retry_succeeds(sandbox_account, m
     def boom(**kwargs):
         raise RuntimeError("worker died")
 
-    monkeypatch.setattr(routing_services, "conversation_route", boom)
+    monkeypatch.setattr(routing_services, "conversations_route", boom)  # after contact, thread and message are written
     webhook_events_record(account=sandbox_account, events=[inbound(pid="1")])
     event = InboundEvent.objects.get()
     assert event.status == "pending" and event.attempts == 1 and "worker died" in event.error

@@ -92,8 +92,9 @@ class Event:
 @dataclass(frozen=True)
 class Subscription:
     event: str
-    handler: Callable[[Event], object]
+    handler: Callable
     on_commit: bool
+    many: bool = False  # the handler takes a list of events (record_many's batch, or [event])
 
     @property
     def label(self) -> str:
@@ -109,10 +110,10 @@ def _known(name: str) -> None:
         raise ImproperlyConfigured(f"unknown domain event {name!r}: add it to whatsnap.events.CATALOGUE")
 
 
-def subscribe(name: str, handler: Callable[[Event], object], *, on_commit: bool = False) -> None:
+def subscribe(name: str, handler: Callable, *, on_commit: bool = False, many: bool = False) -> None:
     """Register `handler` for the event `name` (idempotent: ready() may run twice in tests)."""
     _known(name)
-    subscription = Subscription(name, handler, on_commit)
+    subscription = Subscription(name, handler, on_commit, many)
     if subscription not in _subscriptions[name]:
         _subscriptions[name].append(subscription)
 
@@ -126,19 +127,41 @@ def on(*names: str, on_commit: bool = False) -> Callable:
     return register
 
 
+def on_many(*names: str, on_commit: bool = False) -> Callable:
+    """Decorator: subscribe a function that takes a list of events of one name and location.
+    record_many() hands it the whole batch (one query for a hundred messages, not a hundred);
+    record() hands it a list of one."""
+    def register(handler: Callable[[list[Event]], object]) -> Callable[[list[Event]], object]:
+        for name in names:
+            subscribe(name, handler, on_commit=on_commit, many=True)
+        return handler
+    return register
+
+
 def record(name: str, *, location_id: int, **data) -> Event:
     """Record that something happened. Call it inside the transaction of the change."""
+    return record_many(name, location_id=location_id, items=[data])[0]
+
+
+def record_many(name: str, *, location_id: int, items: list[dict]) -> list[Event]:
+    """Record several happenings of one kind in one location at once (a batch of filed
+    messages): each subscriber in turn gets them all, a list-taking one (on_many) in one call,
+    the others one event at a time in order."""
     _known(name)
-    _same_location(name, location_id, data)
-    event = Event(name, location_id, data)
+    batch = []
+    for data in items:
+        _same_location(name, location_id, data)
+        batch.append(Event(name, location_id, data))
     for capture in _captures:
-        capture.append(event)
-    for subscription in _subscriptions[name]:
-        if subscription.on_commit:
-            transaction.on_commit(partial(subscription.handler, event))
-        else:
-            subscription.handler(event)
-    return event
+        capture.extend(batch)
+    for subscription in _subscriptions[name] if batch else ():
+        calls = [partial(subscription.handler, batch)] if subscription.many else [partial(subscription.handler, e) for e in batch]
+        for call in calls:
+            if subscription.on_commit:
+                transaction.on_commit(call)
+            else:
+                call()
+    return batch
 
 
 def _same_location(name: str, location_id: int, data: dict) -> None:

@@ -29,13 +29,21 @@ def location_group(location_id: int) -> str:
 
 
 def publish_on_commit(*, location_id: int, event: str, topics: list[str], data: dict | None = None) -> None:
-    payload = {"event": event, "topics": topics, "data": data or {}}
+    publish_many_on_commit(location_id=location_id, items=[(event, topics, data)])
+
+
+def publish_many_on_commit(*, location_id: int, items: list[tuple[str, list[str], dict | None]]) -> None:
+    """Several live events of one location, (event, topics, data) each, in order: one insert
+    in the embedded mode, one callback after the commit with Redis."""
     group = location_group(location_id)
+    payloads = [{"event": event, "topics": topics, "data": data or {}} for event, topics, data in items]
+    if not payloads:
+        return
     if settings.LIVE_EVENTS_VIA_DATABASE:
         # Written inside the caller's transaction: visible to the relay only once committed.
-        LiveEvent.objects.create(group=group, payload=payload)
+        LiveEvent.objects.bulk_create([LiveEvent(group=group, payload=payload) for payload in payloads])
         return
-    transaction.on_commit(lambda: _send(group, payload))
+    transaction.on_commit(lambda: [_send(group, payload) for payload in payloads])
 
 
 def _send(group: str, payload: dict) -> None:

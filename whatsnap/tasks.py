@@ -3,6 +3,8 @@
 - ``enqueue(func, *args)``: queue now, best effort. The work is always stored in a row first,
   so when the broker is down the minute sweep queues it again; nothing is lost.
 - ``enqueue_on_commit(func, *args)``: the same, once the current transaction commits.
+- ``on_commit_once(key, func)``: ``transaction.on_commit`` at most once per key and transaction
+  (a batch of a hundred messages starts one GHL drain, not a hundred).
 - ``run_now_or_at(func, arg, name=..., at=...)``: now, or at a moment kept in the database (a
   django-q2 one-off Schedule); the waker in every worker process (whatsnap/waker.py) fires it
   when due, within about WHATSNAP_WAKE_INTERVAL_SECONDS, instead of django-q2's 30 s tick.
@@ -11,6 +13,7 @@
   each on its own so one failing sweep does not starve the others."""
 import logging
 from collections.abc import Callable
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
@@ -51,6 +54,18 @@ def tasks_run_inline() -> bool:
 
 def enqueue_on_commit(func: Callable, *args) -> None:
     transaction.on_commit(lambda: enqueue(func, *args))
+
+
+def on_commit_once(key: str, func: Callable[[], object]) -> None:
+    """Run `func` after the current transaction commits, unless a callback with the same key
+    waits for that commit already. The waiting callbacks are Django's own list: a savepoint
+    rolled back takes its callbacks with it, so a key is never kept by one that will not run."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(getattr(queued, "once_key", None) == key for _sids, queued, _robust in connection.run_on_commit):
+        return
+    call = partial(func)
+    call.once_key = key
+    transaction.on_commit(call)
 
 
 def run_now_or_at(func: Callable, arg: int, *, name: str, at=None) -> None:

@@ -1,0 +1,192 @@
+"""Filing many messages at once, set-based: the path a burst of inbound messages takes.
+
+conversations/filing.py files one message in ~20 statements. Most messages are the plain kind:
+a person writing from a phone number, not a group, not a quoted reply, not typed on the
+account's own phone, not imported history. For those, messages_file_many() does the same
+steps for a whole claimed batch with a statement per step, not per message:
+
+    contacts   one select, one insert of the new ones, one update of renamed ones (contacts.bulk)
+    links      the account's tag, the account link, the active account: a few statements
+    threads    one select of the conversations, one insert of the new ones
+    messages   one insert
+    threads    one update of every conversation touched (last message, unread, reopened,
+               first inbound time)
+    events     message.received recorded for the batch (events.record_many): routing, live
+               updates, GHL outbox rows and webhook deliveries each write theirs in one go
+    queue      one update marks the events done
+
+Anything else (and every message of a sender who has anything else in the batch, so one
+person's messages keep their order) goes through the one-by-one filer. The set-based part runs
+in a savepoint: if it raises (a contact or thread another worker created meanwhile, a poisoned
+payload), it is rolled back and all its events are filed one by one instead, where each failure
+is isolated. Opt-out keywords, routing with its row locks and the out-of-hours auto-reply keep
+their one-message services."""
+import logging
+from dataclasses import dataclass, field
+
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from accounts.models import Account
+from accounts.providers import get_provider
+from contacts.bulk import contacts_link_many, contacts_upsert_many
+from contacts.services import contact_opt_out_from_keyword
+from conversations.filing import auto_reply_if_closed, foreign_media
+from conversations.models import Conversation, InboundEvent, Message
+from conversations.sending import preview_of
+from whatsnap import events
+from whatsnap.phones import NormalisedSender, normalise_for_account
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Plain:
+    event: InboundEvent
+    phone: str  # normalised
+    is_e164: bool
+    at: object
+    message: Message | None = None
+
+
+@dataclass
+class _Thread:
+    conversation: Conversation
+    items: list = field(default_factory=list)
+
+
+def _plain_sender(event: InboundEvent) -> str | None:
+    """The raw phone of a plain message (None: not one)."""
+    data = event.payload
+    if event.kind != InboundEvent.Kind.MESSAGE or not isinstance(data, dict):
+        return None
+    if data.get("from_me") or data.get("history") or data.get("group_id") or data.get("sender_lid") or data.get("reply_to"):
+        return None
+    if "at" not in data or "provider_id" not in data:
+        return None  # not what today's ack stores: the one-by-one filer says what is wrong with it
+    phone = data.get("from_phone")
+    return phone if isinstance(phone, str) and phone.strip() else None
+
+
+def split_plain(events: list[InboundEvent]) -> tuple[list[_Plain], list[InboundEvent]]:
+    """(plain messages, the rest). A sender with one message that is not plain has all of
+    theirs filed one by one."""
+    raw = {event.pk: _plain_sender(event) for event in events}
+    mixed = {(e.account_id, e.payload.get("from_phone")) for e in events
+             if raw[e.pk] is None and e.kind == InboundEvent.Kind.MESSAGE and isinstance(e.payload, dict)}
+    plain, rest = [], []
+    for event in events:
+        phone = raw[event.pk]
+        sender = normalise_for_account(phone, account_phone=event.account.phone_number) if phone else None
+        if sender is None or not sender.value or (event.account_id, phone) in mixed:
+            rest.append(event)
+            continue
+        at = parse_datetime(str(event.payload.get("at") or "")) or timezone.now()
+        plain.append(_Plain(event, sender.value, sender.is_e164, at))
+    return plain, rest
+
+
+def messages_file_many(events: list[InboundEvent]) -> list[InboundEvent]:
+    """File the plain messages among `events` (rows the caller's transaction holds locked, in
+    filing order) set-based; returns the events left to file one by one."""
+    plain, rest = split_plain(events)
+    if not plain:
+        return rest
+    try:
+        with transaction.atomic():
+            by_account: dict[int, list[_Plain]] = {}
+            for item in plain:
+                by_account.setdefault(item.event.account_id, []).append(item)
+            for items in by_account.values():
+                _file_for_account(items)
+            now = timezone.now()
+            InboundEvent.objects.filter(pk__in=sorted(i.event.pk for i in plain)).update(
+                status=InboundEvent.Status.DONE, processed_at=now, attempts=F("attempts") + 1)
+    except (OperationalError, InterfaceError):
+        raise  # the connection or a lock: the caller's whole transaction is gone
+    except Exception:
+        logger.warning("%s messages could not be filed together; filing them one by one", len(plain), exc_info=True)
+        return [e for e in events]
+    for item in plain:
+        item.event.status, item.event.processed_at, item.event.attempts = InboundEvent.Status.DONE, now, item.event.attempts + 1
+    return rest
+
+
+def _file_for_account(items: list[_Plain]) -> None:
+    account: Account = items[0].event.account
+    location = account.location
+    people = {item.phone: (item, item.event.payload.get("name", "")) for item in items}  # the last name given wins
+    upserted = contacts_upsert_many(location=location, people={
+        phone: (NormalisedSender(item.phone, item.is_e164), name) for phone, (item, name) in people.items()})
+    seen = {}
+    for item in items:
+        pk = upserted[item.phone].contact.pk
+        seen[pk] = (seen.get(pk, (item.at,))[0], item.at)
+    tagged = contacts_link_many(account=account, seen=seen)
+    if account.kind in Account.SMS_KINDS:
+        for item in items:  # STOP, START, HELP: a write only when the text is one of them
+            contact_opt_out_from_keyword(contact=upserted[item.phone].contact, text=item.event.payload.get("text", ""))
+    threads = _threads(account, [upserted[phone].contact for phone in people])
+    core = get_provider(account.backend).message_id_core
+    for item in items:
+        data = item.event.payload
+        thread = threads[upserted[item.phone].contact.pk]
+        item.message = Message(
+            location_id=location.pk, conversation=thread.conversation, account=account, text=data.get("text", ""),
+            media=[foreign_media(m) for m in data.get("media") or []], provider_message_id=data["provider_id"],
+            provider_id_core=core(data["provider_id"])[:64], sent_at=item.at, direction=Message.Direction.INBOUND,
+            status=Message.Status.RECEIVED, quoted_text=str(data.get("quoted_text") or "")[:300])
+        thread.items.append(item)
+    Message.objects.bulk_create([item.message for item in items])
+    _bump(threads.values())
+    changed_first = set()
+    records = []
+    for item in items:
+        found = upserted[item.phone]
+        contact = found.contact
+        changed = contact.pk not in changed_first and (found.created or found.renamed or contact.pk in tagged)
+        changed_first.add(contact.pk)
+        records.append({"message": item.message, "conversation": item.message.conversation, "contact": contact,
+                        "sender": contact, "account": account, "contact_changed": changed})
+    events.record_many("message.received", location_id=location.pk, items=records)
+    for thread in threads.values():
+        auto_reply_if_closed(thread.conversation, thread.items[-1].at)
+
+
+def _threads(account: Account, contacts) -> dict[int, _Thread]:
+    """contact id -> its conversation with the account (created when missing), each with its
+    contact and account objects set, so subscribers read no row again."""
+    by_id = {c.pk: c for c in contacts}
+    found = {c.contact_id: c for c in Conversation.objects.filter(account=account, contact_id__in=sorted(by_id))}
+    new = [Conversation(contact=by_id[pk], account=account, location_id=account.location_id) for pk in sorted(by_id) if pk not in found]
+    if new:
+        Conversation.objects.bulk_create(new)  # another worker's row for one of them: IntegrityError
+        found.update({c.contact_id: c for c in new})
+    for pk, conversation in found.items():
+        conversation.contact, conversation.account = by_id[pk], account
+    return {pk: _Thread(conversation) for pk, conversation in found.items()}
+
+
+def _bump(threads) -> None:
+    """Each conversation: its last message, unread count, opened again when resolved or
+    snoozed, first inbound time (what Message.save keeps for one message); one statement."""
+    touched, unread = [], {}
+    for thread in threads:
+        conversation, last = thread.conversation, thread.items[-1]
+        conversation.last_message_at = last.at
+        conversation.last_message_preview = preview_of(last.message)
+        unread[conversation.pk] = conversation.unread_count + len(thread.items)
+        conversation.unread_count = F("unread_count") + len(thread.items)  # an agent's read meanwhile is not undone
+        if conversation.status in (Conversation.Status.RESOLVED, Conversation.Status.SNOOZED):
+            conversation.status, conversation.snoozed_until = Conversation.Status.OPEN, None
+        first = min(item.at for item in thread.items)
+        if conversation.first_inbound_at is None or conversation.first_inbound_at > first:
+            conversation.first_inbound_at = first
+        touched.append(conversation)
+    Conversation.objects.bulk_update(
+        sorted(touched, key=lambda c: c.pk),
+        ["last_message_at", "last_message_preview", "unread_count", "status", "snoozed_until", "first_inbound_at"])
+    for conversation in touched:
+        conversation.unread_count = unread[conversation.pk]
