@@ -8,14 +8,19 @@ floor) and the ratio, and the worker's memory (RSS of the qcluster process tree)
 end. Targets: ack p99 < 50 ms at 50 concurrent clients; processed >= 40% of the floor; worker
 memory flat (+< 10%) over 100k messages.
 
-    .venv/bin/python -m bench.ingest [--messages 5000] [--concurrency 50] [--redis] [--ghl]
+    .venv/bin/python -m bench.ingest [--messages 5000] [--concurrency 50] [--redis] [--ghl] [--backlog 10000]
 
 --ghl installs the GHL app (OAuth through the web process) against the loopback GHL stand-in
 first, so every filed message also writes its GHL outbox rows in the same transaction and the
 worker drains them to the stand-in (at GHL's rate limit) while the benchmark runs.
+
+--backlog N adds a last phase: the worker is stopped, N webhooks are acknowledged (an outage's
+backlog: stored, not filed), the worker is started again, and the time until all N are filed is
+printed (from its start, including its boot).
 """
 import argparse
 import asyncio
+import signal
 import sys
 import time
 from pathlib import Path
@@ -95,6 +100,7 @@ def main():
     parser.add_argument("--rate", type=float, default=100.0, help="open-loop phase: webhooks per second")
     parser.add_argument("--paced", type=int, default=2000, help="open-loop phase: how many webhooks")
     parser.add_argument("--ghl", action="store_true", help="GHL app installed (stand-in): outbox rows written and drained")
+    parser.add_argument("--backlog", type=int, default=0, help="last phase: webhooks stored while the worker is down, then filed")
     args = parser.parse_args()
     pg = redis = product = ghl = None
     try:
@@ -156,6 +162,25 @@ def main():
                 " (SELECT count(*) FROM contacts_contacttag),"
                 " (SELECT count(*) FROM ghl_outboxitem)").fetchone()
         rss_end = tree_rss_kb(worker_pid)
+        backlog_line = ""
+        if args.backlog:
+            product.kill("worker", signal.SIGTERM)
+            first = total
+            backlog = [webhook(first + i) for i in range(args.backlog)]
+            asyncio.run(loadgen.closed_loop(base, backlog, args.concurrency))
+            with psycopg.connect(pg.url, autocommit=True) as conn:
+                def count(status):
+                    return conn.execute("SELECT count(*) FROM conversations_inboundevent WHERE status = %s", [status]).fetchone()[0]
+
+                waiting = count("pending")
+                product.start_worker("worker")
+                started_backlog = time.perf_counter()
+                deadline = time.monotonic() + 3600
+                while count("done") < total + args.backlog and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                backlog_time = time.perf_counter() - started_backlog
+            backlog_line = (f"backlog:                    {waiting} webhooks stored while the worker was down, filed in "
+                            f"{backlog_time:.1f} s from its start = {args.backlog / backlog_time:.0f} msg/s (target < 60 s for 10,000)")
         processed = done / processed_time
         print(f"messages {args.messages}, concurrency {args.concurrency}, broker {'Redis' if redis else 'PostgreSQL (ORM)'}"
               f"{', GHL app installed (stand-in)' if ghl else ''}")
@@ -164,6 +189,8 @@ def main():
         print(f"webhook ack, open loop:     {args.rate:8.0f} req/s   p50 {pct(paced_lat, 50):6.1f} ms   p99 {pct(paced_lat, 99):6.1f} ms   ({args.paced} webhooks offered at a steady rate, up to {args.concurrency} in flight)")
         print(f"processed (end to end):     {processed:8.0f} msg/s   = {processed / floor:.0%} of the floor (target >= 40%)")
         print(f"worker RSS:                 {rss_start / 1024:8.1f} MB -> {rss_end / 1024:.1f} MB ({(rss_end - rss_start) / max(rss_start, 1):+.1%}; target < +10%)")
+        if backlog_line:
+            print(backlog_line)
         print(f"filed: {messages} messages ({distinct} distinct provider ids), {contacts} contacts, {tagged} contact tags, "
               f"{outbox} GHL outbox rows" + (f" ({len(ghl.messages)} messages in GHL so far, {ghl.throttled} x 429)" if ghl else ""))
     finally:

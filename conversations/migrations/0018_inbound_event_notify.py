@@ -1,0 +1,34 @@
+"""PostgreSQL: every insert into the inbound event table notifies the channel the workers'
+claim loops LISTEN on (whatsnap/listener.py, conversations/ingest.py), so a webhook's ack is one
+statement (the insert) instead of an insert and a `SELECT pg_notify(...)`. NOTIFY is sent when
+the inserting transaction commits, never if it rolls back, and once per transaction however
+many rows it inserted. SQLite has no NOTIFY: there the ack publishes on Redis or the loops poll."""
+from django.db import migrations
+
+FORWARD = [
+    """CREATE OR REPLACE FUNCTION whatsnap_inbound_event_notify() RETURNS trigger AS $$
+       BEGIN PERFORM pg_notify('whatsnap_inbound', ''); RETURN NULL; END; $$ LANGUAGE plpgsql""",
+    """CREATE TRIGGER whatsnap_inbound_event_notify AFTER INSERT ON conversations_inboundevent
+       FOR EACH STATEMENT EXECUTE FUNCTION whatsnap_inbound_event_notify()""",
+]
+BACKWARD = [
+    "DROP TRIGGER IF EXISTS whatsnap_inbound_event_notify ON conversations_inboundevent",
+    "DROP FUNCTION IF EXISTS whatsnap_inbound_event_notify()",
+]
+
+
+def forward(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        for sql in FORWARD:
+            schema_editor.execute(sql)
+
+
+def backward(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        for sql in BACKWARD:
+            schema_editor.execute(sql)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("conversations", "0017_upload")]
+    operations = [migrations.RunPython(forward, backward)]
