@@ -26,7 +26,7 @@ import redis
 from django.conf import settings
 from django.db import close_old_connections, connection, connections, transaction
 
-from whatsnap.tasks import tasks_run_inline
+from whatsnap.tasks import WorkerThread, tasks_run_inline
 
 logger = logging.getLogger(__name__)
 
@@ -127,19 +127,12 @@ class _Signal:
                 pass
 
 
-class Listener:
+class Listener(WorkerThread):
+    name = "whatsnap-claims"
+
     def __init__(self, poll: float):
+        super().__init__()
         self.poll = poll
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.run, name="whatsnap-claims", daemon=True)
-
-    def start(self) -> "Listener":
-        self.thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.stopping.set()
-        self.thread.join(timeout)
 
     def run(self) -> None:
         failing_since = None

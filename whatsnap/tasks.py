@@ -12,6 +12,7 @@
   AppConfig.ready(); one schedule (``whatsnap.tasks.run_sweeps``, every minute) runs them all,
   each on its own so one failing sweep does not starve the others."""
 import logging
+import threading
 from collections.abc import Callable
 from functools import partial
 
@@ -110,3 +111,24 @@ def run_sweeps() -> int:
         except Exception:
             logger.exception("sweep %s.%s failed; the others ran", sweep.__module__, sweep.__qualname__)
     return found
+
+
+class WorkerThread:
+    """A daemon thread beside a qcluster worker process's task loop (the waker, the claim
+    loop): `run` until `stopping` is set."""
+    name = "whatsnap-thread"
+
+    def __init__(self):
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, name=self.name, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        self.thread.join(timeout)
+
+    def run(self) -> None:
+        raise NotImplementedError

@@ -18,7 +18,6 @@ fires each due one exactly once:
 WHATSNAP_WAKE_INTERVAL_SECONDS = 0 turns the waker off (back to django-q2's 30 s tick)."""
 import ast
 import logging
-import threading
 import time
 
 from django.conf import settings
@@ -29,6 +28,8 @@ from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.models import Schedule
 from django_q.tasks import async_task
+
+from whatsnap.tasks import WorkerThread
 
 logger = logging.getLogger(__name__)
 
@@ -80,19 +81,12 @@ def wake_due(*, broker=None, horizon: float | None = None) -> float:
     return wait
 
 
-class Waker:
+class Waker(WorkerThread):
+    name = "whatsnap-waker"
+
     def __init__(self, interval: float):
+        super().__init__()
         self.interval = interval
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.run, name="whatsnap-waker", daemon=True)
-
-    def start(self) -> "Waker":
-        self.thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.stopping.set()
-        self.thread.join(timeout)
 
     def run(self) -> None:
         broker, failing_since = None, None

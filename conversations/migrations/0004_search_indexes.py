@@ -3,6 +3,8 @@ Django's icontains compiles to UPPER(col) LIKE UPPER(%s), hence indexes on UPPER
 SQLite has no pg_trgm: nothing to do there."""
 from django.db import migrations
 
+from whatsnap.migration_sql import postgresql_only
+
 FORWARD = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "CREATE INDEX IF NOT EXISTS msg_text_trgm ON conversations_message USING gin (UPPER(text) gin_trgm_ops)",
@@ -16,18 +18,6 @@ BACKWARD = [
 ]
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for sql in FORWARD:
-            schema_editor.execute(sql)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for sql in BACKWARD:
-            schema_editor.execute(sql)
-
-
 class Migration(migrations.Migration):
     dependencies = [("conversations", "0003_message_is_note_conversationevent_cannedresponse"), ("contacts", "0001_initial")]
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [postgresql_only(FORWARD, BACKWARD)]

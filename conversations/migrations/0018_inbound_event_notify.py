@@ -5,6 +5,8 @@ the inserting transaction commits, never if it rolls back, and once per transact
 many rows it inserted. SQLite has no NOTIFY: there the ack publishes on Redis or the loops poll."""
 from django.db import migrations
 
+from whatsnap.migration_sql import postgresql_only
+
 FORWARD = [
     """CREATE OR REPLACE FUNCTION whatsnap_inbound_event_notify() RETURNS trigger AS $$
        BEGIN PERFORM pg_notify('whatsnap_inbound', ''); RETURN NULL; END; $$ LANGUAGE plpgsql""",
@@ -17,18 +19,6 @@ BACKWARD = [
 ]
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for sql in FORWARD:
-            schema_editor.execute(sql)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for sql in BACKWARD:
-            schema_editor.execute(sql)
-
-
 class Migration(migrations.Migration):
     dependencies = [("conversations", "0017_upload")]
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [postgresql_only(FORWARD, BACKWARD)]
