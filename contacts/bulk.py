@@ -36,7 +36,9 @@ def contacts_upsert_many(*, location, people: dict[str, tuple[NormalisedSender, 
             renamed.append(contact)
         result[phone] = Upserted(contact, False, contact in renamed)
     if renamed:
-        Contact.objects.bulk_update(sorted(renamed, key=lambda c: c.pk), ["name", "name_source", "updated_at"])
+        # a name a person typed meanwhile stays
+        Contact.objects.exclude(name_source=Contact.NameSource.PERSON).bulk_update(
+            sorted(renamed, key=lambda c: c.pk), ["name", "name_source", "updated_at"])
     new = []
     for phone, (sender, name) in people.items():
         if phone not in found:

@@ -25,7 +25,7 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import F
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -34,6 +34,7 @@ from accounts.providers import get_provider
 from contacts.bulk import contacts_link_many, contacts_upsert_many
 from contacts.services import contact_opt_out_from_keyword
 from conversations.filing import auto_reply_if_closed, foreign_media
+from contacts.models import Contact
 from conversations.models import Conversation, InboundEvent, Message
 from conversations.sending import preview_of
 from whatsnap import events
@@ -57,30 +58,49 @@ class _Thread:
     items: list = field(default_factory=list)
 
 
+MAX_ID = Message._meta.get_field("provider_message_id").max_length
+MAX_PHONE = Contact._meta.get_field("phone").max_length
+
+
 def _plain_sender(event: InboundEvent) -> str | None:
-    """The raw phone of a plain message (None: not one)."""
+    """The raw phone of a plain message (None: not one). Anything a bulk insert would refuse
+    (an id or a number too long for its column, a text that is not text) is not plain: the
+    one-by-one filer keeps it with its reason, alone, and the batch stays set-based."""
     data = event.payload
     if event.kind != InboundEvent.Kind.MESSAGE or not isinstance(data, dict):
         return None
     if data.get("from_me") or data.get("history") or data.get("group_id") or data.get("sender_lid") or data.get("reply_to"):
         return None
-    if "at" not in data or "provider_id" not in data:
-        return None  # not what today's ack stores: the one-by-one filer says what is wrong with it
+    provider_id = data.get("provider_id")
+    if "at" not in data or not isinstance(provider_id, str) or not provider_id or len(provider_id) > MAX_ID:
+        return None
+    if not all(isinstance(data.get(key) or "", str) for key in ("text", "name", "quoted_text")):
+        return None
+    if not isinstance(data.get("media") or [], list):
+        return None
     phone = data.get("from_phone")
     return phone if isinstance(phone, str) and phone.strip() else None
 
 
+def sender_of(event: InboundEvent) -> NormalisedSender | None:
+    """The sender's number as its account reads it (any message event that names one)."""
+    phone = event.payload.get("from_phone") if isinstance(event.payload, dict) else None
+    if not isinstance(phone, str) or not phone.strip():
+        return None
+    sender = normalise_for_account(phone, account_phone=event.account.phone_number)
+    return sender if sender.value else None
+
+
 def split_plain(events: list[InboundEvent]) -> tuple[list[_Plain], list[InboundEvent]]:
-    """(plain messages, the rest). A sender with one message that is not plain has all of
-    theirs filed one by one."""
-    raw = {event.pk: _plain_sender(event) for event in events}
-    mixed = {(e.account_id, e.payload.get("from_phone")) for e in events
-             if raw[e.pk] is None and e.kind == InboundEvent.Kind.MESSAGE and isinstance(e.payload, dict)}
+    """(plain messages, the rest). A sender with one message that is not plain (however its
+    number is written) has all of theirs filed one by one, in order."""
+    senders = {e.pk: sender_of(e) for e in events if e.kind == InboundEvent.Kind.MESSAGE}
+    plain_ids = {e.pk for e in events if senders.get(e.pk) and _plain_sender(e)}
+    mixed = {(e.account_id, senders[e.pk].value) for e in events if senders.get(e.pk) and e.pk not in plain_ids}
     plain, rest = [], []
     for event in events:
-        phone = raw[event.pk]
-        sender = normalise_for_account(phone, account_phone=event.account.phone_number) if phone else None
-        if sender is None or not sender.value or (event.account_id, phone) in mixed:
+        sender = senders.get(event.pk)
+        if event.pk not in plain_ids or len(sender.value) > MAX_PHONE or (event.account_id, sender.value) in mixed:
             rest.append(event)
             continue
         at = parse_datetime(str(event.payload.get("at") or "")) or timezone.now()
@@ -90,34 +110,41 @@ def split_plain(events: list[InboundEvent]) -> tuple[list[_Plain], list[InboundE
 
 def messages_file_many(events: list[InboundEvent]) -> list[InboundEvent]:
     """File the plain messages among `events` (rows the caller's transaction holds locked, in
-    filing order) set-based; returns the events left to file one by one."""
+    filing order) set-based, each account's in its own savepoint; returns the events left to
+    file one by one, in order (the rest, and those of an account whose set-based part failed:
+    one tenant's bad batch never sends the others' one by one)."""
     plain, rest = split_plain(events)
-    if not plain:
-        return rest
-    try:
-        with transaction.atomic():
-            by_account: dict[int, list[_Plain]] = {}
-            for item in plain:
-                by_account.setdefault(item.event.account_id, []).append(item)
-            for items in by_account.values():
-                _file_for_account(items)
-            now = timezone.now()
-            InboundEvent.objects.filter(pk__in=sorted(i.event.pk for i in plain)).update(
-                status=InboundEvent.Status.DONE, processed_at=now, attempts=F("attempts") + 1)
-    except (OperationalError, InterfaceError):
-        raise  # the connection or a lock: the caller's whole transaction is gone
-    except Exception:
-        logger.warning("%s messages could not be filed together; filing them one by one", len(plain), exc_info=True)
-        return [e for e in events]
+    by_account: dict[int, list[_Plain]] = {}
     for item in plain:
-        item.event.status, item.event.processed_at, item.event.attempts = InboundEvent.Status.DONE, now, item.event.attempts + 1
-    return rest
+        by_account.setdefault(item.event.account_id, []).append(item)
+    left = {event.pk for event in rest}
+    for items in by_account.values():
+        try:
+            with transaction.atomic():
+                _file_for_account(items)
+                now = timezone.now()
+                InboundEvent.objects.filter(pk__in=sorted(i.event.pk for i in items)).update(
+                    status=InboundEvent.Status.DONE, processed_at=now, attempts=F("attempts") + 1)
+        except (OperationalError, InterfaceError):
+            raise  # the connection or a lock: the caller's whole transaction is gone
+        except Exception as exc:
+            # the one-by-one filer records what is wrong on the event itself (shown to staff)
+            logger.warning("%s messages of account %s could not be filed together (%s); filing them one by one",
+                           len(items), items[0].event.account_id, type(exc).__name__)
+            left.update(item.event.pk for item in items)
+            continue
+        for item in items:
+            item.event.status, item.event.processed_at = InboundEvent.Status.DONE, now
+            item.event.attempts += 1
+    return [event for event in events if event.pk in left]
 
 
 def _file_for_account(items: list[_Plain]) -> None:
     account: Account = items[0].event.account
     location = account.location
-    people = {item.phone: (item, item.event.payload.get("name", "")) for item in items}  # the last name given wins
+    people: dict[str, tuple[_Plain, str]] = {}
+    for item in items:  # the last name given wins; a message without one renames nobody
+        people[item.phone] = (item, item.event.payload.get("name") or people.get(item.phone, (item, ""))[1])
     upserted = contacts_upsert_many(location=location, people={
         phone: (NormalisedSender(item.phone, item.is_e164), name) for phone, (item, name) in people.items()})
     seen = {}
@@ -152,7 +179,9 @@ def _file_for_account(items: list[_Plain]) -> None:
                         "sender": contact, "account": account, "contact_changed": changed})
     events.record_many("message.received", location_id=location.pk, items=records)
     for thread in threads.values():
-        auto_reply_if_closed(thread.conversation, thread.items[-1].at)
+        for item in thread.items:  # as one by one: the first message outside business hours answers
+            if auto_reply_if_closed(thread.conversation, item.at):
+                break
 
 
 def _threads(account: Account, contacts) -> dict[int, _Thread]:
@@ -171,22 +200,26 @@ def _threads(account: Account, contacts) -> dict[int, _Thread]:
 
 def _bump(threads) -> None:
     """Each conversation: its last message, unread count, opened again when resolved or
-    snoozed, first inbound time (what Message.save keeps for one message); one statement."""
-    touched, unread = [], {}
+    snoozed, first inbound time (what Message.save keeps for one message); one statement whose
+    counts, status and first time are worked out from the row as it is then (an agent's read or
+    status change, another worker's earlier message, meanwhile are not undone), read back."""
+    touched = []
+    reopen = [Conversation.Status.RESOLVED, Conversation.Status.SNOOZED]
     for thread in threads:
         conversation, last = thread.conversation, thread.items[-1]
+        first = min(item.at for item in thread.items)
         conversation.last_message_at = last.at
         conversation.last_message_preview = preview_of(last.message)
-        unread[conversation.pk] = conversation.unread_count + len(thread.items)
-        conversation.unread_count = F("unread_count") + len(thread.items)  # an agent's read meanwhile is not undone
-        if conversation.status in (Conversation.Status.RESOLVED, Conversation.Status.SNOOZED):
-            conversation.status, conversation.snoozed_until = Conversation.Status.OPEN, None
-        first = min(item.at for item in thread.items)
-        if conversation.first_inbound_at is None or conversation.first_inbound_at > first:
-            conversation.first_inbound_at = first
+        conversation.unread_count = F("unread_count") + len(thread.items)
+        conversation.status = Case(When(status__in=reopen, then=Value(Conversation.Status.OPEN)), default=F("status"))
+        conversation.snoozed_until = Case(When(status__in=reopen, then=Value(None)), default=F("snoozed_until"))
+        conversation.first_inbound_at = Case(When(Q(first_inbound_at__isnull=True) | Q(first_inbound_at__gt=first), then=Value(first)),
+                                             default=F("first_inbound_at"))
         touched.append(conversation)
-    Conversation.objects.bulk_update(
-        sorted(touched, key=lambda c: c.pk),
-        ["last_message_at", "last_message_preview", "unread_count", "status", "snoozed_until", "first_inbound_at"])
+    fields = ["unread_count", "status", "snoozed_until", "first_inbound_at"]
+    Conversation.objects.bulk_update(sorted(touched, key=lambda c: c.pk), ["last_message_at", "last_message_preview", *fields])
+    now = {row["pk"]: row for row in Conversation.objects.filter(pk__in=[c.pk for c in touched]).values("pk", "assignee_id", *fields)}
     for conversation in touched:
-        conversation.unread_count = unread[conversation.pk]
+        for name in fields:
+            setattr(conversation, name, now[conversation.pk][name])
+        conversation.assignee_id = now[conversation.pk]["assignee_id"]

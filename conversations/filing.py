@@ -170,20 +170,22 @@ def _place_history(conversation: Conversation, message: Message, at) -> None:
         last_message_at=at, last_message_preview=preview_of(message))
 
 
-def auto_reply_if_closed(conversation: Conversation, at) -> None:
+def auto_reply_if_closed(conversation: Conversation, at) -> bool:
     """Outside the account's business hours, answer with its auto-reply (at most every 12 h
-    per conversation)."""
+    per conversation). True when it answered."""
     account = conversation.account
     if not account.auto_reply_text or is_within_hours(account, at):
-        return
+        return False
     if conversation.auto_replied_at and conversation.auto_replied_at > at - AUTO_REPLY_EVERY:
-        return
+        return False
     try:
         message_send(conversation=conversation, text=account.auto_reply_text)
     except ApplicationError as exc:
         logger.info("auto-reply for conversation %s skipped: %s", conversation.pk, exc.message)
-        return
+        return False
     Conversation.objects.filter(pk=conversation.pk).update(auto_replied_at=at)
+    conversation.auto_replied_at = at
+    return True
 
 
 # --- typed on the account's own phone or Mac ------------------------------------------------------

@@ -32,7 +32,7 @@ import time
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 
-from conversations.batch_filing import messages_file_many
+from conversations.batch_filing import messages_file_many, sender_of
 from conversations.models import InboundEvent
 from conversations.receiving import INBOUND_CHANNEL, inbound_event_failed, inbound_event_file_locked, inbound_event_process
 
@@ -62,8 +62,9 @@ def _filing_order(event: InboundEvent):
     """Messages first, grouped by whose thread they land in, each group in arrival order; then
     statuses, reactions, edits… in arrival order (what they refer to may be in this batch)."""
     if event.kind == InboundEvent.Kind.MESSAGE:
-        data = event.payload
-        who = data.get("group_id") or data.get("from_phone") or data.get("sender_lid") or ""
+        data = event.payload if isinstance(event.payload, dict) else {}
+        phone = sender_of(event)  # however the number is written
+        who = data.get("group_id") or (phone.value if phone else "") or data.get("sender_lid") or ""
         return (0, event.account_id, str(who), event.pk)
     return (1, 0, "", event.pk)
 

@@ -33,8 +33,8 @@ BACKOFF_MAX_SECONDS = 3600
 # A receiver answers within seconds; only an excerpt of its answer is read (and kept).
 LIMITS = guarded_fetch.Limits(connect=5.0, total=5.0, max_bytes=10 * 1024 * 1024)
 # a batch of filed messages queues its deliveries to one receiver a few per task: at LIMITS'
-# 5 s a post, well inside django-q2's task timeout
-DELIVERIES_PER_TASK = 10
+# 5 s a post (and a name lookup), well inside django-q2's 60 s task timeout
+DELIVERIES_PER_TASK = 5
 STUCK_AFTER_SECONDS = 300  # a "sending" claim older than this died with its worker
 EXCERPT_BYTES = 500
 

@@ -246,7 +246,8 @@ if REDIS_URL:
 # (whatsnap/listener.py) files stored inbound events, INGEST_BATCH_SIZE a transaction.
 WHATSNAP_WAKE_INTERVAL_SECONDS = env_float("WHATSNAP_WAKE_INTERVAL_SECONDS", 0.5)
 INGEST_BATCH_SIZE = max(1, env_int("INGEST_BATCH_SIZE", 100))
-WHATSNAP_CLAIM_POLL_SECONDS = env_float("WHATSNAP_CLAIM_POLL_SECONDS", 2.0)
+_NOTIFIED = bool(REDIS_URL) or "postgresql" in DATABASES["default"]["ENGINE"]  # else the loops only poll
+WHATSNAP_CLAIM_POLL_SECONDS = env_float("WHATSNAP_CLAIM_POLL_SECONDS", 2.0 if _NOTIFIED else 0.25)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.LocationTokenAuthentication"],
@@ -271,8 +272,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"CustomFieldKindEnum": "contacts.models.CustomField.Kind", "ContactKindEnum": "contacts.models.Contact.Kind"},
 }
 
-# Stored events / queued sends older than this with no result are queued again by the
-# minute-by-minute sweeper (their task was lost: worker killed, broker down).
+# Stored events / queued sends with no result after this long are queued again by the minute sweep.
 RETRY_PENDING_AFTER_SECONDS = env_int("RETRY_PENDING_AFTER_SECONDS", 30)
 CONTACT_IMPORT_MAX_BYTES = env_int("CONTACT_IMPORT_MAX_BYTES", 20 * 1024 * 1024)  # the largest contacts CSV an import takes
 # Broadcasts (issue 18): messages of one broadcast kept in an account's send queue at once (a
