@@ -11,11 +11,12 @@ transaction. There is no broker task per row:
 - SQLite alone: nothing is sent; the loops look every WHATSNAP_CLAIM_POLL_SECONDS.
 
 Whatever wakes it, a loop drains every registered channel until each returns 0, then waits for
-the next wake-up, at most WHATSNAP_CLAIM_POLL_SECONDS (a lost notification, a crashed worker's
-rolled-back batch or a restart only delay the work by that much; the minute sweeps stay the
-safety net). The loop is a thread started per qcluster worker process by django-q2's post_spawn
-signal, beside the waker (whatsnap/waker.py): it holds none of django-q2's task slots. A
-database or Redis outage is logged once; the loop reconnects every second."""
+the next wake-up, at most WHATSNAP_CLAIM_POLL_SECONDS (a lost notification, a crashed
+worker's rolled-back batch or a restart only delay the work by that much; the minute sweeps
+stay the safety net). Under load it lets the next batch fill for GATHER_SECONDS first. The
+loop is a thread started per qcluster worker process by django-q2's post_spawn signal, beside
+the waker (whatsnap/waker.py): it holds none of django-q2's task slots. A database or Redis
+outage is logged once; the loop reconnects every second."""
 import logging
 import threading
 import time
@@ -29,6 +30,12 @@ from django.db import close_old_connections, connection, connections, transactio
 from whatsnap.tasks import WorkerThread, tasks_run_inline
 
 logger = logging.getLogger(__name__)
+
+# Under load (the last drain found rows less than BUSY_SECONDS before this wake-up) a loop waits
+# GATHER_SECONDS after a wake-up before it claims, so a burst is filed in batches of several
+# events instead of one per wake-up; a lone webhook after a quiet moment is claimed at once.
+BUSY_SECONDS = 0.5
+GATHER_SECONDS = 0.05
 
 _drains: dict[str, list[Callable[[], int]]] = {}
 _redis = None
@@ -141,14 +148,20 @@ class Listener(WorkerThread):
             try:
                 close_old_connections()
                 signal = _Signal(list(_drains))
+                busy_until = 0.0
                 while not self.stopping.is_set():
                     signal.clear()
                     close_old_connections()
-                    drain_all(self.stopping)
+                    if drain_all(self.stopping):
+                        busy_until = time.monotonic() + BUSY_SECONDS
                     if failing_since is not None:
                         logger.info("claim loop: database reachable again")
                         failing_since = None
                     signal.wait(self.poll, self.stopping)
+                    if time.monotonic() < busy_until:
+                        # rows keep coming: let the next batch fill for a moment (one batch of
+                        # ten costs about what one event alone does)
+                        self.stopping.wait(GATHER_SECONDS)
             except Exception:
                 connection.close()
                 if failing_since is None:  # once per outage, not once a second
