@@ -26,6 +26,9 @@ urlpatterns = [
     path("", conversation_views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("livez", views.livez, name="livez"),
+    # provider webhooks: the hottest path, so near the top (Django tries the patterns in order)
+    path("webhooks/<str:kind>/<int:account_id>/", webhook, name="webhook"),
+    path("webhooks/<str:kind>/<int:account_id>/status/", webhook, name="webhook-status"),
     path("login/", login.LoginView.as_view(), name="login"),
     path("login/code/", login.login_code, name="login-code"),
     path("logout/", account_logout.LogoutView.as_view(), name="logout"),
@@ -132,9 +135,6 @@ urlpatterns = [
     path("settings/location/two-factor/", two_factor_views.location_two_factor, name="settings-location-two-factor"),
     path("settings/api-keys/", location_views.token_create, name="settings-token-create"),
     path("settings/api-keys/<int:pk>/revoke/", location_views.token_revoke, name="settings-token-revoke"),
-    # provider webhooks
-    path("webhooks/<str:kind>/<int:account_id>/", webhook, name="webhook"),
-    path("webhooks/<str:kind>/<int:account_id>/status/", webhook, name="webhook-status"),
     # GoHighLevel
     path("ghl/", ghl_views.ghl_home, name="ghl-home"),
     path("ghl/oauth/start", ghl_views.oauth_start, name="ghl-oauth-start"),
