@@ -118,11 +118,11 @@ def subscribe(name: str, handler: Callable, *, on_commit: bool = False, many: bo
         _subscriptions[name].append(subscription)
 
 
-def on(*names: str, on_commit: bool = False) -> Callable:
+def on(*names: str, on_commit: bool = False, many: bool = False) -> Callable:
     """Decorator: subscribe the function to each of `names`."""
-    def register(handler: Callable[[Event], object]) -> Callable[[Event], object]:
+    def register(handler: Callable) -> Callable:
         for name in names:
-            subscribe(name, handler, on_commit=on_commit)
+            subscribe(name, handler, on_commit=on_commit, many=many)
         return handler
     return register
 
@@ -131,11 +131,7 @@ def on_many(*names: str, on_commit: bool = False) -> Callable:
     """Decorator: subscribe a function that takes a list of events of one name and location.
     record_many() hands it the whole batch (one query for a hundred messages, not a hundred);
     record() hands it a list of one."""
-    def register(handler: Callable[[list[Event]], object]) -> Callable[[list[Event]], object]:
-        for name in names:
-            subscribe(name, handler, on_commit=on_commit, many=True)
-        return handler
-    return register
+    return on(*names, on_commit=on_commit, many=True)
 
 
 def record(name: str, *, location_id: int, **data) -> Event:

@@ -13,6 +13,7 @@
   each on its own so one failing sweep does not starve the others."""
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import partial
 
@@ -113,7 +114,7 @@ def run_sweeps() -> int:
     return found
 
 
-class WorkerThread:
+class WorkerThread(ABC):
     """A daemon thread beside a qcluster worker process's task loop (the waker, the claim
     loop): `run` until `stopping` is set."""
     name = "whatsnap-thread"
@@ -130,5 +131,6 @@ class WorkerThread:
         self.stopping.set()
         self.thread.join(timeout)
 
+    @abstractmethod
     def run(self) -> None:
-        raise NotImplementedError
+        """The thread's loop: returns once `stopping` is set."""
