@@ -16,10 +16,11 @@ steps for a whole claimed batch with a statement per step, not per message:
     queue      one update marks the events done
 
 Anything else (and every message of a sender who has anything else in the batch, so one
-person's messages keep their order) goes through the one-by-one filer. The set-based part runs
-in a savepoint: if it raises (a contact or thread another worker created meanwhile, a poisoned
-payload), it is rolled back and all its events are filed one by one instead, where each failure
-is isolated. Opt-out keywords, routing with its row locks and the out-of-hours auto-reply keep
+person's messages keep their order) goes through the one-by-one filer; messages_file_many
+returns those in filing order (grouped by sender, each in arrival order). Each account's
+set-based part runs in its own savepoint: if it raises (a contact or thread another worker
+created meanwhile), it is rolled back and that account's events are filed one by one instead,
+where each failure is isolated. Opt-out keywords, routing with its row locks and the out-of-hours auto-reply keep
 their one-message services."""
 import logging
 from dataclasses import dataclass, field
@@ -46,8 +47,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class _Plain:
     event: InboundEvent
-    phone: str  # normalised
-    is_e164: bool
+    sender: NormalisedSender
     at: object
     message: Message | None = None
 
@@ -62,63 +62,73 @@ MAX_ID = Message._meta.get_field("provider_message_id").max_length
 MAX_PHONE = Contact._meta.get_field("phone").max_length
 
 
-def _plain_sender(event: InboundEvent) -> str | None:
-    """The raw phone of a plain message (None: not one). Anything a bulk insert would refuse
-    (an id or a number too long for its column, a text that is not text) is not plain: the
-    one-by-one filer keeps it with its reason, alone, and the batch stays set-based."""
+def _is_plain(event: InboundEvent, sender: NormalisedSender | None) -> bool:
+    """A message from a number, of the plain kind. Anything a bulk insert would refuse (an id
+    or a number too long for its column, a text that is not text) is not plain: the one-by-one
+    filer keeps it with its reason, alone, and the batch stays set-based."""
     data = event.payload
-    if event.kind != InboundEvent.Kind.MESSAGE or not isinstance(data, dict):
-        return None
+    if sender is None or len(sender.value) > MAX_PHONE:
+        return False
     if data.get("from_me") or data.get("history") or data.get("group_id") or data.get("sender_lid") or data.get("reply_to"):
-        return None
+        return False
     provider_id = data.get("provider_id")
     if "at" not in data or not isinstance(provider_id, str) or not provider_id or len(provider_id) > MAX_ID:
-        return None
+        return False
     if not all(isinstance(data.get(key) or "", str) for key in ("text", "name", "quoted_text")):
-        return None
-    if not isinstance(data.get("media") or [], list):
-        return None
-    phone = data.get("from_phone")
-    return phone if isinstance(phone, str) and phone.strip() else None
+        return False
+    return isinstance(data.get("media") or [], list)
 
 
-def sender_of(event: InboundEvent) -> NormalisedSender | None:
-    """The sender's number as its account reads it (any message event that names one)."""
-    phone = event.payload.get("from_phone") if isinstance(event.payload, dict) else None
+def _sender_of(event: InboundEvent) -> NormalisedSender | None:
+    """The sender's number as its account reads it (a message event that names one)."""
+    data = event.payload
+    phone = data.get("from_phone") if event.kind == InboundEvent.Kind.MESSAGE and isinstance(data, dict) else None
     if not isinstance(phone, str) or not phone.strip():
         return None
     sender = normalise_for_account(phone, account_phone=event.account.phone_number)
     return sender if sender.value else None
 
 
-def split_plain(events: list[InboundEvent]) -> tuple[list[_Plain], list[InboundEvent]]:
-    """(plain messages, the rest). A sender with one message that is not plain (however its
-    number is written) has all of theirs filed one by one, in order."""
-    senders = {e.pk: sender_of(e) for e in events if e.kind == InboundEvent.Kind.MESSAGE}
-    plain_ids = {e.pk for e in events if senders.get(e.pk) and _plain_sender(e)}
-    mixed = {(e.account_id, senders[e.pk].value) for e in events if senders.get(e.pk) and e.pk not in plain_ids}
+def _filing_order(event: InboundEvent, sender: NormalisedSender | None):
+    """Messages first, grouped by whose thread they land in (however the number is written),
+    each group in arrival order; then statuses, reactions, edits… in arrival order (what they
+    refer to may be in this batch)."""
+    if event.kind == InboundEvent.Kind.MESSAGE:
+        data = event.payload if isinstance(event.payload, dict) else {}
+        who = data.get("group_id") or (sender.value if sender else "") or data.get("sender_lid") or ""
+        return (0, event.account_id, str(who), event.pk)
+    return (1, 0, "", event.pk)
+
+
+def _split_plain(ordered: list[InboundEvent], senders: dict) -> tuple[list[_Plain], list[InboundEvent]]:
+    """(plain messages, the rest), both in the filing order given. A sender with one message
+    that is not plain has all of theirs filed one by one, in order."""
+    plain_ids = {e.pk for e in ordered if _is_plain(e, senders[e.pk])}
+    mixed = {(e.account_id, senders[e.pk].value) for e in ordered if senders[e.pk] and e.pk not in plain_ids}
     plain, rest = [], []
-    for event in events:
-        sender = senders.get(event.pk)
-        if event.pk not in plain_ids or len(sender.value) > MAX_PHONE or (event.account_id, sender.value) in mixed:
+    for event in ordered:
+        sender = senders[event.pk]
+        if event.pk not in plain_ids or (event.account_id, sender.value) in mixed:
             rest.append(event)
             continue
         at = parse_datetime(str(event.payload.get("at") or "")) or timezone.now()
-        plain.append(_Plain(event, sender.value, sender.is_e164, at))
+        plain.append(_Plain(event, sender, at))
     return plain, rest
 
 
 def messages_file_many(events: list[InboundEvent]) -> list[InboundEvent]:
-    """File the plain messages among `events` (rows the caller's transaction holds locked, in
-    filing order) set-based, each account's in its own savepoint; returns the events left to
-    file one by one, in order (the rest, and those of an account whose set-based part failed:
-    one tenant's bad batch never sends the others' one by one)."""
-    plain, rest = split_plain(events)
+    """File the plain messages among `events` (rows the caller's transaction holds locked)
+    set-based, each account's in its own savepoint; returns the events left to file one by
+    one, in filing order (the rest, and those of an account whose set-based part failed: one
+    tenant's bad batch never sends the others' one by one). Each number is read once."""
+    senders = {e.pk: _sender_of(e) for e in events}
+    ordered = sorted(events, key=lambda e: _filing_order(e, senders[e.pk]))
+    plain, rest = _split_plain(ordered, senders)
     by_account: dict[int, list[_Plain]] = {}
     for item in plain:
         by_account.setdefault(item.event.account_id, []).append(item)
-    left = {event.pk for event in rest}
-    for items in by_account.values():
+    failed: set[int] = set()
+    for account_id, items in by_account.items():
         try:
             with transaction.atomic():
                 _file_for_account(items)
@@ -130,36 +140,39 @@ def messages_file_many(events: list[InboundEvent]) -> list[InboundEvent]:
         except Exception as exc:
             # the one-by-one filer records what is wrong on the event itself (shown to staff)
             logger.warning("%s messages of account %s could not be filed together (%s); filing them one by one",
-                           len(items), items[0].event.account_id, type(exc).__name__)
-            left.update(item.event.pk for item in items)
+                           len(items), account_id, type(exc).__name__)
+            failed.add(account_id)
             continue
         for item in items:
             item.event.status, item.event.processed_at = InboundEvent.Status.DONE, now
             item.event.attempts += 1
-    return [event for event in events if event.pk in left]
+    if not failed:
+        return rest
+    again = {e.pk for e in rest} | {item.event.pk for item in plain if item.event.account_id in failed}
+    return [e for e in ordered if e.pk in again]
 
 
 def _file_for_account(items: list[_Plain]) -> None:
     account: Account = items[0].event.account
     location = account.location
-    people: dict[str, tuple[_Plain, str]] = {}
+    people: dict[str, tuple[NormalisedSender, str]] = {}
     for item in items:  # the last name given wins; a message without one renames nobody
-        people[item.phone] = (item, item.event.payload.get("name") or people.get(item.phone, (item, ""))[1])
-    upserted = contacts_upsert_many(location=location, people={
-        phone: (NormalisedSender(item.phone, item.is_e164), name) for phone, (item, name) in people.items()})
+        phone = item.sender.value
+        people[phone] = (item.sender, item.event.payload.get("name") or people.get(phone, (None, ""))[1])
+    upserted = contacts_upsert_many(location=location, people=people)
     seen = {}
     for item in items:
-        pk = upserted[item.phone].contact.pk
+        pk = upserted[item.sender.value].contact.pk
         seen[pk] = (seen.get(pk, (item.at,))[0], item.at)
     tagged = contacts_link_many(account=account, seen=seen)
     if account.kind in Account.SMS_KINDS:
         for item in items:  # STOP, START, HELP: a write only when the text is one of them
-            contact_opt_out_from_keyword(contact=upserted[item.phone].contact, text=item.event.payload.get("text", ""))
+            contact_opt_out_from_keyword(contact=upserted[item.sender.value].contact, text=item.event.payload.get("text", ""))
     threads = _threads(account, [upserted[phone].contact for phone in people])
     core = get_provider(account.backend).message_id_core
     for item in items:
         data = item.event.payload
-        thread = threads[upserted[item.phone].contact.pk]
+        thread = threads[upserted[item.sender.value].contact.pk]
         item.message = Message(
             location_id=location.pk, conversation=thread.conversation, account=account, text=data.get("text", ""),
             media=[foreign_media(m) for m in data.get("media") or []], provider_message_id=data["provider_id"],
@@ -171,7 +184,7 @@ def _file_for_account(items: list[_Plain]) -> None:
     changed_first = set()
     records = []
     for item in items:
-        found = upserted[item.phone]
+        found = upserted[item.sender.value]
         contact = found.contact
         changed = contact.pk not in changed_first and (found.created or found.renamed or contact.pk in tagged)
         changed_first.add(contact.pk)

@@ -21,9 +21,9 @@ process (whatsnap/listener.py) calls inbound_events_file_batch() until it claims
 - a crash (a killed worker, a lost connection) rolls the whole batch back: its events are still
   pending and never tried, and the next claim takes them.
 - per-contact order: events are claimed oldest first and a batch files messages grouped by
-  their sender (then in arrival order), everything else after its messages. Two batches filed
-  at once therefore take the contacts' row locks in the same order, which keeps them from
-  deadlocking on each other.
+  their sender (then in arrival order; batch_filing.py orders them), everything else after
+  its messages. Two batches filed at once therefore take the contacts' row locks in the same
+  order, which keeps them from deadlocking on each other.
 - (account, provider id) uniqueness is the stored event's own constraint (a redelivery is
   never stored twice) and the message's, as before."""
 import logging
@@ -32,7 +32,7 @@ import time
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 
-from conversations.batch_filing import messages_file_many, sender_of
+from conversations.batch_filing import messages_file_many
 from conversations.models import InboundEvent
 from conversations.receiving import INBOUND_CHANNEL, inbound_event_failed, inbound_event_file_locked, inbound_event_process
 
@@ -58,17 +58,6 @@ def _claim(size: int) -> list[InboundEvent]:
     )
 
 
-def _filing_order(event: InboundEvent):
-    """Messages first, grouped by whose thread they land in, each group in arrival order; then
-    statuses, reactions, edits… in arrival order (what they refer to may be in this batch)."""
-    if event.kind == InboundEvent.Kind.MESSAGE:
-        data = event.payload if isinstance(event.payload, dict) else {}
-        phone = sender_of(event)  # however the number is written
-        who = data.get("group_id") or (phone.value if phone else "") or data.get("sender_lid") or ""
-        return (0, event.account_id, str(who), event.pk)
-    return (1, 0, "", event.pk)
-
-
 def inbound_events_file_batch(size: int | None = None) -> int:
     """Claim one batch of pending events and file it; returns how many were claimed."""
     ids: list[int] = []
@@ -76,7 +65,7 @@ def inbound_events_file_batch(size: int | None = None) -> int:
         with transaction.atomic():
             events = _claim(size or batch_size())
             ids = [event.pk for event in events]
-            for event in messages_file_many(sorted(events, key=_filing_order)):
+            for event in messages_file_many(events):  # plain messages filed; the rest in filing order
                 try:
                     inbound_event_file_locked(event)
                 except (OperationalError, InterfaceError):
