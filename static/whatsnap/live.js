@@ -58,4 +58,52 @@
     };
   }
   connect();
+
+  // A live refresh re-renders its element: a menu or an edit form someone had open inside it
+  // (a <details>), what they had typed there and where the caret was survive the swap, so a
+  // message arriving while someone edits another one does not close their form. Keys are the
+  // enclosing message (data-message) and the details' class, the same in the new render.
+  const kept = {};
+  function keyOf(node, root) {
+    const msg = node.closest("[data-message]");
+    const details = node.closest("details");
+    return [msg && root.contains(msg) ? msg.dataset.message : "",
+            details && root.contains(details) ? details.className : ""].join("|");
+  }
+  function fieldKey(f, root) { return keyOf(f, root) + "|" + (f.name || f.id); }
+  function isLiveSwap(d) { return d.elt === d.target && d.elt.hasAttribute("data-live") && d.elt.id; }
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    const d = e.detail;
+    if (!isLiveSwap(d) || !d.shouldSwap) return;
+    const root = d.target;
+    const state = { open: [], values: {}, focus: null };
+    root.querySelectorAll("details[open]").forEach(function (el) { state.open.push(keyOf(el, root)); });
+    root.querySelectorAll("input[type=text], input:not([type]), textarea").forEach(function (f) {
+      if (f.value !== f.defaultValue) state.values[fieldKey(f, root)] = f.value;
+    });
+    const active = document.activeElement;
+    if (active && root.contains(active) && active.name !== undefined) {
+      state.focus = { key: fieldKey(active, root), start: active.selectionStart, end: active.selectionEnd };
+    }
+    kept[root.id] = state;
+  });
+  document.addEventListener("htmx:afterSettle", function (e) {
+    const d = e.detail;
+    const state = d.elt && kept[d.elt.id];
+    if (!state) return;
+    delete kept[d.elt.id];
+    const root = document.getElementById(d.elt.id);
+    if (!root) return;
+    root.querySelectorAll("details").forEach(function (el) {
+      if (state.open.indexOf(keyOf(el, root)) !== -1) el.open = true;
+    });
+    root.querySelectorAll("input, textarea").forEach(function (f) {
+      const key = fieldKey(f, root);
+      if (Object.prototype.hasOwnProperty.call(state.values, key)) f.value = state.values[key];
+      if (state.focus && state.focus.key === key) {
+        f.focus();
+        try { f.setSelectionRange(state.focus.start, state.focus.end); } catch (err) { /* not a text field */ }
+      }
+    });
+  });
 })();

@@ -106,6 +106,15 @@ def test_quote_reply_react_edit_delete_live(running_product, browser):
     long_on_phone = thread.locator(".bubble[data-direction=inbound]", has_text=link)
     long_on_phone.locator("details.phone-edit summary").click()
     long_on_phone.locator("input[name=text]").fill("that link again: " + link + "?ref=1")
+    # a live refresh of the phone's thread (a status, a reaction, a message arriving) re-renders
+    # it: the open edit form, its text and its focus survive (they used to be wiped mid-edit)
+    phone.evaluate("""() => new Promise(done => {
+        document.addEventListener('htmx:afterSettle', () => done(), {once: true});
+        htmx.trigger(document.getElementById('sandbox-thread'), 'live');
+    })""")
+    expect(long_on_phone.locator("details.phone-edit")).to_have_attribute("open", "")
+    expect(long_on_phone.locator("input[name=text]")).to_have_value("that link again: " + link + "?ref=1")
+    expect(long_on_phone.locator("input[name=text]")).to_be_focused()
     long_on_phone.locator("details.phone-edit button").click()
     long_edited = page.locator(f"#thread [data-message='{long_in.get_attribute('data-message')}']")
     expect(long_edited.locator(".edited")).to_have_text("edited", timeout=10_000)
