@@ -3,10 +3,11 @@
 N Twilio webhooks signed with the real algorithm are posted over HTTP by C concurrent
 clients to the ASGI server; it prints the ack latency (p50/p99), the processed throughput
 (messages/s with contact + tag + conversation + message [+ outbox] all written), the
-throughput of a trivial view (/livez) on the same server in the same run (the framework's
-floor) and the ratio, and the worker's memory (RSS of the qcluster process tree) at start and
-end. Targets: ack p99 < 50 ms at 50 concurrent clients; processed >= 40% of the floor; worker
-memory flat (+< 10%) over 100k messages.
+throughput of a trivial view (/livez) on the same server in the same run, before and after
+(the framework's floor; its mean is what the ratios divide by), and the worker's memory (RSS of
+the qcluster process tree) at start and end. Targets (issue 20): ack >= 50% of the floor in the
+closed loop of 50 (p99 < 100 ms); processed >= 40% of the floor (>= 25% with --ghl); worker
+memory flat (+< 10%) over 100k messages; a 10,000 backlog filed in under a minute.
 
     .venv/bin/python -m bench.ingest [--messages 5000] [--concurrency 50] [--redis] [--ghl] [--backlog 10000]
 
@@ -136,7 +137,7 @@ def main():
         livez = [loadgen.build("GET", base + "/livez")] * 3300
         asyncio.run(loadgen.closed_loop(base, livez[:300], args.concurrency))  # warm-up
         floor_lat, floor_time = asyncio.run(loadgen.closed_loop(base, livez[300:], args.concurrency))
-        floor = 3000 / floor_time
+        floor_before = 3000 / floor_time
         hooks = [webhook(i) for i in range(args.messages)]
         paced_hooks = [webhook(args.messages + i) for i in range(args.paced)]
         rss_start = tree_rss_kb(worker_pid)
@@ -155,6 +156,11 @@ def main():
             paced_lat = asyncio.run(loadgen.open_loop(base, paced_hooks, args.rate, args.concurrency))
             while done_count() < total and time.monotonic() < deadline:
                 time.sleep(0.2)
+            # the floor again, now that the worker is idle again: this machine's speed drifts
+            # between runs and within one, so each ratio is against the mean of both
+            floor_lat_after, floor_time = asyncio.run(loadgen.closed_loop(base, livez[300:], args.concurrency))
+            floor_after = 3000 / floor_time
+            floor = (floor_before + floor_after) / 2
             messages, distinct, contacts, tagged, outbox = conn.execute(
                 "SELECT (SELECT count(*) FROM conversations_message),"
                 " (SELECT count(DISTINCT provider_message_id) FROM conversations_message),"
@@ -186,8 +192,10 @@ def main():
         processed = done / processed_time
         print(f"messages {args.messages}, concurrency {args.concurrency}, broker {'Redis' if redis else 'PostgreSQL (ORM)'}"
               f"{', GHL app installed (stand-in)' if ghl else ''}")
-        print(f"framework floor (/livez):   {floor:8.0f} req/s   p99 {pct(floor_lat, 99):6.1f} ms")
-        print(f"webhook ack, closed loop:   {args.messages / ack_time:8.0f} req/s   p50 {pct(ack_lat, 50):6.1f} ms   p99 {pct(ack_lat, 99):6.1f} ms   (target p99 < 50 ms)")
+        print(f"framework floor (/livez):   {floor:8.0f} req/s   (before {floor_before:.0f}, after {floor_after:.0f}; "
+              f"p99 {pct(floor_lat, 99):.1f} / {pct(floor_lat_after, 99):.1f} ms)")
+        print(f"webhook ack, closed loop:   {args.messages / ack_time:8.0f} req/s   = {args.messages / ack_time / floor:.0%} of the floor "
+              f"(target >= 50%)   p50 {pct(ack_lat, 50):6.1f} ms   p99 {pct(ack_lat, 99):6.1f} ms")
         print(f"webhook ack, open loop:     {args.rate:8.0f} req/s   p50 {pct(paced_lat, 50):6.1f} ms   p99 {pct(paced_lat, 99):6.1f} ms   ({args.paced} webhooks offered at a steady rate, up to {args.concurrency} in flight)")
         print(f"processed (end to end):     {processed:8.0f} msg/s   = {processed / floor:.0%} of the floor (target >= 40%)")
         print(f"worker RSS:                 {rss_start / 1024:8.1f} MB -> {rss_end / 1024:.1f} MB ({(rss_end - rss_start) / max(rss_start, 1):+.1%}; target < +10%)")

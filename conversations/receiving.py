@@ -13,10 +13,9 @@ import hashlib
 import json
 import logging
 import re
-from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import fields
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account
@@ -48,12 +47,14 @@ from conversations.filing import message_file
 from conversations.models import InboundEvent, Message
 from conversations.statuses import message_status_advance
 from whatsnap.listener import wake
+from whatsnap.rows import ConflictFreeInsert
 from whatsnap.tasks import enqueue_on_commit, tasks_run_inline
 
 logger = logging.getLogger(__name__)
 
 MAX_PROCESS_ATTEMPTS = 8
 INBOUND_CHANNEL = "whatsnap_inbound"  # conversations/ingest.py drains it
+_EVENT_INSERT = ConflictFreeInsert(InboundEvent, ("account", "dedupe_key"))
 NOT_YET_ATTEMPTS = 4  # a reaction/edit/deletion waits ~3 sweeps for its message, then is kept unfiled
 
 
@@ -71,22 +72,19 @@ def webhook_events_record(*, account: Account, events: list) -> int:
             continue
         kind, key, payload = stored
         unfiled = kind == InboundEvent.Kind.UNFILED
-        # In a transaction a savepoint keeps a redelivery's failed insert from aborting it; on
-        # the ack path (autocommit) the insert is its own transaction: one round trip, not three.
-        guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
-        try:
-            with guard:
-                row = InboundEvent.objects.create(
-                    account=account, kind=kind, dedupe_key=key[:160], payload=payload,
-                    status=InboundEvent.Status.UNFILED if unfiled else InboundEvent.Status.PENDING,
-                    error=event.reason[:500] if unfiled else "", processed_at=timezone.now() if unfiled else None)
-        except IntegrityError:
+        # ON CONFLICT DO NOTHING: a redelivery is a no-op that neither raises nor aborts an
+        # enclosing transaction; on the ack path (autocommit) the insert is its own transaction.
+        pk = _EVENT_INSERT.insert({
+            "account_id": account.pk, "kind": kind, "dedupe_key": key[:160], "payload": payload,
+            "status": InboundEvent.Status.UNFILED if unfiled else InboundEvent.Status.PENDING,
+            "error": event.reason[:500] if unfiled else "", "processed_at": timezone.now() if unfiled else None})
+        if pk is None:
             logger.info("duplicate webhook event %s for account %s ignored", key, account.pk)
             continue
         if unfiled:
             logger.info("webhook event for account %s kept unfiled: %s", account.pk, event.reason)
         else:
-            new_ids.append(row.pk)
+            new_ids.append(pk)
     _touch_last_webhook(account)
     if new_ids and tasks_run_inline():
         for pk in new_ids:  # no worker runs (Q_CLUSTER sync): filed at once, one task each
@@ -98,8 +96,13 @@ def webhook_events_record(*, account: Account, events: list) -> int:
     return len(new_ids)
 
 
+def _flat(event) -> dict:
+    """An event's fields, one level (events are flat; asdict's deep copy was a tenth of an ack)."""
+    return {f.name: getattr(event, f.name) for f in fields(event)}
+
+
 def _timed(event) -> dict:
-    payload = asdict(event)
+    payload = _flat(event)
     if "at" in payload:
         payload["at"] = event.at.isoformat()
     return payload
@@ -112,7 +115,7 @@ def _stored_form(event) -> tuple[str, str, dict] | None:
         payload["media"] = list(event.media)
         return InboundEvent.Kind.MESSAGE, f"msg:{event.provider_id}", payload
     if isinstance(event, DeliveryStatus):
-        return InboundEvent.Kind.STATUS, f"st:{event.provider_id}:{event.status}", asdict(event)
+        return InboundEvent.Kind.STATUS, f"st:{event.provider_id}:{event.status}", _flat(event)
     if isinstance(event, Reaction):
         return InboundEvent.Kind.REACTION, f"re:{event.provider_id}", _timed(event)
     if isinstance(event, MessageEdited):
@@ -122,7 +125,7 @@ def _stored_form(event) -> tuple[str, str, dict] | None:
     if isinstance(event, ChatEvent):
         return InboundEvent.Kind.CHAT_EVENT, f"ce:{event.provider_id}", _timed(event)
     if isinstance(event, PhoneIdentified):
-        return InboundEvent.Kind.IDENTITY, f"id:{event.lid}:{event.phone}", asdict(event)
+        return InboundEvent.Kind.IDENTITY, f"id:{event.lid}:{event.phone}", _flat(event)
     if isinstance(event, Unfiled):
         body = json.dumps(_without_secrets(event.envelope), sort_keys=True, default=str)
         key = event.key or hashlib.sha256(body.encode()).hexdigest()
