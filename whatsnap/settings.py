@@ -126,15 +126,9 @@ if (DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_in
         and not _FORKING_WORKER):
     # A psycopg connection pool per web process. Under ASGI every request runs in a fresh
     # thread, so persistent per-thread connections (CONN_MAX_AGE) would pile up instead.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {
-        "pool": {
-            "min_size": 1,
-            "max_size": env_int("DB_POOL_MAX_SIZE", 10),
-            "timeout": 20,
-            "max_idle": 300,
-        },  # Django adds check=ConnectionPool.check_connection: restarts are survived
-    }
+    # Its health check skips connections handed back under a second ago (whatsnap/postgresql).
+    DATABASES["default"].update(ENGINE="whatsnap.postgresql", CONN_MAX_AGE=0, CONN_HEALTH_CHECKS=False, OPTIONS={
+        "pool": {"min_size": 1, "max_size": env_int("DB_POOL_MAX_SIZE", 10), "timeout": 20, "max_idle": 300}})
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the web and worker processes share the file.
     DATABASES["default"]["OPTIONS"] = {

@@ -1,0 +1,84 @@
+"""whatsnap/postgresql: the web pool checks a connection only when it has been idle a while,
+and a dead one (a PostgreSQL restart, a killed backend) is replaced, never handed out."""
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from whatsnap.postgresql import base as pool_backend
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] != "whatsnap.postgresql", reason="the PostgreSQL pool"),
+]
+
+
+@pytest.fixture
+def checks(monkeypatch):
+    """Every health check round trip (an empty statement) the backend makes."""
+    made = []
+    real = psycopg.Connection.execute
+
+    def execute(self, query, *args, **kwargs):
+        if query == "":
+            made.append(self.info.backend_pid)
+        return real(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", execute)
+    return made
+
+
+def _kill_idle_pool_connections():
+    """What a restart does to the pool: every idle connection's backend is gone."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_database(), pg_backend_pid()")
+        database, own = cursor.fetchone()
+    connection.close()  # back to the pool, idle: killed below with the others
+    db = settings.DATABASES["default"]
+    with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"], dbname=database,
+                         autocommit=True) as admin:
+        killed = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                               [database]).fetchall()
+    assert killed, "no pooled connection to kill"
+    return own
+
+
+@pytest.fixture(autouse=True)
+def fresh_pool():
+    """A pool of one connection to start with; closed after (dead connections handed back
+    moments ago must not reach the next test)."""
+    connection.close()
+    connection.close_pool()
+    yield
+    connection.close()
+    connection.close_pool()
+
+
+def _backend_pid():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def test_a_connection_just_handed_back_is_reused_without_a_round_trip(checks):
+    first = _backend_pid()
+    assert len(checks) == 1  # a new connection is checked
+    connection.close()
+    assert _backend_pid() == first
+    assert len(checks) == 1
+
+
+def test_an_idle_connection_is_checked(checks, monkeypatch):
+    _backend_pid()
+    connection.close()
+    monkeypatch.setattr(pool_backend, "FRESH_SECONDS", 0.0)  # "a while" has passed
+    _backend_pid()
+    assert len(checks) == 2
+
+
+def test_dead_connections_are_replaced_after_a_restart(checks, monkeypatch):
+    monkeypatch.setattr(pool_backend, "FRESH_SECONDS", 0.0)
+    dead = _kill_idle_pool_connections()
+    alive = _backend_pid()  # no OperationalError: the dead ones were found and discarded
+    assert alive != dead
+    assert checks, "the dead connection was handed out unchecked"
