@@ -9,7 +9,7 @@ the qcluster process tree) at start and end. Targets (issue 20): ack >= 50% of t
 closed loop of 50 (p99 < 100 ms); processed >= 40% of the floor (>= 25% with --ghl); worker
 memory flat (+< 10%) over 100k messages; a 10,000 backlog filed in under a minute.
 
-    .venv/bin/python -m bench.ingest [--messages 5000] [--concurrency 50] [--redis] [--ghl] [--backlog 10000]
+    .venv/bin/python -m bench.ingest [--messages 5000] [--concurrency 50] [--redis] [--ghl] [--backlog 10000] [--durable]
 
 --ghl installs the GHL app (OAuth through the web process) against the loopback GHL stand-in
 first, so every filed message also writes its GHL outbox rows in the same transaction and the
@@ -101,11 +101,12 @@ def main():
     parser.add_argument("--rate", type=float, default=100.0, help="open-loop phase: webhooks per second")
     parser.add_argument("--paced", type=int, default=2000, help="open-loop phase: how many webhooks")
     parser.add_argument("--ghl", action="store_true", help="GHL app installed (stand-in): outbox rows written and drained")
+    parser.add_argument("--durable", action="store_true", help="PostgreSQL with fsync on, as in production (each commit waits for its WAL flush)")
     parser.add_argument("--backlog", type=int, default=0, help="last phase: webhooks stored while the worker is down, then filed")
     args = parser.parse_args()
     pg = redis = product = ghl = None
     try:
-        pg = Postgres()
+        pg = Postgres(durable=args.durable)
         redis = Redis() if args.redis else None
         extra = {}
         if args.ghl:
@@ -191,6 +192,7 @@ def main():
                             f"{backlog_time:.1f} s from its start = {args.backlog / backlog_time:.0f} msg/s (target < 60 s for 10,000)")
         processed = done / processed_time
         print(f"messages {args.messages}, concurrency {args.concurrency}, broker {'Redis' if redis else 'PostgreSQL (ORM)'}"
+              f"{', durable commits (fsync on)' if args.durable else ''}"
               f"{', GHL app installed (stand-in)' if ghl else ''}")
         print(f"framework floor (/livez):   {floor:8.0f} req/s   (before {floor_before:.0f}, after {floor_after:.0f}; "
               f"p99 {pct(floor_lat, 99):.1f} / {pct(floor_lat_after, 99):.1f} ms)")

@@ -15,7 +15,7 @@ import logging
 import re
 from dataclasses import fields
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
@@ -89,10 +89,8 @@ def webhook_events_record(*, account: Account, events: list) -> int:
     if new_ids and tasks_run_inline():
         for pk in new_ids:  # no worker runs (Q_CLUSTER sync): filed at once, one task each
             enqueue_on_commit(process_inbound_event, pk)
-    elif new_ids and connection.vendor != "postgresql":
-        # the rows are the queue: the workers' claim loops take them. PostgreSQL: the insert
-        # itself notified them (a trigger, conversations migration 0018)
-        wake(INBOUND_CHANNEL)
+    elif new_ids:
+        wake(INBOUND_CHANNEL)  # the rows are the queue: the workers' claim loops take them
     return len(new_ids)
 
 

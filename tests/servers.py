@@ -30,7 +30,10 @@ def _as_postgres(cmd):
 
 
 class Postgres:
-    def __init__(self):
+    def __init__(self, durable: bool = False):
+        """durable: fsync on, as in production (each commit waits for its WAL flush); tests and
+        most benchmarks run without it."""
+        self.durable = durable
         self.dir = Path(tempfile.mkdtemp(prefix="whatsnap-pg-"))
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres")
@@ -45,7 +48,7 @@ class Postgres:
 
     def start(self):
         subprocess.run(_as_postgres([str(PGBIN / "pg_ctl"), "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w",
-                                     "-o", f"-h 127.0.0.1 -p {self.port} -k {self.dir} -F -c max_connections=200", "start"]),
+                                     "-o", f"-h 127.0.0.1 -p {self.port} -k {self.dir} {'' if self.durable else '-F'} -c max_connections=200", "start"]),
                        check=True, capture_output=True)
 
     def stop(self, mode="fast"):

@@ -1,5 +1,5 @@
-"""Issue 20: the stored event table is the queue. The ack writes the event row and a NOTIFY, no
-broker task; workers claim pending events in batches (FOR UPDATE SKIP LOCKED) and file a batch
+"""Issue 20: the stored event table is the queue. The ack writes the event row, then a NOTIFY
+(folded with others within 20 ms), no broker task; workers claim pending events in batches (FOR UPDATE SKIP LOCKED) and file a batch
 in one transaction, a poisoned event isolated from the rest."""
 import json
 import threading
@@ -18,7 +18,7 @@ from accounts.providers.sandbox import sign
 from conversations import batch_filing, ingest
 from conversations.models import InboundEvent, Message
 from conversations.tasks import sweep_pending
-from whatsnap.listener import Listener
+from whatsnap.listener import Listener, wake
 
 pytestmark = pytest.mark.django_db(transaction=True)  # real commits: NOTIFY is delivered on commit
 
@@ -166,3 +166,39 @@ def test_the_claim_loop_is_woken_by_notify(with_workers, sandbox_account):
         assert Message.objects.filter(provider_message_id="woken").exists()
     finally:
         loop.stop()
+
+
+def test_a_burst_of_acks_sends_few_wake_ups_and_the_last_row_is_always_followed_by_one(with_workers, sandbox_account):
+    """The wake-up leaves after the commit, outside the ack's transaction (PostgreSQL's notify
+    lock is then never held through an ack's WAL flush), at most one per WAKE_WINDOW; the row
+    of the last webhook of a burst still gets one after it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname = 'whatsnap_inbound_event_notify'")
+        assert cursor.fetchone()[0] == 0  # migration 0019: no NOTIFY inside the insert's transaction
+    post_sandbox(sandbox_account, {"id": "warm", "from": "+14155550100", "text": "x"})
+    listener = listen(ingest.CHANNEL)
+    try:
+        for i in range(30):
+            assert post_sandbox(sandbox_account, {"id": f"b{i}", "from": "+14155550123", "text": f"{i}"}).status_code == 200
+        last_committed = timezone.now()
+        received = []
+        for n in listener.notifies(timeout=1):
+            received.append(timezone.now())
+        assert 1 <= len(received) < 30, len(received)  # folded, not one per webhook
+        assert received[-1] >= last_committed  # the trailing one came after the last row's commit
+    finally:
+        listener.close()
+
+
+def test_a_rolled_back_write_wakes_nobody(with_workers, sandbox_account):
+    listener = listen(ingest.CHANNEL)
+    try:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            wake(ingest.CHANNEL)
+            raise RuntimeError("the rows are gone")
+        assert list(listener.notifies(timeout=0.3)) == []
+        with transaction.atomic():
+            wake(ingest.CHANNEL)
+        assert [n.channel for n in listener.notifies(timeout=2, stop_after=1)] == [ingest.CHANNEL]
+    finally:
+        listener.close()

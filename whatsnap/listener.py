@@ -2,12 +2,18 @@
 
 An app registers a drain for a channel (`register_drain("whatsnap_inbound", func)`, in its
 AppConfig.ready()): `func()` claims one batch of its rows, handles it and returns how many it
-claimed (0: nothing left). The code that writes such rows calls `wake(channel)` inside its
-transaction. There is no broker task per row:
+claimed (0: nothing left). The code that writes such rows calls `wake(channel)` in (or after)
+the transaction that wrote them. There is no broker task per row. After the commit (never if
+it rolls back) the process sends a wake-up, at most one per channel every WAKE_WINDOW seconds:
+one asked for sooner is folded into one sent at the window's end, so every committed row is
+followed by a wake-up within WAKE_WINDOW, and a burst of acks sends ~50 a second, not one per
+webhook:
 
-- PostgreSQL: `wake` is `SELECT pg_notify(channel, '')`, delivered when the transaction commits
-  (and not at all if it rolls back); each worker process's loop LISTENs on its own connection.
-- SQLite with REDIS_URL set: `wake` publishes on Redis pub/sub after the commit.
+- PostgreSQL: `SELECT pg_notify(channel, '')` in its own transaction; each worker process's
+  loop LISTENs on its own connection. (A NOTIFY inside the writing transaction holds
+  PostgreSQL's global notify lock through that commit's WAL flush: with durable commits the
+  notifying acks committed one after another; bench/README.md, issue 20.)
+- SQLite with REDIS_URL set: a publish on Redis pub/sub.
 - SQLite alone: nothing is sent; the loops look every WHATSNAP_CLAIM_POLL_SECONDS.
 
 Whatever wakes it, a loop drains every registered channel until each returns 0, then waits for
@@ -36,6 +42,7 @@ logger = logging.getLogger(__name__)
 # events instead of one per wake-up; a lone webhook after a quiet moment is claimed at once.
 BUSY_SECONDS = 0.5
 GATHER_SECONDS = 0.05
+WAKE_WINDOW = 0.02
 
 _drains: dict[str, list[Callable[[], int]]] = {}
 _redis = None
@@ -52,12 +59,56 @@ def _on_postgresql() -> bool:
 
 
 def wake(channel: str) -> None:
-    """Call inside the transaction that wrote rows for `channel`'s drain."""
-    if _on_postgresql():
+    """Call in (or after, in autocommit) the transaction that wrote rows for `channel`'s drain."""
+    if _on_postgresql() or settings.REDIS_URL:
+        transaction.on_commit(lambda: _wakes.wake(channel))
+
+
+class _Coalescer:
+    """At most one wake-up per channel per WAKE_WINDOW from this process; one asked for sooner
+    is sent by a timer at the window's end (after the commit of the rows it is for)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._trailing: set[str] = set()
+
+    def wake(self, channel: str) -> None:
+        with self._lock:
+            if channel in self._trailing:
+                return  # a wake-up later than this moment is already due
+            wait = self._last.get(channel, float("-inf")) + WAKE_WINDOW - time.monotonic()
+            if wait > 0:
+                self._trailing.add(channel)
+                timer = threading.Timer(wait, self._trail, [channel])
+                timer.daemon = True
+                timer.start()
+                return
+            self._last[channel] = time.monotonic()
+        _send(channel)
+
+    def _trail(self, channel: str) -> None:
+        with self._lock:
+            self._trailing.discard(channel)
+            self._last[channel] = time.monotonic()
+        try:
+            _send(channel)
+        finally:
+            connection.close()  # the timer thread's own connection, back to the pool
+
+
+_wakes = _Coalescer()
+
+
+def _send(channel: str) -> None:
+    if not _on_postgresql():
+        _publish(channel)
+        return
+    try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, '')", [channel])
-    elif settings.REDIS_URL:
-        transaction.on_commit(lambda: _publish(channel))
+    except Exception:
+        logger.warning("could not send a wake-up on %s; the worker's poll finds the rows", channel, exc_info=True)
 
 
 def _publish(channel: str) -> None:
