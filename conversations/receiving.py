@@ -12,6 +12,7 @@ ends UNFILED with its reason; nothing acknowledged disappears."""
 import hashlib
 import json
 import logging
+import math
 import re
 from dataclasses import fields
 
@@ -71,13 +72,14 @@ def webhook_events_record(*, account: Account, events: list) -> int:
         if stored is None:
             continue
         kind, key, payload = stored
+        key, payload = _storable(_dedupe_key(key)), _storable(payload)
         unfiled = kind == InboundEvent.Kind.UNFILED
         # ON CONFLICT DO NOTHING: a redelivery is a no-op that neither raises nor aborts an
         # enclosing transaction; on the ack path (autocommit) the insert is its own transaction.
         pk = _EVENT_INSERT.insert({
-            "account_id": account.pk, "kind": kind, "dedupe_key": key[:160], "payload": payload,
+            "account_id": account.pk, "kind": kind, "dedupe_key": key, "payload": payload,
             "status": InboundEvent.Status.UNFILED if unfiled else InboundEvent.Status.PENDING,
-            "error": event.reason[:500] if unfiled else "", "processed_at": timezone.now() if unfiled else None})
+            "error": _storable(event.reason[:500]) if unfiled else "", "processed_at": timezone.now() if unfiled else None})
         if pk is None:
             logger.info("duplicate webhook event %s for account %s ignored", key, account.pk)
             continue
@@ -106,6 +108,34 @@ def _timed(event) -> dict:
     return payload
 
 
+def _dedupe_key(key: str) -> str:
+    """Keys fit the column (160): a longer one keeps its start and a hash of the whole, so two
+    long provider ids that share their first 160 characters never collide."""
+    if len(key) <= 160:
+        return key
+    return key[:95] + "#" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _storable(value):
+    """What PostgreSQL will store of a verified payload: a NUL character (refused in text and
+    jsonb) is dropped, a lone surrogate (not UTF-8) becomes U+FFFD, a non-finite number (not
+    JSON) becomes its name. Otherwise a webhook carrying one got a 500 on every redelivery and
+    was never stored."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        if not value.isascii():
+            value = LONE_SURROGATE.sub("\ufffd", value)
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {_storable(k) if isinstance(k, str) else k: _storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_storable(v) for v in value]
+    return value
+
+
 def _stored_form(event) -> tuple[str, str, dict] | None:
     """(kind, dedupe key, JSON payload) of an event to file later; None for session events."""
     if isinstance(event, InboundMessage):
@@ -131,6 +161,7 @@ def _stored_form(event) -> tuple[str, str, dict] | None:
     return None
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 SECRET_KEYS = re.compile(r"api_?key|token|password|secret|authorization|signature", re.IGNORECASE)
 
 

@@ -202,3 +202,19 @@ def test_a_rolled_back_write_wakes_nobody(with_workers, sandbox_account):
         assert [n.channel for n in listener.notifies(timeout=2, stop_after=1)] == [ingest.CHANNEL]
     finally:
         listener.close()
+
+
+def test_what_postgresql_refuses_is_stored_cleaned_and_long_ids_do_not_collide(with_workers, sandbox_account):
+    """A NUL character, a lone surrogate, a non-finite number: each made every redelivery a 500
+    and the message was never stored. Two 200-character ids sharing their first 160 characters
+    were one event."""
+    response = post_sandbox(sandbox_account, {"id": "nul", "from": "+14155550131", "text": "a\x00b \ud800 c", "media": [float("nan")]})
+    assert response.status_code == 200, response.content
+    stored = InboundEvent.objects.get(dedupe_key="msg:nul")
+    assert stored.payload["text"] == "ab \ufffd c"
+    shared = "x" * 170
+    for tail in ("one", "two"):
+        assert post_sandbox(sandbox_account, {"id": shared + tail, "from": "+14155550132", "text": tail}).status_code == 200
+    keys = list(InboundEvent.objects.filter(dedupe_key__startswith="msg:xxx").values_list("dedupe_key", flat=True))
+    assert len(keys) == 2 and all(len(k) <= 160 for k in keys)
+    assert post_sandbox(sandbox_account, {"id": shared + "two", "from": "+14155550132", "text": "two"}).json()["new"] == 0  # a redelivery

@@ -1,5 +1,7 @@
 """whatsnap/postgresql: the web pool checks a connection only when it has been idle a while,
 and a dead one (a PostgreSQL restart, a killed backend) is replaced, never handed out."""
+import time
+
 import psycopg
 import pytest
 from django.conf import settings
@@ -81,4 +83,16 @@ def test_dead_connections_are_replaced_after_a_restart(checks, monkeypatch):
     dead = _kill_idle_pool_connections()
     alive = _backend_pid()  # no OperationalError: the dead ones were found and discarded
     assert alive != dead
+    assert checks, "the dead connection was handed out unchecked"
+
+
+def test_a_fresh_connection_whose_backend_was_killed_is_not_handed_out(checks):
+    """A restart can take a quarter of a second: a connection handed back a moment before is
+    dead, and its socket says so (the server's goodbye) without a round trip."""
+    first = _backend_pid()
+    _kill_idle_pool_connections()
+    time.sleep(0.2)  # the backend's goodbye reaches the socket; still well within FRESH_SECONDS
+    assert any(first == c.info.backend_pid for c in list(pool_backend.DatabaseWrapper._returned_at.keys()))
+    alive = _backend_pid()  # no OperationalError
+    assert alive != first
     assert checks, "the dead connection was handed out unchecked"

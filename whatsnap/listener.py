@@ -24,6 +24,7 @@ loop is a thread started per qcluster worker process by django-q2's post_spawn s
 the waker (whatsnap/waker.py): it holds none of django-q2's task slots. A database or Redis
 outage is logged once; the loop reconnects every second."""
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -61,43 +62,46 @@ def _on_postgresql() -> bool:
 def wake(channel: str) -> None:
     """Call in (or after, in autocommit) the transaction that wrote rows for `channel`'s drain."""
     if _on_postgresql() or settings.REDIS_URL:
-        transaction.on_commit(lambda: _wakes.wake(channel))
+        transaction.on_commit(lambda: _wakes.wake(channel), robust=True)
 
 
-class _Coalescer:
-    """At most one wake-up per channel per WAKE_WINDOW from this process; one asked for sooner
-    is sent by a timer at the window's end (after the commit of the rows it is for)."""
+class _Waker:
+    """One sender thread per process: a channel asked for is marked due; the thread sends each
+    due channel's wake-up, then lets WAKE_WINDOW pass before it sends again, so what is asked
+    for meanwhile is folded into the next one. A channel is marked due after its rows'
+    commit and unmarked just before its wake-up goes: every committed row is followed by one.
+    However many acks ask, there is one thread and at most one wake-up per channel in flight."""
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._last: dict[str, float] = {}
-        self._trailing: set[str] = set()
+        self._ready = threading.Condition()
+        self._due: set[str] = set()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
 
     def wake(self, channel: str) -> None:
-        with self._lock:
-            if channel in self._trailing:
-                return  # a wake-up later than this moment is already due
-            wait = self._last.get(channel, float("-inf")) + WAKE_WINDOW - time.monotonic()
-            if wait > 0:
-                self._trailing.add(channel)
-                timer = threading.Timer(wait, self._trail, [channel])
-                timer.daemon = True
-                timer.start()
-                return
-            self._last[channel] = time.monotonic()
-        _send(channel)
+        with self._ready:
+            self._due.add(channel)
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                thread = threading.Thread(target=self._run, name="whatsnap-wakes", daemon=True)
+                thread.start()  # raises before anything is set if no thread can start
+                self._thread, self._pid = thread, os.getpid()
+            self._ready.notify()
 
-    def _trail(self, channel: str) -> None:
-        with self._lock:
-            self._trailing.discard(channel)
-            self._last[channel] = time.monotonic()
-        try:
-            _send(channel)
-        finally:
-            connection.close()  # the timer thread's own connection, back to the pool
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._due:
+                    self._ready.wait()
+                channels, self._due = self._due, set()
+            try:
+                for channel in channels:
+                    _send(channel)
+            finally:
+                connection.close()  # this thread's connection goes back to the pool between sends
+            time.sleep(WAKE_WINDOW)
 
 
-_wakes = _Coalescer()
+_wakes = _Waker()
 
 
 def _send(channel: str) -> None:

@@ -60,9 +60,12 @@
   connect();
 
   // A live refresh re-renders its element: a menu or an edit form someone had open inside it
-  // (a <details>), what they had typed there and where the caret was survive the swap, so a
-  // message arriving while someone edits another one does not close their form. Keys are the
-  // enclosing message (data-message) and the details' class, the same in the new render.
+  // (a <details>), what they had typed there, where the caret was and how far they had
+  // scrolled it survive the swap, so a message arriving while someone edits another one does
+  // not close their form. Keys are the enclosing message (data-message) and the details'
+  // class, the same in the new render. Restored right after the swap, in the same task: no
+  // keystroke can fall between the old field and the new one. A scrolled element that was at
+  // its bottom stays at its bottom (a thread shows what just arrived).
   const kept = {};
   function keyOf(node, root) {
     const msg = node.closest("[data-message]");
@@ -71,12 +74,16 @@
             details && root.contains(details) ? details.className : ""].join("|");
   }
   function fieldKey(f, root) { return keyOf(f, root) + "|" + (f.name || f.id); }
-  function isLiveSwap(d) { return d.elt === d.target && d.elt.hasAttribute("data-live") && d.elt.id; }
+  // a live element re-rendered by its own refresh or by a form inside it (a reaction, an edit)
+  function isLiveSwap(d) { return d.target.hasAttribute("data-live") && d.target.id && d.target.contains(d.elt); }
   document.addEventListener("htmx:beforeSwap", function (e) {
     const d = e.detail;
     if (!isLiveSwap(d) || !d.shouldSwap) return;
     const root = d.target;
-    const state = { open: [], values: {}, focus: null };
+    const state = { open: [], values: {}, focus: null, scroll: null };
+    if (root.scrollHeight > root.clientHeight) {
+      state.scroll = { top: root.scrollTop, atBottom: root.scrollHeight - root.scrollTop - root.clientHeight < 40 };
+    }
     root.querySelectorAll("details[open]").forEach(function (el) { state.open.push(keyOf(el, root)); });
     root.querySelectorAll("input[type=text], input:not([type]), textarea").forEach(function (f) {
       if (f.value !== f.defaultValue) state.values[fieldKey(f, root)] = f.value;
@@ -87,13 +94,16 @@
     }
     kept[root.id] = state;
   });
-  document.addEventListener("htmx:afterSettle", function (e) {
+  document.addEventListener("htmx:afterSwap", function (e) {
     const d = e.detail;
-    const state = d.elt && kept[d.elt.id];
+    const id = d.target && d.target.id;
+    const state = id && kept[id];
     if (!state) return;
-    delete kept[d.elt.id];
-    const root = document.getElementById(d.elt.id);
+    delete kept[id];
+    const root = document.getElementById(id);
     if (!root) return;
+    root.liveRefreshed = true;  // thread.js: not a newly opened thread, leave its scroll alone
+    if (state.scroll) root.scrollTop = state.scroll.atBottom ? root.scrollHeight : state.scroll.top;
     root.querySelectorAll("details").forEach(function (el) {
       if (state.open.indexOf(keyOf(el, root)) !== -1) el.open = true;
     });

@@ -4,7 +4,8 @@
 // - A quote (a.quote[data-quote]) scrolls to the quoted message when it is in the thread.
 // - A reaction the backend refused comes as the live event "message.reaction_failed": its
 //   reason is shown above the composer (#thread-notice).
-// - The reaction picker closes when an emoji is picked.
+// - The reaction picker and the phone's edit form close when sent.
+// - A thread opens scrolled to its newest message.
 (function () {
   function setReply(form, id, text) {
     if (!form) return;
@@ -47,12 +48,27 @@
     }
   });
 
-  // htmx swaps the thread after a reaction: the picker that was open is gone with it; a form
-  // posted without htmx (no JavaScript) reloads the page instead.
+  // htmx swaps the thread after a reaction or an edit: the picker or edit form that was open
+  // closes as it is sent (a live refresh meanwhile must not bring it back); a form posted
+  // without htmx (no JavaScript) reloads the page instead.
   document.addEventListener("submit", function (e) {
-    const picker = e.target.closest("details.react");
+    const picker = e.target.closest("details.react, details.phone-edit");
     if (picker) picker.open = false;
   });
+
+  // A thread opens at its newest message, as in any chat, unless the address names one; so
+  // does a thread re-rendered by a send. A live refresh keeps where its reader was (live.js).
+  function toNewest(scope) {
+    const threads = scope.matches && scope.matches(".thread") ? [scope] : Array.from(scope.querySelectorAll(".thread"));
+    threads.forEach(function (thread) {
+      if (thread.liveRefreshed) return;
+      const named = location.hash.length > 1 && document.getElementById(location.hash.slice(1));
+      if (named && thread.contains(named)) return;
+      thread.scrollTop = thread.scrollHeight;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { toNewest(document); });
+  document.addEventListener("htmx:load", function (e) { if (e.target !== document.body) toNewest(e.target); });
 
   document.addEventListener("whatsnap:live", function (e) {
     const msg = e.detail || {};

@@ -116,6 +116,7 @@ def test_quote_reply_react_edit_delete_live(running_product, browser):
     expect(long_on_phone.locator("input[name=text]")).to_have_value("that link again: " + link + "?ref=1")
     expect(long_on_phone.locator("input[name=text]")).to_be_focused()
     long_on_phone.locator("details.phone-edit button").click()
+    expect(long_on_phone.locator("details.phone-edit")).not_to_have_attribute("open", "")  # saved: it closes
     long_edited = page.locator(f"#thread [data-message='{long_in.get_attribute('data-message')}']")
     expect(long_edited.locator(".edited")).to_have_text("edited", timeout=10_000)
     long_edited.locator("details.edits summary").click()

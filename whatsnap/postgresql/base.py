@@ -3,16 +3,20 @@
 With CONN_HEALTH_CHECKS Django gives its psycopg pool a check that costs a round trip on every
 checkout: a third of a webhook ack's database time (bench/README.md, issue 20), spent on
 connections handed back moments before. Here a connection back in the pool for less than
-FRESH_SECONDS is handed out as it is; an older one (or a new one) is checked first, and a dead
-one is discarded and replaced, so the first request after a database restart gets a live
-connection as before. (The stock check cannot be replaced: Django passes `check=` itself.)
+FRESH_SECONDS is checked by looking at its socket instead (a syscall, no round trip): a
+backend that was terminated (a restart, however quick, a crash, pg_terminate_backend) has sent
+its goodbye or closed, so the socket reads as ready and the connection gets the full check. An
+older connection, or a new one, always gets the full check; a dead one is discarded and
+replaced, and once one is found dead every other connection is checked in full on its next
+checkout. (The stock check cannot be replaced: Django passes `check=` itself.)
 """
+import select
 import time
 import weakref
 
 from django.db.backends.postgresql import base
 
-FRESH_SECONDS = 1.0  # shorter than any restart of PostgreSQL: a restart leaves them all older
+FRESH_SECONDS = 1.0
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -25,12 +29,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return connection
         for _ in range(pool.max_size + 1):  # every pooled connection may be dead (a restart)
             returned_at = self._returned_at.pop(connection, None)
-            if returned_at is not None and time.monotonic() - returned_at < FRESH_SECONDS:
+            if returned_at is not None and time.monotonic() - returned_at < FRESH_SECONDS and _quiet(connection):
                 return connection
             try:
                 connection.execute("")  # autocommit: the pool hands connections out in it
                 return connection
             except self.Database.Error:
+                self._returned_at.clear()  # the others may be dead too: check each in full
                 pool.putconn(connection)  # broken: the pool closes it and opens another
                 connection = super().get_new_connection(conn_params)
         return connection
@@ -39,3 +44,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self.pool and self.connection is not None and not self.connection.closed:
             self._returned_at[self.connection] = time.monotonic()
         super()._close()
+
+
+def _quiet(connection) -> bool:
+    """Nothing waiting on an idle connection's socket: the server has neither closed it nor
+    sent anything (a terminated backend sends an error first)."""
+    try:
+        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
