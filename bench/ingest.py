@@ -21,6 +21,7 @@ printed (from its start, including its boot).
 """
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -66,8 +67,8 @@ def install_ghl(base: str, ghl: GhlStandIn) -> None:
         assert done.status_code == 302, done.text[:300]
 
 
-def tree_rss_kb(root_pid: int) -> int:
-    """RSS of a process and all its descendants, from /proc."""
+def _tree(root_pid: int) -> list[int]:
+    """A process and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -75,10 +76,30 @@ def tree_rss_kb(root_pid: int) -> int:
             children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
         except (OSError, IndexError, ValueError):
             continue
-    total, todo = 0, [root_pid]
+    found, todo = [], [root_pid]
     while todo:
         pid = todo.pop()
+        found.append(pid)
         todo.extend(children.get(pid, []))
+    return found
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """CPU time (user + system) used so far by a process tree's live processes."""
+    ticks = 0
+    for pid in _tree(root_pid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss_kb(root_pid: int) -> int:
+    """RSS of a process and all its descendants, from /proc."""
+    total = 0
+    for pid in _tree(root_pid):
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -135,15 +156,30 @@ def main():
             return loadgen.build("POST", base + path, body=urlencode(params).encode(), headers={
                 "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": validator.compute_signature(url, params)})
 
+        postmaster = int((pg.dir / "data" / "postmaster.pid").read_text().split()[0])
+        roots = {"web": product.procs["web"].pid, "PostgreSQL": postmaster, "worker": worker_pid}
+
+        def cpu() -> dict:
+            used = {name: tree_cpu_seconds(pid) for name, pid in roots.items()}
+            used["load generator"] = time.process_time()
+            return used
+
+        def per_request(before: dict, after: dict, requests: int) -> str:
+            return ", ".join(f"{name} {(after[name] - before[name]) / requests * 1000:.2f}" for name in before)
+
         livez = [loadgen.build("GET", base + "/livez")] * 3300
         asyncio.run(loadgen.closed_loop(base, livez[:300], args.concurrency))  # warm-up
+        cpu_start = cpu()
         floor_lat, floor_time = asyncio.run(loadgen.closed_loop(base, livez[300:], args.concurrency))
+        floor_cpu = per_request(cpu_start, cpu(), 3000)
         floor_before = 3000 / floor_time
         hooks = [webhook(i) for i in range(args.messages)]
         paced_hooks = [webhook(args.messages + i) for i in range(args.paced)]
         rss_start = tree_rss_kb(worker_pid)
         started = time.perf_counter()
+        cpu_start = cpu()
         ack_lat, ack_time = asyncio.run(loadgen.closed_loop(base, hooks, args.concurrency))
+        ack_cpu = per_request(cpu_start, cpu(), args.messages)
         total = args.messages + args.paced
         with psycopg.connect(pg.url, autocommit=True) as conn:
             def done_count():
@@ -198,6 +234,8 @@ def main():
               f"p99 {pct(floor_lat, 99):.1f} / {pct(floor_lat_after, 99):.1f} ms)")
         print(f"webhook ack, closed loop:   {args.messages / ack_time:8.0f} req/s   = {args.messages / ack_time / floor:.0%} of the floor "
               f"(target >= 50%)   p50 {pct(ack_lat, 50):6.1f} ms   p99 {pct(ack_lat, 99):6.1f} ms")
+        print(f"CPU ms per request:         /livez: {floor_cpu}")
+        print(f"                            ack (closed loop, filing beside it): {ack_cpu}")
         print(f"webhook ack, open loop:     {args.rate:8.0f} req/s   p50 {pct(paced_lat, 50):6.1f} ms   p99 {pct(paced_lat, 99):6.1f} ms   ({args.paced} webhooks offered at a steady rate, up to {args.concurrency} in flight)")
         print(f"processed (end to end):     {processed:8.0f} msg/s   = {processed / floor:.0%} of the floor (target >= 40%)")
         print(f"worker RSS:                 {rss_start / 1024:8.1f} MB -> {rss_end / 1024:.1f} MB ({(rss_end - rss_start) / max(rss_start, 1):+.1%}; target < +10%)")
