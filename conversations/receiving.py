@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import re
-from dataclasses import fields
+from dataclasses import fields, replace
 
 from django.db import transaction
 from django.utils import timezone
@@ -64,7 +64,7 @@ def webhook_events_record(*, account: Account, events: list) -> int:
     """Store verified events; returns how many were new. Connection/QR events apply at once;
     Unfiled events are kept with their reason and not processed."""
     new_ids = []
-    session_events = [e for e in events if isinstance(e, (QrUpdated, ConnectionChanged))]
+    session_events = [_cleaned(e) for e in events if isinstance(e, (QrUpdated, ConnectionChanged))]
     if session_events:
         account_apply_events(account=account, events=session_events)
     for event in events:
@@ -72,7 +72,7 @@ def webhook_events_record(*, account: Account, events: list) -> int:
         if stored is None:
             continue
         kind, key, payload = stored
-        key, payload = _storable(_dedupe_key(key)), _storable(payload)
+        key, payload = _dedupe_key(key), _storable(payload)
         unfiled = kind == InboundEvent.Kind.UNFILED
         # ON CONFLICT DO NOTHING: a redelivery is a no-op that neither raises nor aborts an
         # enclosing transaction; on the ack path (autocommit) the insert is its own transaction.
@@ -96,6 +96,12 @@ def webhook_events_record(*, account: Account, events: list) -> int:
     return len(new_ids)
 
 
+def _cleaned(event):
+    """A session event with its text as PostgreSQL will store it (see _storable)."""
+    return replace(event, **{f.name: _storable(getattr(event, f.name)) for f in fields(event)
+                             if isinstance(getattr(event, f.name), str)})
+
+
 def _flat(event) -> dict:
     """An event's fields, one level (events are flat; asdict's deep copy was a tenth of an ack)."""
     return {f.name: getattr(event, f.name) for f in fields(event)}
@@ -109,14 +115,19 @@ def _timed(event) -> dict:
 
 
 def _dedupe_key(key: str) -> str:
-    """Keys fit the column (160): a longer one keeps its start and a hash of the whole, so two
-    long provider ids that share their first 160 characters never collide."""
-    if len(key) <= 160:
+    """Keys fit the column (160): one of 160 characters or more, or one that storing would
+    change (a NUL, a lone surrogate), keeps its start and a hash of the whole as it came, so
+    two ids never collide by being cut or cleaned (and no short key looks like a hashed one)."""
+    clean = _storable(key)
+    if len(key) < 160 and clean == key:
         return key
-    return key[:95] + "#" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return clean[:95] + "#" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _storable(value):
+MAX_DEPTH = 64  # deeper than any upstream's payload; what lies below is dropped, not a 500
+
+
+def _storable(value, depth: int = 0):
     """What PostgreSQL will store of a verified payload: a NUL character (refused in text and
     jsonb) is dropped, a lone surrogate (not UTF-8) becomes U+FFFD, a non-finite number (not
     JSON) becomes its name. Otherwise a webhook carrying one got a 500 on every redelivery and
@@ -129,10 +140,12 @@ def _storable(value):
         return value
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, (dict, list, tuple)) and depth >= MAX_DEPTH:
+        return f"[nested deeper than {MAX_DEPTH} levels: dropped]"
     if isinstance(value, dict):
-        return {_storable(k) if isinstance(k, str) else k: _storable(v) for k, v in value.items()}
+        return {_storable(k) if isinstance(k, str) else k: _storable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_storable(v) for v in value]
+        return [_storable(v, depth + 1) for v in value]
     return value
 
 

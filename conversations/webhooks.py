@@ -39,6 +39,9 @@ def webhook(request, kind: str, account_id: int):
     except WebhookMalformed as exc:
         logger.warning("malformed webhook for account %s: %s", account_id, exc)
         return JsonResponse({"detail": str(exc), "code": "malformed"}, status=400)
+    except RecursionError:  # JSON nested hundreds deep: no upstream sends it
+        logger.warning("malformed webhook for account %s: nested too deeply", account_id)
+        return JsonResponse({"detail": "Body nested too deeply.", "code": "malformed"}, status=400)
     accepted = len(events)
     if not events:
         # Nothing acknowledged disappears: a webhook the backend found nothing in is kept too.

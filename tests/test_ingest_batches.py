@@ -1,6 +1,7 @@
 """Issue 20: the stored event table is the queue. The ack writes the event row, then a NOTIFY
 (folded with others within 20 ms), no broker task; workers claim pending events in batches (FOR UPDATE SKIP LOCKED) and file a batch
 in one transaction, a poisoned event isolated from the rest."""
+import hashlib
 import json
 import threading
 from datetime import datetime, timezone as dt_tz
@@ -14,9 +15,11 @@ from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
+from accounts.providers.base import ConnectionChanged
 from accounts.providers.sandbox import sign
 from conversations import batch_filing, ingest
 from conversations.models import InboundEvent, Message
+from conversations.receiving import webhook_events_record
 from conversations.tasks import sweep_pending
 from whatsnap import listener as listener_module
 from whatsnap.listener import Listener, wake
@@ -220,3 +223,24 @@ def test_what_postgresql_refuses_is_stored_cleaned_and_long_ids_do_not_collide(w
     keys = list(InboundEvent.objects.filter(dedupe_key__startswith="msg:xxx").values_list("dedupe_key", flat=True))
     assert len(keys) == 2 and all(len(k) <= 160 for k in keys)
     assert post_sandbox(sandbox_account, {"id": shared + "two", "from": "+14155550132", "text": "two"}).json()["new"] == 0  # a redelivery
+
+
+def test_deep_nesting_session_text_and_crafted_keys(with_workers, sandbox_account):
+    """From the second hostile review: a payload nested 450 deep is stored (what lies below 64
+    levels dropped), not a 500 forever; a NUL in a session event's text is stored cleaned; a
+    160-character id shaped like a hashed key, and ids that differ only by a NUL, stay apart."""
+    nested = []
+    for _ in range(450):
+        nested = [nested]
+    response = post_sandbox(sandbox_account, {"id": "deep", "from": "+14155550141", "text": "deep", "media": nested})
+    assert response.status_code == 200, response.content
+    assert "dropped" in json.dumps(InboundEvent.objects.get(dedupe_key="msg:deep").payload)
+
+    webhook_events_record(account=sandbox_account, events=[ConnectionChanged(status="error", reason="bad\x00 link")])
+    sandbox_account.refresh_from_db()
+    assert "\x00" not in json.dumps(list(sandbox_account.__dict__.values()), default=str)
+
+    long_id = "y" * 200
+    crafted = ("msg:" + long_id)[:95][4:] + "#" + hashlib.sha256(("msg:" + long_id).encode()).hexdigest()
+    for pid in (long_id, crafted, "c\x00x", "cx"):
+        assert post_sandbox(sandbox_account, {"id": pid, "from": "+14155550142", "text": "t"}).json()["new"] == 1, pid

@@ -99,12 +99,17 @@ class _Waker:
             try:
                 for channel in channels:
                     _send(channel)
+            except BaseException:
+                with self._ready:
+                    self._due |= channels  # sent again by the thread the next wake() starts
+                raise
             finally:
                 connection.close()  # this thread's connection goes back to the pool between sends
             time.sleep(WAKE_WINDOW)
 
 
 _wakes = _Waker()
+os.register_at_fork(after_in_child=_wakes.__init__)  # a child never inherits a held lock or the thread
 
 
 def _send(channel: str) -> None:

@@ -50,7 +50,8 @@ def _quiet(connection) -> bool:
     """Nothing waiting on an idle connection's socket: the server has neither closed it nor
     sent anything (a terminated backend sends an error first)."""
     try:
-        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+        poller = select.poll()  # not select(): it refuses descriptors above 1023
+        poller.register(connection.fileno(), select.POLLIN)
+        return not poller.poll(0)
     except (OSError, ValueError):
         return False
-    return not readable
