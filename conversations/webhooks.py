@@ -46,7 +46,11 @@ def webhook(request, kind: str, account_id: int):
     if not events:
         # Nothing acknowledged disappears: a webhook the backend found nothing in is kept too.
         events = [Unfiled(reason=f"nothing to file in this {provider.label} webhook", envelope=_envelope_of(request))]
-    new = webhook_events_record(account=account, events=events)
+    try:
+        new = webhook_events_record(account=account, events=events)
+    except RecursionError:  # an unfiled body nested hundreds deep (what is filed is cut at 64 levels)
+        logger.warning("malformed webhook for account %s: nested too deeply", account_id)
+        return JsonResponse({"detail": "Body nested too deeply.", "code": "malformed"}, status=400)
     account_alert_heard_from(account=account)  # a silent account's alert clears
     return provider.webhook_answer(accepted=accepted, new=new)
 
