@@ -10,9 +10,9 @@ followed by a wake-up within WAKE_WINDOW, and a burst of acks sends ~50 a second
 webhook:
 
 - PostgreSQL: `SELECT pg_notify(channel, '')` in its own transaction; each worker process's
-  loop LISTENs on its own connection. (A NOTIFY inside the writing transaction holds
-  PostgreSQL's global notify lock through that commit's WAL flush: with durable commits the
-  notifying acks committed one after another; bench/README.md, issue 20.)
+  loop LISTENs on its own connection. (A NOTIFY inside the writing transaction would hold
+  PostgreSQL's global notify lock through that transaction's commit, so notifying commits
+  queue behind one another; bench/README.md, issue 20.)
 - SQLite with REDIS_URL set: a publish on Redis pub/sub.
 - SQLite alone: nothing is sent; the loops look every WHATSNAP_CLAIM_POLL_SECONDS.
 

@@ -1,8 +1,7 @@
 """PostgreSQL: the insert trigger of 0018 goes. Its NOTIFY ran inside every ack's transaction,
-and a notifying transaction holds PostgreSQL's global notify lock through its commit's WAL
-flush, so with durable commits the acks committed one after another. The web process now
-sends the wake-up itself after the commit, at most one per channel every 20 ms
-(whatsnap/listener.py)."""
+and a notifying transaction holds PostgreSQL's global notify lock through its commit, so
+notifying commits queue behind one another. The web process now sends the wake-up itself
+after the commit, at most one per channel every 20 ms (whatsnap/listener.py)."""
 from django.db import migrations
 
 from whatsnap.migration_sql import postgresql_only
