@@ -40,8 +40,7 @@ def webhook(request, kind: str, account_id: int):
         logger.warning("malformed webhook for account %s: %s", account_id, exc)
         return JsonResponse({"detail": str(exc), "code": "malformed"}, status=400)
     except RecursionError:  # JSON nested hundreds deep: no upstream sends it
-        logger.warning("malformed webhook for account %s: nested too deeply", account_id)
-        return JsonResponse({"detail": "Body nested too deeply.", "code": "malformed"}, status=400)
+        return _too_deep(account_id)
     accepted = len(events)
     if not events:
         # Nothing acknowledged disappears: a webhook the backend found nothing in is kept too.
@@ -49,10 +48,14 @@ def webhook(request, kind: str, account_id: int):
     try:
         new = webhook_events_record(account=account, events=events)
     except RecursionError:  # an unfiled body nested hundreds deep (what is filed is cut at 64 levels)
-        logger.warning("malformed webhook for account %s: nested too deeply", account_id)
-        return JsonResponse({"detail": "Body nested too deeply.", "code": "malformed"}, status=400)
+        return _too_deep(account_id)
     account_alert_heard_from(account=account)  # a silent account's alert clears
     return provider.webhook_answer(accepted=accepted, new=new)
+
+
+def _too_deep(account_id: int) -> JsonResponse:
+    logger.warning("malformed webhook for account %s: nested too deeply", account_id)
+    return JsonResponse({"detail": "Body nested too deeply.", "code": "malformed"}, status=400)
 
 
 _ACCOUNTS = RowLoader(Account, "id = %s AND archived_at IS NULL")

@@ -37,7 +37,10 @@ def with_workers(monkeypatch):
 
 
 def post_sandbox(account, payload: dict):
-    body = json.dumps(payload).encode()
+    return post_sandbox_raw(account, json.dumps(payload).encode())
+
+
+def post_sandbox_raw(account, body: bytes):
     return Client().post(f"/webhooks/sandbox/{account.pk}/", data=body, content_type="application/json",
                          HTTP_X_SANDBOX_SIGNATURE=sign(account.webhook_secret, body))
 
@@ -235,6 +238,10 @@ def test_deep_nesting_session_text_and_crafted_keys(with_workers, sandbox_accoun
     response = post_sandbox(sandbox_account, {"id": "deep", "from": "+14155550141", "text": "deep", "media": nested})
     assert response.status_code == 200, response.content
     assert "dropped" in json.dumps(InboundEvent.objects.get(dedupe_key="msg:deep").payload)
+    body = '{"id": "deeper", "from": "+14155550141", "text": "x", "media": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = post_sandbox_raw(sandbox_account, body.encode())
+    assert response.status_code == 400 and response.json()["detail"] == "Body nested too deeply."
+    assert not InboundEvent.objects.filter(dedupe_key="msg:deeper").exists()
 
     webhook_events_record(account=sandbox_account, events=[ConnectionChanged(status="error", reason="bad\x00 link")])
     sandbox_account.refresh_from_db()
