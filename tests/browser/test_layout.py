@@ -23,6 +23,22 @@ def _no_sideways_scroll(page, name: str, size: str) -> None:
     assert widths[0] <= widths[1], f"{name} at {size} scrolls sideways: document {widths[0]} px in a {widths[1]} px window"
 
 
+def _shot(page, locator, name: str) -> None:
+    """A picture of one element. The inbox list re-renders live (the message's own events land
+    after its row shows), and an element swapped out mid-screenshot is "not attached": wait for
+    the page to go quiet and take it from the fresh element."""
+    from playwright.sync_api import Error
+
+    for attempt in range(3):
+        page.wait_for_load_state("networkidle")
+        try:
+            locator.screenshot(path=str(SHOTS / f"{name}.png"))
+            return
+        except Error as error:
+            if "not attached" not in str(error) or attempt == 2:
+                raise
+
+
 def _pages(page, base: str, account_pk: str, conversation_url: str) -> dict[str, str]:
     page.goto(base + "/contacts/")
     contact_url = page.locator("a[href^='/contacts/']", has_text=CONTACT[:20]).first.get_attribute("href")
@@ -55,7 +71,7 @@ def test_every_main_page_fits_and_the_inbox_works_on_a_phone(running_product, br
     # a compact row: avatar, the name cut short with the whole name on hover, one line of chips
     expect(row.locator(".avatar")).to_have_text("MB")
     expect(row.locator(".conv-name")).to_have_attribute("title", CONTACT)
-    row.screenshot(path=str(SHOTS / "inbox-row-desktop.png"))
+    _shot(page, row, "inbox-row-desktop")
     sizes = row.locator(".conv-name").evaluate("e => [e.scrollWidth, e.clientWidth, e.closest('.conv').clientWidth, getComputedStyle(e).textOverflow]")
     assert sizes[0] > sizes[1], sizes  # cut short with …
     expect(row.locator("svg.channel-icon")).to_have_attribute("aria-label", "WhatsApp")
