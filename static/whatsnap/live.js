@@ -31,7 +31,7 @@
       const topics = el.dataset.live.split(/\s+/);
       if (catchUp && busy(el)) return;
       if (!filter || filter.some(function (t) { return topics.indexOf(t) !== -1; })) {
-        htmx.trigger(el, "live");
+        fire(el);
       }
     });
   }
@@ -59,6 +59,126 @@
   }
   connect();
 
+  // htmx fires a request's events on the element that made it. When that element was replaced
+  // while the request was out (a live refresh overtaken by a send's answer), it is no longer in
+  // the page and its events never reach the document. So the handlers below are attached to
+  // every live element as well, and each runs once per event, where the event reaches it first.
+  const handlers = [];
+  function on(type, fn) {
+    function once(e) {
+      const seen = e.whatsnapSeen || (e.whatsnapSeen = []);
+      if (seen.indexOf(fn) !== -1) return;
+      seen.push(fn);
+      fn(e);
+    }
+    handlers.push([type, once]);
+    document.addEventListener(type, once);
+  }
+  htmx.onLoad(function (root) {
+    if (!root.querySelectorAll) return;
+    const live = Array.prototype.slice.call(root.querySelectorAll("[data-live]"));
+    if (root.hasAttribute("data-live")) live.push(root);
+    live.forEach(function (el) {
+      handlers.forEach(function (h) { el.addEventListener(h[0], h[1]); });
+      el.whatsnapLoaded = true;
+      const flight = flights[el.id];
+      if (flight && flight.afterLoad) {
+        delete flights[el.id];
+        fire(el);
+      }
+    });
+  });
+
+  // One refresh per live element at a time, and none lost. An event that arrives while the
+  // element's refresh is out may describe a change that refresh read too early. htmx would
+  // queue the second request on the element, but the first one's answer replaces that element
+  // and htmx then never sends the queued request: the change stayed off the page until the
+  // next event. Instead the element is fetched once more when its refresh is back, however
+  // many events came meanwhile.
+  const flights = {};  // id → { more: an event came meanwhile, since, afterLoad }
+  function fire(el) {
+    const flight = el.id && flights[el.id];
+    if (flight && Date.now() - flight.since < 30000) {  // (a request that hangs does not stop refreshes)
+      flight.more = true;
+      return;
+    }
+    if (flight) delete flights[el.id];
+    htmx.trigger(el, "live");
+  }
+  document.addEventListener("htmx:beforeSend", function (e) {
+    const el = e.detail.elt;
+    if (el.id && el.hasAttribute("data-live")) flights[el.id] = { more: false, since: Date.now(), afterLoad: false };
+  });
+  on("htmx:afterRequest", function (e) {
+    const el = e.detail.elt;
+    const flight = el.id && el.hasAttribute("data-live") && flights[el.id];
+    if (!flight || flight.afterLoad) return;
+    delete flights[el.id];
+    if (!flight.more) return;
+    const current = document.getElementById(el.id);
+    if (!current) return;
+    if (current === el || current.whatsnapLoaded) {  // not replaced, or already wired
+      fire(current);
+    } else {  // replaced: htmx wires the new element when the swap settles
+      flight.afterLoad = true;
+      flight.since = Date.now();
+      flights[el.id] = flight;
+    }
+  });
+
+  // Newest request wins. A live part of the page can be rendered by two requests in flight at
+  // once: a send's own answer (read before the worker filed the message) and the live refresh
+  // the filing set off. htmx aims each answer at the element that was there when the request
+  // left; when an answer replaced it meanwhile, htmx drops the other answer without a word, so
+  // an older render could stay over a newer one. Here every request is numbered when issued
+  // and each live element remembers the number of the request that rendered it:
+  // - an answer for a live element that was replaced meanwhile goes to its successor;
+  // - an answer older than what that live element already shows is dropped;
+  // - an answer that re-renders live elements inside a larger block (a reply's thread and
+  //   composer) is swapped, and each live element in it that had been newer fetches itself again.
+  let issued = 0;
+  const before = {};
+  document.addEventListener("htmx:beforeRequest", function (e) { e.detail.xhr.whatsnapIssued = ++issued; });
+  on("htmx:beforeSwap", function (e) {
+    const d = e.detail;
+    const n = d.xhr && d.xhr.whatsnapIssued;
+    if (!n || !d.target || !d.shouldSwap) return;
+    if (!d.target.isConnected && d.target.id && d.target.hasAttribute("data-live")) {
+      const successor = document.getElementById(d.target.id);
+      if (!successor) return;
+      d.target = successor;
+    }
+    if (d.target.hasAttribute("data-live") && (d.target.whatsnapShown || 0) > n) {
+      d.shouldSwap = false;
+      return;
+    }
+    const live = Array.prototype.slice.call(d.target.querySelectorAll("[data-live][id]"));
+    if (d.target.hasAttribute("data-live") && d.target.id) live.push(d.target);
+    before[n] = live.map(function (el) { return { id: el.id, old: el, shown: el.whatsnapShown || 0 }; });
+  });
+  on("htmx:afterSwap", function (e) {
+    const n = e.detail.xhr && e.detail.xhr.whatsnapIssued;
+    const was = n && before[n];
+    if (!was) return;
+    delete before[n];
+    const stale = [];
+    was.forEach(function (w) {
+      const el = document.getElementById(w.id);
+      if (!el || el === w.old) return;  // gone, or not re-rendered by this answer
+      el.whatsnapShown = n;
+      if (w.shown > n) stale.push(el);
+    });
+    e.detail.xhr.whatsnapStale = stale;
+  });
+  // htmx wires the new elements' triggers when the swap settles
+  on("htmx:afterSettle", function (e) {
+    const xhr = e.detail.xhr;
+    const stale = xhr && xhr.whatsnapStale;
+    if (!stale) return;
+    delete xhr.whatsnapStale;
+    stale.forEach(function (el) { if (el.isConnected) fire(el); });
+  });
+
   // A live refresh re-renders its element: a menu or an edit form someone had open inside it
   // (a <details>), what they had typed there, where the caret was and how far they had
   // scrolled it survive the swap, so a message arriving while someone edits another one does
@@ -75,13 +195,16 @@
   }
   function fieldKey(f, root) { return keyOf(f, root) + "|" + (f.name || f.id); }
   // a live element re-rendered by its own refresh or by a form inside it (a reaction, an edit)
-  function isLiveSwap(d) { return d.target.hasAttribute("data-live") && d.target.id && d.target.contains(d.elt); }
-  document.addEventListener("htmx:beforeSwap", function (e) {
+  function isLiveSwap(d) {
+    return d.target.hasAttribute("data-live") && d.target.id && (d.target.contains(d.elt) || d.elt.id === d.target.id);
+  }
+  on("htmx:beforeSwap", function (e) {
     const d = e.detail;
     if (!isLiveSwap(d) || !d.shouldSwap) return;
     const root = d.target;
     const state = { open: [], values: {}, focus: null, scroll: null };
-    if (root.scrollHeight > root.clientHeight) {
+    // (a thread that did not scroll yet shows its newest message: it stays at its bottom)
+    if (root.scrollHeight > root.clientHeight || root.classList.contains("thread")) {
       state.scroll = { top: root.scrollTop, atBottom: root.scrollHeight - root.scrollTop - root.clientHeight < 40 };
     }
     root.querySelectorAll("details[open]").forEach(function (el) { state.open.push(keyOf(el, root)); });
@@ -94,7 +217,7 @@
     }
     kept[root.id] = state;
   });
-  document.addEventListener("htmx:afterSwap", function (e) {
+  on("htmx:afterSwap", function (e) {
     const d = e.detail;
     const id = d.target && d.target.id;
     const state = id && kept[id];

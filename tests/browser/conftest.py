@@ -134,3 +134,14 @@ def write_from_phone(phone, phone_url: str, *, number: str, name: str, text: str
     phone.fill("#sandbox-text", text)
     phone.click("#sandbox-send")
     expect(phone.locator("#sandbox-thread")).to_contain_text(text, timeout=10_000)
+
+
+def evaluate_attached(locator, fn: str):
+    """`fn` (a JavaScript function of the element) run on what `locator` finds, the way the page
+    has it now. A live refresh can swap a part of the page out between the locator finding an
+    element and the function running on it; then it is found again."""
+    for _ in range(5):
+        result = locator.evaluate(f"e => e.isConnected ? [({fn})(e)] : null")
+        if result is not None:
+            return result[0]
+    raise AssertionError(f"{locator} kept being swapped out")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import ROOT, add_sandbox_whatsapp, log_in_as_admin, write_from_phone
+from tests.browser.conftest import ROOT, add_sandbox_whatsapp, evaluate_attached, log_in_as_admin, write_from_phone
 
 pytestmark = [pytest.mark.browser]
 
@@ -72,10 +72,10 @@ def test_every_main_page_fits_and_the_inbox_works_on_a_phone(running_product, br
     expect(row.locator(".avatar")).to_have_text("MB")
     expect(row.locator(".conv-name")).to_have_attribute("title", CONTACT)
     _shot(page, row, "inbox-row-desktop")
-    sizes = row.locator(".conv-name").evaluate("e => [e.scrollWidth, e.clientWidth, e.closest('.conv').clientWidth, getComputedStyle(e).textOverflow]")
+    sizes = evaluate_attached(row.locator(".conv-name"), "e => [e.scrollWidth, e.clientWidth, e.closest('.conv').clientWidth, getComputedStyle(e).textOverflow]")
     assert sizes[0] > sizes[1], sizes  # cut short with …
     expect(row.locator("svg.channel-icon")).to_have_attribute("aria-label", "WhatsApp")
-    chips = row.locator(".conv-chips").evaluate(
+    chips = evaluate_attached(row.locator(".conv-chips"),
         "e => [...e.children].map(c => { const r = c.getBoundingClientRect(); return [c.className.baseVal ?? c.className, r.top, r.bottom]; })")
     assert max(top for _, top, _ in chips) < min(bottom for _, _, bottom in chips), f"chips on more than one line: {chips}"
     expect(page.locator("link[rel=icon]")).to_have_attribute("href", re.compile(r"favicon\.svg$"))
