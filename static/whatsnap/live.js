@@ -103,6 +103,12 @@
       return;
     }
     if (flight) delete flights[el.id];
+    if (el.id && !el.whatsnapLoaded) {
+      // just swapped in, not yet wired (htmx does that when the swap settles, ~20 ms later): an
+      // event now would find no listener, so it waits for the element's load
+      flights[el.id] = { more: true, since: Date.now(), afterLoad: true };
+      return;
+    }
     htmx.trigger(el, "live");
   }
   document.addEventListener("htmx:beforeSend", function (e) {

@@ -122,4 +122,50 @@ def test_an_older_answer_does_not_wipe_a_newer_live_render(running_product, brow
     route.fulfill(response=answer)
     expect(agent_thread).to_contain_text("Fourth question, during a refresh", timeout=5_000)
     page.unroute(AGENT_THREAD)
+
+    # 4. An event that arrives just after a live element was swapped in, before htmx has wired
+    # the new element (it does when the swap settles, ~20 ms; 1.5 s here to make the window
+    # wide), is not lost: the element fetches itself once it is wired. The page's websocket is
+    # relayed through the test, which holds the event back until that moment.
+    watcher = context.new_page()
+    relay = {"holding": False, "held": [], "page_side": None}
+
+    def relay_socket(ws):
+        server = ws.connect_to_server()
+        relay["page_side"] = ws
+        server.on_message(lambda m: relay["held"].append(m) if relay["holding"] else ws.send(m))
+
+    watcher.route_web_socket(re.compile(r".*/ws/live/$"), relay_socket)
+    watcher.goto(page.url)
+    expect(watcher.locator("#live-state")).to_have_text("Live", timeout=10_000)
+    watcher.wait_for_load_state("networkidle")
+    held = {}
+    watcher.route(AGENT_THREAD, lambda route: held.update(refresh=(route, route.fetch())) if not held else route.continue_())
+    watcher.evaluate("""() => { htmx.config.defaultSettleDelay = 1500; window.swapped = 0;
+        document.addEventListener('htmx:afterSwap', () => window.swapped++);
+        htmx.trigger(document.getElementById('thread'), 'live'); }""")
+    for _ in range(100):
+        if held:
+            break
+        watcher.wait_for_timeout(100)
+    assert held, "the thread's refresh did not leave"
+    relay["holding"] = True
+    phone.fill("#sandbox-text", "Fifth question, while the thread settles")
+    phone.click("#sandbox-send")
+    expect(thread).to_contain_text("Fifth question", timeout=10_000)  # filed
+    for _ in range(50):
+        if relay["held"]:
+            break
+        watcher.wait_for_timeout(100)
+    assert relay["held"], "no live event came"
+    route, answer = held["refresh"]
+    assert "Fifth question" not in answer.text()
+    route.fulfill(response=answer)
+    watcher.wait_for_function("() => window.swapped > 0")
+    relay["holding"] = False
+    for message in relay["held"]:
+        relay["page_side"].send(message)
+    assert watcher.evaluate("() => document.getElementById('thread').classList.contains('htmx-settling')")  # in the window
+    expect(watcher.locator("#thread")).to_contain_text("Fifth question, while the thread settles", timeout=5_000)
+    watcher.unroute(AGENT_THREAD)
     context.close()
