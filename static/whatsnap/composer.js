@@ -403,4 +403,29 @@
   document.addEventListener("htmx:confirm", function (e) {
     if (uploading > 0 && e.target.id === "composer-form") { e.preventDefault(); showError("Wait for the files to finish uploading."); }
   });
+
+  // A reply leaves at once, as in any chat: the box clears when it is sent, and what is typed
+  // while the answer is on its way is still in the box after the answer replaces the composer
+  // (after the error too, below the text that failed). Send is disabled while a send is out
+  // (hx-disabled-elt): htmx would queue a second send on the form the answer replaces, and never
+  // send it.
+  let typedMeanwhile = null;
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    const form = e.detail.elt;
+    if (!form || form.id !== "composer-form") return;
+    const box = form.querySelector("textarea[name=text]");
+    if (box) box.value = "";
+  });
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    const from = e.detail.requestConfig && e.detail.requestConfig.elt;  // (detail.elt is the target)
+    if (!from || from.id !== "composer-form") return;
+    const box = document.querySelector("#composer-form textarea[name=text]");
+    typedMeanwhile = box && box.value ? box.value : null;
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    if (typedMeanwhile === null) return;
+    const box = document.querySelector("#composer-form textarea[name=text]");
+    if (box) box.value = box.value ? box.value + "\n" + typedMeanwhile : typedMeanwhile;
+    typedMeanwhile = null;
+  });
 })();

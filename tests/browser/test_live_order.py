@@ -168,4 +168,28 @@ def test_an_older_answer_does_not_wipe_a_newer_live_render(running_product, brow
     assert watcher.evaluate("() => document.getElementById('thread').classList.contains('htmx-settling')")  # in the window
     expect(watcher.locator("#thread")).to_contain_text("Fifth question, while the thread settles", timeout=5_000)
     watcher.unroute(AGENT_THREAD)
+    watcher.close()
+
+    # 5. Nothing typed is lost to a send on its way. Quick sends from the phone each go out
+    # (Send waits while one is out; htmx would queue the next on the form and drop all but the
+    # last), and text typed in the inbox while a reply is being sent stays in the box.
+    for i in range(5):
+        phone.fill("#sandbox-text", f"Quick {i}")
+        phone.click("#sandbox-send")
+    for i in range(5):
+        expect(page.locator("#thread .bubble", has_text=f"Quick {i}")).to_have_count(1, timeout=10_000)
+
+    def type_meanwhile(route):
+        answer = route.fetch()
+        expect(page.locator("#composer")).to_have_value("")  # cleared as it left
+        page.locator("#composer").press_sequentially("Next thought")
+        route.fulfill(response=answer)
+
+    page.route(REPLY, type_meanwhile)
+    with page.expect_response(REPLY):
+        page.fill("#composer", "A slow reply")
+        page.click("#send-reply")
+    page.unroute(REPLY)
+    expect(agent_thread.locator(".bubble.outbound", has_text="A slow reply")).to_have_count(1)
+    expect(page.locator("#composer")).to_have_value("Next thought")
     context.close()
