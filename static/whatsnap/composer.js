@@ -405,27 +405,53 @@
   });
 
   // A reply leaves at once, as in any chat: the box clears when it is sent, and what is typed
-  // while the answer is on its way is still in the box after the answer replaces the composer
-  // (after the error too, below the text that failed). Send is disabled while a send is out
-  // (hx-disabled-elt): htmx would queue a second send on the form the answer replaces, and never
-  // send it.
-  let typedMeanwhile = null;
+  // while the answer is on its way is still in the box after the answer replaces the composer,
+  // in the mode (reply or private note) it was typed in. If the send did not go through (an
+  // error answer, no network, signed out), its text comes back, above anything typed since.
+  // Send is disabled while a send is out (hx-disabled-elt): htmx would queue a second send on
+  // the form the answer replaces, and never send it. What is kept travels on the request.
+  function fromComposer(e) {
+    const from = e.detail.requestConfig && e.detail.requestConfig.elt;  // (detail.elt is the target)
+    return from && from.id === "composer-form" && e.detail.xhr;
+  }
+  function modeNow() {
+    const checked = document.querySelector("#composer-form input[name=mode]:checked");
+    return checked ? checked.value : "reply";
+  }
+  function setMode(mode) {
+    const radio = document.querySelector('#composer-form input[name=mode][value="' + mode + '"]');
+    if (radio && !radio.checked) { radio.checked = true; syncMode(); }
+  }
+  function box() { return document.querySelector("#composer-form textarea[name=text]"); }
   document.addEventListener("htmx:beforeRequest", function (e) {
-    const form = e.detail.elt;
-    if (!form || form.id !== "composer-form") return;
-    const box = form.querySelector("textarea[name=text]");
-    if (box) box.value = "";
+    const xhr = fromComposer(e), b = box();
+    if (!xhr || !b) return;
+    xhr.composerSent = { text: b.value, mode: modeNow() };
+    b.value = "";
   });
   document.addEventListener("htmx:beforeSwap", function (e) {
-    const from = e.detail.requestConfig && e.detail.requestConfig.elt;  // (detail.elt is the target)
-    if (!from || from.id !== "composer-form") return;
-    const box = document.querySelector("#composer-form textarea[name=text]");
-    typedMeanwhile = box && box.value ? box.value : null;
+    const xhr = fromComposer(e), b = box();
+    if (!xhr || !b || !e.detail.shouldSwap) return;
+    xhr.composerTyped = b.value ? { text: b.value, mode: modeNow() } : null;
   });
-  document.addEventListener("htmx:afterSwap", function () {
-    if (typedMeanwhile === null) return;
-    const box = document.querySelector("#composer-form textarea[name=text]");
-    if (box) box.value = box.value ? box.value + "\n" + typedMeanwhile : typedMeanwhile;
-    typedMeanwhile = null;
+  document.addEventListener("htmx:afterSwap", function (e) {
+    const xhr = fromComposer(e), typed = xhr && xhr.composerTyped, b = box();
+    if (xhr) xhr.composerSwapped = true;
+    if (!typed || !b) return;
+    xhr.composerTyped = null;
+    if (b.value) {  // the answer brought the failed text back with its error
+      b.value = b.value + "\n" + typed.text;
+    } else {
+      setMode(typed.mode);
+      b.value = typed.text;
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    const xhr = fromComposer(e), sent = xhr && xhr.composerSent, b = box();
+    if (!sent || !b || xhr.composerSwapped) return;  // answered (with its error, if any)
+    xhr.composerSent = null;
+    if (!sent.text || b.value.indexOf(sent.text) === 0) return;
+    b.value = b.value ? sent.text + "\n" + b.value : sent.text;
+    setMode(sent.mode);
   });
 })();

@@ -143,15 +143,23 @@
   // - an answer that re-renders live elements inside a larger block (a reply's thread and
   //   composer) is swapped, and each live element in it that had been newer fetches itself again.
   let issued = 0;
-  const before = {};
+  function redirected(d) {
+    try {
+      const asked = new URL(d.pathInfo.requestPath, location.href).pathname;
+      return new URL(d.xhr.responseURL).pathname !== asked;
+    } catch (err) { return true; }
+  }
   document.addEventListener("htmx:beforeRequest", function (e) { e.detail.xhr.whatsnapIssued = ++issued; });
   on("htmx:beforeSwap", function (e) {
     const d = e.detail;
     const n = d.xhr && d.xhr.whatsnapIssued;
     if (!n || !d.target || !d.shouldSwap) return;
     if (!d.target.isConnected && d.target.id && d.target.hasAttribute("data-live")) {
+      // only the same view (a filter or page picked meanwhile stands) and only an answer from
+      // the address asked (a redirect to the sign-in page is not swapped in; errors.js says so)
       const successor = document.getElementById(d.target.id);
-      if (!successor) return;
+      if (!successor || successor.getAttribute("hx-get") !== d.target.getAttribute("hx-get")) return;
+      if (redirected(d)) return;
       d.target = successor;
     }
     if (d.target.hasAttribute("data-live") && (d.target.whatsnapShown || 0) > n) {
@@ -160,13 +168,14 @@
     }
     const live = Array.prototype.slice.call(d.target.querySelectorAll("[data-live][id]"));
     if (d.target.hasAttribute("data-live") && d.target.id) live.push(d.target);
-    before[n] = live.map(function (el) { return { id: el.id, old: el, shown: el.whatsnapShown || 0 }; });
+    d.xhr.whatsnapBefore = live.map(function (el) { return { id: el.id, old: el, shown: el.whatsnapShown || 0 }; });
   });
   on("htmx:afterSwap", function (e) {
-    const n = e.detail.xhr && e.detail.xhr.whatsnapIssued;
-    const was = n && before[n];
+    const xhr = e.detail.xhr;
+    const n = xhr && xhr.whatsnapIssued;
+    const was = n && xhr.whatsnapBefore;
     if (!was) return;
-    delete before[n];
+    delete xhr.whatsnapBefore;
     const stale = [];
     was.forEach(function (w) {
       const el = document.getElementById(w.id);
@@ -200,7 +209,8 @@
             details && root.contains(details) ? details.className : ""].join("|");
   }
   function fieldKey(f, root) { return keyOf(f, root) + "|" + (f.name || f.id); }
-  // a live element re-rendered by its own refresh or by a form inside it (a reaction, an edit)
+  // a live element re-rendered by its own refresh or by a form inside it (a reaction, an edit);
+  // htmx fires the swap events on the target, so detail.elt is the target itself
   function isLiveSwap(d) {
     return d.target.hasAttribute("data-live") && d.target.id && (d.target.contains(d.elt) || d.elt.id === d.target.id);
   }

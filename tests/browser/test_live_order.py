@@ -192,4 +192,13 @@ def test_an_older_answer_does_not_wipe_a_newer_live_render(running_product, brow
     page.unroute(REPLY)
     expect(agent_thread.locator(".bubble.outbound", has_text="A slow reply")).to_have_count(1)
     expect(page.locator("#composer")).to_have_value("Next thought")
+
+    # a send that does not go through gives its text back, above what was typed since
+    page.route(REPLY, lambda route: route.fulfill(status=500, body="Server error"))
+    page.fill("#composer", "This one fails")
+    with page.expect_response(REPLY):
+        page.click("#send-reply")
+    page.unroute(REPLY)
+    expect(page.locator("#composer")).to_have_value("This one fails")
+    expect(agent_thread.locator(".bubble", has_text="This one fails")).to_have_count(0)
     context.close()
