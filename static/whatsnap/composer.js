@@ -414,12 +414,9 @@
     const from = e.detail.requestConfig && e.detail.requestConfig.elt;  // (detail.elt is the target)
     return from && from.id === "composer-form" && e.detail.xhr;
   }
-  function modeNow() {
-    const checked = document.querySelector("#composer-form input[name=mode]:checked");
-    return checked ? checked.value : "reply";
-  }
+  function modeNow() { return isNote() ? "note" : "reply"; }
   function setMode(mode) {
-    const radio = document.querySelector('#composer-form input[name=mode][value="' + mode + '"]');
+    const radio = document.getElementById("mode-" + mode);
     if (radio && !radio.checked) { radio.checked = true; syncMode(); }
   }
   function box() { return document.querySelector("#composer-form textarea[name=text]"); }

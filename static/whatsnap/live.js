@@ -74,11 +74,15 @@
     handlers.push([type, once]);
     document.addEventListener(type, once);
   }
+  // the live elements in root, root included (every live element has an id)
+  function liveIn(root) {
+    const live = Array.prototype.slice.call(root.querySelectorAll("[data-live][id]"));
+    if (root.id && root.hasAttribute("data-live")) live.push(root);
+    return live;
+  }
   htmx.onLoad(function (root) {
     if (!root.querySelectorAll) return;
-    const live = Array.prototype.slice.call(root.querySelectorAll("[data-live]"));
-    if (root.hasAttribute("data-live")) live.push(root);
-    live.forEach(function (el) {
+    liveIn(root).forEach(function (el) {
       handlers.forEach(function (h) { el.addEventListener(h[0], h[1]); });
       el.whatsnapLoaded = true;
       const flight = flights[el.id];
@@ -166,9 +170,7 @@
       d.shouldSwap = false;
       return;
     }
-    const live = Array.prototype.slice.call(d.target.querySelectorAll("[data-live][id]"));
-    if (d.target.hasAttribute("data-live") && d.target.id) live.push(d.target);
-    d.xhr.whatsnapBefore = live.map(function (el) { return { id: el.id, old: el, shown: el.whatsnapShown || 0 }; });
+    d.xhr.whatsnapBefore = liveIn(d.target).map(function (el) { return { id: el.id, old: el, shown: el.whatsnapShown || 0 }; });
   });
   on("htmx:afterSwap", function (e) {
     const xhr = e.detail.xhr;
@@ -183,7 +185,7 @@
       el.whatsnapShown = n;
       if (w.shown > n) stale.push(el);
     });
-    e.detail.xhr.whatsnapStale = stale;
+    xhr.whatsnapStale = stale;
   });
   // htmx wires the new elements' triggers when the swap settles
   on("htmx:afterSettle", function (e) {
